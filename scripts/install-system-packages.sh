@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and the demo need: the PC/SC stack with vsmartcard's
+# virtual reader, OpenSC as an independent card client, and what pyscard needs to build.
+# Run as root it installs what is missing; otherwise it only says what is missing.
+set -euo pipefail
+
+packages=(pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools gcc)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "missing system packages (run as root, or install them): ${missing[*]}" >&2
+    exit 0
+fi
+echo "installing system packages: ${missing[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
