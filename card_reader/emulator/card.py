@@ -1,0 +1,286 @@
+"""An emulated My Number card: the JPKI AP and the 券面事項入力補助AP as SPEC §2 describes.
+
+`EmulatedCard.process` turns a command APDU into a response APDU. It does no I/O: a changed
+retry counter or PIN is handed to `on_change` so the caller can persist the image, which is
+how a blocked card stays blocked after a restart. Every input gets an ISO status word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum, auto
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from card_reader.apdu import SW, SW_COUNTER, CommandApdu, Ins, MalformedApdu
+from card_reader.emulator.image import MAX_TRIES, CardImage, Secret
+from card_reader.iso7816 import (
+    CLA_ISO,
+    CLA_PROPRIETARY,
+    P1_NEW_REFERENCE_ONLY,
+    P1_SELECT_BY_NAME,
+    P1_SELECT_EF_UNDER_DF,
+    P2_SPECIFIC_REFERENCE,
+)
+from card_reader.jpki import AID_JPKI, JpkiFile, validate_auth_pin, validate_sign_password
+from card_reader.kenhojo import AID_KENHOJO, KenhojoFile
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+class App(Enum):
+    JPKI = auto()
+    KENHOJO = auto()
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryFile:
+    """A transparent EF, free to read or readable after one secret was verified."""
+
+    read_requires: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFile:
+    """A private key, usable by COMPUTE DIGITAL SIGNATURE after its secret was verified."""
+
+    secret: Secret
+
+
+@dataclass(frozen=True, slots=True)
+class PinFile:
+    """A PIN or password EF: the target of VERIFY and CHANGE REFERENCE DATA."""
+
+    secret: Secret
+
+
+Ef = BinaryFile | KeyFile | PinFile
+
+APPLICATIONS: Mapping[bytes, App] = {AID_JPKI: App.JPKI, AID_KENHOJO: App.KENHOJO}
+
+FILES: Mapping[App, Mapping[int, Ef]] = {
+    App.JPKI: {
+        JpkiFile.SIGN_CERT: BinaryFile(read_requires=Secret.SIGN_PASSWORD),
+        JpkiFile.SIGN_CA_CERT: BinaryFile(),
+        JpkiFile.TOKEN_INFO: BinaryFile(),
+        JpkiFile.AUTH_CERT: BinaryFile(),
+        JpkiFile.AUTH_CA_CERT: BinaryFile(),
+        JpkiFile.AUTH_KEY: KeyFile(Secret.AUTH_PIN),
+        JpkiFile.AUTH_PIN: PinFile(Secret.AUTH_PIN),
+        JpkiFile.SIGN_KEY: KeyFile(Secret.SIGN_PASSWORD),
+        JpkiFile.SIGN_PASSWORD: PinFile(Secret.SIGN_PASSWORD),
+    },
+    App.KENHOJO: {
+        KenhojoFile.MY_NUMBER: BinaryFile(read_requires=Secret.KENHOJO_PIN),
+        KenhojoFile.BASIC_INFO: BinaryFile(read_requires=Secret.KENHOJO_PIN),
+        KenhojoFile.PIN: PinFile(Secret.KENHOJO_PIN),
+    },
+}
+
+SECRET_FORMAT: Mapping[Secret, Callable[[str], bytes]] = {
+    Secret.AUTH_PIN: validate_auth_pin,
+    Secret.SIGN_PASSWORD: validate_sign_password,
+    Secret.KENHOJO_PIN: validate_auth_pin,
+}
+
+RSA_KEY_BYTES = 256
+PKCS1_MIN_PADDING = 11  # 00 01 FF*8 00 (RFC 8017 §9.2)
+
+
+def _response(sw: int, data: bytes = b"") -> bytes:
+    return data + sw.to_bytes(2, "big")
+
+
+class EmulatedCard:
+    """A card in a reader: its image plus the volatile state (selection, verified secrets)."""
+
+    def __init__(
+        self, image: CardImage, on_change: Callable[[CardImage], None] | None = None
+    ) -> None:
+        if set(image.pins) != set(MAX_TRIES):
+            raise ValueError("the card image lacks a secret")
+        self._image = image
+        self._on_change = on_change
+        self._keys = {
+            Secret.AUTH_PIN: _load_rsa_key(image.auth_key_pem).private_numbers(),
+            Secret.SIGN_PASSWORD: _load_rsa_key(image.sign_key_pem).private_numbers(),
+        }
+        self._app: App | None = None
+        self._ef: int | None = None
+        self._verified: set[Secret] = set()
+
+    @property
+    def image(self) -> CardImage:
+        return self._image
+
+    @property
+    def atr(self) -> bytes:
+        return self._image.atr
+
+    def reset(self) -> bytes:
+        """Power on or warm reset: forget selection and verification; return the ATR."""
+        self._app = None
+        self._ef = None
+        self._verified.clear()
+        return self._image.atr
+
+    def process(self, raw: bytes) -> bytes:
+        """Answer one command APDU with a response APDU (data + SW)."""
+        try:
+            command = CommandApdu.from_bytes(raw)
+        except MalformedApdu:
+            return _response(SW.WRONG_LENGTH)
+        handler = _HANDLERS.get(command.ins)
+        if handler is None:
+            return _response(SW.INS_NOT_SUPPORTED)
+        expected_cla, method = handler
+        if command.cla != expected_cla:
+            return _response(SW.CLA_NOT_SUPPORTED)
+        return method(self, command)
+
+    # --- SELECT -----------------------------------------------------------------------
+
+    def _select(self, command: CommandApdu) -> bytes:
+        if command.p2 not in (0x00, 0x0C):
+            return _response(SW.WRONG_P1_P2)
+        if command.p1 == P1_SELECT_BY_NAME:
+            app = APPLICATIONS.get(command.data)
+            if app is None:
+                return _response(SW.FILE_NOT_FOUND)
+            if app is not self._app:
+                self._verified.clear()  # security status belongs to the DF
+            self._app, self._ef = app, None
+            return _response(SW.OK)
+        if command.p1 == P1_SELECT_EF_UNDER_DF:
+            if len(command.data) != 2:
+                return _response(SW.WRONG_LENGTH)
+            fid = int.from_bytes(command.data, "big")
+            if self._app is None or fid not in FILES[self._app]:
+                return _response(SW.FILE_NOT_FOUND)
+            self._ef = fid
+            return _response(SW.OK)
+        return _response(SW.WRONG_P1_P2)
+
+    def _current(self) -> Ef | None:
+        if self._app is None or self._ef is None:
+            return None
+        return FILES[self._app][self._ef]
+
+    # --- READ BINARY ------------------------------------------------------------------
+
+    def _read_binary(self, command: CommandApdu) -> bytes:
+        if command.p1 & 0x80:
+            return _response(SW.FUNCTION_NOT_SUPPORTED)  # short EF identifiers: not on JPKI
+        if command.data or command.le is None:
+            return _response(SW.WRONG_LENGTH)
+        ef = self._current()
+        if ef is None or self._app is None or self._ef is None:
+            return _response(SW.NO_CURRENT_EF)
+        if not isinstance(ef, BinaryFile):
+            return _response(SW.COMMAND_INCOMPATIBLE)
+        if ef.read_requires is not None and ef.read_requires not in self._verified:
+            return _response(SW.SECURITY_STATUS_NOT_SATISFIED)
+        files = self._image.jpki_files if self._app is App.JPKI else self._image.kenhojo_files
+        content = files.get(self._ef, b"")
+        offset = (command.p1 << 8) | command.p2
+        if offset > len(content) or (offset == len(content) and content):
+            return _response(SW.OFFSET_OUTSIDE_EF)
+        chunk = content[offset : offset + command.le]
+        return _response(SW.OK if len(chunk) == command.le else SW.END_OF_FILE, chunk)
+
+    # --- VERIFY and CHANGE REFERENCE DATA ---------------------------------------------
+
+    def _current_secret(self) -> Secret | None:
+        ef = self._current()
+        return ef.secret if isinstance(ef, PinFile) else None
+
+    def _verify(self, command: CommandApdu) -> bytes:
+        if command.p1 != 0x00 or command.p2 != P2_SPECIFIC_REFERENCE:
+            return _response(SW.WRONG_P1_P2)
+        if command.le is not None:
+            return _response(SW.WRONG_LENGTH)
+        secret = self._current_secret()
+        if secret is None:
+            return _response(SW.NO_CURRENT_EF)
+        state = self._image.pins[secret]
+        if not command.data:  # SPEC §2: an empty VERIFY reports the tries left, spends none
+            return _response(SW_COUNTER | state.tries_left)
+        if state.blocked:
+            return _response(SW.REFERENCE_DATA_NOT_USABLE)
+        if state.matches(command.data):
+            self._verified.add(secret)
+            if state.tries_left != state.max_tries:
+                self._store(self._image.with_pin(secret, state.after_success()))
+            return _response(SW.OK)
+        self._verified.discard(secret)
+        failed = state.after_failure()
+        self._store(self._image.with_pin(secret, failed))
+        return _response(SW_COUNTER | failed.tries_left)
+
+    def _change_reference_data(self, command: CommandApdu) -> bytes:
+        if command.p1 != P1_NEW_REFERENCE_ONLY or command.p2 != P2_SPECIFIC_REFERENCE:
+            return _response(SW.WRONG_P1_P2)
+        if not command.data or command.le is not None:
+            return _response(SW.WRONG_LENGTH)
+        secret = self._current_secret()
+        if secret is None:
+            return _response(SW.NO_CURRENT_EF)
+        if secret not in self._verified:
+            return _response(SW.SECURITY_STATUS_NOT_SATISFIED)
+        try:
+            new_value = SECRET_FORMAT[secret](command.data.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            return _response(SW.WRONG_DATA)
+        self._store(self._image.with_pin(secret, self._image.pins[secret].with_value(new_value)))
+        return _response(SW.OK)
+
+    # --- COMPUTE DIGITAL SIGNATURE ------------------------------------------------------
+
+    def _compute_signature(self, command: CommandApdu) -> bytes:
+        if command.p1 != 0x00 or command.p2 != P2_SPECIFIC_REFERENCE:
+            return _response(SW.WRONG_P1_P2)
+        ef = self._current()
+        if not isinstance(ef, KeyFile):
+            return _response(SW.NO_CURRENT_EF)
+        if ef.secret not in self._verified:
+            return _response(SW.SECURITY_STATUS_NOT_SATISFIED)
+        if not command.data or len(command.data) > RSA_KEY_BYTES - PKCS1_MIN_PADDING:
+            return _response(SW.WRONG_LENGTH)
+        return _response(SW.OK, _pkcs1_v15_sign(self._keys[ef.secret], command.data))
+
+    def _store(self, image: CardImage) -> None:
+        self._image = image
+        if self._on_change is not None:
+            self._on_change(image)
+
+
+_Handler = Callable[[EmulatedCard, CommandApdu], bytes]
+_HANDLERS: Mapping[int, tuple[int, _Handler]] = {
+    Ins.SELECT: (CLA_ISO, EmulatedCard._select),
+    Ins.READ_BINARY: (CLA_ISO, EmulatedCard._read_binary),
+    Ins.VERIFY: (CLA_ISO, EmulatedCard._verify),
+    Ins.CHANGE_REFERENCE_DATA: (CLA_ISO, EmulatedCard._change_reference_data),
+    Ins.PERFORM_SECURITY_OPERATION: (CLA_PROPRIETARY, EmulatedCard._compute_signature),
+}
+
+
+def _load_rsa_key(pem: bytes) -> rsa.RSAPrivateKey:
+    key = load_pem_private_key(pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size != RSA_KEY_BYTES * 8:
+        raise ValueError("a JPKI key is RSA-2048")
+    return key
+
+
+def _pkcs1_v15_sign(numbers: rsa.RSAPrivateNumbers, payload: bytes) -> bytes:
+    """RSASSA-PKCS1-v1_5 over a DigestInfo the host built (RFC 8017 §8.2.1 step 2 onwards):
+    the card pads and exponentiates; it does not hash. Raw RSA via CRT."""
+    encoded = b"\x00\x01" + b"\xff" * (RSA_KEY_BYTES - 3 - len(payload)) + b"\x00" + payload
+    m = int.from_bytes(encoded, "big")
+    s1 = pow(m, numbers.dmp1, numbers.p)
+    s2 = pow(m, numbers.dmq1, numbers.q)
+    h = (numbers.iqmp * (s1 - s2)) % numbers.p
+    return (s2 + h * numbers.q).to_bytes(RSA_KEY_BYTES, "big")

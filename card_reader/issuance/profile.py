@@ -1,0 +1,280 @@
+"""Test CAs, the JPKI certificate profile (SPEC §3) and CRLs. Pure: keys and times come in.
+
+Every name here says TEST: no fixture may ever claim to be the production J-LIS CA.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import string
+from dataclasses import dataclass
+from enum import Enum
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+RSA_BITS = 2048
+PUBLIC_EXPONENT = 65537
+POLICY_USER_AUTH = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")  # (unconfirmed) SPEC §3
+POLICY_SIGNATURE = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.1")  # (unconfirmed)
+SUBJECT_ID_LENGTH = 23
+TEST_ORGANISATION = "JPKI-TEST"
+TEST_MARK = "onshi test CA - not J-LIS"
+
+
+class CaKind(Enum):
+    """JPKI runs one CA for user authentication and one for signatures."""
+
+    AUTH = "JPKI for user authentication"
+    SIGN = "JPKI for digital signature"
+
+
+def generate_key() -> rsa.RSAPrivateKey:
+    """An RSA-2048 key, e=65537, as the card and the CA use."""
+    return rsa.generate_private_key(public_exponent=PUBLIC_EXPONENT, key_size=RSA_BITS)
+
+
+def ca_name(kind: CaKind) -> x509.Name:
+    """`C=JP, O=JPKI-TEST, OU=<kind>, OU=onshi test CA - not J-LIS`."""
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, TEST_ORGANISATION),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, kind.value),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, TEST_MARK),
+        ]
+    )
+
+
+def crl_distribution_name(kind: CaKind) -> x509.Name:
+    """The CRL distribution point is a directory name under the CA's name (SPEC §3)."""
+    return x509.Name(
+        [
+            *ca_name(kind),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "CRL Distribution Points"),
+        ]
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TestCa:
+    """A test CA: its self-signed certificate and its key."""
+
+    kind: CaKind
+    certificate: x509.Certificate
+    key: rsa.RSAPrivateKey
+
+
+def create_ca(kind: CaKind, key: rsa.RSAPrivateKey, now: dt.datetime, years: int = 20) -> TestCa:
+    """A self-signed test CA certificate, valid from `now` for `years`."""
+    name = ca_name(kind)
+    public = key.public_key()
+    ski = x509.SubjectKeyIdentifier.from_public_key(public)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now.replace(year=now.year + years))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return TestCa(kind, certificate, key)
+
+
+def new_subject_id(issued: dt.datetime) -> str:
+    """An opaque 23-character subject ID: the issue date and 15 random characters."""
+    alphabet = string.ascii_uppercase + string.digits
+    tail = "".join(secrets.choice(alphabet) for _ in range(SUBJECT_ID_LENGTH - 8))
+    return issued.astimezone(JST).strftime("%Y%m%d") + tail
+
+
+_DIGITAL_SIGNATURE_ONLY = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+_NON_REPUDIATION = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=True,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
+def _end_entity(
+    ca: TestCa,
+    subject: x509.Name,
+    public_key: rsa.RSAPublicKey,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    key_usage: x509.KeyUsage,
+    policy: x509.ObjectIdentifier,
+) -> x509.Certificate:
+    if not_after <= not_before:
+        raise ValueError("a certificate must end after it begins")
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.certificate.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(key_usage, critical=True)
+        .add_extension(
+            x509.CertificatePolicies([x509.PolicyInformation(policy, None)]), critical=True
+        )
+        .add_extension(
+            x509.CRLDistributionPoints(
+                [
+                    x509.DistributionPoint(
+                        full_name=[x509.DirectoryName(crl_distribution_name(ca.kind))],
+                        relative_name=None,
+                        reasons=None,
+                        crl_issuer=None,
+                    )
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+            critical=False,
+        )
+        .sign(ca.key, hashes.SHA256())
+    )
+
+
+def issue_auth_certificate(
+    ca: TestCa,
+    public_key: rsa.RSAPublicKey,
+    subject_id: str,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """A user-authentication certificate: `C=JP, CN=<opaque id>`, digitalSignature only."""
+    if ca.kind is not CaKind.AUTH:
+        raise ValueError("the auth certificate comes from the user-authentication CA")
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.COMMON_NAME, subject_id),
+        ]
+    )
+    return _end_entity(
+        ca, subject, public_key, not_before, not_after, _DIGITAL_SIGNATURE_ONLY, POLICY_USER_AUTH
+    )
+
+
+def issue_sign_certificate(
+    ca: TestCa,
+    public_key: rsa.RSAPublicKey,
+    name: str,
+    address: str,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """A signing certificate: it carries the holder's name and address (hence the password)."""
+    if ca.kind is not CaKind.SIGN:
+        raise ValueError("the signing certificate comes from the signature CA")
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+            x509.NameAttribute(NameOID.LOCALITY_NAME, address),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+        ]
+    )
+    return _end_entity(
+        ca, subject, public_key, not_before, not_after, _NON_REPUDIATION, POLICY_SIGNATURE
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """One revoked certificate on a CRL."""
+
+    serial: int
+    revoked_at: dt.datetime
+    reason: x509.ReasonFlags
+
+
+def build_crl(
+    ca: TestCa,
+    revocations: list[Revocation],
+    this_update: dt.datetime,
+    next_update: dt.datetime,
+    number: int,
+) -> x509.CertificateRevocationList:
+    """A CRL signed by `ca` listing `revocations`, with a CRL number."""
+    if next_update <= this_update:
+        raise ValueError("next_update must follow this_update")
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.certificate.subject)
+        .last_update(this_update)
+        .next_update(next_update)
+        .add_extension(x509.CRLNumber(number), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+            critical=False,
+        )
+    )
+    for entry in revocations:
+        revoked = (
+            x509.RevokedCertificateBuilder()
+            .serial_number(entry.serial)
+            .revocation_date(entry.revoked_at)
+            .add_extension(x509.CRLReason(entry.reason), critical=False)
+            .build()
+        )
+        builder = builder.add_revoked_certificate(revoked)
+    return builder.sign(ca.key, hashes.SHA256())
+
+
+def revocations_of(crl: x509.CertificateRevocationList) -> list[Revocation]:
+    """The entries of an existing CRL, to carry them into the next one."""
+    out = []
+    for revoked in crl:
+        try:
+            reason = revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason
+        except x509.ExtensionNotFound:
+            reason = x509.ReasonFlags.unspecified
+        out.append(Revocation(revoked.serial_number, revoked.revocation_date_utc, reason))
+    return out
