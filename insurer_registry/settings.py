@@ -1,0 +1,73 @@
+"""The registry's settings: one validated object, read from the environment.
+
+`DATABASE_URL` (unprefixed) selects the database; everything else is `ONSHI_…`.
+Outside development (`ONSHI_ENV`), the development pseudonym key is refused.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
+
+DEVELOPMENT = "development"
+DEFAULT_DATABASE_URL = "sqlite:///var/registry.db"
+MIN_KEY_BYTES = 16
+
+
+class Settings(BaseSettings):
+    """Configuration of the insurer registry."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ONSHI_", populate_by_name=True, frozen=True, hide_input_in_errors=True
+    )
+
+    env: str = DEVELOPMENT
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+    )
+    pseudonym_key: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_PSEUDONYM_KEY.hex()),
+        description="hex; the key of the person reference (HMAC-SHA-256 of the My Number)",
+    )
+    import_batch_rows: int = Field(default=5000, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _use_psycopg3(cls, value: str) -> str:
+        # A bare postgresql:// would make SQLAlchemy look for psycopg2, which we do not ship.
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @field_validator("pseudonym_key")
+    @classmethod
+    def _key_is_hex(cls, value: SecretStr) -> SecretStr:
+        try:
+            key = bytes.fromhex(value.get_secret_value())
+        except ValueError:
+            raise ValueError("ONSHI_PSEUDONYM_KEY must be hex") from None
+        if len(key) < MIN_KEY_BYTES:
+            raise ValueError(f"ONSHI_PSEUDONYM_KEY must be at least {MIN_KEY_BYTES} bytes")
+        return value
+
+    @model_validator(mode="after")
+    def _no_development_secrets_outside_development(self) -> Settings:
+        if self.env != DEVELOPMENT and self.pseudonym_bytes == DEVELOPMENT_PSEUDONYM_KEY:
+            raise ValueError(
+                f"ONSHI_ENV={self.env}: set ONSHI_PSEUDONYM_KEY, the development key is refused"
+            )
+        return self
+
+    @property
+    def pseudonym_bytes(self) -> bytes:
+        """The pseudonym key as bytes."""
+        return bytes.fromhex(self.pseudonym_key.get_secret_value())
+
+    @property
+    def is_postgresql(self) -> bool:
+        """True when the database is PostgreSQL."""
+        return self.database_url.startswith("postgresql")

@@ -1,0 +1,53 @@
+"""Values as they travel: `YYYYMMDD` dates, postcodes, bounded text. Pure, no I/O."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from functools import lru_cache
+
+# SPEC §4: 記号・番号 are at most 38 bytes. Counted in CP932, the encoding of the file
+# interface (SPEC §6), where a full-width character takes two bytes (unconfirmed: the
+# official definition of the byte count is not public).
+INSURED_NUMBER_MAX_BYTES = 38
+TEXT_ENCODING_FOR_LIMITS = "cp932"
+
+_DATE_RE = re.compile(r"[0-9]{8}")
+_POST_NUMBER_RE = re.compile(r"([0-9]{3})-?([0-9]{4})")
+
+
+@lru_cache(maxsize=65536)
+def parse_wire_date(text: str) -> date:
+    """Read a `YYYYMMDD` date (SPEC §4). Raises ValueError for anything else."""
+    if not _DATE_RE.fullmatch(text):
+        raise ValueError("expected a date as YYYYMMDD")
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        raise ValueError("not a calendar date") from None
+
+
+def format_wire_date(value: date) -> str:
+    """A date as `YYYYMMDD`."""
+    return f"{value.year:04d}{value.month:02d}{value.day:02d}"
+
+
+def parse_post_number(text: str) -> str:
+    """Read a postcode given as `1234567` or `123-4567`; answer it as `123-4567` (SPEC §5)."""
+    match = _POST_NUMBER_RE.fullmatch(text)
+    if match is None:
+        raise ValueError("expected a postcode as 123-4567")
+    return f"{match.group(1)}-{match.group(2)}"
+
+
+def legacy_byte_length(text: str) -> int:
+    """The length of `text` in CP932 bytes; ValueError if CP932 cannot carry it."""
+    try:
+        return len(text.encode(TEXT_ENCODING_FOR_LIMITS))
+    except UnicodeEncodeError:
+        raise ValueError("contains a character Shift_JIS (CP932) cannot carry") from None
+
+
+def has_control_characters(text: str) -> bool:
+    """True if `text` holds a control character (tab, newline, …)."""
+    return any(ord(char) < 0x20 or ord(char) == 0x7F for char in text)
