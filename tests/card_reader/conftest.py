@@ -1,0 +1,117 @@
+"""Fixtures for the card layer: issued test cards, the emulator, and a real pcscd + vpcd."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from card_reader.emulator.card import EmulatedCard
+from card_reader.emulator.image import load_image, save_image
+from card_reader.emulator.vpcd import VpcdCardSocket, vpcd_reader_name
+from card_reader.issuance.issuer import Issuer
+from card_reader.issuance.residents import Resident, load_residents
+from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
+from card_reader.pcscd import Pcscd
+from card_reader.transports.inprocess import InProcessConnection
+from card_reader.transports.pcsc import PcscReaders
+
+REPO = Path(__file__).resolve().parents[2]
+PIN = "1234"
+SIGN_PASSWORD = "TESTPASS1"
+
+
+@pytest.fixture(scope="session")
+def residents() -> list[Resident]:
+    return load_residents(REPO / "fixtures" / "residents.json")
+
+
+@pytest.fixture(scope="session")
+def issuer_dir(tmp_path_factory: pytest.TempPathFactory, residents: list[Resident]) -> Path:
+    """An issuer directory with cards for the first two residents (issued once per run)."""
+    root = tmp_path_factory.mktemp("issuer")
+    issuer = Issuer.open(root, pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
+    for resident in residents[:2]:
+        issuer.issue_card(resident, pin=PIN, sign_password=SIGN_PASSWORD)
+    return root
+
+
+@pytest.fixture
+def issuer(issuer_dir: Path, tmp_path: Path) -> Issuer:
+    """A private copy of the issuer directory, free to revoke and renew in."""
+    root = tmp_path / "issuer"
+    shutil.copytree(issuer_dir, root)
+    return Issuer.open(root, pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
+
+
+@pytest.fixture
+def card_path(issuer_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of yamada-taro's card image (PIN 1234)."""
+    path = tmp_path / "card.json"
+    shutil.copy(issuer_dir / "cards" / "yamada-taro.json", path)
+    return path
+
+
+@pytest.fixture
+def card(card_path: Path) -> EmulatedCard:
+    """The emulated card, persisting its counters to `card_path` like `card-reader emulate`."""
+    return EmulatedCard(load_image(card_path), on_change=lambda i: save_image(card_path, i))
+
+
+@pytest.fixture
+def connection(card: EmulatedCard) -> InProcessConnection:
+    return InProcessConnection(card)
+
+
+# --- the real reader stack ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pcscd() -> Iterator[Pcscd]:
+    """A running pcscd with the vpcd driver: ours, or one that was already running.
+
+    Never skips: `make test` installs pcscd and vsmartcard-vpcd, and a missing part is a
+    failure to report, not a test to leave out.
+    """
+    with Pcscd() as daemon:
+        yield daemon
+
+
+@pytest.fixture
+def readers(pcscd: Pcscd) -> Iterator[PcscReaders]:
+    pcsc = PcscReaders()
+    yield pcsc
+    pcsc.close()
+
+
+class InsertedCard:
+    """An emulated card in a vpcd slot of the real pcscd."""
+
+    def __init__(self, card: EmulatedCard, readers: PcscReaders, slot: int = 0) -> None:
+        self.card = card
+        self.reader = vpcd_reader_name(slot)
+        self.readers = readers
+        self.socket = VpcdCardSocket(card, slot=slot)
+
+    def insert(self) -> None:
+        self.socket = VpcdCardSocket(self.card, slot=self.socket.slot)
+        self.socket.start()
+        self.readers.wait_for_card(self.reader, timeout_s=5)
+
+    def remove(self) -> None:
+        self.socket.close()
+        assert self.readers.wait_for_removal(self.reader, timeout_s=5)
+        # PCSC_NOTES: swapping cards faster than a poll period loses the next card.
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def inserted(card: EmulatedCard, readers: PcscReaders) -> Iterator[InsertedCard]:
+    slot = InsertedCard(card, readers)
+    slot.insert()
+    yield slot
+    if readers.card_present(slot.reader):
+        slot.remove()
