@@ -37,8 +37,11 @@ demo: install
 bench: install
 	scripts/run-benchmarks.sh
 
+# Regenerates the committed test card set (fixtures/README.md) from scratch.
 fixtures: install
-	$(BIN)/card-reader issue --residents fixtures/residents.json --out fixtures --pin 1234 --force
+	rm -rf fixtures/issuer
+	$(BIN)/card-reader issue --residents fixtures/residents.json --out fixtures/issuer \
+		--pin 1234 --sign-password TESTPASS1
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -7,7 +7,6 @@ by PID; `--auto-exit` is never passed (it quits after 60 s idle).
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import subprocess

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from enum import Enum, auto
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from card_reader.apdu import SW, SW_COUNTER, CommandApdu, Ins, MalformedApdu
@@ -25,7 +27,14 @@ from card_reader.iso7816 import (
     P1_SELECT_EF_UNDER_DF,
     P2_SPECIFIC_REFERENCE,
 )
-from card_reader.jpki import AID_JPKI, JpkiFile, validate_auth_pin, validate_sign_password
+from card_reader.jpki import (
+    AID_JPKI,
+    SHA256_DIGEST_INFO_PREFIX,
+    SHA256_DIGEST_SIZE,
+    JpkiFile,
+    validate_auth_pin,
+    validate_sign_password,
+)
 from card_reader.kenhojo import AID_KENHOJO, KenhojoFile
 
 if TYPE_CHECKING:
@@ -106,8 +115,8 @@ class EmulatedCard:
         self._image = image
         self._on_change = on_change
         self._keys = {
-            Secret.AUTH_PIN: _load_rsa_key(image.auth_key_pem).private_numbers(),
-            Secret.SIGN_PASSWORD: _load_rsa_key(image.sign_key_pem).private_numbers(),
+            Secret.AUTH_PIN: _load_rsa_key(image.auth_key_pem),
+            Secret.SIGN_PASSWORD: _load_rsa_key(image.sign_key_pem),
         }
         self._app: App | None = None
         self._ef: int | None = None
@@ -275,9 +284,23 @@ def _load_rsa_key(pem: bytes) -> rsa.RSAPrivateKey:
     return key
 
 
-def _pkcs1_v15_sign(numbers: rsa.RSAPrivateNumbers, payload: bytes) -> bytes:
-    """RSASSA-PKCS1-v1_5 over a DigestInfo the host built (RFC 8017 §8.2.1 step 2 onwards):
-    the card pads and exponentiates; it does not hash. Raw RSA via CRT."""
+def _pkcs1_v15_sign(key: rsa.RSAPrivateKey, payload: bytes) -> bytes:
+    """RSASSA-PKCS1-v1_5 over a DigestInfo the host built (RFC 8017 §8.2.1 from step 2 on):
+    the card pads and exponentiates; it does not hash.
+
+    A SHA-256 DigestInfo, the only kind JPKI clients send, goes through OpenSSL (the result
+    is the same: v1.5 signatures are deterministic); anything else through raw RSA via CRT.
+    """
+    if len(payload) == len(SHA256_DIGEST_INFO_PREFIX) + SHA256_DIGEST_SIZE and payload.startswith(
+        SHA256_DIGEST_INFO_PREFIX
+    ):
+        digest = payload[len(SHA256_DIGEST_INFO_PREFIX) :]
+        return key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+    return raw_pkcs1_v15_sign(key.private_numbers(), payload)
+
+
+def raw_pkcs1_v15_sign(numbers: rsa.RSAPrivateNumbers, payload: bytes) -> bytes:
+    """Pad `payload` as EMSA-PKCS1-v1_5 and apply the private key (CRT)."""
     encoded = b"\x00\x01" + b"\xff" * (RSA_KEY_BYTES - 3 - len(payload)) + b"\x00" + payload
     m = int.from_bytes(encoded, "big")
     s1 = pow(m, numbers.dmp1, numbers.p)

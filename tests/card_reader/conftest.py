@@ -104,6 +104,10 @@ class InsertedCard:
     def remove(self) -> None:
         self.socket.close()
         assert self.readers.wait_for_removal(self.reader, timeout_s=5)
+        self.settle()
+
+    @staticmethod
+    def settle() -> None:
         # PCSC_NOTES: swapping cards faster than a poll period loses the next card.
         time.sleep(0.5)
 

@@ -78,7 +78,8 @@ def test_response_splits_data_and_status_word() -> None:
 @pytest.mark.parametrize("hex_apdu", [VERIFY_1234, "002401800439383736"])
 def test_redaction_hides_pins(hex_apdu: str) -> None:
     text = redact_apdu(bytes.fromhex(hex_apdu))
-    assert "31323334" not in text and "39383736" not in text
+    assert "31323334" not in text
+    assert "39383736" not in text
     assert "redacted" in text
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import Secret, load_image, save_image
@@ -146,5 +147,28 @@ def test_change_reference_data_needs_verification_and_a_valid_pin(card: Emulated
 def test_pins_are_not_stored_in_the_clear(card_path: Path) -> None:
     text = card_path.read_text()
     image = load_image(card_path)
-    assert '"1234"' not in text and "31323334" not in text
+    assert '"1234"' not in text
+    assert "31323334" not in text
     assert image.pins[Secret.AUTH_PIN].matches(b"1234")
+
+
+def test_both_signing_paths_give_the_same_signature(card_path: Path) -> None:
+    """OpenSSL for SHA-256 DigestInfo, raw CRT for anything else: the same v1.5 result."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from card_reader.emulator.card import _pkcs1_v15_sign, raw_pkcs1_v15_sign
+
+    key = load_pem_private_key(load_image(card_path).auth_key_pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    digest_info = bytes.fromhex("3031300D060960864801650304020105000420") + bytes(range(32))
+    assert _pkcs1_v15_sign(key, digest_info) == raw_pkcs1_v15_sign(
+        key.private_numbers(), digest_info
+    )
+
+
+def test_other_digest_infos_are_signed_too(card: EmulatedCard) -> None:
+    sha1_info = "3021300906052B0E03021A05000414" + "00" * 20
+    sw(card, SELECT_JPKI, select_ef("0018"), "002000800431323334", select_ef("0017"))
+    response = card.process(bytes.fromhex("802A008023" + sha1_info + "00"))
+    assert response[-2:] == b"\x90\x00"
+    assert len(response) == 258

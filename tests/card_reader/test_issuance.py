@@ -77,8 +77,10 @@ def test_auth_certificate_profile(issuer: Issuer) -> None:
     assert (key.key_size, key.public_numbers().e) == (2048, 65537)
     assert cert.signature_algorithm_oid == SignatureAlgorithmOID.RSA_WITH_SHA256
     usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
-    assert usage.critical and usage.value.digital_signature
-    assert not (usage.value.key_cert_sign or usage.value.content_commitment)
+    assert usage.critical
+    assert usage.value.digital_signature
+    assert not (usage.value.key_cert_sign)
+    assert not (usage.value.content_commitment)
     policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
     assert [p.policy_identifier for p in policies] == [POLICY_USER_AUTH]
     points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
@@ -116,7 +118,8 @@ def test_directory_maps_serial_to_person_reference(
     entry = issuer.entry_for_serial(auth_cert(issuer).serial_number)
     assert entry.person_ref == person_reference(residents[0].my_number, DEVELOPMENT_PSEUDONYM_KEY)
     text = issuer.directory_path.read_text()
-    assert residents[0].my_number not in text and residents[0].name not in text
+    assert residents[0].my_number not in text
+    assert residents[0].name not in text
     assert json.loads(text)["certificates"][0]["serial"].isdigit()  # any size: a string
 
 
@@ -124,7 +127,8 @@ def test_fresh_crl_is_signed_and_empty(issuer: Issuer) -> None:
     crl = issuer.load_crl()
     assert crl.is_signature_valid(issuer.auth_ca.key.public_key())
     assert len(crl) == 0
-    assert crl.next_update_utc is not None and crl.next_update_utc > dt.datetime.now(dt.UTC)
+    assert crl.next_update_utc is not None
+    assert crl.next_update_utc > dt.datetime.now(dt.UTC)
 
 
 def test_revoke_lists_the_serial_and_bumps_the_crl_number(issuer: Issuer) -> None:
@@ -164,7 +168,8 @@ def test_expired_test_cards_can_be_issued(issuer: Issuer, residents: list[Reside
     end = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     path, entry = issuer.issue_card(residents[2], pin=PIN, not_before=start, not_after=end)
     cert = auth_cert(issuer, residents[2].label)
-    assert cert.not_valid_after_utc == end and entry.card == residents[2].label
+    assert cert.not_valid_after_utc == end
+    assert entry.card == residents[2].label
     assert path.exists()
 
 

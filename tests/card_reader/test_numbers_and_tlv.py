@@ -55,7 +55,8 @@ def test_person_reference_is_keyed_and_stable() -> None:
     ref = person_reference("123456789018", DEVELOPMENT_PSEUDONYM_KEY)
     assert ref == person_reference("123456789018", DEVELOPMENT_PSEUDONYM_KEY)
     assert ref != person_reference("123456789018", b"another-key-of-16-bytes")
-    assert "123456789018" not in ref and len(ref) == 64
+    assert "123456789018" not in ref
+    assert len(ref) == 64
 
 
 def test_person_reference_refuses_short_keys() -> None:
