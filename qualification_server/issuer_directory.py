@@ -1,0 +1,78 @@
+"""Who a certificate belongs to: the card issuer's directory (J-LIS's role, SPEC §1).
+
+The directory maps an auth certificate (issuer + serial) to the person reference the insurer
+registry also knows. Here it is the issuer's `directory.json` (written by `card-reader
+issue`), reloaded when it changes; a deployment would put an online service behind the same
+`IssuerDirectory` protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Protocol
+
+from cryptography import x509
+
+from qualification_server.file_stamps import FileStamp, file_stamp
+
+log = logging.getLogger(__name__)
+
+DIRECTORY_FORMAT = "onshi-issuer-directory/1"
+
+
+class IssuerDirectory(Protocol):
+    def person_of(self, issuer: x509.Name, serial: int) -> str | None:
+        """The person reference of this certificate, or None if the issuer never issued it."""
+        ...
+
+
+class IssuerDirectoryError(RuntimeError):
+    """The directory file cannot be read."""
+
+
+def _parse(text: str) -> dict[tuple[str, int], str]:
+    doc = json.loads(text)
+    if doc.get("format") != DIRECTORY_FORMAT:
+        raise IssuerDirectoryError(f"not an issuer directory (format {doc.get('format')!r})")
+    issuer = x509.Name.from_rfc4514_string(doc["issuer"]).rfc4514_string()
+    return {(issuer, int(e["serial"])): str(e["person_ref"]) for e in doc["certificates"]}
+
+
+class FileIssuerDirectory:
+    """`IssuerDirectory` over one or more `directory.json` files, reloaded on change."""
+
+    def __init__(self, paths: list[Path], check_interval_s: float = 1.0) -> None:
+        self._paths = list(paths)
+        self._interval = check_interval_s
+        self._lock = threading.Lock()
+        self._stamp: FileStamp = ()
+        self._entries: dict[tuple[str, int], str] = {}
+        self._checked_at = float("-inf")
+        self._refresh()
+
+    def _refresh(self) -> None:
+        stamp = file_stamp(self._paths)
+        if stamp == self._stamp:
+            return
+        entries: dict[tuple[str, int], str] = {}
+        for path in self._paths:
+            try:
+                entries.update(_parse(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError, IssuerDirectoryError) as exc:
+                if not self._entries and not entries:
+                    raise IssuerDirectoryError(f"cannot read {path}: {exc}") from exc
+                log.error("keeping the previous issuer directory: %s: %s", path, exc)
+                return
+        self._entries, self._stamp = entries, stamp
+
+    def person_of(self, issuer: x509.Name, serial: int) -> str | None:
+        now = time.monotonic()
+        if now - self._checked_at >= self._interval:
+            with self._lock:
+                self._checked_at = now
+                self._refresh()
+        return self._entries.get((issuer.rfc4514_string(), serial))

@@ -1,0 +1,1 @@
+"""JPKI trust: which CAs the server accepts, their CRLs, and certificate validation."""

@@ -1,0 +1,197 @@
+"""Validate a user-authentication certificate against the JPKI trust anchors. No I/O.
+
+Path validation is cryptography's X.509 verifier (RFC 5280 path building and signatures)
+with an end-entity policy that fits the JPKI profile (SPEC §3: no SubjectAltName, KeyUsage
+digitalSignature, the user-authentication certificate policy). The verifier does not check
+revocation; the CRL of the issuing CA is checked here and fails closed when it is missing or
+past its next update.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    Policy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
+
+# SPEC §3 (unconfirmed inside real certificates): kept a setting of `TrustAnchors`.
+USER_AUTH_POLICY = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")
+
+
+class CertificateProblem(Exception):
+    """The certificate cannot be accepted. Subclasses say why; `detail` is for IT."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class MalformedCertificate(CertificateProblem):
+    """Not a DER X.509 certificate."""
+
+
+class UntrustedCertificate(CertificateProblem):
+    """No path to a configured JPKI CA, or a profile the user-authentication role forbids."""
+
+
+class CertificateExpired(CertificateProblem):
+    """Past its notAfter at the time of the check."""
+
+
+class CertificateNotYetValid(CertificateProblem):
+    """Before its notBefore at the time of the check."""
+
+
+class CertificateRevoked(CertificateProblem):
+    """Listed on its CA's CRL."""
+
+    def __init__(self, serial: int, revoked_at: dt.datetime, reason: str | None) -> None:
+        super().__init__(f"certificate {serial} revoked at {revoked_at.isoformat()} ({reason})")
+        self.serial = serial
+        self.revoked_at = revoked_at
+        self.reason = reason
+
+
+class RevocationUnavailable(CertificateProblem):
+    """The issuing CA's CRL is missing, invalid or past its next update: fail closed."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedCa:
+    """A JPKI CA and its current CRL (already checked to be signed by it), if any."""
+
+    certificate: x509.Certificate
+    crl: x509.CertificateRevocationList | None
+
+
+@dataclass(frozen=True)
+class TrustAnchors:
+    """The CAs the server trusts, each with its CRL."""
+
+    cas: tuple[TrustedCa, ...]
+    user_auth_policy: x509.ObjectIdentifier = USER_AUTH_POLICY
+    _store: Store = field(init=False, repr=False, compare=False)
+    _by_subject: dict[bytes, TrustedCa] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.cas:
+            raise ValueError("at least one trusted CA is needed")
+        object.__setattr__(self, "_store", Store([ca.certificate for ca in self.cas]))
+        object.__setattr__(
+            self, "_by_subject", {ca.certificate.subject.public_bytes(): ca for ca in self.cas}
+        )
+
+    def ca_for(self, issuer: x509.Name) -> TrustedCa | None:
+        return self._by_subject.get(issuer.public_bytes())
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedCertificate:
+    """A certificate that chains to a trusted CA, is within its dates and is not revoked."""
+
+    certificate: x509.Certificate
+    der: bytes
+    public_key: rsa.RSAPublicKey
+
+    @property
+    def serial(self) -> int:
+        return self.certificate.serial_number
+
+    @property
+    def issuer(self) -> x509.Name:
+        return self.certificate.issuer
+
+    @property
+    def fingerprint(self) -> bytes:
+        """SHA-256 of the DER: what a face-mode device signs together with the challenge."""
+        return hashlib.sha256(self.der).digest()
+
+
+def _end_entity_policy(user_auth_policy: x509.ObjectIdentifier) -> ExtensionPolicy:
+    def key_usage_ok(_policy: Policy, _cert: x509.Certificate, ext: x509.KeyUsage | None) -> None:
+        if ext is None or not ext.digital_signature or ext.key_cert_sign:
+            raise ValueError("KeyUsage must allow digitalSignature and not keyCertSign")
+
+    def policy_ok(
+        _policy: Policy, _cert: x509.Certificate, ext: x509.CertificatePolicies | None
+    ) -> None:
+        if ext is None or user_auth_policy not in [p.policy_identifier for p in ext]:
+            raise ValueError(f"not a user-authentication certificate (policy {user_auth_policy})")
+
+    return (
+        ExtensionPolicy.permit_all()
+        .require_present(x509.KeyUsage, Criticality.CRITICAL, key_usage_ok)
+        .require_present(x509.CertificatePolicies, Criticality.AGNOSTIC, policy_ok)
+    )
+
+
+def validate_certificate(
+    der: bytes, anchors: TrustAnchors, at: dt.datetime
+) -> ValidatedCertificate:
+    """Validate an auth certificate at time `at`. Raises a `CertificateProblem` subclass."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise MalformedCertificate(f"not a DER certificate: {exc}") from None
+    public_key = cert.public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey) or public_key.key_size != 2048:
+        raise UntrustedCertificate("a JPKI auth certificate holds an RSA-2048 key")
+    ca = anchors.ca_for(cert.issuer)
+    if ca is None:
+        raise UntrustedCertificate(f"issuer {cert.issuer.rfc4514_string()} is not a trusted CA")
+    try:
+        cert.verify_directly_issued_by(ca.certificate)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        raise UntrustedCertificate(f"not signed by the trusted CA: {exc!r}") from None
+    if at < cert.not_valid_before_utc:
+        raise CertificateNotYetValid(f"valid from {cert.not_valid_before_utc.isoformat()}")
+    if at > cert.not_valid_after_utc:
+        raise CertificateExpired(f"expired at {cert.not_valid_after_utc.isoformat()}")
+    verifier = (
+        PolicyBuilder()
+        .store(anchors._store)
+        .time(at)
+        .extension_policies(
+            ca_policy=ExtensionPolicy.webpki_defaults_ca(),
+            ee_policy=_end_entity_policy(anchors.user_auth_policy),
+        )
+        .build_client_verifier()
+    )
+    try:
+        verifier.verify(cert, [])
+    except VerificationError as exc:
+        raise UntrustedCertificate(f"path validation failed: {exc}") from None
+    check_revocation(cert, ca, at)
+    return ValidatedCertificate(cert, der, public_key)
+
+
+def check_revocation(cert: x509.Certificate, ca: TrustedCa, at: dt.datetime) -> None:
+    """Fail closed unless the CA's CRL is current and does not list `cert`."""
+    crl = ca.crl
+    if crl is None:
+        raise RevocationUnavailable(f"no CRL for {ca.certificate.subject.rfc4514_string()}")
+    next_update = crl.next_update_utc
+    if next_update is None or at > next_update:
+        raise RevocationUnavailable(
+            f"the CRL is stale (next update {next_update.isoformat() if next_update else 'none'})"
+        )
+    if at < crl.last_update_utc - dt.timedelta(minutes=5):
+        raise RevocationUnavailable("the CRL is dated in the future")
+    revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+    if revoked is not None:
+        reason: str | None = None
+        with contextlib.suppress(x509.ExtensionNotFound):
+            reason = revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason.value
+        raise CertificateRevoked(cert.serial_number, revoked.revocation_date_utc, reason)
