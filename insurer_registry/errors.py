@@ -115,3 +115,15 @@ class AuthenticationFailed(RegistryError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class BadRequest(RegistryError):
+    """The request lacks something the API needs regardless of its content."""
+
+
+class IdempotencyKeyRequired(BadRequest):
+    """A write came without a usable Idempotency-Key header."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,60 @@
+"""The registry's HTTP application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from insurer_registry import http_errors
+from insurer_registry.db import make_engine, make_session_factory
+from insurer_registry.importer.routes import router as import_router
+from insurer_registry.lookup.routes import router as network_router
+from insurer_registry.members.routes import router as member_router
+from insurer_registry.settings import Settings
+
+DESCRIPTION = """
+The insurer registry of onshi: insurers register, correct and end the qualifications of
+their members; the qualification server looks them up.
+
+* **Insurer API** (`/v1/…`): `Authorization: Bearer ins_…`. An insurer sees and changes only
+  its own members. Every write needs an `Idempotency-Key` header (a request id): a retry
+  with the same key and body returns the first answer; the same key with another body is
+  `409 idempotency_key_reused`.
+* **Network API** (`/network/v1/…`): `Authorization: Bearer net_…`, for the qualification
+  server (the 情報提供ネットワーク role).
+
+Field names are the SPEC §5 element names; dates are `YYYYMMDD`. Errors are
+`{"error": {"code", "message", …}}` with a stable `code`, and never repeat submitted values.
+"""
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """The application for `settings` (read from the environment when omitted). `engine`
+    overrides the one `settings.database_url` would make (tests share theirs)."""
+    settings = settings or Settings()
+    engine = engine or make_engine(settings.database_url)
+    app = FastAPI(
+        title="onshi insurer registry",
+        version="1",
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "members", "description": "an insurer's own members"},
+            {"name": "imports", "description": "bulk registration from CSV"},
+            {"name": "network", "description": "the qualification server's lookup"},
+        ],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_session_factory(engine)
+    app.include_router(member_router)
+    app.include_router(import_router)
+    app.include_router(network_router)
+    http_errors.install(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,88 @@
+"""FastAPI dependencies: settings, sessions and the authenticated caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from insurer_registry.credentials import CredentialKind
+from insurer_registry.errors import AuthenticationFailed
+from insurer_registry.idempotency import validate_key
+from insurer_registry.insurers.service import Caller, InsurerInfo, authenticate
+from insurer_registry.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="`ins_…` (insurer) or `net_…` (network)")
+
+
+def get_settings(request: Request) -> Settings:
+    """The application's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_sessions(request: Request) -> sessionmaker[Session]:
+    """The application's session factory (for writes that manage their own transaction)."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    return sessions
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
+
+
+def get_session(sessions: SessionsDep) -> Iterator[Session]:
+    """A session for one read-only request."""
+    with sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _caller(sessions: sessionmaker[Session], bearer: BearerDep, kind: CredentialKind) -> Caller:
+    if bearer is None or bearer.scheme.lower() != "bearer":
+        raise AuthenticationFailed("missing bearer credential")
+    with sessions() as session:
+        return authenticate(session=session, token=bearer.credentials, kind=kind)
+
+
+def get_insurer_caller(sessions: SessionsDep, bearer: BearerDep) -> Caller:
+    """The insurer whose credential came with the request."""
+    return _caller(sessions, bearer, CredentialKind.INSURER)
+
+
+def get_network_caller(sessions: SessionsDep, bearer: BearerDep) -> Caller:
+    """The network client whose credential came with the request."""
+    return _caller(sessions, bearer, CredentialKind.NETWORK)
+
+
+InsurerCallerDep = Annotated[Caller, Depends(get_insurer_caller)]
+NetworkCallerDep = Annotated[Caller, Depends(get_network_caller)]
+
+
+def caller_insurer(caller: Caller) -> InsurerInfo:
+    """The insurer of an insurer caller."""
+    if caller.insurer is None:  # authenticate() never lets a network credential through here
+        raise AuthenticationFailed("not an insurer credential")
+    return caller.insurer
+
+
+def get_idempotency_key(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="a request id chosen by the client; a retry with it changes nothing",
+        ),
+    ] = None,
+) -> str:
+    """The request id of a write."""
+    return validate_key(idempotency_key)
+
+
+IdempotencyKeyDep = Annotated[str, Depends(get_idempotency_key)]

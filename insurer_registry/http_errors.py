@@ -1,0 +1,140 @@
+"""The one place where errors become HTTP answers.
+
+Every error answer is `{"error": {"code": …, "message": …, …data}}` with a stable `code`.
+Nothing echoes the request's values (FastAPI's default validation answer would repeat a
+My Number back), and no stack trace leaves the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from card_reader.mynumber import InvalidMyNumber
+from insurer_registry import errors
+from insurer_registry.domain import InvalidRecord
+from insurer_registry.numbers import InvalidInsurerNumber
+
+log = logging.getLogger(__name__)
+
+# (status, code) per error type; the most specific type listed wins.
+STATUS_AND_CODE: dict[type[Exception], tuple[int, str]] = {
+    errors.QualificationNotFound: (404, "qualification_not_found"),
+    errors.InsurerNotFound: (404, "insurer_not_found"),
+    errors.InsuredNumberNotFound: (404, "insured_number_not_found"),
+    errors.InsurerExists: (409, "insurer_exists"),
+    errors.QualificationExists: (409, "qualification_exists"),
+    errors.InsuredNumberTaken: (409, "insured_number_belongs_to_another_person"),
+    errors.OverlappingQualification: (409, "overlapping_qualification"),
+    errors.AlreadyLost: (409, "already_lost"),
+    errors.VersionConflict: (409, "version_conflict"),
+    errors.IdempotencyKeyReused: (409, "idempotency_key_reused"),
+    errors.IdempotencyKeyRequired: (400, "idempotency_key_required"),
+    errors.AuthenticationFailed: (401, "invalid_credential"),
+}
+
+
+def error_body(code: str, message: str, **data: Any) -> dict[str, Any]:
+    """The JSON body of an error answer."""
+    return {"error": {"code": code, "message": message, **data}}
+
+
+def _data(error: errors.RegistryError) -> dict[str, Any]:
+    if isinstance(
+        error,
+        errors.QualificationExists | errors.InsuredNumberTaken | errors.OverlappingQualification,
+    ):
+        return {"existing_qualification_id": error.existing_id}
+    if isinstance(error, errors.VersionConflict):
+        return {"expected_version": error.expected, "current_version": error.actual}
+    if isinstance(error, errors.QualificationNotFound):
+        return {"qualification_id": error.qualification_id}
+    return {}
+
+
+def registry_error_response(error: errors.RegistryError) -> JSONResponse:
+    """The answer for a domain error."""
+    for error_type in type(error).__mro__:
+        if error_type in STATUS_AND_CODE:
+            status, code = STATUS_AND_CODE[error_type]
+            break
+    else:
+        status, code = 400, "registry_error"
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        error_body(code, str(error), **_data(error)), status_code=status, headers=headers
+    )
+
+
+def invalid_record_response(error: InvalidRecord) -> JSONResponse:
+    """The answer for a record that breaks the rules: every problem, no values."""
+    problems = [{"field": p.field, "reason": p.reason} for p in error.problems]
+    return JSONResponse(
+        error_body("invalid_record", "the record breaks registry rules", problems=problems),
+        status_code=422,
+    )
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _validation_response(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = [
+        {"field": _location(tuple(item.get("loc", ()))), "reason": str(item.get("msg", ""))}
+        for item in error.errors()
+    ]
+    return JSONResponse(
+        error_body("invalid_request", "the request is malformed", problems=problems),
+        status_code=422,
+    )
+
+
+def _registry_handler(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, errors.RegistryError)
+    return registry_error_response(error)
+
+
+def _invalid_record_handler(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, InvalidRecord)
+    return invalid_record_response(error)
+
+
+def _caller_mistake_handler(_request: Request, error: Exception) -> JSONResponse:
+    # ValueErrors raised on purpose say what is wrong without the value (InvalidMyNumber,
+    # InvalidInsurerNumber, a cleared required field).
+    field = (
+        "MyNumber"
+        if isinstance(error, InvalidMyNumber)
+        else "InsurerNumber"
+        if isinstance(error, InvalidInsurerNumber)
+        else "body"
+    )
+    return JSONResponse(
+        error_body(
+            "invalid_request",
+            "the request is malformed",
+            problems=[{"field": field, "reason": str(error)}],
+        ),
+        status_code=422,
+    )
+
+
+def _internal_handler(request: Request, error: Exception) -> JSONResponse:
+    log.error("unhandled %s on %s %s", type(error).__name__, request.method, request.url.path)
+    return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    """Route every error type to its answer."""
+    app.add_exception_handler(RequestValidationError, _validation_response)
+    app.add_exception_handler(errors.RegistryError, _registry_handler)
+    app.add_exception_handler(InvalidRecord, _invalid_record_handler)
+    app.add_exception_handler(ValueError, _caller_mistake_handler)
+    app.add_exception_handler(Exception, _internal_handler)

@@ -1,0 +1,148 @@
+"""Reading a member CSV as a stream: its encoding, its header, its rows with line numbers.
+
+Files come in UTF-8 (with or without BOM) or Shift_JIS (read as CP932, Microsoft's superset
+that Japanese office software writes). Unless told, the encoding is detected by decoding the
+file as UTF-8 in chunks: any invalid sequence means CP932. The file is read twice (detect,
+then parse) and never held in memory.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from insurer_registry.domain import (
+    ELEMENT_NAMES,
+    INSURER_NUMBER_ELEMENT,
+    MY_NUMBER_ELEMENT,
+)
+
+UTF8 = "utf-8"
+UTF8_BOM = "utf-8-sig"
+CP932 = "cp932"
+ENCODINGS = (UTF8, UTF8_BOM, CP932)
+CHUNK_BYTES = 1 << 20
+
+# Columns: the SPEC §5 element names of the flat record fields, plus InsurerNumber and
+# MyNumber. Order does not matter; every column must be known.
+ATTRIBUTE_OF_COLUMN: dict[str, str] = {element: name for name, element in ELEMENT_NAMES.items()}
+ATTRIBUTE_OF_COLUMN[INSURER_NUMBER_ELEMENT] = "insurer_number"
+ATTRIBUTE_OF_COLUMN[MY_NUMBER_ELEMENT] = "my_number"
+REQUIRED_COLUMNS = (
+    INSURER_NUMBER_ELEMENT,
+    MY_NUMBER_ELEMENT,
+    "InsuredIdentificationNumber",
+    "InsuredBranchNumber",
+    "InsuredCardClassification",
+    "PersonalFamilyClassification",
+    "Name",
+    "Sex1",
+    "Birthdate",
+    "QualificationDate",
+)
+
+
+class ImportFileInvalid(ValueError):
+    """The file as a whole cannot be read: wrong encoding, a bad header, broken CSV."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        where = f" (line {line})" if line is not None else ""
+        super().__init__(f"cannot import this file{where}: {reason}")
+        self.reason = reason
+        self.line = line
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The columns of a file, mapped to record attributes by position."""
+
+    attributes: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, names: list[str]) -> Header:
+        """Check a header row against the known columns."""
+        cleaned = [name.strip() for name in names]
+        unknown = [name for name in cleaned if name not in ATTRIBUTE_OF_COLUMN]
+        if unknown:
+            raise ImportFileInvalid(f"unknown column(s): {', '.join(unknown)}", line=1)
+        doubled = sorted({name for name in cleaned if cleaned.count(name) > 1})
+        if doubled:
+            raise ImportFileInvalid(f"column(s) given twice: {', '.join(doubled)}", line=1)
+        missing = [name for name in REQUIRED_COLUMNS if name not in cleaned]
+        if missing:
+            raise ImportFileInvalid(f"missing column(s): {', '.join(missing)}", line=1)
+        return cls(tuple(ATTRIBUTE_OF_COLUMN[name] for name in cleaned))
+
+
+@dataclass(frozen=True, slots=True)
+class RawRow:
+    """One CSV record and the line it starts on (1 is the header)."""
+
+    line: int
+    values: list[str]
+
+
+def detect_encoding(source: BinaryIO) -> str:
+    """UTF-8 (`utf-8-sig` with a BOM) unless some bytes are not UTF-8, then CP932.
+    Leaves `source` at its start."""
+    source.seek(0)
+    start = source.read(len(codecs.BOM_UTF8))
+    if start == codecs.BOM_UTF8:
+        source.seek(0)
+        return UTF8_BOM
+    decoder = codecs.getincrementaldecoder(UTF8)()
+    chunk = start
+    try:
+        while chunk:
+            decoder.decode(chunk)
+            chunk = source.read(CHUNK_BYTES)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return _rewound(source, CP932)
+    return _rewound(source, UTF8)
+
+
+def _rewound(source: BinaryIO, encoding: str) -> str:
+    source.seek(0)
+    return encoding
+
+
+def read_rows(source: BinaryIO, encoding: str) -> tuple[Header, Iterator[RawRow]]:
+    """The header and a lazy stream of the rows of a CSV file in `encoding`."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}")
+    text = io.TextIOWrapper(source, encoding=encoding, newline="", errors="strict")
+    reader = csv.reader(text, strict=True)
+    try:
+        names = next(reader)
+    except StopIteration:
+        raise ImportFileInvalid("the file is empty") from None
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ImportFileInvalid(_describe(error), line=1) from None
+    header = Header.parse(names)
+
+    def rows() -> Iterator[RawRow]:
+        previous_end = reader.line_num
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except (UnicodeDecodeError, csv.Error) as error:
+                raise ImportFileInvalid(_describe(error), line=previous_end + 1) from None
+            line = previous_end + 1
+            previous_end = reader.line_num
+            if values:  # a blank line is no row
+                yield RawRow(line, values)
+
+    return header, rows()
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return f"bytes that are not {error.encoding}"
+    return f"malformed CSV ({error})"

@@ -1,0 +1,145 @@
+"""Bulk registration through the API: the CSV is the request body (`text/csv`)."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from insurer_registry.deps import (
+    IdempotencyKeyDep,
+    InsurerCallerDep,
+    SessionsDep,
+    SettingsDep,
+    caller_insurer,
+)
+from insurer_registry.idempotency import StoredAnswer, fingerprint, idempotent_write
+from insurer_registry.importer.service import ImportReport, import_csv
+from insurer_registry.schemas_common import SPEC_NAMES
+
+router = APIRouter(prefix="/v1", tags=["imports"])
+SPOOL_IN_MEMORY_BYTES = 1 << 20
+
+
+class RejectionPublic(BaseModel):
+    """A rejected row."""
+
+    model_config = SPEC_NAMES
+
+    line: int = Field(alias="Line")
+    reason: str = Field(alias="Reason")
+
+
+class ImportReportPublic(BaseModel):
+    """What an import did. `Rejections` lists the first 1,000 rejected rows by line."""
+
+    model_config = SPEC_NAMES
+
+    import_id: int | None = Field(alias="ImportId")
+    committed: bool = Field(alias="Committed")
+    encoding: str = Field(alias="Encoding")
+    file_sha256: str = Field(alias="FileSha256")
+    rows: int = Field(alias="Rows")
+    inserted: int = Field(alias="Inserted")
+    updated: int = Field(alias="Updated")
+    unchanged: int = Field(alias="Unchanged")
+    rejected: int = Field(alias="Rejected")
+    rejections: list[RejectionPublic] = Field(alias="Rejections")
+    rejections_truncated: bool = Field(alias="RejectionsTruncated")
+
+    @classmethod
+    def of(cls, report: ImportReport) -> ImportReportPublic:
+        """The public view of a report."""
+        return cls.model_validate(
+            {
+                "import_id": report.import_id,
+                "committed": report.committed,
+                "encoding": report.encoding,
+                "file_sha256": report.file_sha256,
+                "rows": report.rows,
+                "inserted": report.inserted,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "rejected": report.rejected,
+                "rejections": [{"line": r.line, "reason": r.reason} for r in report.rejections],
+                "rejections_truncated": report.rejections_truncated,
+            },
+            by_name=True,
+        )
+
+
+@router.post(
+    "/imports",
+    status_code=201,
+    response_model=ImportReportPublic,
+    summary="Import members from CSV",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "UTF-8 or Shift_JIS (CP932); columns as in the registry README",
+        }
+    },
+    responses={
+        401: {"description": "missing, unknown or revoked credential"},
+        409: {"description": "a reused Idempotency-Key"},
+        422: {"description": "rows rejected (nothing imported; the report is in the error)"},
+    },
+)
+async def import_members(
+    request: Request,
+    caller: InsurerCallerDep,
+    key: IdempotencyKeyDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    partial: Annotated[
+        bool, Query(description="import the good rows even if some are rejected")
+    ] = False,
+) -> Response:
+    """Import the calling insurer's members; rows of other insurers are rejected. All or
+    nothing unless `partial=true`. Re-sending the same file changes nothing."""
+    insurer = caller_insurer(caller)
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as body:
+        async for chunk in request.stream():
+            body.write(chunk)
+        body.seek(0)
+        # The request is identified by the file's content, not held in memory to hash.
+        digest = await run_in_threadpool(_sha256, body)
+
+        def work(session: Session) -> StoredAnswer:
+            body.seek(0)
+            report = import_csv(
+                session=session,
+                source=body,  # type: ignore[arg-type]
+                pseudonym_key=settings.pseudonym_bytes,
+                actor=caller.actor(key),
+                insurer=insurer,
+                partial=partial,
+            )
+            public = ImportReportPublic.of(report)
+            return StoredAnswer(201, public.model_dump_json(by_alias=True))
+
+        payload: Any = {"sha256": digest, "partial": partial}
+        answer = await run_in_threadpool(
+            idempotent_write,
+            sessions=sessions,
+            insurer_id=insurer.id,
+            key=key,
+            request_hash=fingerprint("POST", request.url.path, payload),
+            work=work,
+        )
+    return Response(answer.body, status_code=answer.status_code, media_type="application/json")
+
+
+def _sha256(body: Any) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    while chunk := body.read(1 << 16):
+        digest.update(chunk)
+    return digest.hexdigest()

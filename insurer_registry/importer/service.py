@@ -1,0 +1,274 @@
+"""`import_csv`: one file, one transaction.
+
+1. Stream the file (UTF-8 or CP932) row by row; each row is validated on its own
+   (`rows.RowParser`) and written to a staging table (COPY on PostgreSQL). Rejected rows are
+   reported as they are found. Memory stays flat: nothing grows with the file.
+2. Check the staged rows as a set against each other and the registry (`merge`).
+3. Unless every row passed, stop: by default a file is all-or-nothing and `ImportRejected`
+   rolls the caller's transaction back. With `partial=True` the good rows go on.
+4. Rows that restate a registered qualification identically change nothing; rows that
+   change one are applied through the member service (validated, versioned, logged in the
+   change log); new rows are inserted with one INSERT … SELECT each for persons and
+   qualifications, which point to the `imports` row that records who imported what, when.
+
+So re-importing a file changes nothing. 特定疾病 certificates are not part of the CSV; an
+import leaves those of existing qualifications as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from insurer_registry.audit import Actor
+from insurer_registry.domain import InvalidRecord, record_from_flat
+from insurer_registry.errors import Conflict, RegistryError
+from insurer_registry.importer import merge, staging
+from insurer_registry.importer.csv_source import detect_encoding, read_rows
+from insurer_registry.importer.rows import Rejection, RowParser, describe
+from insurer_registry.insurers.service import InsurerInfo
+from insurer_registry.members.service import apply_imported_record
+from insurer_registry.models import NO_SYMBOL, Import, Insurer, utc_now
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY_ROWS = 10_000
+KEEP_REJECTIONS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import did. `rejections` holds the first `KEEP_REJECTIONS` (by line);
+    `on_rejection` sees every one."""
+
+    encoding: str
+    file_sha256: str
+    rows: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+    committed: bool
+    import_id: int | None
+    rejections: tuple[Rejection, ...]
+
+    @property
+    def rejections_truncated(self) -> bool:
+        """True if more rows were rejected than `rejections` lists."""
+        return self.rejected > len(self.rejections)
+
+
+class ImportRejected(RegistryError):
+    """An all-or-nothing import found rejected rows: nothing was imported."""
+
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__(f"{report.rejected} row(s) rejected: nothing imported")
+        self.report = report
+
+
+class _HashingReader(io.RawIOBase):
+    """Passes a binary file through while hashing what is read."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+        self.sha256 = hashlib.sha256()
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._source.read(len(buffer))
+        buffer[: len(data)] = data
+        self.sha256.update(data)
+        self.consumed += len(data)
+        return len(data)
+
+
+class _Rejections:
+    def __init__(self, sink: Callable[[Rejection], None] | None) -> None:
+        self._sink = sink
+        self.kept: list[Rejection] = []
+        self.lines: set[int] = set()
+
+    def add(self, rejection: Rejection) -> None:
+        # `lines` holds only rejected line numbers: bounded by the rejections themselves.
+        self.lines.add(rejection.line)
+        if len(self.kept) < KEEP_REJECTIONS:
+            self.kept.append(rejection)
+        if self._sink is not None:
+            self._sink(rejection)
+
+    @property
+    def count(self) -> int:
+        return len(self.lines)
+
+
+def _registered_insurers(session: Session) -> dict[str, int]:
+    return {number: id_ for id_, number in session.execute(select(Insurer.id, Insurer.number))}
+
+
+def import_csv(
+    *,
+    session: Session,
+    source: BinaryIO,
+    pseudonym_key: bytes,
+    actor: Actor,
+    insurer: InsurerInfo | None = None,
+    partial: bool = False,
+    encoding: str | None = None,
+    on_rejection: Callable[[Rejection], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import one member CSV in the session's transaction.
+
+    `insurer` restricts the file to that insurer's rows (an insurer importing its own
+    members); without it (the operator) rows may name any registered insurer. Raises
+    `ImportRejected` when rows are rejected and `partial` is false, `ImportFileInvalid`
+    when the file cannot be read at all.
+    """
+    started = utc_now()
+    chosen = encoding or detect_encoding(source)
+    source.seek(0)
+    hashing = _HashingReader(source)
+    header, raw_rows = read_rows(io.BufferedReader(hashing, buffer_size=1 << 16), chosen)
+    parser = RowParser(
+        header=header,
+        insurers=_registered_insurers(session),
+        pseudonym_key=pseudonym_key,
+        only_insurer_id=insurer.id if insurer else None,
+    )
+    rejections = _Rejections(on_rejection)
+    connection = session.connection()
+    staging.create_tables(connection)
+    writer = staging.StagingWriter(connection)
+    rows = 0
+    try:
+        for raw in raw_rows:
+            rows += 1
+            parsed = parser.parse(raw)
+            if isinstance(parsed, Rejection):
+                rejections.add(parsed)
+            else:
+                writer.write(parsed)
+            if on_progress is not None and rows % PROGRESS_EVERY_ROWS == 0:
+                on_progress(hashing.consumed)
+    finally:
+        writer.close()
+    if on_progress is not None:
+        on_progress(hashing.consumed)
+
+    staging.index_tables(connection)
+    merge.lock_registry(connection)
+    merge.run_checks(connection)
+    for line, reason in merge.rejected_lines(connection):
+        rejections.add(Rejection(line, reason))
+
+    def report(**counts: int | bool | None) -> ImportReport:
+        values: dict[str, int | bool | None] = {
+            "inserted": 0,
+            "updated": 0,
+            "unchanged": 0,
+            "committed": False,
+            "import_id": None,
+        }
+        values.update(counts)
+        return ImportReport(
+            encoding=chosen,
+            file_sha256=hashing.sha256.hexdigest(),
+            rows=rows,
+            rejected=rejections.count,
+            rejections=tuple(sorted(rejections.kept, key=lambda r: r.line)),
+            **values,  # type: ignore[arg-type]
+        )
+
+    if rejections.count and not partial:
+        staging.drop_tables(connection)
+        raise ImportRejected(report())
+    merge.drop_rejected(connection)
+
+    record = Import(
+        insurer_id=insurer.id if insurer else None,
+        actor=actor.label,
+        request_id=actor.request_id,
+        file_sha256=hashing.sha256.hexdigest(),
+        encoding=chosen,
+        rows_read=rows,
+        inserted=0,
+        updated=0,
+        unchanged=0,
+        rejected=0,
+        started_at=started,
+        finished_at=started,
+    )
+    session.add(record)
+    session.flush()
+    unchanged = merge.count_unchanged(connection)
+    updated = _apply_changes(session, record.id, actor, rejections)
+    if rejections.count and not partial:
+        staging.drop_tables(connection)
+        raise ImportRejected(report())
+    inserted = merge.insert_new(connection, import_id=record.id, now=utc_now())
+    staging.drop_tables(connection)
+    if not inserted and not updated:
+        # Re-importing a file changes nothing, not even the list of imports.
+        session.delete(record)
+        session.flush()
+        log.info("import by %s: %d rows, nothing new (%d unchanged)", actor.label, rows, unchanged)
+        return report(unchanged=unchanged, committed=True)
+    record.inserted, record.updated, record.unchanged = inserted, updated, unchanged
+    record.rejected = rejections.count
+    record.finished_at = utc_now()
+    session.flush()
+    log.info(
+        "import %s by %s: %d rows, %d inserted, %d updated, %d unchanged, %d rejected",
+        record.id,
+        actor.label,
+        rows,
+        inserted,
+        updated,
+        unchanged,
+        rejections.count,
+    )
+    return report(
+        inserted=inserted, updated=updated, unchanged=unchanged, committed=True, import_id=record.id
+    )
+
+
+def _apply_changes(session: Session, import_id: int, actor: Actor, rejections: _Rejections) -> int:
+    """Apply rows that change registered qualifications, each through the member service in
+    its own savepoint; a row that breaks a rule becomes a rejection."""
+    insurers: dict[int, InsurerInfo] = {}
+    updated = 0
+    connection = session.connection()
+    for line, qualification_id, insurer_id, values in merge.changed_rows(connection):
+        if insurer_id not in insurers:
+            row = session.get(Insurer, insurer_id)
+            assert row is not None  # staged rows only name registered insurers
+            insurers[insurer_id] = InsurerInfo.of(row)
+        if values["symbol"] == NO_SYMBOL:
+            values = {**values, "symbol": None}
+        try:
+            with session.begin_nested():
+                apply_imported_record(
+                    session=session,
+                    insurer=insurers[insurer_id],
+                    qualification_id=qualification_id,
+                    record=record_from_flat(dict(values)),
+                    actor=actor,
+                    import_id=import_id,
+                )
+        except InvalidRecord as error:
+            rejections.add(Rejection(line, describe(error.problems)))
+            continue
+        except Conflict as error:
+            rejections.add(Rejection(line, str(error)))
+            continue
+        updated += 1
+    return updated

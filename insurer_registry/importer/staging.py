@@ -1,0 +1,116 @@
+"""The staging table of an import, and the two ways rows get into it.
+
+The staging table lives for one transaction (a temporary table): every valid row of the
+file with its line number, shaped like `qualifications` but keyed by `person_ref`. On
+PostgreSQL rows are streamed in with COPY; elsewhere with batched INSERTs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, insert, text
+
+from insurer_registry.domain import FLAT_FIELDS
+from insurer_registry.importer.rows import StagedRow
+from insurer_registry.models import Qualification
+
+STAGING = "registry_import_staging"
+REJECTS = "registry_import_rejects"
+SQLITE_BATCH_ROWS = 2000
+
+_metadata = MetaData()
+staging = Table(
+    STAGING,
+    _metadata,
+    Column("line", Integer, nullable=False),
+    Column("insurer_id", Integer, nullable=False),
+    Column("person_ref", String(64), nullable=False),
+    *(Column(name, Qualification.__table__.c[name].type) for name in FLAT_FIELDS),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+rejects = Table(
+    REJECTS,
+    _metadata,
+    Column("line", Integer, nullable=False),
+    Column("reason", String(500), nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+STAGING_COLUMNS: tuple[str, ...] = ("line", "insurer_id", "person_ref", *FLAT_FIELDS)
+
+
+def create_tables(connection: Connection) -> None:
+    """Create the staging and rejects tables for this transaction (PostgreSQL drops them
+    at commit or rollback; elsewhere `drop_tables` does)."""
+    drop_tables(connection)
+    staging.create(connection)
+    rejects.create(connection)
+
+
+def drop_tables(connection: Connection) -> None:
+    """Drop the tables where the database does not do it at the end of the transaction."""
+    if connection.dialect.name == "postgresql":
+        return
+    rejects.drop(connection, checkfirst=True)
+    staging.drop(connection, checkfirst=True)
+
+
+def index_tables(connection: Connection) -> None:
+    """Index the loaded staging table for the set checks and the merge."""
+    connection.execute(
+        text(
+            f"CREATE INDEX {STAGING}_key ON {STAGING} "
+            "(insurer_id, symbol, number, branch, qualification_date)"
+        )
+    )
+    connection.execute(text(f"CREATE INDEX {STAGING}_person ON {STAGING} (person_ref)"))
+    connection.execute(text(f"ANALYZE {STAGING}"))
+
+
+class StagingWriter:
+    """Writes staged rows into the staging table, in batches (or one COPY stream)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._batch: list[StagedRow] = []
+        self._copy: Any = None
+        self._copy_context: Any = None
+        if connection.dialect.name == "postgresql":
+            driver = connection.connection.driver_connection
+            cursor: Any = driver.cursor()  # type: ignore[union-attr]
+            self._copy_context = cursor.copy(
+                f"COPY {STAGING} ({', '.join(STAGING_COLUMNS)}) FROM STDIN"
+            )
+            self._copy = self._copy_context.__enter__()
+
+    def write(self, row: StagedRow) -> None:
+        """Add one row."""
+        if self._copy is not None:
+            self._copy.write_row(row)
+            return
+        self._batch.append(row)
+        if len(self._batch) >= SQLITE_BATCH_ROWS:
+            self._flush()
+
+    def write_many(self, rows: Iterable[StagedRow]) -> None:
+        """Add rows."""
+        for row in rows:
+            self.write(row)
+
+    def _flush(self) -> None:
+        if self._batch:
+            self._connection.execute(
+                insert(staging),
+                [dict(zip(STAGING_COLUMNS, row, strict=True)) for row in self._batch],
+            )
+            self._batch.clear()
+
+    def close(self) -> None:
+        """Finish writing: flush the last batch, or end the COPY stream."""
+        if self._copy_context is not None:
+            context, self._copy_context, self._copy = self._copy_context, None, None
+            context.__exit__(None, None, None)
+        self._flush()

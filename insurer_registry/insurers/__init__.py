@@ -1,0 +1,1 @@
+"""Insurers and their credentials."""

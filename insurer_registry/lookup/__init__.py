@@ -1,0 +1,15 @@
+"""The lookup the qualification side needs (the 情報提供ネットワーク role).
+
+The qualification server depends on `QualificationSource` only, and picks one of two
+implementations: `RegistryQualificationSource` (in process, over the registry's database) or
+`HttpQualificationSource` (over the network endpoint, with a `net_…` credential). Both
+answer with the same frozen values.
+"""
+
+from insurer_registry.lookup.types import (
+    PersonQualifications,
+    QualificationInfo,
+    QualificationSource,
+)
+
+__all__ = ["PersonQualifications", "QualificationInfo", "QualificationSource"]

@@ -1,0 +1,81 @@
+"""`QualificationSource` over HTTP: the registry's network endpoint, with a `net_…`
+credential."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from insurer_registry.errors import AuthenticationFailed, InsuredNumberNotFound
+from insurer_registry.lookup.schemas import PersonQualificationsBody
+from insurer_registry.lookup.types import PersonQualifications
+from insurer_registry.numbers import InsurerNumber
+from insurer_registry.persons import validate_person_ref
+
+
+class RegistryUnavailable(Exception):
+    """The registry answered with something other than a lookup result."""
+
+    def __init__(self, status_code: int, code: str) -> None:
+        super().__init__(f"registry answered {status_code} ({code})")
+        self.status_code = status_code
+        self.code = code
+
+
+class HttpQualificationSource:
+    """The lookup over the registry's network endpoint.
+
+    `client` carries the base URL (and, in tests, the transport); the credential is sent as
+    a bearer token on every request.
+    """
+
+    def __init__(self, *, client: httpx.Client, token: str) -> None:
+        self._client = client
+        self._headers = {"Authorization": f"Bearer {token}"}
+
+    @classmethod
+    def connect(cls, *, base_url: str, token: str, timeout: float = 5.0) -> HttpQualificationSource:
+        """A source talking to the registry at `base_url`."""
+        return cls(client=httpx.Client(base_url=base_url, timeout=timeout), token=token)
+
+    def _post(self, path: str, body: dict[str, Any]) -> PersonQualifications:
+        response = self._client.post(path, json=body, headers=self._headers)
+        if response.status_code == 200:
+            return PersonQualificationsBody.model_validate(response.json()).value()
+        code = _error_code(response)
+        if response.status_code == 401:
+            raise AuthenticationFailed(code)
+        if response.status_code == 404 and code == "insured_number_not_found":
+            raise InsuredNumberNotFound()
+        raise RegistryUnavailable(response.status_code, code)
+
+    def qualifications_of(self, person_ref: str) -> PersonQualifications:
+        """Every qualification of the person, newest first."""
+        validate_person_ref(person_ref)
+        return self._post("/network/v1/qualifications/by-person", {"PersonRef": person_ref})
+
+    def qualifications_by_insured_number(
+        self, *, insurer_number: InsurerNumber, symbol: str | None, number: str, branch: str
+    ) -> PersonQualifications:
+        """The qualifications of the holder of an insured number."""
+        return self._post(
+            "/network/v1/qualifications/by-insured-number",
+            {
+                "InsurerNumber": insurer_number.digits,
+                "InsuredCardSymbol": symbol,
+                "InsuredIdentificationNumber": number,
+                "InsuredBranchNumber": branch,
+            },
+        )
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self._client.close()
+
+
+def _error_code(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return "unexpected_answer"

@@ -1,0 +1,98 @@
+"""The network endpoint's JSON: the same SPEC §5 names as the member API."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from insurer_registry.lookup.types import PersonQualifications, QualificationInfo
+from insurer_registry.members.schemas import (
+    ElderlyCertificateBody,
+    LimitCertificateBody,
+    MemberFields,
+    SpecificDiseaseBody,
+)
+from insurer_registry.numbers import InsurerNumber
+from insurer_registry.schemas_common import SPEC_NAMES
+
+
+class ByPerson(BaseModel):
+    """Ask by person reference."""
+
+    model_config = SPEC_NAMES
+
+    person_ref: str = Field(alias="PersonRef", pattern="^[0-9a-f]{64}$")
+
+
+class ByInsuredNumber(BaseModel):
+    """Ask by insured number (a lookup without the card)."""
+
+    model_config = SPEC_NAMES
+
+    insurer_number: str = Field(alias="InsurerNumber")
+    symbol: str | None = Field(None, alias="InsuredCardSymbol")
+    number: str = Field(alias="InsuredIdentificationNumber")
+    branch: str = Field(alias="InsuredBranchNumber")
+
+
+class NetworkQualification(MemberFields):
+    """One qualification on the network wire."""
+
+    qualification_id: int = Field(alias="QualificationId")
+    insurer_number: str = Field(alias="InsurerNumber", description="6 or 8 digits, unpadded")
+    insurer_name: str = Field(alias="InsurerName")
+
+    @classmethod
+    def of(cls, info: QualificationInfo) -> NetworkQualification:
+        """The wire form of a qualification."""
+        record = info.record
+        values = {name: getattr(record, name) for name in MemberFields.model_fields}
+        values["elderly"] = ElderlyCertificateBody.of(record.elderly) if record.elderly else None
+        values["limit"] = LimitCertificateBody.of(record.limit) if record.limit else None
+        values["specific_diseases"] = [
+            SpecificDiseaseBody.of(certificate) for certificate in record.specific_diseases
+        ]
+        return cls.model_validate(
+            {
+                **values,
+                "qualification_id": info.qualification_id,
+                "insurer_number": info.insurer_number.digits,
+                "insurer_name": info.insurer_name,
+            },
+            by_name=True,
+        )
+
+    def info(self) -> QualificationInfo:
+        """The value this wire form carries."""
+        return QualificationInfo(
+            qualification_id=self.qualification_id,
+            insurer_number=InsurerNumber(self.insurer_number),
+            insurer_name=self.insurer_name,
+            record=self.record(),
+        )
+
+
+class PersonQualificationsBody(BaseModel):
+    """A person's qualifications, newest first."""
+
+    model_config = SPEC_NAMES
+
+    person_ref: str = Field(alias="PersonRef")
+    qualifications: list[NetworkQualification] = Field(alias="Qualifications")
+
+    @classmethod
+    def of(cls, found: PersonQualifications) -> PersonQualificationsBody:
+        """The wire form."""
+        return cls.model_validate(
+            {
+                "person_ref": found.person_ref,
+                "qualifications": [NetworkQualification.of(q) for q in found.qualifications],
+            },
+            by_name=True,
+        )
+
+    def value(self) -> PersonQualifications:
+        """The value this wire form carries."""
+        return PersonQualifications(
+            person_ref=self.person_ref,
+            qualifications=tuple(q.info() for q in self.qualifications),
+        )

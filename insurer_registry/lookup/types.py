@@ -1,0 +1,83 @@
+"""The values and the interface of the lookup. No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from insurer_registry.codes import QualificationValidity
+from insurer_registry.domain import MemberRecord
+from insurer_registry.numbers import InsurerNumber
+
+
+@dataclass(frozen=True, slots=True)
+class QualificationInfo:
+    """One qualification with everything SPEC §5 answers about it (consent-gated parts
+    included: the qualification server decides what a clinic may see)."""
+
+    qualification_id: int
+    insurer_number: InsurerNumber
+    insurer_name: str
+    record: MemberRecord
+
+    def is_valid_on(self, day: date) -> bool:
+        """True if the qualification covers `day`."""
+        return self.record.is_valid_on(day)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonQualifications:
+    """A person's qualifications across insurers, the history included, newest first."""
+
+    person_ref: str
+    qualifications: tuple[QualificationInfo, ...]
+
+    def current(self, on: date) -> tuple[QualificationInfo, ...]:
+        """The qualifications valid on `on`."""
+        return tuple(q for q in self.qualifications if q.is_valid_on(on))
+
+    def validity_on(self, on: date) -> QualificationValidity:
+        """QualificationValidity of the person on `on` (SPEC §5): 1 one valid, 5 several,
+        2 none valid any more, 4 never qualified."""
+        valid = self.current(on)
+        if len(valid) == 1:
+            return QualificationValidity.VALID
+        if len(valid) > 1:
+            return QualificationValidity.SEVERAL
+        if self.qualifications:
+            return QualificationValidity.INVALID
+        return QualificationValidity.NOT_FOUND
+
+    def validity_of(self, qualification_id: int, on: date) -> QualificationValidity:
+        """QualificationValidity of one qualification on `on`: 3 when it no longer holds
+        and a later one of the same person exists."""
+        chosen = next(
+            (q for q in self.qualifications if q.qualification_id == qualification_id), None
+        )
+        if chosen is None:
+            return QualificationValidity.NOT_FOUND
+        if chosen.is_valid_on(on):
+            return QualificationValidity.VALID
+        newer = any(
+            q.record.qualification_date > chosen.record.qualification_date
+            for q in self.qualifications
+        )
+        return (
+            QualificationValidity.INVALID_NEWER_EXISTS if newer else QualificationValidity.INVALID
+        )
+
+
+class QualificationSource(Protocol):
+    """Where the qualification server gets a person's qualifications."""
+
+    def qualifications_of(self, person_ref: str) -> PersonQualifications:
+        """Every qualification of the person, at every insurer; none is an empty answer."""
+        ...
+
+    def qualifications_by_insured_number(
+        self, *, insurer_number: InsurerNumber, symbol: str | None, number: str, branch: str
+    ) -> PersonQualifications:
+        """The qualifications of the person holding this insured number (a lookup without
+        the card, SPEC §1); `InsuredNumberNotFound` when nobody holds it."""
+        ...

@@ -1,0 +1,1 @@
+"""Members: the qualifications an insurer registers, corrects and ends."""

@@ -1,0 +1,65 @@
+"""Between stored rows and `MemberRecord` values."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from insurer_registry.codes import SpecificDiseaseCategory
+from insurer_registry.domain import (
+    FLAT_FIELDS,
+    MemberRecord,
+    SpecificDiseaseCertificate,
+    record_from_flat,
+)
+from insurer_registry.models import NO_SYMBOL, Qualification
+from insurer_registry.models import SpecificDiseaseCertificate as CertificateRow
+
+
+def stored_value(value: Any) -> Any:
+    """A value as a column holds it: codes as their plain wire string."""
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return value
+
+
+def stored_columns(record: MemberRecord) -> dict[str, Any]:
+    """The flat columns of a record, ready to bind (absent 記号 as '')."""
+    columns = {name: stored_value(value) for name, value in record.flat().items()}
+    if columns["symbol"] is None:
+        columns["symbol"] = NO_SYMBOL
+    return columns
+
+
+def record_of(row: Qualification) -> MemberRecord:
+    """The record a stored qualification holds."""
+    values = {name: getattr(row, name) for name in FLAT_FIELDS}
+    if values["symbol"] == NO_SYMBOL:
+        values["symbol"] = None
+    certificates = [
+        SpecificDiseaseCertificate(
+            category=SpecificDiseaseCategory(certificate.category),
+            valid_start=certificate.valid_start,
+            valid_end=certificate.valid_end,
+            certificate_date=certificate.certificate_date,
+            self_pay_limit_yen=certificate.self_pay_limit_yen,
+        )
+        for certificate in row.specific_diseases
+    ]
+    return record_from_flat(values, certificates)
+
+
+def write_record(row: Qualification, record: MemberRecord) -> None:
+    """Put a record's values on a row, certificates included."""
+    for name, value in stored_columns(record).items():
+        setattr(row, name, value)
+    row.specific_diseases = [
+        CertificateRow(
+            category=certificate.category.value,
+            valid_start=certificate.valid_start,
+            valid_end=certificate.valid_end,
+            certificate_date=certificate.certificate_date,
+            self_pay_limit_yen=certificate.self_pay_limit_yen,
+        )
+        for certificate in record.specific_diseases
+    ]

@@ -1,0 +1,250 @@
+"""The member API: thin routes over `members.service`. Writes are idempotent under the
+`Idempotency-Key` header (see `idempotency`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from card_reader.mynumber import person_reference
+from insurer_registry.deps import (
+    IdempotencyKeyDep,
+    InsurerCallerDep,
+    SessionDep,
+    SessionsDep,
+    SettingsDep,
+    caller_insurer,
+)
+from insurer_registry.domain import INSURER_NUMBER_ELEMENT, FieldProblem, InvalidRecord
+from insurer_registry.idempotency import StoredAnswer, fingerprint, idempotent_write
+from insurer_registry.members import service
+from insurer_registry.members.schemas import (
+    ChangePublic,
+    History,
+    LossRecord,
+    MemberCorrection,
+    MemberCreate,
+    MemberList,
+    MemberPublic,
+    MemberSearchBody,
+)
+from insurer_registry.numbers import InsurerNumber
+
+router = APIRouter(prefix="/v1", tags=["members"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing, unknown or revoked credential (`invalid_credential`)"},
+    404: {"description": "no such qualification at the calling insurer"},
+    409: {"description": "conflicts with registered data, or a reused Idempotency-Key"},
+    422: {"description": "the body breaks a rule; every problem is listed, no values"},
+}
+
+
+def _answer(model: BaseModel, status_code: int = 200) -> StoredAnswer:
+    return StoredAnswer(status_code, model.model_dump_json(by_alias=True))
+
+
+def _reply(answer: StoredAnswer) -> Response:
+    return Response(answer.body, status_code=answer.status_code, media_type="application/json")
+
+
+def _payload(body: BaseModel) -> Any:
+    return body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+@router.post(
+    "/members",
+    status_code=201,
+    response_model=MemberPublic,
+    responses=ERRORS,
+    summary="Register a qualification (資格取得)",
+)
+def register_member(
+    body: MemberCreate,
+    request: Request,
+    caller: InsurerCallerDep,
+    key: IdempotencyKeyDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+) -> Response:
+    """Register a member of the calling insurer. The My Number becomes the person reference
+    here and goes no further."""
+    insurer = caller_insurer(caller)
+    if body.insurer_number is not None and InsurerNumber.parse(body.insurer_number) != (
+        insurer.number
+    ):
+        raise InvalidRecord(
+            [FieldProblem(INSURER_NUMBER_ELEMENT, "not the insurer of this credential")]
+        )
+    record = body.record()
+    person_ref = person_reference(body.my_number, settings.pseudonym_bytes)
+
+    def work(session: Session) -> StoredAnswer:
+        member = service.register_member(
+            session=session,
+            insurer=insurer,
+            person_ref=person_ref,
+            record=record,
+            actor=caller.actor(key),
+        )
+        return _answer(MemberPublic.of(member), 201)
+
+    return _reply(
+        idempotent_write(
+            sessions=sessions,
+            insurer_id=insurer.id,
+            key=key,
+            request_hash=fingerprint("POST", request.url.path, _payload(body)),
+            work=work,
+        )
+    )
+
+
+@router.patch(
+    "/members/{qualification_id}",
+    response_model=MemberPublic,
+    responses=ERRORS,
+    summary="Correct a qualification",
+)
+def correct_member(
+    qualification_id: int,
+    body: MemberCorrection,
+    request: Request,
+    caller: InsurerCallerDep,
+    key: IdempotencyKeyDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+) -> Response:
+    """Change the fields sent; `Version`, when sent, must be the record's current version."""
+    insurer = caller_insurer(caller)
+    changes = body.changes()
+    person_ref = (
+        person_reference(body.my_number, settings.pseudonym_bytes) if body.my_number else None
+    )
+
+    def work(session: Session) -> StoredAnswer:
+        member = service.correct_member(
+            session=session,
+            insurer=insurer,
+            qualification_id=qualification_id,
+            changes=changes,
+            person_ref=person_ref,
+            expected_version=body.expected_version,
+            actor=caller.actor(key),
+        )
+        return _answer(MemberPublic.of(member))
+
+    return _reply(
+        idempotent_write(
+            sessions=sessions,
+            insurer_id=insurer.id,
+            key=key,
+            request_hash=fingerprint("PATCH", request.url.path, _payload(body)),
+            work=work,
+        )
+    )
+
+
+@router.post(
+    "/members/{qualification_id}/loss",
+    response_model=MemberPublic,
+    responses=ERRORS,
+    summary="Record the loss of a qualification (資格喪失)",
+)
+def record_loss(
+    qualification_id: int,
+    body: LossRecord,
+    request: Request,
+    caller: InsurerCallerDep,
+    key: IdempotencyKeyDep,
+    sessions: SessionsDep,
+) -> Response:
+    """End a qualification: DisqualificationDate is the first day without it."""
+    insurer = caller_insurer(caller)
+
+    def work(session: Session) -> StoredAnswer:
+        member = service.record_loss(
+            session=session,
+            insurer=insurer,
+            qualification_id=qualification_id,
+            loss_date=body.loss_date,
+            reason=body.reason,
+            actor=caller.actor(key),
+        )
+        return _answer(MemberPublic.of(member))
+
+    return _reply(
+        idempotent_write(
+            sessions=sessions,
+            insurer_id=insurer.id,
+            key=key,
+            request_hash=fingerprint("POST", request.url.path, _payload(body)),
+            work=work,
+        )
+    )
+
+
+@router.get(
+    "/members/{qualification_id}",
+    response_model=MemberPublic,
+    responses=ERRORS,
+    summary="Read a qualification",
+)
+def get_member(qualification_id: int, caller: InsurerCallerDep, session: SessionDep) -> Any:
+    """One of the calling insurer's qualifications."""
+    member = service.get_member(
+        session=session, insurer=caller_insurer(caller), qualification_id=qualification_id
+    )
+    return MemberPublic.of(member)
+
+
+@router.post(
+    "/members/search",
+    response_model=MemberList,
+    responses=ERRORS,
+    summary="Search the calling insurer's qualifications",
+)
+def search_members(
+    body: MemberSearchBody, caller: InsurerCallerDep, session: SessionDep, settings: SettingsDep
+) -> Any:
+    """Criteria go in the body (POST) so that no personal data appears in a URL."""
+    person_ref = (
+        person_reference(body.my_number, settings.pseudonym_bytes) if body.my_number else None
+    )
+    criteria = service.MemberSearch(
+        symbol=body.symbol,
+        number=body.number,
+        branch=body.branch,
+        person_ref=person_ref,
+        name_kana=body.name_kana,
+        birthdate=body.birthdate,
+        valid_on=body.valid_on,
+        limit=body.limit,
+    )
+    members = service.search_members(
+        session=session, insurer=caller_insurer(caller), criteria=criteria
+    )
+    return MemberList.model_validate(
+        {"members": [MemberPublic.of(member) for member in members]}, by_name=True
+    )
+
+
+@router.get(
+    "/members/{qualification_id}/history",
+    response_model=History,
+    responses=ERRORS,
+    summary="The change history of a qualification",
+)
+def member_history(qualification_id: int, caller: InsurerCallerDep, session: SessionDep) -> Any:
+    """Who changed which fields, and when, oldest first."""
+    changes = service.member_history(
+        session=session, insurer=caller_insurer(caller), qualification_id=qualification_id
+    )
+    return History.model_validate(
+        {"qualification_id": qualification_id, "changes": [ChangePublic.of(c) for c in changes]},
+        by_name=True,
+    )

@@ -1,0 +1,315 @@
+"""HTTP bodies of the member API. Field aliases are the SPEC §5 element names; separate
+models for create, correct, loss and the public view, so the My Number is write-only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from insurer_registry.audit import Change
+from insurer_registry.codes import (
+    ContributionRatio,
+    InsuredCardClassification,
+    LimitCertificateClassification,
+    LimitIncomeClass,
+    PersonalFamilyClassification,
+    PreschoolClassification,
+    ReasonOfLoss,
+    Sex,
+    SpecificDiseaseCategory,
+)
+from insurer_registry.domain import (
+    ElderlyRecipientCertificate,
+    LimitApplicationCertificate,
+    MemberRecord,
+    SpecificDiseaseCertificate,
+)
+from insurer_registry.members.service import Member
+from insurer_registry.schemas_common import SPEC_NAMES, MyNumber, WireDate
+
+
+class ElderlyCertificateBody(BaseModel):
+    """ElderlyRecipientCertificateInfo (高齢受給者証)."""
+
+    model_config = SPEC_NAMES
+
+    certificate_date: WireDate | None = Field(None, alias="ElderlyRecipientCertificateDate")
+    valid_start: WireDate = Field(alias="ElderlyRecipientValidStartDate")
+    valid_end: WireDate = Field(alias="ElderlyRecipientValidEndDate")
+    contribution_ratio: ContributionRatio = Field(alias="ElderlyRecipientContributionRatio")
+
+    def value(self) -> ElderlyRecipientCertificate:
+        """The domain value."""
+        return ElderlyRecipientCertificate(**self.model_dump(by_alias=False))
+
+    @classmethod
+    def of(cls, value: ElderlyRecipientCertificate) -> ElderlyCertificateBody:
+        """The body of a domain value."""
+        return cls.model_validate(_fields(value), by_name=True)
+
+
+class LimitCertificateBody(BaseModel):
+    """LimitApplicationCertificateRelatedInfo (限度額適用認定証)."""
+
+    model_config = SPEC_NAMES
+
+    classification: LimitCertificateClassification = Field(
+        alias="LimitApplicationCertificateClassification"
+    )
+    income_class: LimitIncomeClass | None = Field(
+        None, alias="LimitApplicationCertificateClassificationFlag"
+    )
+    certificate_date: WireDate | None = Field(None, alias="LimitApplicationCertificateDate")
+    valid_start: WireDate = Field(alias="LimitApplicationCertificateValidStartDate")
+    valid_end: WireDate | None = Field(None, alias="LimitApplicationCertificateValidEndDate")
+    long_term_date: WireDate | None = Field(None, alias="LimitApplicationCertificateLongTermDate")
+
+    def value(self) -> LimitApplicationCertificate:
+        """The domain value."""
+        return LimitApplicationCertificate(**self.model_dump(by_alias=False))
+
+    @classmethod
+    def of(cls, value: LimitApplicationCertificate) -> LimitCertificateBody:
+        """The body of a domain value."""
+        return cls.model_validate(_fields(value), by_name=True)
+
+
+class SpecificDiseaseBody(BaseModel):
+    """One entry of SpecificDiseasesCertificateList (特定疾病療養受療証)."""
+
+    model_config = SPEC_NAMES
+
+    category: SpecificDiseaseCategory = Field(alias="SpecificDiseasesDiseaseCategory")
+    certificate_date: WireDate | None = Field(None, alias="SpecificDiseasesCertificateDate")
+    valid_start: WireDate = Field(alias="SpecificDiseasesValidStartDate")
+    valid_end: WireDate | None = Field(None, alias="SpecificDiseasesValidEndDate")
+    self_pay_limit_yen: int | None = Field(None, alias="SpecificDiseasesSelfPay", ge=0)
+
+    def value(self) -> SpecificDiseaseCertificate:
+        """The domain value."""
+        return SpecificDiseaseCertificate(**self.model_dump(by_alias=False))
+
+    @classmethod
+    def of(cls, value: SpecificDiseaseCertificate) -> SpecificDiseaseBody:
+        """The body of a domain value."""
+        return cls.model_validate(_fields(value), by_name=True)
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    return {name: getattr(value, name) for name in value.__dataclass_fields__}
+
+
+class MemberFields(BaseModel):
+    """Everything an insurer states about a qualification (SPEC §5 names)."""
+
+    model_config = SPEC_NAMES
+
+    symbol: str | None = Field(None, alias="InsuredCardSymbol", examples=["東京１"])
+    number: str = Field(alias="InsuredIdentificationNumber", examples=["1234567"])
+    branch: str = Field(alias="InsuredBranchNumber", examples=["01"])
+    card_classification: InsuredCardClassification = Field(alias="InsuredCardClassification")
+    personal_family: PersonalFamilyClassification = Field(alias="PersonalFamilyClassification")
+    insured_name: str | None = Field(None, alias="InsuredName")
+    name: str = Field(alias="Name")
+    name_kana: str | None = Field(None, alias="NameKana")
+    sex: Sex = Field(alias="Sex1")
+    birthdate: WireDate = Field(alias="Birthdate")
+    address: str | None = Field(None, alias="Address")
+    post_number: str | None = Field(None, alias="PostNumber", examples=["123-4567"])
+    qualification_date: WireDate = Field(alias="QualificationDate")
+    disqualification_date: WireDate | None = Field(None, alias="DisqualificationDate")
+    reason_of_loss: ReasonOfLoss | None = Field(None, alias="ReasonOfLoss")
+    contribution_ratio: ContributionRatio | None = Field(
+        None, alias="InsuredPartialContributionRatio"
+    )
+    preschool: PreschoolClassification | None = Field(None, alias="PreschoolClassification")
+    certificate_issuance_date: WireDate | None = Field(None, alias="InsuredCertificateIssuanceDate")
+    card_valid_date: WireDate | None = Field(None, alias="InsuredCardValidDate")
+    card_expiration_date: WireDate | None = Field(None, alias="InsuredCardExpirationDate")
+    elderly: ElderlyCertificateBody | None = Field(None, alias="ElderlyRecipientCertificateInfo")
+    limit: LimitCertificateBody | None = Field(None, alias="LimitApplicationCertificateRelatedInfo")
+    specific_diseases: list[SpecificDiseaseBody] = Field(
+        default_factory=list, alias="SpecificDiseasesCertificateList"
+    )
+
+    def record(self) -> MemberRecord:
+        """The domain record; raises `InvalidRecord` when a rule is broken."""
+        values = {name: getattr(self, name) for name in MemberFields.model_fields}
+        values["elderly"] = self.elderly.value() if self.elderly else None
+        values["limit"] = self.limit.value() if self.limit else None
+        values["specific_diseases"] = tuple(body.value() for body in self.specific_diseases)
+        return MemberRecord(**values)
+
+
+class MemberCreate(MemberFields):
+    """A new qualification. The insurer is the caller; InsurerNumber, when sent, must be it."""
+
+    my_number: MyNumber = Field(alias="MyNumber")
+    insurer_number: str | None = Field(None, alias="InsurerNumber")
+
+
+class MemberCorrection(BaseModel):
+    """A correction: only the fields sent change; `null` clears an optional field."""
+
+    model_config = SPEC_NAMES
+
+    expected_version: int | None = Field(
+        None, alias="Version", description="refuse the change unless the record is still here"
+    )
+    my_number: MyNumber | None = Field(None, alias="MyNumber")
+    symbol: str | None = Field(None, alias="InsuredCardSymbol")
+    number: str | None = Field(None, alias="InsuredIdentificationNumber")
+    branch: str | None = Field(None, alias="InsuredBranchNumber")
+    card_classification: InsuredCardClassification | None = Field(
+        None, alias="InsuredCardClassification"
+    )
+    personal_family: PersonalFamilyClassification | None = Field(
+        None, alias="PersonalFamilyClassification"
+    )
+    insured_name: str | None = Field(None, alias="InsuredName")
+    name: str | None = Field(None, alias="Name")
+    name_kana: str | None = Field(None, alias="NameKana")
+    sex: Sex | None = Field(None, alias="Sex1")
+    birthdate: WireDate | None = Field(None, alias="Birthdate")
+    address: str | None = Field(None, alias="Address")
+    post_number: str | None = Field(None, alias="PostNumber")
+    qualification_date: WireDate | None = Field(None, alias="QualificationDate")
+    disqualification_date: WireDate | None = Field(None, alias="DisqualificationDate")
+    reason_of_loss: ReasonOfLoss | None = Field(None, alias="ReasonOfLoss")
+    contribution_ratio: ContributionRatio | None = Field(
+        None, alias="InsuredPartialContributionRatio"
+    )
+    preschool: PreschoolClassification | None = Field(None, alias="PreschoolClassification")
+    certificate_issuance_date: WireDate | None = Field(None, alias="InsuredCertificateIssuanceDate")
+    card_valid_date: WireDate | None = Field(None, alias="InsuredCardValidDate")
+    card_expiration_date: WireDate | None = Field(None, alias="InsuredCardExpirationDate")
+    elderly: ElderlyCertificateBody | None = Field(None, alias="ElderlyRecipientCertificateInfo")
+    limit: LimitCertificateBody | None = Field(None, alias="LimitApplicationCertificateRelatedInfo")
+    specific_diseases: list[SpecificDiseaseBody] | None = Field(
+        None, alias="SpecificDiseasesCertificateList"
+    )
+
+    def changes(self) -> dict[str, Any]:
+        """The `MemberRecord` attributes this correction sets (a required one cannot be
+        cleared: sending null for it is `ValueError`)."""
+        changes: dict[str, Any] = {}
+        for name in self.model_fields_set - {"expected_version", "my_number"}:
+            value = getattr(self, name)
+            if name == "elderly" or name == "limit":
+                value = value.value() if value is not None else None
+            elif name == "specific_diseases":
+                value = tuple(body.value() for body in value or [])
+            elif value is None and name in _REQUIRED:
+                raise ValueError(f"{MemberCorrection.model_fields[name].alias} cannot be cleared")
+            changes[name] = value
+        return changes
+
+
+_REQUIRED = {name for name, info in MemberFields.model_fields.items() if info.is_required()}
+
+
+class LossRecord(BaseModel):
+    """The loss (資格喪失) of a qualification."""
+
+    model_config = SPEC_NAMES
+
+    loss_date: WireDate = Field(alias="DisqualificationDate")
+    reason: ReasonOfLoss = Field(alias="ReasonOfLoss")
+
+
+class MemberPublic(MemberFields):
+    """A stored qualification as the API shows it. No My Number, no person reference."""
+
+    id: int = Field(alias="QualificationId")
+    version: int = Field(alias="Version")
+    insurer_number: str = Field(alias="InsurerNumber")
+    insurer_name: str = Field(alias="InsurerName")
+    created_at: datetime = Field(alias="CreatedAt")
+    updated_at: datetime = Field(alias="UpdatedAt")
+
+    @classmethod
+    def of(cls, member: Member) -> MemberPublic:
+        """The public view of a member."""
+        record = member.record
+        values = {name: getattr(record, name) for name in MemberFields.model_fields}
+        values["elderly"] = ElderlyCertificateBody.of(record.elderly) if record.elderly else None
+        values["limit"] = LimitCertificateBody.of(record.limit) if record.limit else None
+        values["specific_diseases"] = [
+            SpecificDiseaseBody.of(certificate) for certificate in record.specific_diseases
+        ]
+        return cls.model_validate(
+            {
+                **values,
+                "id": member.id,
+                "version": member.version,
+                "insurer_number": member.insurer.number.digits,
+                "insurer_name": member.insurer.name,
+                "created_at": member.created_at,
+                "updated_at": member.updated_at,
+            },
+            by_name=True,
+        )
+
+
+class MemberSearchBody(BaseModel):
+    """Search criteria, sent in the body so no personal data lands in a URL or access log."""
+
+    model_config = SPEC_NAMES
+
+    my_number: MyNumber | None = Field(None, alias="MyNumber")
+    symbol: str | None = Field(None, alias="InsuredCardSymbol")
+    number: str | None = Field(None, alias="InsuredIdentificationNumber")
+    branch: str | None = Field(None, alias="InsuredBranchNumber")
+    name_kana: str | None = Field(None, alias="NameKana")
+    birthdate: WireDate | None = Field(None, alias="Birthdate")
+    valid_on: WireDate | None = Field(None, alias="ValidOn")
+    limit: int = Field(100, alias="Limit", ge=1, le=1000)
+
+
+class MemberList(BaseModel):
+    """Search results, newest qualification first."""
+
+    model_config = SPEC_NAMES
+
+    members: list[MemberPublic] = Field(alias="Members")
+
+
+class ChangePublic(BaseModel):
+    """One entry of a qualification's change history."""
+
+    model_config = SPEC_NAMES
+
+    at: datetime = Field(alias="At")
+    actor: str = Field(alias="Actor")
+    action: str = Field(alias="Action")
+    version: int = Field(alias="Version")
+    fields: list[str] = Field(alias="Fields")
+    request_id: str | None = Field(alias="RequestId")
+    import_id: int | None = Field(alias="ImportId")
+
+    @classmethod
+    def of(cls, change: Change) -> ChangePublic:
+        """The public view of a change."""
+        return cls.model_validate(
+            {
+                "at": change.at,
+                "actor": change.actor,
+                "action": change.action.value,
+                "version": change.version,
+                "fields": list(change.fields),
+                "request_id": change.request_id,
+                "import_id": change.import_id,
+            },
+            by_name=True,
+        )
+
+
+class History(BaseModel):
+    """The change history of a qualification, oldest first."""
+
+    model_config = SPEC_NAMES
+
+    qualification_id: int = Field(alias="QualificationId")
+    changes: list[ChangePublic] = Field(alias="Changes")
