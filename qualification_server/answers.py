@@ -1,0 +1,221 @@
+"""Eligibility answers (SPEC §5) from the registry's qualifications. No I/O.
+
+Consent-gated parts are present only when the person consented at this visit; otherwise the
+flag says "0" and the details are absent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from qualification_server.schemas import (
+    Consents,
+    ElderlyRecipientCertificateInfo,
+    EligibilityAnswer,
+    Flag,
+    LimitApplicationCertificateRelatedInfo,
+    MessageBody,
+    MessageHeader,
+    ResultList,
+    ResultOfQualificationConfirmation,
+    SpecificDiseasesCertificateInfo,
+    Validity,
+)
+
+if TYPE_CHECKING:
+    from insurer_registry.lookup.types import PersonQualifications, QualificationInfo
+
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+# How long a viewing consent given at the desk lasts (unconfirmed in the real system).
+VIEWING_CONSENT_PERIOD = dt.timedelta(days=1)
+
+
+def ymd(day: dt.date | None) -> str | None:
+    return day.strftime("%Y%m%d") if day else None
+
+
+def timestamp(moment: dt.datetime) -> str:
+    """`YYYYMMDDHHmmss` in Japan time (SPEC §4)."""
+    return moment.astimezone(JST).strftime("%Y%m%d%H%M%S")
+
+
+def japan_date(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(JST).date()
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerContext:
+    """Who asked, when, and for which day."""
+
+    clinic_code: str
+    now: dt.datetime
+    confirmation_date: dt.date
+    reference_classification: str  # "1" card, "2" insured-card number
+    arbitrary_file_identifier: str | None = None
+
+    def header(self) -> MessageHeader:
+        return MessageHeader(
+            ProcessExecutionTime=timestamp(self.now),
+            QualificationConfirmationDate=self.confirmation_date.strftime("%Y%m%d"),
+            MedicalInstitutionCode=self.clinic_code,
+            ArbitraryFileIdentifier=self.arbitrary_file_identifier,
+            ReferenceClassification="1" if self.reference_classification == "1" else "2",
+        )
+
+
+def _flag(given: bool) -> Flag:
+    return "1" if given else "0"
+
+
+def result_of(
+    info: QualificationInfo, consents: Consents, now: dt.datetime
+) -> ResultOfQualificationConfirmation:
+    """One ResultOfQualificationConfirmation, consent-gated parts only when consented."""
+    r = info.record
+    consent_time = timestamp(now)
+    available = timestamp(now + VIEWING_CONSENT_PERIOD)
+    elderly = (
+        ElderlyRecipientCertificateInfo(
+            ElderlyRecipientCertificateDate=ymd(r.elderly.certificate_date),
+            ElderlyRecipientValidStartDate=r.elderly.valid_start.strftime("%Y%m%d"),
+            ElderlyRecipientValidEndDate=r.elderly.valid_end.strftime("%Y%m%d"),
+            ElderlyRecipientContributionRatio=r.elderly.contribution_ratio.value,
+        )
+        if r.elderly
+        else None
+    )
+    limit = (
+        LimitApplicationCertificateRelatedInfo(
+            LimitApplicationCertificateClassification=r.limit.classification.value,
+            LimitApplicationCertificateClassificationFlag=(
+                r.limit.income_class.value if r.limit.income_class else None
+            ),
+            LimitApplicationCertificateDate=ymd(r.limit.certificate_date),
+            LimitApplicationCertificateValidStartDate=r.limit.valid_start.strftime("%Y%m%d"),
+            LimitApplicationCertificateValidEndDate=ymd(r.limit.valid_end),
+            LimitApplicationCertificateLongTermDate=ymd(r.limit.long_term_date),
+        )
+        if r.limit and consents.limit_application
+        else None
+    )
+    diseases = (
+        [
+            SpecificDiseasesCertificateInfo(
+                SpecificDiseasesDiseaseCategory=d.category.value,
+                SpecificDiseasesValidStartDate=d.valid_start.strftime("%Y%m%d"),
+                SpecificDiseasesValidEndDate=ymd(d.valid_end),
+                SpecificDiseasesCertificateDate=ymd(d.certificate_date),
+                SpecificDiseasesSelfPay=(
+                    str(d.self_pay_limit_yen) if d.self_pay_limit_yen is not None else None
+                ),
+            )
+            for d in r.specific_diseases
+        ]
+        if r.specific_diseases and consents.specific_diseases
+        else None
+    )
+
+    def viewing(given: bool) -> tuple[Flag, str | None, str | None]:
+        return (_flag(given), consent_time if given else None, available if given else None)
+
+    pharmacists = viewing(consents.medication)
+    checkups = viewing(consents.health_checkups)
+    diagnosis = viewing(consents.diagnosis)
+    operation = viewing(consents.operation)
+    return ResultOfQualificationConfirmation(
+        InsuredCardClassification=r.card_classification.value,
+        InsurerNumber=info.insurer_number.wire,
+        InsuredCardSymbol=r.symbol,
+        InsuredIdentificationNumber=r.number,
+        InsuredBranchNumber=r.branch,
+        PersonalFamilyClassification=r.personal_family.value,
+        InsuredName=r.insured_name,
+        Name=r.name,
+        NameKana=r.name_kana,
+        Sex1=r.sex.value,
+        Birthdate=r.birthdate.strftime("%Y%m%d"),
+        Address=r.address,
+        PostNumber=r.post_number,
+        QualificationDate=r.qualification_date.strftime("%Y%m%d"),
+        DisqualificationDate=ymd(r.disqualification_date),
+        InsuredCertificateIssuanceDate=ymd(r.certificate_issuance_date),
+        InsuredCardValidDate=ymd(r.card_valid_date),
+        InsuredCardExpirationDate=ymd(r.card_expiration_date),
+        InsuredPartialContributionRatio=r.contribution_ratio.value
+        if r.contribution_ratio
+        else None,
+        PreschoolClassification=r.preschool.value if r.preschool else None,
+        ReasonOfLoss=r.reason_of_loss.value if r.reason_of_loss else None,
+        InsurerName=info.insurer_name,
+        ElderlyRecipientCertificateInfo=elderly,
+        LimitApplicationCertificateRelatedConsFlg=_flag(consents.limit_application),
+        LimitApplicationCertificateRelatedConsTime=(
+            consent_time if consents.limit_application else None
+        ),
+        LimitApplicationCertificateRelatedInfo=limit,
+        SpecificDiseasesCertificateRelatedConsFlg=_flag(consents.specific_diseases),
+        SpecificDiseasesCertificateRelatedConsTime=(
+            consent_time if consents.specific_diseases else None
+        ),
+        SpecificDiseasesCertificateList=diseases,
+        PharmacistsInfoConsFlg=pharmacists[0],
+        PharmacistsInfoConsTime=pharmacists[1],
+        PharmacistsInfoAvailableTime=pharmacists[2],
+        SpecificHealthCheckupsInfoConsFlg=checkups[0],
+        SpecificHealthCheckupsInfoConsTime=checkups[1],
+        SpecificHealthCheckupsInfoAvailableTime=checkups[2],
+        DiagnosisInfoConsFlg=diagnosis[0],
+        DiagnosisInfoConsTime=diagnosis[1],
+        DiagnosisInfoAvailableTime=diagnosis[2],
+        OperationInfoConsFlg=operation[0],
+        OperationInfoConsTime=operation[1],
+        OperationInfoAvailableTime=operation[2],
+    )
+
+
+def card_answer(
+    person: PersonQualifications, consents: Consents, context: AnswerContext
+) -> EligibilityAnswer:
+    """The answer to a card check: the person's qualifications on the confirmation date.
+
+    1 one valid, 5 several valid (all listed), 2 none valid any more (the latest listed),
+    4 never qualified (no result).
+    """
+    validity = person.validity_on(context.confirmation_date)
+    if validity.value in ("1", "5"):
+        shown = person.current(context.confirmation_date)
+    else:
+        shown = person.qualifications[:1]
+    return _answer(validity.value, shown, consents, context)
+
+
+def insured_number_answer(
+    person: PersonQualifications,
+    qualification_id: int,
+    consents: Consents,
+    context: AnswerContext,
+) -> EligibilityAnswer:
+    """The answer to a lookup by insured number: that qualification, with 3 when it ended
+    and a newer one of the same person exists."""
+    validity = person.validity_of(qualification_id, context.confirmation_date)
+    shown = tuple(q for q in person.qualifications if q.qualification_id == qualification_id)
+    return _answer(validity.value, shown, consents, context)
+
+
+def _answer(
+    validity: Validity,
+    shown: tuple[QualificationInfo, ...],
+    consents: Consents,
+    context: AnswerContext,
+) -> EligibilityAnswer:
+    results = [result_of(q, consents, context.now) for q in shown]
+    return EligibilityAnswer(
+        MessageHeader=context.header(),
+        MessageBody=MessageBody(
+            ProcessingResultStatus="1",
+            QualificationValidity=validity,
+            ResultList=ResultList(ResultOfQualificationConfirmation=results) if results else None,
+        ),
+    )

@@ -1,0 +1,226 @@
+"""The qualification server's HTTP API (FastAPI). Thin routes over the service modules.
+
+Clinics authenticate with `Authorization: Bearer <医療機関コード>.<secret>`; the portal's
+routes are authenticated by the card itself (a PIN signature over a portal challenge).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy import text
+
+from insurer_registry.lookup.local import RegistryQualificationSource
+from qualification_server import checks, portal, registrations
+from qualification_server.challenges import Purpose, issue_challenge
+from qualification_server.clinics import ClinicIdentity, authenticate_clinic
+from qualification_server.db import make_engine, make_session_factory
+from qualification_server.http_errors import install_error_handlers
+from qualification_server.issuer_directory import FileIssuerDirectory
+from qualification_server.schemas import (
+    AccessHistory,
+    BatchAnswer,
+    BatchLookupRequest,
+    CardCheckRequest,
+    ChallengeRequest,
+    ChallengeResponse,
+    EligibilityAnswer,
+    ErrorResponse,
+    InsuredNumberLookupRequest,
+    PortalChallengeRequest,
+    PortalRequest,
+    RegistrationRequest,
+    RegistrationResult,
+)
+from qualification_server.service import Dependencies
+from qualification_server.settings import Settings
+from qualification_server.trust.files import TrustStore
+
+REQUESTS = Counter("onshi_requests_total", "HTTP requests", ["route", "status"])
+LATENCY = Histogram(
+    "onshi_request_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse},
+    401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse},
+    404: {"model": ErrorResponse},
+    409: {"model": ErrorResponse},
+    422: {"model": ErrorResponse},
+    503: {"model": ErrorResponse},
+}
+
+
+def build_dependencies(settings: Settings) -> Dependencies:
+    """Wire the server from its settings."""
+    if settings.registry_url:
+        from insurer_registry.lookup.http import HttpQualificationSource
+
+        token = settings.registry_token.get_secret_value() if settings.registry_token else ""
+        source: RegistryQualificationSource | HttpQualificationSource = (
+            HttpQualificationSource.connect(base_url=settings.registry_url, token=token)
+        )
+    else:
+        source = RegistryQualificationSource(
+            make_session_factory(make_engine(settings.registry_database_url))
+        )
+    return Dependencies(
+        settings=settings,
+        sessions=make_session_factory(make_engine(settings.database_url)),
+        trust=TrustStore(settings.jpki_ca_files, settings.jpki_crl_files),
+        directory=FileIssuerDirectory(settings.issuer_directory_files),
+        source=source,
+        clock=lambda: dt.datetime.now(dt.UTC),
+    )
+
+
+def get_deps(request: Request) -> Dependencies:
+    deps: Dependencies = request.app.state.deps
+    return deps
+
+
+DepsDep = Annotated[Dependencies, Depends(get_deps)]
+
+
+def get_clinic(
+    deps: DepsDep, authorization: Annotated[str | None, Header()] = None
+) -> ClinicIdentity:
+    """The clinic behind `Authorization: Bearer <code>.<secret>`."""
+    token = authorization.removeprefix("Bearer ").strip() if authorization else None
+    with deps.sessions() as session:
+        return authenticate_clinic(session=session, token=token)
+
+
+ClinicDep = Annotated[ClinicIdentity, Depends(get_clinic)]
+router = APIRouter()
+
+
+def _challenge(deps: Dependencies, purpose: Purpose, client: str | None) -> ChallengeResponse:
+    issued = issue_challenge(
+        key=deps.settings.challenge_key_bytes,
+        purpose=purpose,
+        client=client,
+        now=deps.clock(),
+        ttl_s=deps.settings.challenge_ttl_s,
+    )
+    return ChallengeResponse(
+        challenge=base64.b64encode(issued.token).decode(),
+        challenge_id=issued.challenge_id,
+        expires_at=issued.expires_at,
+    )
+
+
+@router.post("/v1/challenges", responses=ERRORS, tags=["clinic"])
+def clinic_challenge(deps: DepsDep, who: ClinicDep, body: ChallengeRequest) -> ChallengeResponse:
+    """A one-time challenge for a card check or a registration at this clinic's reader."""
+    purpose = Purpose.CHECK if body.purpose == "check" else Purpose.REGISTRATION
+    return _challenge(deps, purpose, who.code)
+
+
+@router.post("/v1/eligibility/card", responses=ERRORS, tags=["clinic"])
+def card(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> EligibilityAnswer:
+    """Eligibility of the card holder (PIN, face or visual proof of presence)."""
+    return checks.card_check(deps, clinic=who, request=body)
+
+
+@router.post("/v1/eligibility/insured-number", responses=ERRORS, tags=["clinic"])
+def insured_number(
+    deps: DepsDep, who: ClinicDep, body: InsuredNumberLookupRequest
+) -> EligibilityAnswer:
+    """個別照会 by insurer number, 記号, 番号, 枝番 and birth date (no card)."""
+    return checks.insured_number_lookup(deps, clinic=who, request=body)
+
+
+@router.post("/v1/eligibility/batch", responses=ERRORS, tags=["clinic"])
+def batch(deps: DepsDep, who: ClinicDep, body: BatchLookupRequest) -> BatchAnswer:
+    """一括照会 of many insured numbers (e.g. tomorrow's appointments)."""
+    return checks.batch_lookup(deps, clinic=who, request=body)
+
+
+@router.post("/v1/registrations", responses=ERRORS, tags=["clinic"])
+def register_at_clinic(
+    deps: DepsDep, who: ClinicDep, body: RegistrationRequest
+) -> RegistrationResult:
+    """初回登録 at this clinic's reader (card + PIN + consent)."""
+    return registrations.register(
+        deps, proof=body.proof, consent=body.consent, clinic_code=who.code
+    )
+
+
+@router.post("/portal/v1/challenges", responses=ERRORS, tags=["portal"])
+def portal_challenge(deps: DepsDep, body: PortalChallengeRequest) -> ChallengeResponse:
+    """A one-time challenge for the portal (registration or viewing the access log)."""
+    purpose = Purpose.PORTAL if body.purpose == "portal" else Purpose.REGISTRATION
+    return _challenge(deps, purpose, None)
+
+
+@router.post("/portal/v1/registrations", responses=ERRORS, tags=["portal"])
+def register_at_portal(deps: DepsDep, body: RegistrationRequest) -> RegistrationResult:
+    """初回登録 through the portal (card + PIN + consent)."""
+    return registrations.register(deps, proof=body.proof, consent=body.consent, clinic_code=None)
+
+
+@router.post("/portal/v1/unregister", responses=ERRORS, tags=["portal"])
+def unregister(deps: DepsDep, body: PortalRequest) -> dict[str, bool]:
+    """Withdraw the registration (card + PIN)."""
+    return {"unregistered": registrations.unregister(deps, proof=body.proof)}
+
+
+@router.post("/portal/v1/access-history", responses=ERRORS, tags=["portal"])
+def access_history(deps: DepsDep, body: PortalRequest) -> AccessHistory:
+    """Who looked at my data and when (card + PIN)."""
+    return portal.access_history(deps, proof=body.proof)
+
+
+@router.get("/healthz", tags=["operation"])
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["operation"])
+def readyz(deps: DepsDep) -> dict[str, str]:
+    """Readiness: the database answers and the trust anchors are loaded."""
+    with deps.sessions() as session:
+        session.execute(text("SELECT 1"))
+    deps.trust.anchors()
+    return {"status": "ready"}
+
+
+@router.get("/metrics", tags=["operation"], include_in_schema=False)
+async def metrics() -> Response:
+    return Response(await run_in_threadpool(generate_latest), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(deps: Dependencies) -> FastAPI:
+    """The application over `deps` (see `build_dependencies`)."""
+    app = FastAPI(
+        title="onshi qualification server",
+        version="0.1.0",
+        description="Online eligibility verification (オンライン資格確認): card checks with "
+        "proof of presence, insured-number lookups, registration and the person's access log.",
+    )
+    app.state.deps = deps
+    install_error_handlers(app)
+    app.include_router(router)
+
+    @app.middleware("http")
+    async def _metrics(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        LATENCY.labels(name).observe(time.perf_counter() - started)
+        REQUESTS.labels(name, str(response.status_code)).inc()
+        return response
+
+    return app

@@ -1,0 +1,284 @@
+"""The front desk's lookups: by card (PIN or face/visual proof), by insured-card number, and
+in a batch. Every lookup, answered or refused, is recorded in the access log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from insurer_registry.errors import InsuredNumberNotFound
+from insurer_registry.numbers import InsurerNumber, InvalidInsurerNumber
+from qualification_server import access_log
+from qualification_server.answers import (
+    AnswerContext,
+    card_answer,
+    insured_number_answer,
+    japan_date,
+    timestamp,
+)
+from qualification_server.challenges import Purpose
+from qualification_server.clinics import ClinicIdentity, device_key
+from qualification_server.db import transaction
+from qualification_server.errors import Code, QualificationError
+from qualification_server.models import Registration
+from qualification_server.proofs import Method, verify_card_signature, verify_device_signature
+from qualification_server.schemas import (
+    BatchAnswer,
+    BatchHeader,
+    BatchLookupRequest,
+    BatchUnit,
+    CardCheckRequest,
+    Consents,
+    EligibilityAnswer,
+    InsuredNumberLookupRequest,
+    InsuredNumberQuery,
+    MessageBody,
+    PinProof,
+)
+from qualification_server.service import (
+    Dependencies,
+    certificate_summary,
+    consume_challenge,
+    decode_b64,
+    open_challenge_for,
+    person_of,
+    record_refusal,
+    validate,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from qualification_server.trust.validation import ValidatedCertificate
+
+
+def _confirmation_date(value: str | None, now: dt.datetime) -> dt.date:
+    if value is None:
+        return japan_date(now)
+    try:
+        return dt.datetime.strptime(value, "%Y%m%d").date()
+    except ValueError:
+        raise QualificationError(
+            Code.INVALID_REQUEST, "QualificationConfirmationDate is not a date"
+        ) from None
+
+
+def card_check(
+    deps: Dependencies, *, clinic: ClinicIdentity, request: CardCheckRequest
+) -> EligibilityAnswer:
+    """Check a card: challenge, certificate, proof of presence, registration, eligibility."""
+    now = deps.clock()
+    method = Method(request.proof.method)
+    cert: ValidatedCertificate | None = None
+    der: bytes | None = None
+    summary: dict[str, Any] = {"reference": "card", "method": method.value}
+    person_ref: str | None = None
+    try:
+        token = decode_b64(request.challenge, "challenge")
+        der = decode_b64(request.certificate, "certificate")
+        signature = decode_b64(request.proof.signature, "signature")
+        confirmation = _confirmation_date(request.qualification_confirmation_date, now)
+        challenge = open_challenge_for(deps, token, Purpose.CHECK, clinic.code, now)
+        summary["challenge_id"] = challenge.challenge_id
+        cert = validate(deps, der, now)
+        if isinstance(request.proof, PinProof):
+            verify_card_signature(cert.public_key, token, signature)
+        else:
+            summary["device_id"] = request.proof.device_id
+            with deps.sessions() as session:
+                key = device_key(session=session, clinic=clinic, device_id=request.proof.device_id)
+            verify_device_signature(key, token, der, method, signature)
+        person_ref = person_of(deps, cert)
+        summary["certificate"] = certificate_summary(cert, der)
+        context = AnswerContext(
+            clinic_code=clinic.code,
+            now=now,
+            confirmation_date=confirmation,
+            reference_classification="1",
+            arbitrary_file_identifier=request.arbitrary_file_identifier,
+        )
+        with transaction(deps.sessions) as session:
+            consume_challenge(session, challenge)
+            if session.get(Registration, person_ref) is None:
+                raise QualificationError(Code.CARD_NOT_REGISTERED)
+            person = deps.source.qualifications_of(person_ref)
+            answer = card_answer(person, request.consents, context)
+            access_log.append(
+                session,
+                now=now,
+                clinic_code=clinic.code,
+                person_ref=person_ref,
+                method=method.value,
+                request={**summary, "consents": request.consents.model_dump()},
+                answer=_answer_summary(answer, person.qualifications),
+            )
+        return answer
+    except QualificationError as error:
+        summary.setdefault("certificate", certificate_summary(cert, der))
+        record_refusal(
+            deps,
+            now=now,
+            clinic_code=clinic.code,
+            person_ref=person_ref,
+            method=method.value,
+            request=summary,
+            error=error,
+        )
+        raise
+
+
+def _answer_summary(answer: EligibilityAnswer, qualifications: tuple[Any, ...]) -> dict[str, Any]:
+    results = answer.MessageBody.ResultList
+    return {
+        "validity": answer.MessageBody.QualificationValidity,
+        "results": len(results.ResultOfQualificationConfirmation) if results else 0,
+        "qualification_ids": [q.qualification_id for q in qualifications],
+    }
+
+
+# --- without a card -----------------------------------------------------------------------
+
+
+def _query_summary(query: InsuredNumberQuery) -> dict[str, Any]:
+    # The insured number is what the clinic typed; the birth date is personal data: not kept.
+    return {
+        "reference": "insured-number",
+        "InsurerNumber": query.InsurerNumber.strip(),
+        "InsuredCardSymbol": query.InsuredCardSymbol,
+        "InsuredIdentificationNumber": query.InsuredIdentificationNumber,
+        "InsuredBranchNumber": query.InsuredBranchNumber,
+    }
+
+
+def _lookup_one(
+    deps: Dependencies,
+    session: Session,
+    *,
+    clinic: ClinicIdentity,
+    query: InsuredNumberQuery,
+    context: AnswerContext,
+) -> EligibilityAnswer:
+    """One insured-number lookup inside the caller's transaction; records it either way."""
+    summary = _query_summary(query)
+    person_ref: str | None = None
+    try:
+        try:
+            insurer = InsurerNumber.parse(query.InsurerNumber)
+        except InvalidInsurerNumber as exc:
+            raise QualificationError(Code.INVALID_REQUEST, f"InsurerNumber: {exc}") from None
+        symbol = query.InsuredCardSymbol or None
+        try:
+            person = deps.source.qualifications_by_insured_number(
+                insurer_number=insurer,
+                symbol=symbol,
+                number=query.InsuredIdentificationNumber,
+                branch=query.InsuredBranchNumber,
+            )
+        except InsuredNumberNotFound:
+            raise QualificationError(Code.INSURED_NUMBER_NOT_MATCHED) from None
+        matching = [
+            q
+            for q in person.qualifications
+            if q.insurer_number == insurer
+            and (q.record.symbol or None) == symbol
+            and q.record.number == query.InsuredIdentificationNumber
+            and q.record.branch == query.InsuredBranchNumber
+        ]
+        birth = query.Birthdate
+        if not matching or matching[0].record.birthdate.strftime("%Y%m%d") != birth:
+            # One answer for "no such number" and "wrong birth date": no oracle for guessing.
+            raise QualificationError(Code.INSURED_NUMBER_NOT_MATCHED)
+        person_ref = person.person_ref
+        consents = Consents(
+            limit_application=query.LimitApplicationCertificateRelatedConsFlg == "1"
+        )
+        answer = insured_number_answer(person, matching[0].qualification_id, consents, context)
+        access_log.append(
+            session,
+            now=context.now,
+            clinic_code=clinic.code,
+            person_ref=person_ref,
+            method=Method.INSURED_NUMBER.value,
+            request=summary,
+            answer=_answer_summary(answer, (matching[0],)),
+        )
+        return answer
+    except QualificationError as error:
+        access_log.append(
+            session,
+            now=context.now,
+            clinic_code=clinic.code,
+            person_ref=person_ref,
+            method=Method.INSURED_NUMBER.value,
+            request=summary,
+            answer={"error": error.code.value},
+        )
+        raise
+
+
+def insured_number_lookup(
+    deps: Dependencies, *, clinic: ClinicIdentity, request: InsuredNumberLookupRequest
+) -> EligibilityAnswer:
+    """個別照会: one insured number and birth date. Recorded, answered or refused."""
+    now = deps.clock()
+    context = AnswerContext(
+        clinic_code=clinic.code,
+        now=now,
+        confirmation_date=_confirmation_date(request.qualification_confirmation_date, now),
+        reference_classification="2",
+        arbitrary_file_identifier=request.arbitrary_file_identifier,
+    )
+    error: QualificationError | None = None
+    with transaction(deps.sessions) as session:
+        try:
+            return _lookup_one(deps, session, clinic=clinic, query=request.query, context=context)
+        except QualificationError as exc:
+            error = exc  # the refusal record commits with the transaction
+    raise error
+
+
+def batch_lookup(
+    deps: Dependencies, *, clinic: ClinicIdentity, request: BatchLookupRequest
+) -> BatchAnswer:
+    """一括照会: each entry answered or refused on its own; one BulkConfirmUnit each."""
+    if len(request.entries) > deps.settings.batch_max_entries:
+        raise QualificationError(
+            Code.BATCH_TOO_LARGE, f"{len(request.entries)} > {deps.settings.batch_max_entries}"
+        )
+    now = deps.clock()
+    context = AnswerContext(
+        clinic_code=clinic.code,
+        now=now,
+        confirmation_date=_confirmation_date(request.qualification_confirmation_date, now),
+        reference_classification="2",
+        arbitrary_file_identifier=request.arbitrary_file_identifier,
+    )
+    units: list[BatchUnit] = []
+    errors = 0
+    with transaction(deps.sessions) as session:
+        for query in request.entries:
+            try:
+                body = _lookup_one(
+                    deps, session, clinic=clinic, query=query, context=context
+                ).MessageBody
+            except QualificationError as error:
+                errors += 1
+                body = MessageBody(
+                    ProcessingResultStatus="2",
+                    ProcessingResultCode=error.code.value,
+                    ProcessingResultMessage=error.info.front_desk,
+                    QualificationValidity="4",
+                )
+            units.append(BatchUnit(InsuredNumberQuery=query, MessageBody=body))
+    return BatchAnswer(
+        MessageHeader=BatchHeader(
+            ProcessExecutionTime=timestamp(now),
+            QualificationConfirmationDate=context.confirmation_date.strftime("%Y%m%d"),
+            MedicalInstitutionCode=clinic.code,
+            ArbitraryFileIdentifier=request.arbitrary_file_identifier,
+            NumberOfProcessingResult=len(units),
+            NumberOfNormalProcessing=len(units) - errors,
+            NumberOfError=errors,
+        ),
+        BulkConfirmUnit=units,
+    )

@@ -1,0 +1,66 @@
+"""The one place where errors become HTTP answers. No stack trace ever reaches a client."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from qualification_server.errors import CATALOGUE, Code, QualificationError
+from qualification_server.schemas import ErrorBody, ErrorResponse
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_S = "2"
+
+
+def _request_id(request: Request) -> str:
+    return request.headers.get("x-request-id") or uuid.uuid4().hex
+
+
+def error_response(
+    code: Code, request: Request, detail: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    info = CATALOGUE[code]
+    body = ErrorResponse(
+        error=ErrorBody(
+            code=code.value,
+            message=info.front_desk,
+            message_it=info.it,
+            detail=detail,
+            request_id=_request_id(request),
+        )
+    )
+    return JSONResponse(body.model_dump(), status_code=info.http_status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(QualificationError)
+    async def _qualification(request: Request, exc: QualificationError) -> JSONResponse:
+        headers = {"Retry-After": "60"} if exc.code is Code.TOO_MANY_LOOKUPS else None
+        if exc.code is Code.REVOCATION_UNAVAILABLE:
+            log.error("failing closed: %s", exc.detail)
+        return error_response(exc.code, request, exc.detail, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Name the fields and what is wrong, never echo the input (it may be personal data).
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+        )
+        return error_response(Code.INVALID_REQUEST, request, problems[:2000])
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return error_response(Code.UNAVAILABLE, request, headers={"Retry-After": RETRY_AFTER_S})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        request_id = _request_id(request)
+        log.exception("unexpected error, request %s", request_id)
+        return error_response(Code.INTERNAL, request, f"request {request_id}")

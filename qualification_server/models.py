@@ -1,0 +1,97 @@
+"""The server's tables. Personal data stays in the insurer registry; here are clinics, their
+devices, used challenges, registrations (certificate holder → registered) and the access log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Clinic(Base):
+    """A medical institution or pharmacy allowed to ask (医療機関コード, 10 digits)."""
+
+    __tablename__ = "clinics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(10), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ClinicDevice(Base):
+    """A registered face-recognition reader of a clinic, with its Ed25519 public key."""
+
+    __tablename__ = "clinic_devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("clinic_id", "device_id"),)
+
+
+class UsedChallenge(Base):
+    """A challenge that answered a check: its id may never answer another (replay)."""
+
+    __tablename__ = "used_challenges"
+
+    challenge_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Registration(Base):
+    """初回登録: the person agreed to use the card as a health insurance card."""
+
+    __tablename__ = "registrations"
+
+    person_ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    registered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    registered_via: Mapped[str] = mapped_column(String(32))  # "portal" or a clinic code
+    certificate_issuer: Mapped[str] = mapped_column(Text)
+    certificate_serial: Mapped[str] = mapped_column(String(64))
+
+
+class AccessRecord(Base):
+    """One lookup: who asked, when, how, what was asked and answered. Append-only, chained:
+    `hash` = SHA-256(previous hash ‖ canonical JSON of this record)."""
+
+    __tablename__ = "access_records"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    clinic_code: Mapped[str | None] = mapped_column(String(10), index=True)
+    person_ref: Mapped[str | None] = mapped_column(String(64), index=True)
+    method: Mapped[str] = mapped_column(String(16))
+    request: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class ChainHead(Base):
+    """The last record of the access chain; its row lock serialises appends."""
+
+    __tablename__ = "access_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))

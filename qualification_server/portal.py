@@ -1,0 +1,47 @@
+"""The person's view (マイナポータル): who looked at their data, authenticated with the card."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from qualification_server import access_log
+from qualification_server.challenges import Purpose
+from qualification_server.db import transaction
+from qualification_server.models import Clinic
+from qualification_server.registrations import prove_with_pin
+from qualification_server.schemas import AccessEntry, AccessHistory, CardProof
+from qualification_server.service import Dependencies, certificate_summary, consume_challenge
+
+
+def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
+    """Every lookup of the card holder's data, newest first. The viewing is recorded too."""
+    now = deps.clock()
+    challenge, cert, person_ref = prove_with_pin(deps, proof, Purpose.PORTAL, None)
+    with transaction(deps.sessions) as session:
+        consume_challenge(session, challenge)
+        records = access_log.records_about(session, person_ref)
+        names = dict(session.execute(select(Clinic.code, Clinic.name)).tuples().all())
+        entries = []
+        for record in records:
+            request, answer = json.loads(record.request), json.loads(record.answer)
+            outcome = answer.get("error") or (
+                f"validity {answer['validity']}" if "validity" in answer else "ok"
+            )
+            entries.append(
+                AccessEntry(
+                    recorded_at=record.recorded_at,
+                    clinic_code=record.clinic_code,
+                    clinic_name=names.get(record.clinic_code) if record.clinic_code else None,
+                    method=record.method,
+                    reference=request.get("reference"),
+                    outcome=outcome,
+                )
+            )
+        access_log.append(
+            session, now=now, clinic_code=None, person_ref=person_ref, method="portal",
+            request={"reference": "access-history", "certificate": certificate_summary(cert, None)},
+            answer={"entries": len(entries)},
+        )  # fmt: skip
+    return AccessHistory(entries=entries)

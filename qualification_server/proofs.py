@@ -1,0 +1,70 @@
+"""Proof that the card is present. No I/O.
+
+PIN mode: the card signed SHA-256(challenge) with its auth key after VERIFY PIN
+(RSASSA-PKCS1-v1_5), checked against the validated certificate.
+
+Face and visual mode (SPEC §1, unconfirmed in the real system): the clinic's registered
+reader device signs, with its Ed25519 key, `FACE_PROOF_CONTEXT ‖ challenge ‖ SHA-256(card
+certificate DER) ‖ method`, so the proof names the card it saw and how it checked the person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from qualification_server.errors import Code, QualificationError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+FACE_PROOF_CONTEXT = b"onshi-presence-proof/1\x00"
+
+
+class Method(StrEnum):
+    """How presence was proved; recorded with every check."""
+
+    PIN = "pin"
+    FACE = "face"
+    VISUAL = "visual"
+    INSURED_NUMBER = "insured-number"  # no card: the insured number printed on a card
+
+
+def device_message(challenge: bytes, certificate_der: bytes, method: Method) -> bytes:
+    """What a face/visual-check device signs."""
+    if method not in (Method.FACE, Method.VISUAL):
+        raise ValueError("device proofs are for face or visual checks")
+    return (
+        FACE_PROOF_CONTEXT
+        + challenge
+        + hashlib.sha256(certificate_der).digest()
+        + method.value.encode("ascii")
+    )
+
+
+def verify_card_signature(public_key: rsa.RSAPublicKey, challenge: bytes, signature: bytes) -> None:
+    """Raise `QualificationError(PROOF_INVALID)` unless the card signed this challenge."""
+    try:
+        public_key.verify(signature, challenge, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        raise QualificationError(Code.PROOF_INVALID, "the card signature does not verify") from None
+
+
+def verify_device_signature(
+    device_key: bytes, challenge: bytes, certificate_der: bytes, method: Method, signature: bytes
+) -> None:
+    """Raise `QualificationError(PROOF_INVALID)` unless the device signed this check."""
+    try:
+        Ed25519PublicKey.from_public_bytes(device_key).verify(
+            signature, device_message(challenge, certificate_der, method)
+        )
+    except (InvalidSignature, ValueError):
+        raise QualificationError(
+            Code.PROOF_INVALID, "the device signature does not verify"
+        ) from None

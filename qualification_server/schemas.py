@@ -1,0 +1,284 @@
+"""HTTP bodies. The eligibility answer mirrors SPEC §5: its field names are the element names
+real clinic software parses (`XmlMsg/MessageHeader/…`, `MessageBody/ResultList/…`), its values
+plain text with leading zeros kept. Absent elements are omitted, never null."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Base64 = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/_-]*={0,2}$", max_length=8192)]
+Yyyymmdd = Annotated[str, Field(pattern=r"^\d{8}$")]
+Flag = Literal["0", "1"]
+Validity = Literal["1", "2", "3", "4", "5"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Spec(BaseModel):
+    """SPEC element names are CapWords on purpose."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- challenges -------------------------------------------------------------------------
+
+
+class ChallengeRequest(Strict):
+    purpose: Literal["check", "registration"] = "check"
+
+
+class PortalChallengeRequest(Strict):
+    purpose: Literal["portal", "registration"] = "portal"
+
+
+class ChallengeResponse(Strict):
+    challenge: Base64 = Field(description="base64; the card signs SHA-256 of its bytes")
+    challenge_id: str
+    expires_at: dt.datetime
+
+
+# --- the card check -----------------------------------------------------------------------
+
+
+class PinProof(Strict):
+    method: Literal["pin"]
+    signature: Base64 = Field(description="the card's PKCS#1 v1.5 signature of SHA-256(challenge)")
+
+
+class DeviceProof(Strict):
+    method: Literal["face", "visual"]
+    device_id: str = Field(min_length=1, max_length=64)
+    signature: Base64 = Field(description="Ed25519 signature by the registered device")
+
+
+class Consents(Strict):
+    """What the person agreed to share at this visit (each defaults to no)."""
+
+    limit_application: bool = False  # 限度額適用認定証 information
+    specific_diseases: bool = False  # 特定疾病療養受療証
+    medication: bool = False  # 薬剤情報 (PharmacistsInfo)
+    health_checkups: bool = False  # 特定健診情報
+    diagnosis: bool = False  # 診療情報
+    operation: bool = False  # 手術情報
+
+
+class CardCheckRequest(Strict):
+    challenge: Base64
+    certificate: Base64 = Field(description="the JPKI auth certificate, DER in base64")
+    proof: Annotated[PinProof | DeviceProof, Field(discriminator="method")]
+    consents: Consents = Consents()
+    qualification_confirmation_date: Yyyymmdd | None = None
+    arbitrary_file_identifier: str | None = Field(default=None, max_length=64)
+
+
+class InsuredNumberQuery(Spec):
+    """個別照会 by what a health insurance card shows (SPEC §6 element names)."""
+
+    InsurerNumber: str = Field(min_length=6, max_length=8)
+    InsuredCardSymbol: str | None = Field(default=None, max_length=38)
+    InsuredIdentificationNumber: str = Field(min_length=1, max_length=38)
+    InsuredBranchNumber: str = Field(pattern=r"^\d{2}$")
+    Birthdate: Yyyymmdd
+    LimitApplicationCertificateRelatedConsFlg: Flag = "0"
+
+
+class InsuredNumberLookupRequest(Strict):
+    query: InsuredNumberQuery
+    qualification_confirmation_date: Yyyymmdd | None = None
+    arbitrary_file_identifier: str | None = Field(default=None, max_length=64)
+
+
+class BatchLookupRequest(Strict):
+    """一括照会: a list of insured numbers, e.g. tomorrow's appointments."""
+
+    entries: list[InsuredNumberQuery] = Field(min_length=1)
+    qualification_confirmation_date: Yyyymmdd | None = None
+    arbitrary_file_identifier: str | None = Field(default=None, max_length=64)
+
+
+# --- the answer (SPEC §5) -------------------------------------------------------------------
+
+
+class MessageHeader(Spec):
+    ProcessExecutionTime: str
+    QualificationConfirmationDate: str
+    MedicalInstitutionCode: str
+    ArbitraryFileIdentifier: str | None = None
+    ReferenceClassification: Literal["1", "2"]
+    SegmentOfResult: Literal["1", "2", "9"] = "1"
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
+    CharacterCodeIdentifier: Flag = "0"
+
+
+class ElderlyRecipientCertificateInfo(Spec):
+    ElderlyRecipientCertificateDate: str | None = None
+    ElderlyRecipientValidStartDate: str
+    ElderlyRecipientValidEndDate: str
+    ElderlyRecipientContributionRatio: str
+
+
+class LimitApplicationCertificateRelatedInfo(Spec):
+    LimitApplicationCertificateClassification: str
+    LimitApplicationCertificateClassificationFlag: str | None = None
+    LimitApplicationCertificateDate: str | None = None
+    LimitApplicationCertificateValidStartDate: str
+    LimitApplicationCertificateValidEndDate: str | None = None
+    LimitApplicationCertificateLongTermDate: str | None = None
+
+
+class SpecificDiseasesCertificateInfo(Spec):
+    # Element names inside the list are unconfirmed (SPEC §5 names only the list).
+    SpecificDiseasesDiseaseCategory: str
+    SpecificDiseasesValidStartDate: str
+    SpecificDiseasesValidEndDate: str | None = None
+    SpecificDiseasesCertificateDate: str | None = None
+    SpecificDiseasesSelfPay: str | None = None
+
+
+class ResultOfQualificationConfirmation(Spec):
+    InsuredCardClassification: str
+    InsurerNumber: str
+    InsuredCardSymbol: str | None = None
+    InsuredIdentificationNumber: str
+    InsuredBranchNumber: str
+    PersonalFamilyClassification: str
+    InsuredName: str | None = None
+    Name: str
+    NameKana: str | None = None
+    Sex1: str
+    Birthdate: str
+    Address: str | None = None
+    PostNumber: str | None = None
+    QualificationDate: str
+    DisqualificationDate: str | None = None
+    InsuredCertificateIssuanceDate: str | None = None
+    InsuredCardValidDate: str | None = None
+    InsuredCardExpirationDate: str | None = None
+    InsuredPartialContributionRatio: str | None = None
+    PreschoolClassification: str | None = None
+    ReasonOfLoss: str | None = None
+    InsurerName: str
+    ElderlyRecipientCertificateInfo: ElderlyRecipientCertificateInfo | None = None
+    LimitApplicationCertificateRelatedConsFlg: Flag = "0"
+    LimitApplicationCertificateRelatedConsTime: str | None = None
+    LimitApplicationCertificateRelatedInfo: LimitApplicationCertificateRelatedInfo | None = None
+    SpecificDiseasesCertificateRelatedConsFlg: Flag = "0"
+    SpecificDiseasesCertificateRelatedConsTime: str | None = None
+    SpecificDiseasesCertificateList: list[SpecificDiseasesCertificateInfo] | None = None
+    PharmacistsInfoConsFlg: Flag = "0"
+    PharmacistsInfoConsTime: str | None = None
+    PharmacistsInfoAvailableTime: str | None = None
+    SpecificHealthCheckupsInfoConsFlg: Flag = "0"
+    SpecificHealthCheckupsInfoConsTime: str | None = None
+    SpecificHealthCheckupsInfoAvailableTime: str | None = None
+    DiagnosisInfoConsFlg: Flag = "0"
+    DiagnosisInfoConsTime: str | None = None
+    DiagnosisInfoAvailableTime: str | None = None
+    OperationInfoConsFlg: Flag = "0"
+    OperationInfoConsTime: str | None = None
+    OperationInfoAvailableTime: str | None = None
+    ReferenceNumber: str | None = None
+
+
+class ResultList(Spec):
+    ResultOfQualificationConfirmation: list[ResultOfQualificationConfirmation]
+
+
+class MessageBody(Spec):
+    ProcessingResultStatus: Literal["1", "2"] = "1"
+    ProcessingResultCode: str | None = None
+    ProcessingResultMessage: str | None = None
+    QualificationValidity: Validity
+    ResultList: ResultList | None = None
+
+
+class EligibilityAnswer(Spec):
+    MessageHeader: MessageHeader
+    MessageBody: MessageBody
+
+
+class BatchUnit(Spec):
+    """One person of a 一括照会 answer (BulkConfirmUnit)."""
+
+    InsuredNumberQuery: InsuredNumberQuery
+    MessageBody: MessageBody
+
+
+class BatchHeader(Spec):
+    ProcessExecutionTime: str
+    QualificationConfirmationDate: str
+    MedicalInstitutionCode: str
+    ArbitraryFileIdentifier: str | None = None
+    ReferenceClassification: Literal["2"] = "2"
+    SegmentOfResult: Literal["1", "2", "9"] = "1"
+    NumberOfProcessingResult: int
+    NumberOfNormalProcessing: int
+    NumberOfError: int
+    CharacterCodeIdentifier: Flag = "0"
+
+
+class BatchAnswer(Spec):
+    MessageHeader: BatchHeader
+    BulkConfirmUnit: list[BatchUnit]
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+class ErrorBody(Strict):
+    code: str = Field(description="stable numbered code, e.g. Q1005")
+    message: str = Field(description="for the front desk (Japanese)")
+    message_it: str = Field(description="for IT")
+    detail: str | None = None
+    request_id: str
+
+
+class ErrorResponse(Strict):
+    error: ErrorBody
+
+
+# --- registration and the portal --------------------------------------------------------------
+
+
+class CardProof(Strict):
+    """PIN-mode proof: the card signed SHA-256(challenge) after VERIFY PIN."""
+
+    challenge: Base64
+    certificate: Base64
+    signature: Base64
+
+
+class RegistrationRequest(Strict):
+    proof: CardProof
+    consent: bool = Field(description="the person agreed to use the card as insurance card")
+
+
+class RegistrationResult(Strict):
+    registered: bool
+    already_registered: bool
+    insurers: list[str]
+
+
+class PortalRequest(Strict):
+    proof: CardProof
+
+
+class AccessEntry(Strict):
+    """One lookup of the person's data, as the portal shows it (情報提供等記録)."""
+
+    recorded_at: dt.datetime
+    clinic_code: str | None
+    clinic_name: str | None
+    method: str
+    reference: str | None
+    outcome: str
+
+
+class AccessHistory(Strict):
+    entries: list[AccessEntry]
