@@ -11,16 +11,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qualification_server.schemas import (
+    AnswerBody,
+    AnswerHeader,
     Consents,
-    ElderlyRecipientCertificateInfo,
+    DiseaseInfo,
+    ElderlyInfo,
     EligibilityAnswer,
     Flag,
-    LimitApplicationCertificateRelatedInfo,
-    MessageBody,
-    MessageHeader,
-    ResultList,
-    ResultOfQualificationConfirmation,
-    SpecificDiseasesCertificateInfo,
+    LimitInfo,
+    QualificationResult,
+    Results,
     Validity,
 )
 
@@ -55,8 +55,8 @@ class AnswerContext:
     reference_classification: str  # "1" card, "2" insured-card number
     arbitrary_file_identifier: str | None = None
 
-    def header(self) -> MessageHeader:
-        return MessageHeader(
+    def header(self) -> AnswerHeader:
+        return AnswerHeader(
             ProcessExecutionTime=timestamp(self.now),
             QualificationConfirmationDate=self.confirmation_date.strftime("%Y%m%d"),
             MedicalInstitutionCode=self.clinic_code,
@@ -69,15 +69,13 @@ def _flag(given: bool) -> Flag:
     return "1" if given else "0"
 
 
-def result_of(
-    info: QualificationInfo, consents: Consents, now: dt.datetime
-) -> ResultOfQualificationConfirmation:
+def result_of(info: QualificationInfo, consents: Consents, now: dt.datetime) -> QualificationResult:
     """One ResultOfQualificationConfirmation, consent-gated parts only when consented."""
     r = info.record
     consent_time = timestamp(now)
     available = timestamp(now + VIEWING_CONSENT_PERIOD)
     elderly = (
-        ElderlyRecipientCertificateInfo(
+        ElderlyInfo(
             ElderlyRecipientCertificateDate=ymd(r.elderly.certificate_date),
             ElderlyRecipientValidStartDate=r.elderly.valid_start.strftime("%Y%m%d"),
             ElderlyRecipientValidEndDate=r.elderly.valid_end.strftime("%Y%m%d"),
@@ -87,7 +85,7 @@ def result_of(
         else None
     )
     limit = (
-        LimitApplicationCertificateRelatedInfo(
+        LimitInfo(
             LimitApplicationCertificateClassification=r.limit.classification.value,
             LimitApplicationCertificateClassificationFlag=(
                 r.limit.income_class.value if r.limit.income_class else None
@@ -102,7 +100,7 @@ def result_of(
     )
     diseases = (
         [
-            SpecificDiseasesCertificateInfo(
+            DiseaseInfo(
                 SpecificDiseasesDiseaseCategory=d.category.value,
                 SpecificDiseasesValidStartDate=d.valid_start.strftime("%Y%m%d"),
                 SpecificDiseasesValidEndDate=ymd(d.valid_end),
@@ -124,7 +122,7 @@ def result_of(
     checkups = viewing(consents.health_checkups)
     diagnosis = viewing(consents.diagnosis)
     operation = viewing(consents.operation)
-    return ResultOfQualificationConfirmation(
+    return QualificationResult(
         InsuredCardClassification=r.card_classification.value,
         InsurerNumber=info.insurer_number.wire,
         InsuredCardSymbol=r.symbol,
@@ -213,9 +211,9 @@ def _answer(
     results = [result_of(q, consents, context.now) for q in shown]
     return EligibilityAnswer(
         MessageHeader=context.header(),
-        MessageBody=MessageBody(
+        MessageBody=AnswerBody(
             ProcessingResultStatus="1",
             QualificationValidity=validity,
-            ResultList=ResultList(ResultOfQualificationConfirmation=results) if results else None,
+            ResultList=Results(ResultOfQualificationConfirmation=results) if results else None,
         ),
     )

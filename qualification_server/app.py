@@ -126,13 +126,20 @@ def clinic_challenge(deps: DepsDep, who: ClinicDep, body: ChallengeRequest) -> C
     return _challenge(deps, purpose, who.code)
 
 
-@router.post("/v1/eligibility/card", responses=ERRORS, tags=["clinic"])
+@router.post(
+    "/v1/eligibility/card", responses=ERRORS, tags=["clinic"], response_model_exclude_none=True
+)
 def card(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> EligibilityAnswer:
     """Eligibility of the card holder (PIN, face or visual proof of presence)."""
     return checks.card_check(deps, clinic=who, request=body)
 
 
-@router.post("/v1/eligibility/insured-number", responses=ERRORS, tags=["clinic"])
+@router.post(
+    "/v1/eligibility/insured-number",
+    responses=ERRORS,
+    tags=["clinic"],
+    response_model_exclude_none=True,
+)
 def insured_number(
     deps: DepsDep, who: ClinicDep, body: InsuredNumberLookupRequest
 ) -> EligibilityAnswer:
@@ -140,7 +147,9 @@ def insured_number(
     return checks.insured_number_lookup(deps, clinic=who, request=body)
 
 
-@router.post("/v1/eligibility/batch", responses=ERRORS, tags=["clinic"])
+@router.post(
+    "/v1/eligibility/batch", responses=ERRORS, tags=["clinic"], response_model_exclude_none=True
+)
 def batch(deps: DepsDep, who: ClinicDep, body: BatchLookupRequest) -> BatchAnswer:
     """一括照会 of many insured numbers (e.g. tomorrow's appointments)."""
     return checks.batch_lookup(deps, clinic=who, request=body)

@@ -23,6 +23,7 @@ from qualification_server.errors import Code, QualificationError
 from qualification_server.models import Registration
 from qualification_server.proofs import Method, verify_card_signature, verify_device_signature
 from qualification_server.schemas import (
+    AnswerBody,
     BatchAnswer,
     BatchHeader,
     BatchLookupRequest,
@@ -30,9 +31,8 @@ from qualification_server.schemas import (
     CardCheckRequest,
     Consents,
     EligibilityAnswer,
+    InsuredCardQuery,
     InsuredNumberLookupRequest,
-    InsuredNumberQuery,
-    MessageBody,
     PinProof,
 )
 from qualification_server.service import (
@@ -139,7 +139,7 @@ def _answer_summary(answer: EligibilityAnswer, qualifications: tuple[Any, ...]) 
 # --- without a card -----------------------------------------------------------------------
 
 
-def _query_summary(query: InsuredNumberQuery) -> dict[str, Any]:
+def _query_summary(query: InsuredCardQuery) -> dict[str, Any]:
     # The insured number is what the clinic typed; the birth date is personal data: not kept.
     return {
         "reference": "insured-number",
@@ -155,7 +155,7 @@ def _lookup_one(
     session: Session,
     *,
     clinic: ClinicIdentity,
-    query: InsuredNumberQuery,
+    query: InsuredCardQuery,
     context: AnswerContext,
 ) -> EligibilityAnswer:
     """One insured-number lookup inside the caller's transaction; records it either way."""
@@ -263,7 +263,7 @@ def batch_lookup(
                 ).MessageBody
             except QualificationError as error:
                 errors += 1
-                body = MessageBody(
+                body = AnswerBody(
                     ProcessingResultStatus="2",
                     ProcessingResultCode=error.code.value,
                     ProcessingResultMessage=error.info.front_desk,

@@ -76,7 +76,7 @@ class CardCheckRequest(Strict):
     arbitrary_file_identifier: str | None = Field(default=None, max_length=64)
 
 
-class InsuredNumberQuery(Spec):
+class InsuredCardQuery(Spec):
     """個別照会 by what a health insurance card shows (SPEC §6 element names)."""
 
     InsurerNumber: str = Field(min_length=6, max_length=8)
@@ -88,7 +88,7 @@ class InsuredNumberQuery(Spec):
 
 
 class InsuredNumberLookupRequest(Strict):
-    query: InsuredNumberQuery
+    query: InsuredCardQuery
     qualification_confirmation_date: Yyyymmdd | None = None
     arbitrary_file_identifier: str | None = Field(default=None, max_length=64)
 
@@ -96,7 +96,7 @@ class InsuredNumberLookupRequest(Strict):
 class BatchLookupRequest(Strict):
     """一括照会: a list of insured numbers, e.g. tomorrow's appointments."""
 
-    entries: list[InsuredNumberQuery] = Field(min_length=1)
+    entries: list[InsuredCardQuery] = Field(min_length=1)
     qualification_confirmation_date: Yyyymmdd | None = None
     arbitrary_file_identifier: str | None = Field(default=None, max_length=64)
 
@@ -104,7 +104,7 @@ class BatchLookupRequest(Strict):
 # --- the answer (SPEC §5) -------------------------------------------------------------------
 
 
-class MessageHeader(Spec):
+class AnswerHeader(Spec):
     ProcessExecutionTime: str
     QualificationConfirmationDate: str
     MedicalInstitutionCode: str
@@ -116,14 +116,14 @@ class MessageHeader(Spec):
     CharacterCodeIdentifier: Flag = "0"
 
 
-class ElderlyRecipientCertificateInfo(Spec):
+class ElderlyInfo(Spec):
     ElderlyRecipientCertificateDate: str | None = None
     ElderlyRecipientValidStartDate: str
     ElderlyRecipientValidEndDate: str
     ElderlyRecipientContributionRatio: str
 
 
-class LimitApplicationCertificateRelatedInfo(Spec):
+class LimitInfo(Spec):
     LimitApplicationCertificateClassification: str
     LimitApplicationCertificateClassificationFlag: str | None = None
     LimitApplicationCertificateDate: str | None = None
@@ -132,7 +132,7 @@ class LimitApplicationCertificateRelatedInfo(Spec):
     LimitApplicationCertificateLongTermDate: str | None = None
 
 
-class SpecificDiseasesCertificateInfo(Spec):
+class DiseaseInfo(Spec):
     # Element names inside the list are unconfirmed (SPEC §5 names only the list).
     SpecificDiseasesDiseaseCategory: str
     SpecificDiseasesValidStartDate: str
@@ -141,7 +141,7 @@ class SpecificDiseasesCertificateInfo(Spec):
     SpecificDiseasesSelfPay: str | None = None
 
 
-class ResultOfQualificationConfirmation(Spec):
+class QualificationResult(Spec):
     InsuredCardClassification: str
     InsurerNumber: str
     InsuredCardSymbol: str | None = None
@@ -164,13 +164,13 @@ class ResultOfQualificationConfirmation(Spec):
     PreschoolClassification: str | None = None
     ReasonOfLoss: str | None = None
     InsurerName: str
-    ElderlyRecipientCertificateInfo: ElderlyRecipientCertificateInfo | None = None
+    ElderlyRecipientCertificateInfo: ElderlyInfo | None = None
     LimitApplicationCertificateRelatedConsFlg: Flag = "0"
     LimitApplicationCertificateRelatedConsTime: str | None = None
-    LimitApplicationCertificateRelatedInfo: LimitApplicationCertificateRelatedInfo | None = None
+    LimitApplicationCertificateRelatedInfo: LimitInfo | None = None
     SpecificDiseasesCertificateRelatedConsFlg: Flag = "0"
     SpecificDiseasesCertificateRelatedConsTime: str | None = None
-    SpecificDiseasesCertificateList: list[SpecificDiseasesCertificateInfo] | None = None
+    SpecificDiseasesCertificateList: list[DiseaseInfo] | None = None
     PharmacistsInfoConsFlg: Flag = "0"
     PharmacistsInfoConsTime: str | None = None
     PharmacistsInfoAvailableTime: str | None = None
@@ -186,28 +186,28 @@ class ResultOfQualificationConfirmation(Spec):
     ReferenceNumber: str | None = None
 
 
-class ResultList(Spec):
-    ResultOfQualificationConfirmation: list[ResultOfQualificationConfirmation]
+class Results(Spec):
+    ResultOfQualificationConfirmation: list[QualificationResult]
 
 
-class MessageBody(Spec):
+class AnswerBody(Spec):
     ProcessingResultStatus: Literal["1", "2"] = "1"
     ProcessingResultCode: str | None = None
     ProcessingResultMessage: str | None = None
     QualificationValidity: Validity
-    ResultList: ResultList | None = None
+    ResultList: Results | None = None
 
 
 class EligibilityAnswer(Spec):
-    MessageHeader: MessageHeader
-    MessageBody: MessageBody
+    MessageHeader: AnswerHeader
+    MessageBody: AnswerBody
 
 
 class BatchUnit(Spec):
     """One person of a 一括照会 answer (BulkConfirmUnit)."""
 
-    InsuredNumberQuery: InsuredNumberQuery
-    MessageBody: MessageBody
+    InsuredNumberQuery: InsuredCardQuery
+    MessageBody: AnswerBody
 
 
 class BatchHeader(Spec):

@@ -1,0 +1,310 @@
+"""A qualification server on a real database, a registry with insurers and members, and
+emulated cards issued by a test CA: every flow runs with the real parts in process."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, make_url, text
+
+from card_reader.emulator.card import EmulatedCard
+from card_reader.emulator.image import load_image
+from card_reader.issuance.issuer import Issuer
+from card_reader.issuance.residents import Resident, load_residents
+from card_reader.jpki import JpkiSession
+from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
+from card_reader.transports.inprocess import InProcessConnection
+from insurer_registry import db as registry_db
+from insurer_registry.audit import Actor
+from insurer_registry.codes import (
+    ContributionRatio,
+    InsuredCardClassification,
+    LimitCertificateClassification,
+    LimitIncomeClass,
+    PersonalFamilyClassification,
+    ReasonOfLoss,
+    Sex,
+)
+from insurer_registry.domain import LimitApplicationCertificate, MemberRecord
+from insurer_registry.insurers.service import add_insurer
+from insurer_registry.lookup.local import RegistryQualificationSource
+from insurer_registry.members.service import record_loss, register_member
+from insurer_registry.numbers import InsurerNumber, complete_insurer_number
+from qualification_server.app import create_app
+from qualification_server.clinics import register_clinic, register_device
+from qualification_server.db import make_engine, make_session_factory, migrate, transaction
+from qualification_server.issuer_directory import FileIssuerDirectory
+from qualification_server.service import Dependencies
+from qualification_server.settings import Settings
+from qualification_server.trust.files import TrustStore
+
+REPO = Path(__file__).resolve().parents[2]
+PIN = "1234"
+CLINIC = "1310000017"
+OTHER_CLINIC = "2710000027"
+KYOKAI = InsurerNumber(complete_insurer_number("0113001"))  # 協会けんぽ-like, 8 digits
+KOKUHO = InsurerNumber(complete_insurer_number("13101"))  # 国保, 6 digits
+D = dt.date
+
+
+# --- databases: SQLite files, or throw-away PostgreSQL databases under DATABASE_URL ----------
+
+
+@pytest.fixture(scope="session")
+def database_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    base = os.environ.get("DATABASE_URL")
+    created: list[str] = []
+
+    def make(name: str) -> str:
+        if not base:
+            return f"sqlite:///{tmp_path_factory.mktemp('db') / name}.db"
+        url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
+        db_name = f"onshi_qs_{name}_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+        admin.dispose()
+        created.append(db_name)
+        return url.set(database=db_name).render_as_string(hide_password=False)
+
+    yield make
+    if base:
+        url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for db_name in created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# --- cards ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def residents() -> dict[str, Resident]:
+    return {r.label: r for r in load_residents(REPO / "fixtures" / "residents.json")}
+
+
+@pytest.fixture(scope="session")
+def issuer_template(
+    tmp_path_factory: pytest.TempPathFactory, residents: dict[str, Resident]
+) -> Path:
+    root = tmp_path_factory.mktemp("issuer")
+    issuer = Issuer.open(root, pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
+    for resident in residents.values():
+        issuer.issue_card(resident, pin=PIN)
+    return root
+
+
+@dataclass
+class Clock:
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+def sign_with_card(card_path: Path, challenge_b64: str, pin: str = PIN) -> tuple[str, str]:
+    """What the front desk does: read the certificate, PIN-sign SHA-256(challenge)."""
+    session = JpkiSession(InProcessConnection(EmulatedCard(load_image(card_path))))
+    der = session.read_auth_certificate()
+    token = base64.b64decode(challenge_b64)
+    signature = session.authenticate(pin, hashlib.sha256(token).digest())
+    return base64.b64encode(der).decode(), base64.b64encode(signature).decode()
+
+
+# --- the world ------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    client: TestClient
+    deps: Dependencies
+    issuer: Issuer
+    clock: Clock
+    clinic_token: str
+    other_clinic_token: str
+    device_key: Ed25519PrivateKey
+    qualification_ids: dict[str, int]
+
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.clinic_token}"}
+
+    def card(self, label: str) -> Path:
+        return self.issuer.card_path(label)
+
+    def challenge(self, purpose: str = "check", token: str | None = None) -> str:
+        response = self.client.post(
+            "/v1/challenges", json={"purpose": purpose}, headers=self.headers(token)
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["challenge"])
+
+    def portal_challenge(self, purpose: str = "portal") -> str:
+        response = self.client.post("/portal/v1/challenges", json={"purpose": purpose})
+        assert response.status_code == 200, response.text
+        return str(response.json()["challenge"])
+
+    def proof(self, label: str, challenge: str, pin: str = PIN) -> dict[str, str]:
+        cert, signature = sign_with_card(self.card(label), challenge, pin)
+        return {"challenge": challenge, "certificate": cert, "signature": signature}
+
+    def register(self, label: str) -> None:
+        proof = self.proof(label, self.portal_challenge("registration"))
+        response = self.client.post(
+            "/portal/v1/registrations", json={"proof": proof, "consent": True}
+        )
+        assert response.status_code == 200, response.text
+
+    def check(self, label: str, consents: dict[str, bool] | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
+        challenge = self.challenge()
+        proof = self.proof(label, challenge)
+        body = {
+            "challenge": challenge,
+            "certificate": proof["certificate"],
+            "proof": {"method": "pin", "signature": proof["signature"]},
+            "consents": consents or {},
+        }
+        response = self.client.post("/v1/eligibility/card", json=body, headers=self.headers())
+        return response.status_code, response.json()
+
+
+def _record(resident: Resident, number: str, start: D, **extra: object) -> MemberRecord:
+    fields: dict[str, object] = {
+        "number": number,
+        "branch": "00",
+        "card_classification": InsuredCardClassification.GENERAL,
+        "personal_family": PersonalFamilyClassification.INSURED,
+        "name": resident.name,
+        "name_kana": resident.name_kana,
+        "sex": Sex(resident.sex),
+        "birthdate": resident.birth_date,
+        "qualification_date": start,
+        "contribution_ratio": ContributionRatio.THIRTY_PERCENT,
+        **extra,
+    }
+    return MemberRecord(**fields)  # type: ignore[arg-type]
+
+
+def seed_registry(url: str, residents: dict[str, Resident]) -> dict[str, int]:
+    """Two insurers and members in the situations the tests need."""
+    engine = registry_db.make_engine(url)
+    registry_db.migrate(engine)
+    sessions = registry_db.make_session_factory(engine)
+    actor = Actor.operator("tests")
+    ids: dict[str, int] = {}
+
+    def ref(label: str) -> str:
+        return person_reference(residents[label].my_number, DEVELOPMENT_PSEUDONYM_KEY)
+
+    with registry_db.transaction(sessions) as s:
+        kyokai = add_insurer(session=s, number=KYOKAI, name="全国健康保険協会 東京支部")
+        kokuho = add_insurer(session=s, number=KOKUHO, name="千代田区国民健康保険")
+        limit = LimitApplicationCertificate(
+            classification=LimitCertificateClassification.LIMIT,
+            valid_start=D(2026, 4, 1),
+            income_class=LimitIncomeClass.A03,
+        )
+        yamada = residents["yamada-taro"]
+        ids["yamada"] = register_member(
+            session=s, insurer=kyokai, person_ref=ref("yamada-taro"), actor=actor,
+            record=_record(yamada, "1001", D(2010, 4, 1), symbol="記号12", limit=limit,
+                           insured_name=yamada.name),
+        ).id  # fmt: skip
+        for insurer, number in ((kyokai, "2001"), (kokuho, "2002")):
+            ids[f"suzuki-{number}"] = register_member(
+                session=s, insurer=insurer, person_ref=ref("suzuki-hanako"), actor=actor,
+                record=_record(residents["suzuki-hanako"], number, D(2020, 1, 1)),
+            ).id  # fmt: skip
+        ids["tanaka"] = register_member(
+            session=s, insurer=kokuho, person_ref=ref("tanaka-ichiro"), actor=actor,
+            record=_record(residents["tanaka-ichiro"], "3001", D(2005, 4, 1)),
+        ).id  # fmt: skip
+        ids["kobayashi-old"] = register_member(
+            session=s, insurer=kokuho, person_ref=ref("kobayashi-ken"), actor=actor,
+            record=_record(residents["kobayashi-ken"], "4001", D(2000, 4, 1)),
+        ).id  # fmt: skip
+        for label, number in (("ito-mai", "5001"), ("sato-yui", "6001")):
+            ids[label] = register_member(
+                session=s, insurer=kyokai, person_ref=ref(label), actor=actor,
+                record=_record(residents[label], number, D(2020, 4, 1)),
+            ).id  # fmt: skip
+    with registry_db.transaction(sessions) as s:
+        record_loss(
+            session=s, insurer=kokuho, qualification_id=ids["tanaka"],
+            loss_date=D(2025, 3, 31), reason=ReasonOfLoss.OTHER, actor=actor,
+        )  # fmt: skip
+        record_loss(
+            session=s, insurer=kokuho, qualification_id=ids["kobayashi-old"],
+            loss_date=D(2024, 10, 1), reason=ReasonOfLoss.OTHER_INSURANCE_ACQUIRED, actor=actor,
+        )  # fmt: skip
+    with registry_db.transaction(sessions) as s:
+        ids["kobayashi-new"] = register_member(
+            session=s, insurer=kyokai, person_ref=ref("kobayashi-ken"), actor=actor,
+            record=_record(residents["kobayashi-ken"], "4002", D(2024, 10, 1)),
+        ).id  # fmt: skip
+    engine.dispose()
+    return ids
+
+
+@pytest.fixture
+def world(
+    database_factory: object,
+    issuer_template: Path,
+    residents: dict[str, Resident],
+    tmp_path: Path,
+) -> Iterator[World]:
+    make_db = database_factory  # type: ignore[assignment]
+    root = tmp_path / "issuer"
+    shutil.copytree(issuer_template, root)
+    issuer = Issuer.open(root, pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
+    registry_url = make_db("registry")  # type: ignore[operator]
+    ids = seed_registry(registry_url, residents)
+    settings = Settings(
+        database_url=make_db("server"),  # type: ignore[operator]
+        registry_database_url=registry_url,
+        jpki_ca_files=[issuer.ca_certificate_path(issuer.auth_ca.kind)],
+        jpki_crl_files=[issuer.crl_path],
+        issuer_directory_files=[issuer.directory_path],
+        insured_lookups_per_minute=1000,
+    )
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    sessions = make_session_factory(engine)
+    clock = Clock()
+    registry_engine = registry_db.make_engine(registry_url)
+    deps = Dependencies(
+        settings=settings,
+        sessions=sessions,
+        trust=TrustStore(settings.jpki_ca_files, settings.jpki_crl_files, check_interval_s=0),
+        directory=FileIssuerDirectory(settings.issuer_directory_files, check_interval_s=0),
+        source=RegistryQualificationSource(registry_db.make_session_factory(registry_engine)),
+        clock=clock,
+    )
+    device = Ed25519PrivateKey.generate()
+    with transaction(sessions) as s:
+        token = register_clinic(session=s, code=CLINIC, name="霞が関クリニック", now=clock())
+        other = register_clinic(session=s, code=OTHER_CLINIC, name="梅田薬局", now=clock())
+        register_device(
+            session=s, clinic_code=CLINIC, device_id="face-1", now=clock(),
+            public_key=device.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
+        )  # fmt: skip
+    with TestClient(create_app(deps), raise_server_exceptions=False) as client:
+        yield World(client, deps, issuer, clock, token, other, device, ids)
+    engine.dispose()
+    registry_engine.dispose()

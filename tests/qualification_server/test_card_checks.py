@@ -1,0 +1,287 @@
+"""Card checks end to end: challenge, certificate, proof of presence, answer, record."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+
+import pytest
+from cryptography import x509
+from sqlalchemy import select, update
+
+from card_reader.issuance.issuer import Issuer
+from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
+from qualification_server import access_log
+from qualification_server.models import AccessRecord
+from qualification_server.proofs import Method, device_message
+
+from .conftest import CLINIC, KYOKAI, PIN, World, sign_with_card
+
+pytestmark = pytest.mark.db
+
+
+def card_body(world: World, label: str, challenge: str, **extra: object) -> dict[str, object]:
+    proof = world.proof(label, challenge)
+    return {
+        "challenge": challenge,
+        "certificate": proof["certificate"],
+        "proof": {"method": "pin", "signature": proof["signature"]},
+        **extra,
+    }
+
+
+def post_card(world: World, body: dict[str, object], token: str | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
+    response = world.client.post("/v1/eligibility/card", json=body, headers=world.headers(token))
+    return response.status_code, response.json()
+
+
+def error_code(payload: dict) -> str:  # type: ignore[type-arg]
+    return str(payload["error"]["code"])
+
+
+def test_valid_pin_mode_answers_with_spec_fields(world: World) -> None:
+    world.register("yamada-taro")
+    status, answer = world.check("yamada-taro")
+    assert status == 200, answer
+    header, body = answer["MessageHeader"], answer["MessageBody"]
+    assert header["MedicalInstitutionCode"] == CLINIC
+    assert header["ReferenceClassification"] == "1"
+    assert len(header["ProcessExecutionTime"]) == 14
+    assert body["ProcessingResultStatus"] == "1"
+    assert body["QualificationValidity"] == "1"
+    (result,) = body["ResultList"]["ResultOfQualificationConfirmation"]
+    assert result["InsurerNumber"] == KYOKAI.wire
+    assert result["InsuredCardSymbol"] == "記号12"
+    assert result["InsuredIdentificationNumber"] == "1001"
+    assert result["InsuredBranchNumber"] == "00"
+    assert result["InsuredPartialContributionRatio"] == "030"
+    assert result["Name"] == "山田 太郎"
+    assert result["Birthdate"] == "19800401"
+    assert result["Sex1"] == "1"
+    assert result["InsurerName"] == "全国健康保険協会 東京支部"
+    assert result["QualificationDate"] == "20100401"
+    assert "DisqualificationDate" not in result  # absent, never null
+
+
+def test_consent_withheld_hides_the_limit_certificate(world: World) -> None:
+    world.register("yamada-taro")
+    _, answer = world.check("yamada-taro")
+    result = answer["MessageBody"]["ResultList"]["ResultOfQualificationConfirmation"][0]
+    assert result["LimitApplicationCertificateRelatedConsFlg"] == "0"
+    assert "LimitApplicationCertificateRelatedInfo" not in result
+    assert result["PharmacistsInfoConsFlg"] == "0"
+    assert "PharmacistsInfoConsTime" not in result
+
+
+def test_consent_given_shows_the_limit_certificate(world: World) -> None:
+    world.register("yamada-taro")
+    _, answer = world.check("yamada-taro", {"limit_application": True, "medication": True})
+    result = answer["MessageBody"]["ResultList"]["ResultOfQualificationConfirmation"][0]
+    assert result["LimitApplicationCertificateRelatedConsFlg"] == "1"
+    info = result["LimitApplicationCertificateRelatedInfo"]
+    assert info["LimitApplicationCertificateClassification"] == "01"
+    assert info["LimitApplicationCertificateClassificationFlag"] == "A03"
+    assert result["PharmacistsInfoConsFlg"] == "1"
+    assert len(result["PharmacistsInfoConsTime"]) == 14
+
+
+def test_face_mode_with_the_clinics_device(world: World) -> None:
+    world.register("yamada-taro")
+    challenge = world.challenge()
+    cert_b64, _ = sign_with_card(world.card("yamada-taro"), challenge)
+    message = device_message(base64.b64decode(challenge), base64.b64decode(cert_b64), Method.FACE)
+    body = {
+        "challenge": challenge,
+        "certificate": cert_b64,
+        "proof": {
+            "method": "face",
+            "device_id": "face-1",
+            "signature": base64.b64encode(world.device_key.sign(message)).decode(),
+        },
+    }
+    status, answer = post_card(world, body)
+    assert status == 200, answer
+    with world.deps.sessions() as s:
+        last = s.scalars(select(AccessRecord).order_by(AccessRecord.seq.desc())).first()
+    assert last is not None and last.method == "face"
+
+
+def test_face_proof_for_another_method_is_refused(world: World) -> None:
+    world.register("yamada-taro")
+    challenge = world.challenge()
+    cert_b64, _ = sign_with_card(world.card("yamada-taro"), challenge)
+    visual = device_message(base64.b64decode(challenge), base64.b64decode(cert_b64), Method.VISUAL)
+    body = {
+        "challenge": challenge,
+        "certificate": cert_b64,
+        "proof": {"method": "face", "device_id": "face-1",
+                  "signature": base64.b64encode(world.device_key.sign(visual)).decode()},
+    }  # fmt: skip
+    status, answer = post_card(world, body)
+    assert (status, error_code(answer)) == (403, "Q2005")
+
+
+def test_unknown_device_is_refused(world: World) -> None:
+    world.register("yamada-taro")
+    challenge = world.challenge()
+    cert_b64, _ = sign_with_card(world.card("yamada-taro"), challenge)
+    body = {"challenge": challenge, "certificate": cert_b64,
+            "proof": {"method": "face", "device_id": "stolen", "signature": "AAAA"}}  # fmt: skip
+    status, answer = post_card(world, body)
+    assert (status, error_code(answer)) == (403, "Q2006")
+
+
+def test_expired_certificate(world: World, residents: dict) -> None:  # type: ignore[type-arg]
+    world.issuer.issue_card(
+        residents["yamada-taro"], pin=PIN, overwrite=True,
+        not_before=dt.datetime(2015, 1, 1, tzinfo=dt.UTC),
+        not_after=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+    )  # fmt: skip
+    status, answer = post_card(world, card_body(world, "yamada-taro", world.challenge()))
+    assert (status, error_code(answer)) == (403, "Q1003")
+    assert answer["error"]["message"].startswith("カードの電子証明書の有効期限")
+
+
+def test_revoked_certificate(world: World) -> None:
+    world.register("yamada-taro")
+    der = base64.b64decode(world.proof("yamada-taro", world.challenge())["certificate"])
+    world.issuer.revoke(x509.load_der_x509_certificate(der).serial_number)
+    status, answer = post_card(world, card_body(world, "yamada-taro", world.challenge()))
+    assert (status, error_code(answer)) == (403, "Q1005")
+
+
+def test_untrusted_ca(world: World, residents: dict, tmp_path) -> None:  # type: ignore[no-untyped-def, type-arg]
+    rogue = Issuer.open(tmp_path / "rogue", pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
+    path, _ = rogue.issue_card(residents["yamada-taro"], pin=PIN)
+    challenge = world.challenge()
+    cert, signature = sign_with_card(path, challenge)
+    body = {"challenge": challenge, "certificate": cert,
+            "proof": {"method": "pin", "signature": signature}}  # fmt: skip
+    status, answer = post_card(world, body)
+    assert (status, error_code(answer)) == (403, "Q1002")
+
+
+def test_forged_signature(world: World) -> None:
+    world.register("yamada-taro")
+    challenge = world.challenge()
+    body = card_body(world, "yamada-taro", challenge)
+    # a signature from another card over the same challenge
+    _, other = sign_with_card(world.card("suzuki-hanako"), challenge)
+    body["proof"] = {"method": "pin", "signature": other}
+    status, answer = post_card(world, body)
+    assert (status, error_code(answer)) == (403, "Q2005")
+
+
+def test_replayed_challenge(world: World) -> None:
+    world.register("yamada-taro")
+    body = card_body(world, "yamada-taro", world.challenge())
+    assert post_card(world, body)[0] == 200
+    status, answer = post_card(world, body)
+    assert (status, error_code(answer)) == (409, "Q2003")
+
+
+def test_expired_challenge(world: World) -> None:
+    world.register("yamada-taro")
+    body = card_body(world, "yamada-taro", world.challenge())
+    world.clock.advance(world.deps.settings.challenge_ttl_s + 1)
+    status, answer = post_card(world, body)
+    assert (status, error_code(answer)) == (400, "Q2002")
+
+
+def test_challenge_of_another_clinic(world: World) -> None:
+    world.register("yamada-taro")
+    body = card_body(world, "yamada-taro", world.challenge(token=world.other_clinic_token))
+    status, answer = post_card(world, body)
+    assert (status, error_code(answer)) == (403, "Q2004")
+
+
+def test_tampered_challenge(world: World) -> None:
+    challenge = bytearray(base64.b64decode(world.challenge()))
+    challenge[20] ^= 1
+    body = card_body(world, "yamada-taro", base64.b64encode(bytes(challenge)).decode())
+    status, answer = post_card(world, body)
+    assert (status, error_code(answer)) == (400, "Q2001")
+
+
+def test_unlinked_card(world: World) -> None:
+    status, answer = world.check("ito-mai")
+    assert (status, error_code(answer)) == (404, "Q3001")
+    assert "登録" in answer["error"]["message"]
+
+
+def test_job_change_answers_with_the_new_insurer(world: World) -> None:
+    world.register("kobayashi-ken")  # registration needs a current qualification
+    status, answer = world.check("kobayashi-ken")
+    assert status == 200
+    assert answer["MessageBody"]["QualificationValidity"] == "1"  # the new one
+    results = answer["MessageBody"]["ResultList"]["ResultOfQualificationConfirmation"]
+    assert [r["InsuredIdentificationNumber"] for r in results] == ["4002"]
+
+
+def test_several_qualifications(world: World) -> None:
+    world.register("suzuki-hanako")
+    status, answer = world.check("suzuki-hanako")
+    assert status == 200
+    assert answer["MessageBody"]["QualificationValidity"] == "5"
+    results = answer["MessageBody"]["ResultList"]["ResultOfQualificationConfirmation"]
+    assert {r["InsuredIdentificationNumber"] for r in results} == {"2001", "2002"}
+
+
+def test_renewed_certificate_keeps_working(world: World) -> None:
+    world.register("yamada-taro")
+    world.issuer.renew(world.card("yamada-taro"))
+    status, answer = world.check("yamada-taro")
+    assert status == 200, answer
+    assert answer["MessageBody"]["QualificationValidity"] == "1"
+
+
+def test_unregistered_clinic(world: World) -> None:
+    body = card_body(world, "yamada-taro", world.challenge())
+    status, answer = post_card(world, body, token="9999999999.nope")
+    assert (status, error_code(answer)) == (401, "Q5001")
+    response = world.client.post("/v1/challenges", json={})
+    assert response.status_code == 401
+
+
+def test_stale_crl_fails_closed(world: World) -> None:
+    world.register("yamada-taro")
+    world.issuer.publish_crl([], world.clock.now, validity=dt.timedelta(hours=1))
+    world.clock.advance(3601)
+    status, answer = world.check("yamada-taro")
+    assert (status, error_code(answer)) == (503, "Q1006")
+
+
+def test_every_check_is_recorded_and_the_chain_detects_an_edit(world: World) -> None:
+    world.register("yamada-taro")
+    world.check("yamada-taro")
+    world.check("ito-mai")  # refused: recorded too
+    with world.deps.sessions() as s:
+        records = s.scalars(select(AccessRecord).order_by(AccessRecord.seq)).all()
+        assert [r.method for r in records][-2:] == ["pin", "pin"]
+        assert '"Q3001"' in records[-1].answer
+        assert access_log.verify_chain(s) is None
+    with world.deps.sessions() as s, s.begin():
+        s.execute(
+            update(AccessRecord).where(AccessRecord.seq == 2).values(clinic_code="0000000000")
+        )
+    with world.deps.sessions() as s:
+        broken = access_log.verify_chain(s)
+    assert broken is not None and broken.seq == 2 and "changed" in broken.reason
+
+
+def test_records_never_hold_names_or_birth_dates(world: World, residents: dict) -> None:  # type: ignore[type-arg]
+    world.register("yamada-taro")
+    world.check("yamada-taro", {"limit_application": True})
+    with world.deps.sessions() as s:
+        text = " ".join(r.request + r.answer for r in s.scalars(select(AccessRecord)))
+    person = residents["yamada-taro"]
+    for secret in (person.name, person.my_number, "19800401", person.address):
+        assert secret not in text
+
+
+def test_signature_digest_is_over_the_challenge_bytes(world: World) -> None:
+    """What a third-party front desk must sign: SHA-256 of the decoded challenge."""
+    challenge = world.challenge()
+    raw = base64.b64decode(challenge)
+    assert len(raw) == 76 and hashlib.sha256(raw).digest()
