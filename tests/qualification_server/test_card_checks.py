@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 
 import pytest
 from cryptography import x509
@@ -278,10 +277,3 @@ def test_records_never_hold_names_or_birth_dates(world: World, residents: dict) 
     person = residents["yamada-taro"]
     for secret in (person.name, person.my_number, "19800401", person.address):
         assert secret not in text
-
-
-def test_signature_digest_is_over_the_challenge_bytes(world: World) -> None:
-    """What a third-party front desk must sign: SHA-256 of the decoded challenge."""
-    challenge = world.challenge()
-    raw = base64.b64decode(challenge)
-    assert len(raw) == 76 and hashlib.sha256(raw).digest()
