@@ -21,6 +21,7 @@ from qualification_server import checks, portal, registrations
 from qualification_server.challenges import Purpose, issue_challenge
 from qualification_server.clinics import ClinicIdentity, authenticate_clinic
 from qualification_server.db import make_engine, make_session_factory
+from qualification_server.fhir import coverage_eligibility_response
 from qualification_server.http_errors import install_error_handlers
 from qualification_server.issuer_directory import FileIssuerDirectory
 from qualification_server.schemas import (
@@ -132,6 +133,12 @@ def clinic_challenge(deps: DepsDep, who: ClinicDep, body: ChallengeRequest) -> C
 def card(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> EligibilityAnswer:
     """Eligibility of the card holder (PIN, face or visual proof of presence)."""
     return checks.card_check(deps, clinic=who, request=body)
+
+
+@router.post("/fhir/v1/eligibility/card", responses=ERRORS, tags=["clinic"])
+def card_fhir(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> dict[str, Any]:
+    """The same card check, answered as a FHIR R4B CoverageEligibilityResponse."""
+    return coverage_eligibility_response(checks.card_check(deps, clinic=who, request=body))
 
 
 @router.post(
