@@ -12,9 +12,12 @@ to its own column. A problem never repeats the value it rejects.
 
 from __future__ import annotations
 
+import enum
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from typing import Any
 
 from insurer_registry.codes import (
@@ -79,8 +82,10 @@ SPECIFIC_DISEASES_ELEMENT = "SpecificDiseasesCertificateList"
 MY_NUMBER_ELEMENT = "MyNumber"
 INSURER_NUMBER_ELEMENT = "InsurerNumber"
 
-_KANA_RANGES = ((0x30A0, 0x30FF), (0xFF65, 0xFF9F))
-_KANA_SPACES = frozenset(" \u3000")
+# Full-width katakana (with ー), half-width katakana, and spaces of either width.
+_KANA_RE = re.compile("[\u30a0-\u30ff\uff65-\uff9f \u3000]*")
+_ELDERLY_FIELDS = tuple(name for name in FLAT_FIELDS if name.startswith("elderly_"))
+_LIMIT_FIELDS = tuple(name for name in FLAT_FIELDS if name.startswith("limit_"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +222,14 @@ class MemberRecord:
         }
 
 
+@cache
+def _members(enum_type: type[enum.Enum]) -> dict[Any, enum.Enum]:
+    """Members by wire code, and by themselves (so a member passes through)."""
+    by_value: dict[Any, enum.Enum] = {member.value: member for member in enum_type}
+    by_value.update({member: member for member in enum_type})
+    return by_value
+
+
 def record_from_flat(
     values: dict[str, Any],
     specific_diseases: Sequence[SpecificDiseaseCertificate] = (),
@@ -227,20 +240,17 @@ def record_from_flat(
     """
     problems: list[FieldProblem] = []
 
-    def code(name: str, enum_type: Any) -> Any:
+    def code(name: str, enum_type: type[enum.Enum]) -> Any:
         raw = values.get(name)
         if raw is None:
             return None
-        try:
-            return enum_type(raw)
-        except ValueError:
+        member = _members(enum_type).get(raw)
+        if member is None:
             problems.append(FieldProblem(ELEMENT_NAMES[name], "not a known code"))
-            return None
+        return member
 
-    elderly_values = [values.get(n) for n in FLAT_FIELDS if n.startswith("elderly_")]
-    limit_values = [values.get(n) for n in FLAT_FIELDS if n.startswith("limit_")]
     elderly = None
-    if any(v is not None for v in elderly_values):
+    if any(values.get(name) is not None for name in _ELDERLY_FIELDS):
         ratio = code("elderly_contribution_ratio", ContributionRatio)
         start, end = values.get("elderly_valid_start"), values.get("elderly_valid_end")
         for name, value in (
@@ -258,7 +268,7 @@ def record_from_flat(
                 certificate_date=values.get("elderly_certificate_date"),
             )
     limit = None
-    if any(v is not None for v in limit_values):
+    if any(values.get(name) is not None for name in _LIMIT_FIELDS):
         classification = code("limit_classification", LimitCertificateClassification)
         income_class = code("limit_income_class", LimitIncomeClass)
         start = values.get("limit_valid_start")
@@ -349,13 +359,7 @@ def elderly_recipient_eligible_from(birthdate: date) -> date:
 
 
 def _is_kana(text: str) -> bool:
-    for char in text:
-        if char in _KANA_SPACES:
-            continue
-        point = ord(char)
-        if not any(low <= point <= high for low, high in _KANA_RANGES):
-            return False
-    return True
+    return _KANA_RE.fullmatch(text) is not None
 
 
 def _check_insured_number_part(

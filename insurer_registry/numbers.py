@@ -17,6 +17,7 @@ from dataclasses import dataclass
 NATIONAL_HEALTH_LENGTH = 6
 EMPLOYEE_LENGTH = 8
 LATE_ELDERLY_LAW_NUMBER = "39"
+FIRST_PREFECTURE, LAST_PREFECTURE = 1, 47  # 都道府県番号: 01 北海道 … 47 沖縄
 
 
 class InvalidInsurerNumber(ValueError):
@@ -92,6 +93,9 @@ class InsurerNumber:
             raise InvalidInsurerNumber("expected digits only")
         if len(self.digits) == EMPLOYEE_LENGTH and self.digits.startswith("00"):
             raise InvalidInsurerNumber("法別番号 00 does not exist")
+        prefecture = int(self.digits[-6:-4])
+        if not FIRST_PREFECTURE <= prefecture <= LAST_PREFECTURE:
+            raise InvalidInsurerNumber("都道府県番号 must be 01–47")
         if luhn_check_digit(self.digits[:-1]) != int(self.digits[-1]):
             raise InvalidInsurerNumber("check digit does not match")
 

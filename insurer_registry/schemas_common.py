@@ -20,7 +20,7 @@ def _date_from_wire(value: Any) -> Any:
 WireDate = Annotated[
     date,
     BeforeValidator(_date_from_wire),
-    PlainSerializer(format_wire_date, return_type=str),
+    PlainSerializer(format_wire_date, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": "^[0-9]{8}$", "examples": ["20240401"]}),
 ]
 

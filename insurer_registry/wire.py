@@ -13,6 +13,7 @@ INSURED_NUMBER_MAX_BYTES = 38
 TEXT_ENCODING_FOR_LIMITS = "cp932"
 
 _DATE_RE = re.compile(r"[0-9]{8}")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _POST_NUMBER_RE = re.compile(r"([0-9]{3})-?([0-9]{4})")
 
 
@@ -50,4 +51,4 @@ def legacy_byte_length(text: str) -> int:
 
 def has_control_characters(text: str) -> bool:
     """True if `text` holds a control character (tab, newline, …)."""
-    return any(ord(char) < 0x20 or ord(char) == 0x7F for char in text)
+    return _CONTROL_RE.search(text) is not None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -111,18 +110,30 @@ def _rewound(source: BinaryIO, encoding: str) -> str:
     return encoding
 
 
+def _lines(source: BinaryIO, encoding: str) -> Iterator[str]:
+    """Decode line by line, so that bad bytes are reported on their own line. Splitting
+    bytes at LF is safe in both encodings: 0x0A is never part of a multi-byte character."""
+    codec = UTF8 if encoding == UTF8_BOM else encoding
+    for number, raw in enumerate(source, start=1):
+        if number == 1 and encoding == UTF8_BOM:
+            raw = raw.removeprefix(codecs.BOM_UTF8)
+        try:
+            yield raw.decode(codec)
+        except UnicodeDecodeError:
+            raise ImportFileInvalid(f"bytes that are not {encoding}", line=number) from None
+
+
 def read_rows(source: BinaryIO, encoding: str) -> tuple[Header, Iterator[RawRow]]:
     """The header and a lazy stream of the rows of a CSV file in `encoding`."""
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}")
-    text = io.TextIOWrapper(source, encoding=encoding, newline="", errors="strict")
-    reader = csv.reader(text, strict=True)
+    reader = csv.reader(_lines(source, encoding), strict=True)
     try:
         names = next(reader)
     except StopIteration:
         raise ImportFileInvalid("the file is empty") from None
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise ImportFileInvalid(_describe(error), line=1) from None
+    except csv.Error as error:
+        raise ImportFileInvalid(f"malformed CSV ({error})", line=1) from None
     header = Header.parse(names)
 
     def rows() -> Iterator[RawRow]:
@@ -132,17 +143,11 @@ def read_rows(source: BinaryIO, encoding: str) -> tuple[Header, Iterator[RawRow]
                 values = next(reader)
             except StopIteration:
                 return
-            except (UnicodeDecodeError, csv.Error) as error:
-                raise ImportFileInvalid(_describe(error), line=previous_end + 1) from None
+            except csv.Error as error:
+                raise ImportFileInvalid(f"malformed CSV ({error})", line=previous_end + 1) from None
             line = previous_end + 1
             previous_end = reader.line_num
             if values:  # a blank line is no row
                 yield RawRow(line, values)
 
     return header, rows()
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, UnicodeDecodeError):
-        return f"bytes that are not {error.encoding}"
-    return f"malformed CSV ({error})"

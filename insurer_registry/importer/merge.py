@@ -17,6 +17,7 @@ Periods are half-open: the loss date is the first day without the qualification.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
@@ -26,6 +27,8 @@ from sqlalchemy import Connection, Date, bindparam, text
 from insurer_registry.domain import FLAT_FIELDS
 from insurer_registry.importer.staging import REJECTS, STAGING
 from insurer_registry.models import UtcDateTime
+
+log = logging.getLogger(__name__)
 
 FOREVER = date(9999, 12, 31)
 PAGE_ROWS = 1000
@@ -179,11 +182,14 @@ def insert_new(connection: Connection, *, import_id: int, now: datetime) -> int:
     stamp = bindparam("now", now, type_=UtcDateTime)
     connection.execute(
         text(
+            # In key order: the unique index then grows at its right edge, not at random.
             f"INSERT INTO persons (person_ref, created_at) "
-            f"SELECT DISTINCT s.person_ref, :now FROM {STAGING} s "
-            f"WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_ref = s.person_ref)"
+            f"SELECT n.person_ref, :now FROM (SELECT DISTINCT s.person_ref FROM {STAGING} s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM persons p WHERE p.person_ref = s.person_ref)) n "
+            f"ORDER BY n.person_ref"
         ).bindparams(stamp)
     )
+    log.debug("import: persons inserted")
     columns = ", ".join(FLAT_FIELDS)
     staged = ", ".join(f"s.{name}" for name in FLAT_FIELDS)
     result = connection.execute(

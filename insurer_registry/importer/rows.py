@@ -19,11 +19,24 @@ from insurer_registry.domain import (
     record_from_flat,
 )
 from insurer_registry.importer.csv_source import Header, RawRow
-from insurer_registry.members.mapping import stored_columns
+from insurer_registry.members.mapping import stored_row
 from insurer_registry.numbers import InsurerNumber, InvalidInsurerNumber
 from insurer_registry.wire import parse_post_number, parse_wire_date
 
 DATE_FIELDS = frozenset(name for name in FLAT_FIELDS if name.endswith("date") or "valid_" in name)
+
+_TEXT, _DATE, _POST_NUMBER, _INSURER, _MY_NUMBER = "text", "date", "post", "insurer", "my"
+
+
+def _kind(attribute: str) -> str:
+    if attribute in DATE_FIELDS:
+        return _DATE
+    return {
+        "post_number": _POST_NUMBER,
+        "insurer_number": _INSURER,
+        "my_number": _MY_NUMBER,
+    }.get(attribute, _TEXT)
+
 
 # A staged row: (line, insurer_id, person_ref, *the flat columns in FLAT_FIELDS order).
 StagedRow = tuple[Any, ...]
@@ -57,7 +70,7 @@ class RowParser:
         pseudonym_key: bytes,
         only_insurer_id: int | None = None,
     ) -> None:
-        self._attributes = header.attributes
+        self._columns = [(name, _kind(name)) for name in header.attributes]
         self._width = len(header.attributes)
         self._insurers = insurers
         self._key = pseudonym_key
@@ -92,25 +105,25 @@ class RowParser:
         problems: list[FieldProblem] = []
         fields: dict[str, Any] = {}
         insurer_text = my_number = ""
-        for attribute, text in zip(self._attributes, values, strict=True):
-            if attribute == "insurer_number":
+        for (attribute, kind), text in zip(self._columns, values, strict=True):
+            if kind is _TEXT:
+                if text:
+                    fields[attribute] = text
+            elif kind is _DATE:
+                if text:
+                    try:
+                        fields[attribute] = parse_wire_date(text)
+                    except ValueError as error:
+                        problems.append(FieldProblem(ELEMENT_NAMES[attribute], str(error)))
+            elif kind is _INSURER:
                 insurer_text = text
-            elif attribute == "my_number":
+            elif kind is _MY_NUMBER:
                 my_number = text
-            elif text == "":
-                continue
-            elif attribute in DATE_FIELDS:
-                try:
-                    fields[attribute] = parse_wire_date(text)
-                except ValueError as error:
-                    problems.append(FieldProblem(ELEMENT_NAMES[attribute], str(error)))
-            elif attribute == "post_number":
+            elif text:  # _POST_NUMBER
                 try:
                     fields[attribute] = parse_post_number(text)
                 except ValueError as error:
                     problems.append(FieldProblem(ELEMENT_NAMES[attribute], str(error)))
-            else:
-                fields[attribute] = text
         insurer_id = self._insurer_id(insurer_text)
         if isinstance(insurer_id, str):
             problems.append(FieldProblem(INSURER_NUMBER_ELEMENT, insurer_id))
@@ -124,8 +137,7 @@ class RowParser:
             problems.extend(error.problems)
         if problems:
             return Rejection(row.line, describe(problems))
-        columns = stored_columns(record)
-        return (row.line, insurer_id, person_ref, *(columns[name] for name in FLAT_FIELDS))
+        return (row.line, insurer_id, person_ref, *stored_row(record))
 
 
 def staged_values(row: StagedRow) -> dict[str, date | str | None]:

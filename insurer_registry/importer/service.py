@@ -22,6 +22,7 @@ import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO
 
 from sqlalchemy import select
@@ -164,9 +165,11 @@ def import_csv(
     if on_progress is not None:
         on_progress(hashing.consumed)
 
+    log.debug("import: %d rows parsed and staged in %.2f s", rows, _since(started))
     staging.index_tables(connection)
     merge.lock_registry(connection)
     merge.run_checks(connection)
+    log.debug("import: staged rows checked at %.2f s", _since(started))
     for line, reason in merge.rejected_lines(connection):
         rejections.add(Rejection(line, reason))
 
@@ -214,7 +217,9 @@ def import_csv(
     if rejections.count and not partial:
         staging.drop_tables(connection)
         raise ImportRejected(report())
+    log.debug("import: changes applied at %.2f s", _since(started))
     inserted = merge.insert_new(connection, import_id=record.id, now=utc_now())
+    log.debug("import: new rows inserted at %.2f s", _since(started))
     staging.drop_tables(connection)
     if not inserted and not updated:
         # Re-importing a file changes nothing, not even the list of imports.
@@ -239,6 +244,10 @@ def import_csv(
     return report(
         inserted=inserted, updated=updated, unchanged=unchanged, committed=True, import_id=record.id
     )
+
+
+def _since(started: datetime) -> float:
+    return (utc_now() - started).total_seconds()
 
 
 def _apply_changes(session: Session, import_id: int, actor: Actor, rejections: _Rejections) -> int:

@@ -1,0 +1,196 @@
+"""Benchmark: bulk import of a generated member CSV into PostgreSQL, against the ceiling
+of a raw COPY of the same rows into the same table.
+
+    DATABASE_URL=postgresql+psycopg://root@127.0.0.1:5432/test .venv/bin/python \
+        bench/registry_import.py [--rows 1000000]
+
+Works in a throw-away database created next to the one DATABASE_URL names, dropped at the
+end. Prints one `name value unit` line per figure:
+
+    registry.import.rows_per_s      the import: parse, validate, stage, check, merge, commit
+    registry.copy.rows_per_s        COPY of the imported rows back into the emptied table
+    registry.import.ceiling_ratio   the first over the second
+    registry.import.peak_rss_mb     the process's peak resident memory during the import
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import resource
+import secrets
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number  # noqa: E402
+from insurer_registry.audit import Actor  # noqa: E402
+from insurer_registry.db import make_engine, make_session_factory, migrate, transaction  # noqa: E402
+from insurer_registry.domain import ELEMENT_NAMES  # noqa: E402
+from insurer_registry.importer.service import import_csv  # noqa: E402
+from insurer_registry.insurers.service import add_insurer  # noqa: E402
+from insurer_registry.numbers import InsurerNumber, complete_insurer_number  # noqa: E402
+
+DEFAULT_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
+INSURERS = 50
+COLUMNS = [
+    "InsurerNumber",
+    "MyNumber",
+    *(ELEMENT_NAMES[name] for name in (
+        "symbol", "number", "branch", "card_classification", "personal_family",
+        "insured_name", "name", "name_kana", "sex", "birthdate", "address", "post_number",
+        "qualification_date", "disqualification_date", "reason_of_loss",
+        "contribution_ratio", "certificate_issuance_date", "card_valid_date",
+    )),
+]  # fmt: skip
+SURNAMES = [("山田", "ヤマダ"), ("鈴木", "スズキ"), ("佐藤", "サトウ"), ("高橋", "タカハシ")]
+GIVEN = [("太郎", "タロウ"), ("花子", "ハナコ"), ("一郎", "イチロウ"), ("陽子", "ヨウコ")]
+
+
+def insurer_numbers() -> list[str]:
+    """Distinct valid insurer numbers: 組合 (06), 協会けんぽ (01) and 国保 (6 digits)."""
+    numbers = [complete_insurer_number(f"0613{n:03d}") for n in range(INSURERS // 2)]
+    numbers += [complete_insurer_number(f"13{n:03d}") for n in range(INSURERS - len(numbers))]
+    return numbers
+
+
+def generate(path: Path, rows: int, insurers: list[str]) -> None:
+    """Write `rows` valid members, one qualification each, streaming to `path`."""
+    rng = random.Random(20240401)
+    day0 = date(1940, 1, 1)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(COLUMNS)
+        for i in range(rows):
+            surname, given = SURNAMES[i % 4], GIVEN[(i // 4) % 4]
+            born = day0 + timedelta(days=rng.randrange(0, 30_000))
+            acquired = max(born, date(2015, 4, 1)) + timedelta(days=rng.randrange(0, 2000))
+            lost = i % 10 == 0
+            writer.writerow(
+                [
+                    insurers[i % len(insurers)],
+                    complete_my_number(f"{10_000_000_000 + i:011d}"),
+                    "東京" if i % 3 else "",
+                    f"{i:08d}",
+                    f"{i % 5:02d}",
+                    "01",
+                    "1" if i % 5 == 0 else "2",
+                    f"{surname[0]}　{given[0]}",
+                    f"{surname[0]}　{given[0]}",
+                    f"{surname[1]}　{given[1]}",
+                    str(1 + i % 2),
+                    born.strftime("%Y%m%d"),
+                    "東京都千代田区霞が関１－２－２",
+                    "100-8916",
+                    acquired.strftime("%Y%m%d"),
+                    (acquired + timedelta(days=400)).strftime("%Y%m%d") if lost else "",
+                    "03" if lost else "",
+                    "030",
+                    acquired.strftime("%Y%m%d"),
+                    acquired.strftime("%Y%m%d"),
+                ]
+            )
+
+
+def peak_rss_mb() -> float:
+    """The peak resident memory of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--verbose", action="store_true", help="log the import's phases")
+    args = parser.parse_args()
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(relativeCreated)8.0f %(message)s")
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    base = make_url(os.environ.get("DATABASE_URL", DEFAULT_URL))
+    if base.get_backend_name() != "postgresql":
+        raise SystemExit("this benchmark needs PostgreSQL in DATABASE_URL")
+    name = f"onshi_bench_{secrets.token_hex(4)}"
+    admin = psycopg.connect(
+        base.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
+    )
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = base.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    try:
+        run(engine, args.rows)
+    finally:
+        engine.dispose()
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def run(engine: object, rows: int) -> None:
+    from sqlalchemy import Engine
+
+    assert isinstance(engine, Engine)
+    migrate(engine)
+    sessions = make_session_factory(engine)
+    numbers = insurer_numbers()
+    with transaction(sessions) as session:
+        for number in numbers:
+            add_insurer(session=session, number=InsurerNumber(number), name=f"保険者 {number}")
+    with tempfile.TemporaryDirectory() as folder:
+        csv_path = Path(folder) / "members.csv"
+        generate(csv_path, rows, numbers)
+
+        started = time.perf_counter()
+        with transaction(sessions) as session, csv_path.open("rb") as source:
+            report = import_csv(
+                session=session,
+                source=source,
+                pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY,
+                actor=Actor.operator("bench"),
+            )
+        import_seconds = time.perf_counter() - started
+        peak = peak_rss_mb()
+        if report.inserted != rows:
+            raise SystemExit(f"expected {rows} rows imported, got {report}")
+
+        # The ceiling: the same rows, as stored, COPYed back into the same (emptied) table
+        # with the same indexes and constraints.
+        dump = Path(folder) / "qualifications.copy"
+        raw = engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            assert isinstance(driver, psycopg.Connection)
+            with driver.cursor() as cursor, dump.open("wb") as out:
+                with cursor.copy("COPY qualifications TO STDOUT") as copy:
+                    for chunk in copy:
+                        out.write(chunk)
+                cursor.execute("TRUNCATE qualifications CASCADE")
+            driver.commit()
+            started = time.perf_counter()
+            with driver.cursor() as cursor, dump.open("rb") as source:
+                with cursor.copy("COPY qualifications FROM STDIN") as copy:
+                    while chunk := source.read(1 << 20):
+                        copy.write(chunk)
+            driver.commit()
+            copy_seconds = time.perf_counter() - started
+        finally:
+            raw.close()
+
+    import_rate = rows / import_seconds
+    copy_rate = rows / copy_seconds
+    print(f"registry.import.rows_per_s {import_rate:.0f} rows/s")
+    print(f"registry.copy.rows_per_s {copy_rate:.0f} rows/s")
+    print(f"registry.import.ceiling_ratio {import_rate / copy_rate:.3f} ratio")
+    print(f"registry.import.peak_rss_mb {peak:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Fixtures of the registry's tests.
+
+Database tests run against `DATABASE_URL`: SQLite (a file per session) by default, or a
+PostgreSQL server, where each session creates a throw-away database with a random name and
+drops it at the end. Tables are emptied after every test.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, make_url, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from card_reader.mynumber import complete_my_number
+from insurer_registry.app import create_app
+from insurer_registry.credentials import CredentialKind
+from insurer_registry.db import make_engine, make_session_factory, migrate, transaction
+from insurer_registry.insurers.service import InsurerInfo, add_insurer, issue_credential
+from insurer_registry.models import table_names
+from insurer_registry.numbers import InsurerNumber
+from insurer_registry.settings import Settings
+
+# Three insurers: a health insurance society (06), a 国保 (6 digits), a 後期高齢 (39).
+INSURER_A = "06130017"
+INSURER_B = "138008"
+INSURER_C = "39130018"
+
+
+def my_number(n: int) -> str:
+    """A valid My Number, distinct for each `n`."""
+    return complete_my_number(f"{10_000_000_000 + n:011d}")
+
+
+def member_body(n: int = 1, **overrides: Any) -> dict[str, Any]:
+    """A valid registration body for member `n`; `overrides` replace or add elements."""
+    body: dict[str, Any] = {
+        "MyNumber": my_number(n),
+        "InsuredCardSymbol": "東京１",
+        "InsuredIdentificationNumber": f"{1000 + n}",
+        "InsuredBranchNumber": "00",
+        "InsuredCardClassification": "01",
+        "PersonalFamilyClassification": "1",
+        "Name": "山田　太郎",
+        "NameKana": "ヤマダ　タロウ",
+        "Sex1": "1",
+        "Birthdate": "19800401",
+        "QualificationDate": "20200401",
+        "InsuredPartialContributionRatio": "030",
+    }
+    body.update(overrides)
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def _postgres_database(base_url: str) -> Iterator[str]:
+    base = make_url(base_url)
+    name = f"onshi_registry_test_{secrets.token_hex(6)}"
+    admin_url = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, empty database for this test session."""
+    configured = Settings().database_url if os.environ.get("DATABASE_URL") else None
+    if configured and configured.startswith("postgresql"):
+        yield from _postgres_database(configured)
+        return
+    folder: Path = tmp_path_factory.mktemp("registry")
+    yield f"sqlite:///{folder / 'registry.db'}"
+
+
+@pytest.fixture(scope="session")
+def migrated_engine(database_url: str) -> Iterator[Engine]:
+    """The session's engine, its schema migrated to head."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def _empty(engine: Engine) -> None:
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text(f"TRUNCATE {', '.join(table_names())} RESTART IDENTITY CASCADE")
+            )
+        else:
+            for name in table_names():
+                connection.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def engine(migrated_engine: Engine) -> Iterator[Engine]:
+    """The migrated engine; every table is empty when the test starts and after it ends."""
+    _empty(migrated_engine)
+    yield migrated_engine
+    _empty(migrated_engine)
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    """A session factory on the test database."""
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Development settings on the test database."""
+    return Settings(database_url=database_url, env="development")
+
+
+@dataclass(frozen=True)
+class RegisteredInsurer:
+    """An insurer of a test, with its credential."""
+
+    info: InsurerInfo
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Authorization headers for this insurer."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def _register(sessions: sessionmaker[Session], number: str, name: str) -> RegisteredInsurer:
+    with transaction(sessions) as session:
+        info = add_insurer(session=session, number=InsurerNumber(number), name=name)
+        issued = issue_credential(
+            session=session, kind=CredentialKind.INSURER, label="test", insurer=info
+        )
+    return RegisteredInsurer(info, issued.token)
+
+
+@pytest.fixture
+def insurer_a(sessions: sessionmaker[Session]) -> RegisteredInsurer:
+    """A health insurance society."""
+    return _register(sessions, INSURER_A, "東京都ＡＡ健康保険組合")
+
+
+@pytest.fixture
+def insurer_b(sessions: sessionmaker[Session]) -> RegisteredInsurer:
+    """A 国民健康保険 (6-digit number)."""
+    return _register(sessions, INSURER_B, "札幌市")
+
+
+@pytest.fixture
+def network_token(sessions: sessionmaker[Session]) -> str:
+    """A credential of the network lookup."""
+    with transaction(sessions) as session:
+        return issue_credential(
+            session=session, kind=CredentialKind.NETWORK, label="qualification-server"
+        ).token
+
+
+@pytest.fixture
+def client(engine: Engine, settings: Settings) -> Iterator[TestClient]:
+    """The HTTP API on the test database."""
+    with TestClient(create_app(settings, engine=engine)) as test_client:
+        yield test_client
+
+
+class Writer:
+    """Sends writes with fresh Idempotency-Keys."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.count = 0
+
+    def key(self) -> str:
+        self.count += 1
+        return f"test-{self.count}-{secrets.token_hex(4)}"
+
+    def post(self, path: str, insurer: RegisteredInsurer, body: Any, **kw: Any) -> Any:
+        headers = {**insurer.headers, "Idempotency-Key": kw.pop("key", None) or self.key()}
+        return self.client.post(path, json=body, headers=headers, **kw)
+
+    def patch(self, path: str, insurer: RegisteredInsurer, body: Any, **kw: Any) -> Any:
+        headers = {**insurer.headers, "Idempotency-Key": kw.pop("key", None) or self.key()}
+        return self.client.patch(path, json=body, headers=headers, **kw)
+
+
+@pytest.fixture
+def writer(client: TestClient) -> Writer:
+    """Writes through the API with fresh request ids."""
+    return Writer(client)
