@@ -17,6 +17,9 @@ from fastapi.responses import JSONResponse
 from card_reader.mynumber import InvalidMyNumber
 from insurer_registry import errors
 from insurer_registry.domain import InvalidRecord
+from insurer_registry.importer.csv_source import ImportFileInvalid
+from insurer_registry.importer.schemas import ImportReportPublic
+from insurer_registry.importer.service import ImportRejected
 from insurer_registry.numbers import InvalidInsurerNumber
 
 log = logging.getLogger(__name__)
@@ -126,6 +129,17 @@ def _caller_mistake_handler(_request: Request, error: Exception) -> JSONResponse
     )
 
 
+def _import_rejected_handler(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ImportRejected)
+    report = ImportReportPublic.of(error.report).model_dump(mode="json", by_alias=True)
+    return JSONResponse(error_body("import_rejected", str(error), report=report), status_code=422)
+
+
+def _import_file_handler(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ImportFileInvalid)
+    return JSONResponse(error_body("invalid_file", str(error), line=error.line), status_code=422)
+
+
 def _internal_handler(request: Request, error: Exception) -> JSONResponse:
     log.error("unhandled %s on %s %s", type(error).__name__, request.method, request.url.path)
     return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
@@ -134,6 +148,8 @@ def _internal_handler(request: Request, error: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Route every error type to its answer."""
     app.add_exception_handler(RequestValidationError, _validation_response)
+    app.add_exception_handler(ImportRejected, _import_rejected_handler)
+    app.add_exception_handler(ImportFileInvalid, _import_file_handler)
     app.add_exception_handler(errors.RegistryError, _registry_handler)
     app.add_exception_handler(InvalidRecord, _invalid_record_handler)
     app.add_exception_handler(ValueError, _caller_mistake_handler)

@@ -24,7 +24,7 @@ UTF8 = "utf-8"
 UTF8_BOM = "utf-8-sig"
 CP932 = "cp932"
 ENCODINGS = (UTF8, UTF8_BOM, CP932)
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 16
 
 # Columns: the SPEC §5 element names of the flat record fields, plus InsurerNumber and
 # MyNumber. Order does not matter; every column must be known.

@@ -22,10 +22,10 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Date, bindparam, text
+from sqlalchemy import Connection, Date, Integer, bindparam, column, text
 
 from insurer_registry.domain import FLAT_FIELDS
-from insurer_registry.importer.staging import REJECTS, STAGING
+from insurer_registry.importer.staging import REJECTS, STAGING, staging
 from insurer_registry.models import UtcDateTime
 
 log = logging.getLogger(__name__)
@@ -68,15 +68,17 @@ CHECKS = (
         HAVING COUNT(*) > 1
     ) d ON {_key("s", "d")}
     WHERE s.line <> d.first_line""",
-    # One insured number, several persons, in the file.
+    # One insured number, several persons, in the file: the first line's person keeps it.
     f"""INSERT INTO {REJECTS} (line, reason)
-    SELECT s.line, 'the insured number is given for different persons in this file'
+    SELECT s.line, 'the insured number is given for another person on line ' || f.line
     FROM {STAGING} s JOIN (
-        SELECT insurer_id, symbol, number, branch
+        SELECT insurer_id, symbol, number, branch, MIN(line) AS first_line
         FROM {STAGING}
         GROUP BY insurer_id, symbol, number, branch
         HAVING MIN(person_ref) <> MAX(person_ref)
-    ) d ON {_key("s", "d", dated=False)}""",
+    ) d ON {_key("s", "d", dated=False)}
+    JOIN {STAGING} f ON f.line = d.first_line
+    WHERE s.person_ref <> f.person_ref""",
     # The insured number belongs to another person in the registry.
     f"""INSERT INTO {REJECTS} (line, reason)
     SELECT s.line,
@@ -93,7 +95,8 @@ CHECKS = (
     JOIN qualifications q ON q.person_id = p.id AND q.insurer_id = s.insurer_id
     WHERE NOT ({_key("q", "s")}) AND {_overlap("q", "s")}
     AND NOT EXISTS (SELECT 1 FROM {STAGING} r WHERE {_key("r", "q")})""",
-    # Overlap within the file (pairs of one person's rows at one insurer).
+    # Overlap within the file (pairs of one person's rows at one insurer), among the rows
+    # not already rejected (a duplicate line does not overlap its original).
     f"""INSERT INTO {REJECTS} (line, reason)
     SELECT b.line, 'the period overlaps line ' || a.line
     FROM (
@@ -103,7 +106,9 @@ CHECKS = (
     JOIN {STAGING} a ON a.insurer_id = g.insurer_id AND a.person_ref = g.person_ref
     JOIN {STAGING} b ON b.insurer_id = g.insurer_id AND b.person_ref = g.person_ref
         AND a.line < b.line
-    WHERE NOT ({_key("a", "b")}) AND {_overlap("a", "b")}""",
+    WHERE NOT ({_key("a", "b")}) AND {_overlap("a", "b")}
+    AND a.line NOT IN (SELECT line FROM {REJECTS})
+    AND b.line NOT IN (SELECT line FROM {REJECTS})""",
 )
 
 
@@ -154,6 +159,15 @@ def count_unchanged(connection: Connection) -> int:
     )
 
 
+# Typed result columns: SQLite hands back text for a date unless told the type.
+_TYPED_COLUMNS = (
+    column("line", Integer),
+    column("id", Integer),
+    column("insurer_id", Integer),
+    *(column(name, staging.c[name].type) for name in FLAT_FIELDS),
+)
+
+
 def changed_rows(connection: Connection) -> Iterator[tuple[int, int, int, dict[str, Any]]]:
     """(line, qualification id, insurer id, staged values) of rows that restate a registry
     qualification with other values, in line order, fetched a page at a time."""
@@ -166,7 +180,9 @@ def changed_rows(connection: Connection) -> Iterator[tuple[int, int, int, dict[s
                 f"JOIN qualifications q ON {_key('q', 's')} "
                 f"WHERE NOT ({_same_values(connection)}) AND s.line > :after "
                 f"ORDER BY s.line LIMIT {PAGE_ROWS}"
-            ).bindparams(after=after)
+            )
+            .bindparams(after=after)
+            .columns(*_TYPED_COLUMNS)
         ).all()
         for row in page:
             values = dict(zip(FLAT_FIELDS, row[3:], strict=True))

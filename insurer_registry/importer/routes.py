@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from insurer_registry.deps import (
@@ -19,58 +19,11 @@ from insurer_registry.deps import (
     caller_insurer,
 )
 from insurer_registry.idempotency import StoredAnswer, fingerprint, idempotent_write
-from insurer_registry.importer.service import ImportReport, import_csv
-from insurer_registry.schemas_common import SPEC_NAMES
+from insurer_registry.importer.schemas import ImportReportPublic
+from insurer_registry.importer.service import import_csv
 
 router = APIRouter(prefix="/v1", tags=["imports"])
 SPOOL_IN_MEMORY_BYTES = 1 << 20
-
-
-class RejectionPublic(BaseModel):
-    """A rejected row."""
-
-    model_config = SPEC_NAMES
-
-    line: int = Field(alias="Line")
-    reason: str = Field(alias="Reason")
-
-
-class ImportReportPublic(BaseModel):
-    """What an import did. `Rejections` lists the first 1,000 rejected rows by line."""
-
-    model_config = SPEC_NAMES
-
-    import_id: int | None = Field(alias="ImportId")
-    committed: bool = Field(alias="Committed")
-    encoding: str = Field(alias="Encoding")
-    file_sha256: str = Field(alias="FileSha256")
-    rows: int = Field(alias="Rows")
-    inserted: int = Field(alias="Inserted")
-    updated: int = Field(alias="Updated")
-    unchanged: int = Field(alias="Unchanged")
-    rejected: int = Field(alias="Rejected")
-    rejections: list[RejectionPublic] = Field(alias="Rejections")
-    rejections_truncated: bool = Field(alias="RejectionsTruncated")
-
-    @classmethod
-    def of(cls, report: ImportReport) -> ImportReportPublic:
-        """The public view of a report."""
-        return cls.model_validate(
-            {
-                "import_id": report.import_id,
-                "committed": report.committed,
-                "encoding": report.encoding,
-                "file_sha256": report.file_sha256,
-                "rows": report.rows,
-                "inserted": report.inserted,
-                "updated": report.updated,
-                "unchanged": report.unchanged,
-                "rejected": report.rejected,
-                "rejections": [{"line": r.line, "reason": r.reason} for r in report.rejections],
-                "rejections_truncated": report.rejections_truncated,
-            },
-            by_name=True,
-        )
 
 
 @router.post(
@@ -137,8 +90,6 @@ async def import_members(
 
 
 def _sha256(body: Any) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     while chunk := body.read(1 << 16):
         digest.update(chunk)

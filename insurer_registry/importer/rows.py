@@ -134,7 +134,9 @@ class RowParser:
         try:
             record = record_from_flat(fields)
         except InvalidRecord as error:
-            problems.extend(error.problems)
+            # A value that could not be read is not also "required".
+            unreadable = {problem.field for problem in problems}
+            problems.extend(p for p in error.problems if p.field not in unreadable)
         if problems:
             return Rejection(row.line, describe(problems))
         return (row.line, insurer_id, person_ref, *stored_row(record))

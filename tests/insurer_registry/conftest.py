@@ -79,9 +79,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     configured = Settings().database_url if os.environ.get("DATABASE_URL") else None
     if configured and configured.startswith("postgresql"):
         yield from _postgres_database(configured)
-        return
-    folder: Path = tmp_path_factory.mktemp("registry")
-    yield f"sqlite:///{folder / 'registry.db'}"
+    else:
+        folder: Path = tmp_path_factory.mktemp("registry")
+        yield f"sqlite:///{folder / 'registry.db'}"
 
 
 @pytest.fixture(scope="session")

@@ -56,7 +56,7 @@ def test_unknown_column_is_refused() -> None:
 
 
 def test_missing_required_column_is_refused() -> None:
-    with pytest.raises(ImportFileInvalid, match="missing column.*MyNumber"):
+    with pytest.raises(ImportFileInvalid, match=r"missing column.*MyNumber"):
         read_rows(io.BytesIO(HEADER.replace("MyNumber,", "").encode()), UTF8)
 
 

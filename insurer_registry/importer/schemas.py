@@ -1,0 +1,55 @@
+"""HTTP bodies of the import API."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from insurer_registry.importer.service import ImportReport
+from insurer_registry.schemas_common import SPEC_NAMES
+
+
+class RejectionPublic(BaseModel):
+    """A rejected row."""
+
+    model_config = SPEC_NAMES
+
+    line: int = Field(alias="Line")
+    reason: str = Field(alias="Reason")
+
+
+class ImportReportPublic(BaseModel):
+    """What an import did. `Rejections` lists the first 1,000 rejected rows by line."""
+
+    model_config = SPEC_NAMES
+
+    import_id: int | None = Field(alias="ImportId")
+    committed: bool = Field(alias="Committed")
+    encoding: str = Field(alias="Encoding")
+    file_sha256: str = Field(alias="FileSha256")
+    rows: int = Field(alias="Rows")
+    inserted: int = Field(alias="Inserted")
+    updated: int = Field(alias="Updated")
+    unchanged: int = Field(alias="Unchanged")
+    rejected: int = Field(alias="Rejected")
+    rejections: list[RejectionPublic] = Field(alias="Rejections")
+    rejections_truncated: bool = Field(alias="RejectionsTruncated")
+
+    @classmethod
+    def of(cls, report: ImportReport) -> ImportReportPublic:
+        """The public view of a report."""
+        return cls.model_validate(
+            {
+                "import_id": report.import_id,
+                "committed": report.committed,
+                "encoding": report.encoding,
+                "file_sha256": report.file_sha256,
+                "rows": report.rows,
+                "inserted": report.inserted,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "rejected": report.rejected,
+                "rejections": [{"line": r.line, "reason": r.reason} for r in report.rejections],
+                "rejections_truncated": report.rejections_truncated,
+            },
+            by_name=True,
+        )
