@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from insurer_registry.models import ChangeLogEntry, utc_now
+from insurer_registry.models import ChangeLogEntry, Import, Qualification, utc_now
 
 
 class Action(enum.StrEnum):
@@ -81,13 +81,36 @@ def record_change(
 
 
 def changes_of(*, session: Session, qualification_id: int) -> list[Change]:
-    """The change history of one qualification, oldest first."""
+    """The change history of one qualification, oldest first.
+
+    A qualification registered by a bulk import has no entry of its own for that: the
+    `imports` row records who imported which file when, once for all its rows, and the
+    qualification points to it. It is told here as the first entry.
+    """
+    history: list[Change] = []
+    imported = session.execute(
+        select(Import)
+        .join(Qualification, Qualification.import_id == Import.id)
+        .where(Qualification.id == qualification_id)
+    ).scalar_one_or_none()
+    if imported is not None:
+        history.append(
+            Change(
+                at=imported.finished_at,
+                actor=imported.actor,
+                action=Action.REGISTER,
+                version=1,
+                fields=(),
+                request_id=imported.request_id,
+                import_id=imported.id,
+            )
+        )
     rows = session.scalars(
         select(ChangeLogEntry)
         .where(ChangeLogEntry.qualification_id == qualification_id)
         .order_by(ChangeLogEntry.id)
     )
-    return [
+    return history + [
         Change(
             at=row.at,
             actor=row.actor,
