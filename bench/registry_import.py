@@ -32,13 +32,13 @@ from sqlalchemy import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number  # noqa: E402
-from insurer_registry.audit import Actor  # noqa: E402
-from insurer_registry.db import make_engine, make_session_factory, migrate, transaction  # noqa: E402
-from insurer_registry.domain import ELEMENT_NAMES  # noqa: E402
-from insurer_registry.importer.service import import_csv  # noqa: E402
-from insurer_registry.insurers.service import add_insurer  # noqa: E402
-from insurer_registry.numbers import InsurerNumber, complete_insurer_number  # noqa: E402
+from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number
+from insurer_registry.audit import Actor
+from insurer_registry.db import make_engine, make_session_factory, migrate, transaction
+from insurer_registry.domain import ELEMENT_NAMES
+from insurer_registry.importer.service import import_csv
+from insurer_registry.insurers.service import add_insurer
+from insurer_registry.numbers import InsurerNumber, complete_insurer_number
 
 DEFAULT_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
 INSURERS = 50
@@ -175,10 +175,13 @@ def run(engine: object, rows: int) -> None:
                 cursor.execute("TRUNCATE qualifications CASCADE")
             driver.commit()
             started = time.perf_counter()
-            with driver.cursor() as cursor, dump.open("rb") as source:
-                with cursor.copy("COPY qualifications FROM STDIN") as copy:
-                    while chunk := source.read(1 << 20):
-                        copy.write(chunk)
+            with (
+                driver.cursor() as cursor,
+                dump.open("rb") as source,
+                cursor.copy("COPY qualifications FROM STDIN") as copy,
+            ):
+                while chunk := source.read(1 << 20):
+                    copy.write(chunk)
             driver.commit()
             copy_seconds = time.perf_counter() - started
         finally:

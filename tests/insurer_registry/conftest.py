@@ -76,8 +76,9 @@ def _postgres_database(base_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh, empty database for this test session."""
-    configured = Settings().database_url if os.environ.get("DATABASE_URL") else None
-    if configured and configured.startswith("postgresql"):
+    configured = os.environ.get("DATABASE_URL", "")
+    if configured.startswith("postgres"):
+        configured = Settings.model_validate({"database_url": configured}).database_url
         yield from _postgres_database(configured)
     else:
         folder: Path = tmp_path_factory.mktemp("registry")
