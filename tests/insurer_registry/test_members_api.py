@@ -421,3 +421,29 @@ def test_the_api_is_documented(client: TestClient) -> None:
     assert {"/v1/members", "/v1/members/{qualification_id}", "/v1/imports"} <= set(spec["paths"])
     assert "/network/v1/qualifications/by-person" in spec["paths"]
     assert spec["paths"]["/v1/imports"]["post"]["requestBody"]["content"]["text/csv"]
+
+
+def test_concurrent_retries_register_once(
+    client: TestClient, insurer_a: RegisteredInsurer
+) -> None:
+    import threading
+
+    barrier = threading.Barrier(4)
+    answers: list[Any] = []
+
+    def send() -> None:
+        barrier.wait()
+        headers = {**insurer_a.headers, "Idempotency-Key": "same-request"}
+        answers.append(client.post("/v1/members", json=member_body(1), headers=headers))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [201] * 4
+    assert len({a.text for a in answers}) == 1
+    found = client.post(
+        "/v1/members/search", json={"MyNumber": my_number(1)}, headers=insurer_a.headers
+    ).json()
+    assert len(found["Members"]) == 1
