@@ -1,8 +1,12 @@
 """The access log: every lookup, append-only and tamper-evident (SPEC §1, 情報提供等記録).
 
-Each record's hash is SHA-256(previous hash ‖ canonical JSON of the record); the chain head
-row is locked while a record is appended, so instances behind a load balancer append in one
-order. `verify_chain` recomputes every hash: an edited, removed or reordered record breaks it.
+A lookup appends its record inside its own transaction (one INSERT, no shared lock, so
+lookups never queue behind each other). Sealing, done by every server instance in the
+background (`Sealer`) and serialised by the chain head's row lock, gives the unsealed
+records their places in the chain in commit order: each record's hash is
+SHA-256(previous hash ‖ canonical JSON of the record). `verify_chain` recomputes every hash:
+an edited, removed or reordered sealed record breaks it. A record is sealed within about a
+second of its commit; that second is the window in which it is only append-only.
 """
 
 from __future__ import annotations
@@ -10,16 +14,24 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
+import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from qualification_server.models import AccessRecord, ChainHead
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
 GENESIS = bytes(32)
 HEAD_ID = 1
+SEAL_BATCH = 5000
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -27,9 +39,10 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
-def _canonical(record: AccessRecord) -> bytes:
+def _canonical(record: AccessRecord, pos: int) -> bytes:
     doc = {
-        "seq": record.seq,
+        "pos": pos,
+        "id": record.id,
         "recorded_at": _utc(record.recorded_at).isoformat(timespec="microseconds"),
         "clinic_code": record.clinic_code,
         "person_ref": record.person_ref,
@@ -40,8 +53,8 @@ def _canonical(record: AccessRecord) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def record_hash(prev_hash: bytes, record: AccessRecord) -> bytes:
-    return hashlib.sha256(prev_hash + _canonical(record)).digest()
+def record_hash(prev_hash: bytes, record: AccessRecord, pos: int) -> bytes:
+    return hashlib.sha256(prev_hash + _canonical(record, pos)).digest()
 
 
 def append(
@@ -53,63 +66,80 @@ def append(
     method: str,
     request: dict[str, Any],
     answer: dict[str, Any],
-) -> AccessRecord:
+) -> None:
     """Append one record inside the caller's transaction (it commits or rolls back with it)."""
+    session.add(
+        AccessRecord(
+            recorded_at=now,
+            clinic_code=clinic_code,
+            person_ref=person_ref,
+            method=method,
+            request=json.dumps(request, sort_keys=True, ensure_ascii=False),
+            answer=json.dumps(answer, sort_keys=True, ensure_ascii=False),
+        )
+    )
+
+
+def seal(session: Session, limit: int = SEAL_BATCH) -> int:
+    """Chain the unsealed records, oldest first, in the caller's transaction. Returns how many."""
     head = session.scalars(
         select(ChainHead).where(ChainHead.id == HEAD_ID).with_for_update()
     ).one_or_none()
     if head is None:
-        head = ChainHead(id=HEAD_ID, seq=0, hash=GENESIS)
+        head = ChainHead(id=HEAD_ID, pos=0, hash=GENESIS)
         session.add(head)
-    record = AccessRecord(
-        seq=head.seq + 1,
-        recorded_at=now,
-        clinic_code=clinic_code,
-        person_ref=person_ref,
-        method=method,
-        request=json.dumps(request, sort_keys=True, ensure_ascii=False),
-        answer=json.dumps(answer, sort_keys=True, ensure_ascii=False),
-        prev_hash=head.hash,
-        hash=b"",
-    )
-    record.hash = record_hash(head.hash, record)
-    session.add(record)
-    head.seq, head.hash = record.seq, record.hash
-    return record
+        session.flush()
+    records = session.scalars(
+        select(AccessRecord)
+        .where(AccessRecord.chain_pos.is_(None))
+        .order_by(AccessRecord.id)
+        .limit(limit)
+    ).all()
+    pos, prev = head.pos, head.hash
+    for record in records:
+        pos += 1
+        digest = record_hash(prev, record, pos)
+        session.execute(
+            update(AccessRecord)
+            .where(AccessRecord.id == record.id)
+            .values(chain_pos=pos, prev_hash=prev, hash=digest)
+        )
+        prev = digest
+    head.pos, head.hash = pos, prev
+    return len(records)
 
 
 @dataclass(frozen=True, slots=True)
 class ChainBreak:
-    """The first record whose hash or link does not match."""
+    """The first place where the chain does not hold."""
 
-    seq: int
+    pos: int
     reason: str
 
 
-def verify_chain(session: Session, batch: int = 5000) -> ChainBreak | None:
-    """Walk the whole chain; None if intact, else where it first breaks."""
-    prev_hash, expected_seq = GENESIS, 1
-    last_seq = 0
+def verify_chain(session: Session, batch: int = SEAL_BATCH) -> ChainBreak | None:
+    """Walk the sealed chain; None if intact, else where it first breaks."""
+    prev_hash, expected = GENESIS, 1
     while True:
         rows = session.scalars(
             select(AccessRecord)
-            .where(AccessRecord.seq > last_seq)
-            .order_by(AccessRecord.seq)
+            .where(AccessRecord.chain_pos >= expected)
+            .order_by(AccessRecord.chain_pos)
             .limit(batch)
         ).all()
         if not rows:
             break
         for record in rows:
-            if record.seq != expected_seq:
-                return ChainBreak(expected_seq, "record missing")
+            if record.chain_pos != expected:
+                return ChainBreak(expected, "record missing")
             if record.prev_hash != prev_hash:
-                return ChainBreak(record.seq, "link to the previous record broken")
-            if record.hash != record_hash(prev_hash, record):
-                return ChainBreak(record.seq, "record content changed")
-            prev_hash, expected_seq, last_seq = record.hash, record.seq + 1, record.seq
+                return ChainBreak(expected, "link to the previous record broken")
+            if record.hash != record_hash(prev_hash, record, expected):
+                return ChainBreak(expected, "record content changed")
+            prev_hash, expected = record.hash, expected + 1
     head = session.get(ChainHead, HEAD_ID)
-    if head is not None and (head.seq != last_seq or head.hash != prev_hash):
-        return ChainBreak(last_seq + 1, "records after the last one were removed")
+    if head is not None and (head.pos != expected - 1 or head.hash != prev_hash):
+        return ChainBreak(expected, "sealed records after this one were removed")
     return None
 
 
@@ -119,7 +149,38 @@ def records_about(session: Session, person_ref: str, limit: int = 500) -> list[A
         session.scalars(
             select(AccessRecord)
             .where(AccessRecord.person_ref == person_ref)
-            .order_by(AccessRecord.seq.desc())
+            .order_by(AccessRecord.id.desc())
             .limit(limit)
         )
     )
+
+
+class Sealer:
+    """Seals the access log every `interval_s` in a daemon thread, until `stop()`."""
+
+    def __init__(self, sessions: sessionmaker[Session], interval_s: float = 0.5) -> None:
+        self._sessions = sessions
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="access-log-sealer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.seal_now()
+
+    def seal_now(self) -> int:
+        with self._sessions() as session, session.begin():
+            return seal(session)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                while self.seal_now() == SEAL_BATCH:
+                    pass
+            except SQLAlchemyError as exc:
+                # The database is away: the records wait, sealing resumes with it.
+                log.warning("sealing the access log failed: %s", type(exc).__name__)

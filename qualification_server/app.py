@@ -7,19 +7,23 @@ routes are authenticated by the card itself (a PIN signature over a portal chall
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from insurer_registry.lookup.local import RegistryQualificationSource
 from qualification_server import checks, portal, registrations
+from qualification_server.access_log import Sealer
 from qualification_server.challenges import Purpose, issue_challenge
-from qualification_server.clinics import ClinicIdentity, authenticate_clinic
+from qualification_server.clinics import ClinicAuthenticator, ClinicIdentity
 from qualification_server.db import make_engine, make_session_factory
 from qualification_server.fhir import coverage_eligibility_response
 from qualification_server.http_errors import install_error_handlers
@@ -93,12 +97,12 @@ DepsDep = Annotated[Dependencies, Depends(get_deps)]
 
 
 def get_clinic(
-    deps: DepsDep, authorization: Annotated[str | None, Header()] = None
+    request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> ClinicIdentity:
     """The clinic behind `Authorization: Bearer <code>.<secret>`."""
     token = authorization.removeprefix("Bearer ").strip() if authorization else None
-    with deps.sessions() as session:
-        return authenticate_clinic(session=session, token=token)
+    clinics: ClinicAuthenticator = request.app.state.clinics
+    return clinics.authenticate(token)
 
 
 ClinicDep = Annotated[ClinicIdentity, Depends(get_clinic)]
@@ -198,7 +202,7 @@ def access_history(deps: DepsDep, body: PortalRequest) -> AccessHistory:
 
 
 @router.get("/healthz", tags=["operation"])
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
@@ -217,26 +221,58 @@ async def metrics() -> Response:
     return Response(await run_in_threadpool(generate_latest), media_type=CONTENT_TYPE_LATEST)
 
 
-def create_app(deps: Dependencies) -> FastAPI:
-    """The application over `deps` (see `build_dependencies`)."""
+class MetricsMiddleware:
+    """Counts requests and their latency per route (plain ASGI: no per-request task)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            LATENCY.labels(route).observe(time.perf_counter() - started)
+            REQUESTS.labels(route, str(status)).inc()
+
+
+def create_app(deps: Dependencies, *, seal_interval_s: float | None = 0.5) -> FastAPI:
+    """The application over `deps` (see `build_dependencies`). Unless `seal_interval_s` is
+    None, a background thread seals the access log at that interval."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sealer = None if seal_interval_s is None else Sealer(deps.sessions, seal_interval_s)
+        if sealer is not None:
+            sealer.start()
+        try:
+            yield
+        finally:
+            if sealer is not None:
+                await run_in_threadpool(sealer.stop)
+
     app = FastAPI(
         title="onshi qualification server",
         version="0.1.0",
         description="Online eligibility verification (オンライン資格確認): card checks with "
         "proof of presence, insured-number lookups, registration and the person's access log.",
+        lifespan=lifespan,
     )
     app.state.deps = deps
+    app.state.clinics = ClinicAuthenticator(deps.sessions)
     install_error_handlers(app)
     app.include_router(router)
-
-    @app.middleware("http")
-    async def _metrics(request: Request, call_next):  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        LATENCY.labels(name).observe(time.perf_counter() - started)
-        REQUESTS.labels(name, str(response.status_code)).inc()
-        return response
-
+    app.add_middleware(MetricsMiddleware)
     return app

@@ -115,10 +115,12 @@ def verify_log() -> None:
     """Recompute the access log's hash chain; exit 1 if a record was edited or removed."""
     settings = _settings()
     sessions = make_session_factory(make_engine(settings.database_url))
+    with sessions() as session, session.begin():
+        access_log.seal(session)
     with sessions() as session:
         broken = access_log.verify_chain(session)
     if broken is not None:
-        _fail(f"the access log is broken at record {broken.seq}: {broken.reason}")
+        _fail(f"the access log is broken at position {broken.pos}: {broken.reason}")
     typer.echo("access log intact")
 
 

@@ -10,11 +10,12 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from qualification_server.errors import Code, QualificationError
 from qualification_server.models import Clinic, ClinicDevice
@@ -92,3 +93,26 @@ def device_key(*, session: Session, clinic: ClinicIdentity, device_id: str) -> b
     if key is None:
         raise QualificationError(Code.DEVICE_UNKNOWN, f"device {device_id!r}")
     return key
+
+
+class ClinicAuthenticator:
+    """`authenticate_clinic` with a short memory: a token seen valid is trusted for `ttl_s`
+    without a database round trip (a revoked token stops working within `ttl_s`)."""
+
+    def __init__(self, sessions: sessionmaker[Session], ttl_s: float = 30.0) -> None:
+        self._sessions = sessions
+        self._ttl = ttl_s
+        self._known: dict[bytes, tuple[ClinicIdentity, float]] = {}
+
+    def authenticate(self, token: str | None) -> ClinicIdentity:
+        key = _hash(token or "")
+        hit = self._known.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        with self._sessions() as session:
+            identity = authenticate_clinic(session=session, token=token)
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[key] = (identity, now + self._ttl)
+        return identity

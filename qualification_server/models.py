@@ -71,27 +71,34 @@ class Registration(Base):
 
 
 class AccessRecord(Base):
-    """One lookup: who asked, when, how, what was asked and answered. Append-only, chained:
-    `hash` = SHA-256(previous hash ‖ canonical JSON of this record)."""
+    """One lookup: who asked, when, how, what was asked and answered. Append-only.
+
+    Sealing (see `access_log.seal`) gives each record its place in the chain and
+    `hash` = SHA-256(previous hash ‖ canonical JSON of this record); until then the three
+    chain columns are empty.
+    """
 
     __tablename__ = "access_records"
 
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     clinic_code: Mapped[str | None] = mapped_column(String(10), index=True)
     person_ref: Mapped[str | None] = mapped_column(String(64), index=True)
     method: Mapped[str] = mapped_column(String(16))
     request: Mapped[str] = mapped_column(Text)
     answer: Mapped[str] = mapped_column(Text)
-    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    chain_pos: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
 
 class ChainHead(Base):
-    """The last record of the access chain; its row lock serialises appends."""
+    """The last sealed record of the access chain; its row lock admits one sealer at a time."""
 
     __tablename__ = "access_chain_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger)
+    pos: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from qualification_server import access_log
 from qualification_server.challenges import Challenge, Purpose, check_challenge
@@ -92,14 +93,20 @@ def person_of(deps: Dependencies, cert: ValidatedCertificate) -> str:
 
 
 def consume_challenge(session: Session, challenge: Challenge) -> None:
-    """Mark the challenge used, in the caller's transaction. Raises `CHALLENGE_REPLAYED`."""
-    try:
-        with session.begin_nested():
-            session.add(
-                UsedChallenge(challenge_id=challenge.challenge_id, expires_at=challenge.expires_at)
-            )
-    except IntegrityError:
-        raise QualificationError(Code.CHALLENGE_REPLAYED) from None
+    """Mark the challenge used, in the caller's transaction. Raises `CHALLENGE_REPLAYED`.
+
+    One INSERT … ON CONFLICT DO NOTHING: the unique id makes concurrent replays lose.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(UsedChallenge)
+        .values(challenge_id=challenge.challenge_id, expires_at=challenge.expires_at)
+        .on_conflict_do_nothing(index_elements=["challenge_id"])
+        .returning(UsedChallenge.challenge_id)
+    )
+    if session.execute(statement).scalar_one_or_none() is None:
+        raise QualificationError(Code.CHALLENGE_REPLAYED)
 
 
 def certificate_summary(cert: ValidatedCertificate | None, der: bytes | None) -> dict[str, Any]:

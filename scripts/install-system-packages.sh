@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo need: the PC/SC stack with vsmartcard's
-# virtual reader, OpenSC as an independent card client, and what pyscard needs to build.
+# virtual reader, OpenSC as an independent card client, what pyscard needs to build, and
+# wrk, the load generator of the server benchmarks.
 # Run as root it installs what is missing; otherwise it only says what is missing.
 set -euo pipefail
 
-packages=(pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools gcc)
+packages=(pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools gcc wrk)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

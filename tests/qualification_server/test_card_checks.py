@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 from cryptography import x509
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from card_reader.issuance.issuer import Issuer
 from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
@@ -102,7 +102,7 @@ def test_face_mode_with_the_clinics_device(world: World) -> None:
     status, answer = post_card(world, body)
     assert status == 200, answer
     with world.deps.sessions() as s:
-        last = s.scalars(select(AccessRecord).order_by(AccessRecord.seq.desc())).first()
+        last = s.scalars(select(AccessRecord).order_by(AccessRecord.id.desc())).first()
     assert last is not None and last.method == "face"
 
 
@@ -230,6 +230,7 @@ def test_several_qualifications(world: World) -> None:
 def test_renewed_certificate_keeps_working(world: World) -> None:
     world.register("yamada-taro")
     world.issuer.renew(world.card("yamada-taro"))
+    world.clock.now = dt.datetime.now(dt.UTC)  # the new certificate starts now
     status, answer = world.check("yamada-taro")
     assert status == 200, answer
     assert answer["MessageBody"]["QualificationValidity"] == "1"
@@ -255,18 +256,33 @@ def test_every_check_is_recorded_and_the_chain_detects_an_edit(world: World) -> 
     world.register("yamada-taro")
     world.check("yamada-taro")
     world.check("ito-mai")  # refused: recorded too
+    with world.deps.sessions() as s, s.begin():
+        assert access_log.seal(s) == 3  # the registration and the two checks
     with world.deps.sessions() as s:
-        records = s.scalars(select(AccessRecord).order_by(AccessRecord.seq)).all()
-        assert [r.method for r in records][-2:] == ["pin", "pin"]
+        records = s.scalars(select(AccessRecord).order_by(AccessRecord.chain_pos)).all()
+        assert [r.method for r in records] == ["registration", "pin", "pin"]
         assert '"Q3001"' in records[-1].answer
         assert access_log.verify_chain(s) is None
     with world.deps.sessions() as s, s.begin():
         s.execute(
-            update(AccessRecord).where(AccessRecord.seq == 2).values(clinic_code="0000000000")
+            update(AccessRecord).where(AccessRecord.chain_pos == 2).values(clinic_code="0000000000")
         )
     with world.deps.sessions() as s:
         broken = access_log.verify_chain(s)
-    assert broken is not None and broken.seq == 2 and "changed" in broken.reason
+    assert broken is not None and broken.pos == 2 and "changed" in broken.reason
+
+
+def test_the_chain_detects_a_removed_record(world: World) -> None:
+    world.register("yamada-taro")
+    world.check("yamada-taro")
+    world.check("yamada-taro")
+    with world.deps.sessions() as s, s.begin():
+        access_log.seal(s)
+    with world.deps.sessions() as s, s.begin():
+        s.execute(delete(AccessRecord).where(AccessRecord.chain_pos == 3))
+    with world.deps.sessions() as s:
+        broken = access_log.verify_chain(s)
+    assert broken is not None and broken.pos == 3
 
 
 def test_records_never_hold_names_or_birth_dates(world: World, residents: dict) -> None:  # type: ignore[type-arg]

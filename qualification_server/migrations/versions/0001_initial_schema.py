@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 14:16:58.642492
+Create Date: 2026-11-28 14:30:31.053523
 """
 
 from __future__ import annotations
@@ -23,22 +23,29 @@ def upgrade() -> None:
     op.create_table(
         "access_chain_head",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("pos", sa.BigInteger(), nullable=False),
         sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
         "access_records",
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("clinic_code", sa.String(length=10), nullable=True),
         sa.Column("person_ref", sa.String(length=64), nullable=True),
         sa.Column("method", sa.String(length=16), nullable=False),
         sa.Column("request", sa.Text(), nullable=False),
         sa.Column("answer", sa.Text(), nullable=False),
-        sa.Column("prev_hash", sa.LargeBinary(length=32), nullable=False),
-        sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("seq"),
+        sa.Column("chain_pos", sa.BigInteger(), nullable=True),
+        sa.Column("prev_hash", sa.LargeBinary(length=32), nullable=True),
+        sa.Column("hash", sa.LargeBinary(length=32), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("chain_pos"),
     )
     with op.batch_alter_table("access_records", schema=None) as batch_op:
         batch_op.create_index(

@@ -1,0 +1,298 @@
+"""Benchmark: PIN-mode card verifications per second against PostgreSQL, and the same
+server's trivial endpoint as the framework's ceiling, measured side by side in one run.
+
+Set-up: throw-away PostgreSQL databases for the server and the registry, `CARDS` test cards
+issued and registered, one clinic. The server runs as `qualification-server serve` with
+`WORKERS` uvicorn workers; the load comes from wrk, a separate process, with `CONNECTIONS`
+connections. Each verify request carries its own fresh challenge, signed beforehand with the
+card's key (signing is the card's work, not the server's; challenges live long enough for
+the run). Prints `name value unit` lines.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from sqlalchemy import create_engine, make_url, text
+
+from card_reader.emulator.image import load_image
+from card_reader.issuance.issuer import Issuer
+from card_reader.issuance.residents import Resident
+from card_reader.jpki import JpkiFile
+from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number, person_reference
+from insurer_registry import db as registry_db
+from insurer_registry.audit import Actor
+from insurer_registry.codes import (
+    ContributionRatio,
+    InsuredCardClassification,
+    PersonalFamilyClassification,
+    Sex,
+)
+from insurer_registry.domain import MemberRecord
+from insurer_registry.insurers.service import add_insurer
+from insurer_registry.members.service import register_member
+from insurer_registry.numbers import InsurerNumber, complete_insurer_number
+from qualification_server.clinics import register_clinic
+from qualification_server.db import make_engine, make_session_factory, migrate, transaction
+from qualification_server.models import Registration
+
+PG = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
+CARDS = int(os.environ.get("BENCH_CARDS", "20"))
+REQUESTS = int(os.environ.get("BENCH_VERIFY_REQUESTS", "12000"))
+DURATION_S = int(os.environ.get("BENCH_DURATION_S", "15"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+PORT = 8391
+CLINIC = "1310000017"
+
+WRK_SCRIPT = r"""
+local bodies = {}
+local counter = 0
+local threads = {}
+statuses = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+function init(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = args[2]
+end
+function request()
+  counter = counter + 1
+  -- the two threads take alternate bodies, so no body is sent twice
+  local body = bodies[(((counter - 1) * 2 + tid - 1) % #bodies) + 1]
+  return wrk.format(nil, nil, nil, body)
+end
+function done(summary, latency, requests)
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("statuses")) do io.write(string.format("STATUS %d %d\n", status, n)) end
+  end
+  io.write(string.format("RESULT %d %d %d %d %f %f %f\n", summary.requests,
+    summary.duration, summary.errors.status, summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency:percentile(99.9) / 1000))
+end
+"""
+TRIVIAL_SCRIPT = r"""
+function done(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %f %f %f\n", summary.requests,
+    summary.duration, summary.errors.status, summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency:percentile(99.9) / 1000))
+end
+"""
+
+
+def throwaway_database(name: str) -> str:
+    url = make_url(PG)
+    db = f"onshi_bench_{name}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{db}"'))
+    admin.dispose()
+    return url.set(database=db).render_as_string(hide_password=False)
+
+
+def drop_database(url_text: str) -> None:
+    url = make_url(url_text)
+    admin = create_engine(url.set(database=make_url(PG).database), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def make_residents(n: int) -> list[Resident]:
+    rng = random.Random(7)
+    return [
+        Resident(
+            label=f"bench-{i:04d}",
+            my_number=complete_my_number(f"{rng.randrange(10**11):011d}"),
+            name=f"試験 {i}",
+            name_kana="シケン",
+            birth_date=dt.date(1960 + i % 40, 1 + i % 12, 1 + i % 28),
+            sex="1" if i % 2 else "2",
+            address="東京都千代田区",
+        )
+        for i in range(n)
+    ]
+
+
+def run_wrk(script: Path, url: str, *args: str) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "--timeout", "5s",
+         "-s", str(script), url, "--", *args],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    match = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+)", out)
+    if match is None:
+        raise SystemExit(f"wrk printed no result:\n{out}")
+    for status, n in re.findall(r"STATUS (\d+) (\d+)", out):
+        print(f"# HTTP {status}: {n}", file=sys.stderr)
+    requests, duration_us, status_errors, socket_errors = (int(g) for g in match.groups()[:4])
+    p50, p99, p999 = (float(g) for g in match.groups()[4:])
+    return {
+        "per_s": requests / (duration_us / 1e6),
+        "requests": requests,
+        "errors": status_errors + socket_errors,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "p999_ms": p999,
+    }
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit(
+            "wrk is missing: `make bench` installs it (scripts/install-system-packages.sh)"
+        )
+    work = Path(tempfile.mkdtemp(prefix="bench-server-"))
+    server_url, registry_url = throwaway_database("server"), throwaway_database("registry")
+    server = None
+    try:
+        issuer = Issuer.open(work / "issuer", pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
+        residents = make_residents(CARDS)
+        keys: list[tuple[bytes, rsa.RSAPrivateKey]] = []
+        for resident in residents:
+            path, _ = issuer.issue_card(resident, pin="1234")
+            image = load_image(path)
+            key = load_pem_private_key(image.auth_key_pem, password=None)
+            assert isinstance(key, rsa.RSAPrivateKey)
+            keys.append((image.jpki_files[JpkiFile.AUTH_CERT], key))
+
+        engine = registry_db.make_engine(registry_url)
+        registry_db.migrate(engine)
+        with registry_db.transaction(registry_db.make_session_factory(engine)) as s:
+            insurer = add_insurer(
+                session=s, number=InsurerNumber(complete_insurer_number("0113001")), name="協会"
+            )
+            for i, r in enumerate(residents):
+                register_member(
+                    session=s, insurer=insurer, actor=Actor.operator("bench"),
+                    person_ref=person_reference(r.my_number, DEVELOPMENT_PSEUDONYM_KEY),
+                    record=MemberRecord(
+                        number=str(10000 + i), branch="00",
+                        card_classification=InsuredCardClassification.GENERAL,
+                        personal_family=PersonalFamilyClassification.INSURED,
+                        name=r.name, name_kana=r.name_kana, sex=Sex(r.sex),
+                        birthdate=r.birth_date, qualification_date=dt.date(2020, 4, 1),
+                        contribution_ratio=ContributionRatio.THIRTY_PERCENT,
+                    ),
+                )  # fmt: skip
+        engine.dispose()
+
+        engine = make_engine(server_url)
+        migrate(engine)
+        now = dt.datetime.now(dt.UTC)
+        with transaction(make_session_factory(engine)) as s:
+            token = register_clinic(session=s, code=CLINIC, name="bench", now=now)
+            for r, (der, _) in zip(residents, keys, strict=True):
+                s.add(Registration(
+                    person_ref=person_reference(r.my_number, DEVELOPMENT_PSEUDONYM_KEY),
+                    registered_at=now, registered_via="bench", certificate_issuer="-",
+                    certificate_serial="-",
+                ))  # fmt: skip
+        engine.dispose()
+
+        env = {
+            **os.environ,
+            "DATABASE_URL": server_url,
+            "ONSHI_REGISTRY_DATABASE_URL": registry_url,
+            "ONSHI_JPKI_CA_FILES": json.dumps(
+                [str(issuer.ca_certificate_path(issuer.auth_ca.kind))]
+            ),
+            "ONSHI_JPKI_CRL_FILES": json.dumps([str(issuer.crl_path)]),
+            "ONSHI_ISSUER_DIRECTORY_FILES": json.dumps([str(issuer.directory_path)]),
+            "ONSHI_CHALLENGE_TTL_S": "600",
+        }
+        script = shutil.which("qualification-server", path=str(Path(sys.executable).parent))
+        assert script is not None
+        server = subprocess.Popen(
+            [script, "serve", "--port", str(PORT), "--workers", str(WORKERS), "--no-migrate"],
+            env=env,
+        )
+        base = f"http://127.0.0.1:{PORT}"
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=base, timeout=10) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit("the server did not become ready")
+                time.sleep(0.2)
+            bodies = work / "bodies.jsonl"
+            with bodies.open("w") as out:
+                for i in range(REQUESTS):
+                    challenge = client.post("/v1/challenges", json={}, headers=headers).json()[
+                        "challenge"
+                    ]
+                    der, key = keys[i % len(keys)]
+                    raw = base64.b64decode(challenge)
+                    signature = key.sign(raw, padding.PKCS1v15(), hashes.SHA256())
+                    out.write(json.dumps({
+                        "challenge": challenge,
+                        "certificate": base64.b64encode(der).decode(),
+                        "proof": {"method": "pin", "signature": base64.b64encode(signature).decode()},
+                    }) + "\n")  # fmt: skip
+            # one check by hand: the bodies are accepted
+            sample = json.loads(bodies.read_text().splitlines()[-1])
+            sample_answer = client.post("/v1/eligibility/card", json=sample, headers=headers)
+            if sample_answer.status_code != 200:
+                raise SystemExit(f"sample verify failed: {sample_answer.text}")
+        verify_lua, trivial_lua = work / "verify.lua", work / "trivial.lua"
+        verify_lua.write_text(WRK_SCRIPT)
+        trivial_lua.write_text(TRIVIAL_SCRIPT)
+        trivial = run_wrk(trivial_lua, f"{base}/healthz")
+        # the first REQUESTS - 1 bodies are fresh; past them wrk replays, which the server
+        # must refuse (409): only 200 answers count as verifications
+        verify = run_wrk(
+            verify_lua, f"{base}/v1/eligibility/card", str(bodies), headers["Authorization"]
+        )
+        if verify["requests"] >= REQUESTS:
+            print(
+                f"# warning: {verify['requests']} requests > {REQUESTS} fresh bodies",
+                file=sys.stderr,
+            )
+        ok_per_s = (verify["requests"] - verify["errors"]) / DURATION_S
+        print(f"server.verify.per_s {ok_per_s:.0f} verifications/s")
+        print(f"server.verify.p50_ms {verify['p50_ms']:.1f} ms")
+        print(f"server.verify.p99_ms {verify['p99_ms']:.1f} ms")
+        print(f"server.verify.errors {verify['errors']:.0f} responses")
+        print(f"server.trivial.per_s {trivial['per_s']:.0f} requests/s")
+        print(f"server.verify.ceiling_ratio {ok_per_s / trivial['per_s']:.2f} ratio")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=20)
+        for url in (server_url, registry_url):
+            drop_database(url)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
