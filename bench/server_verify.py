@@ -270,6 +270,9 @@ def main() -> None:
         trivial = run_wrk(trivial_lua, f"{base}/healthz")
         # the first REQUESTS - 1 bodies are fresh; past them wrk replays, which the server
         # must refuse (409): only 200 answers count as verifications
+        if os.environ.get("BENCH_PROFILE"):
+            children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
+            prof = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-d", str(DURATION_S - 2), "-f", "raw", "-o", "/tmp/pyspy.txt", "-p", children[-1]])
         verify = run_wrk(
             verify_lua, f"{base}/v1/eligibility/card", str(bodies), headers["Authorization"]
         )

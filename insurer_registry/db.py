@@ -16,12 +16,18 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     """An engine for `url`. SQLite gets foreign keys, WAL and a busy timeout; a SQLite
-    file's folder is created when missing."""
+    file's folder is created when missing.
+
+    A server engine is sized with `pool_size` (as many again may overflow). Connections are
+    not pinged on checkout: a connection that died with a database restart fails its
+    request, which SQLAlchemy turns into invalidating the whole pool, so service resumes
+    with fresh connections and healthy requests pay no extra round trip.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_size=pool_size, max_overflow=pool_size)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False})

@@ -96,15 +96,14 @@ def seal(session: Session, limit: int = SEAL_BATCH) -> int:
         .limit(limit)
     ).all()
     pos, prev = head.pos, head.hash
+    sealed: list[dict[str, Any]] = []
     for record in records:
         pos += 1
         digest = record_hash(prev, record, pos)
-        session.execute(
-            update(AccessRecord)
-            .where(AccessRecord.id == record.id)
-            .values(chain_pos=pos, prev_hash=prev, hash=digest)
-        )
+        sealed.append({"id": record.id, "chain_pos": pos, "prev_hash": prev, "hash": digest})
         prev = digest
+    if sealed:
+        session.execute(update(AccessRecord), sealed)  # one executemany by primary key
     head.pos, head.hash = pos, prev
     return len(records)
 

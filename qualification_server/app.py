@@ -65,6 +65,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+# Sync routes run in a threadpool of 40 threads per worker: let most of them hold a connection.
+POOL_SIZE = 20
+
+
 def build_dependencies(settings: Settings) -> Dependencies:
     """Wire the server from its settings."""
     if settings.registry_url:
@@ -75,12 +79,14 @@ def build_dependencies(settings: Settings) -> Dependencies:
             HttpQualificationSource.connect(base_url=settings.registry_url, token=token)
         )
     else:
-        source = RegistryQualificationSource(
-            make_session_factory(make_engine(settings.registry_database_url))
-        )
+        registry = make_engine(settings.registry_database_url, pool_size=POOL_SIZE)
+        if registry.dialect.name == "postgresql":
+            # Lookups only read: no BEGIN/ROLLBACK round trips around each one.
+            registry = registry.execution_options(isolation_level="AUTOCOMMIT")
+        source = RegistryQualificationSource(make_session_factory(registry))
     return Dependencies(
         settings=settings,
-        sessions=make_session_factory(make_engine(settings.database_url)),
+        sessions=make_session_factory(make_engine(settings.database_url, pool_size=POOL_SIZE)),
         trust=TrustStore(settings.jpki_ca_files, settings.jpki_crl_files),
         directory=FileIssuerDirectory(settings.issuer_directory_files),
         source=source,
@@ -131,12 +137,21 @@ def clinic_challenge(deps: DepsDep, who: ClinicDep, body: ChallengeRequest) -> C
     return _challenge(deps, purpose, who.code)
 
 
+class SpecJSONResponse(Response):
+    """An answer model serialised once, absent elements omitted (never null)."""
+
+    media_type = "application/json"
+
+    def __init__(self, model: EligibilityAnswer | BatchAnswer) -> None:
+        super().__init__(model.model_dump_json(exclude_none=True))
+
+
 @router.post(
-    "/v1/eligibility/card", responses=ERRORS, tags=["clinic"], response_model_exclude_none=True
+    "/v1/eligibility/card", responses=ERRORS, tags=["clinic"], response_model=EligibilityAnswer
 )
-def card(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> EligibilityAnswer:
+def card(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> SpecJSONResponse:
     """Eligibility of the card holder (PIN, face or visual proof of presence)."""
-    return checks.card_check(deps, clinic=who, request=body)
+    return SpecJSONResponse(checks.card_check(deps, clinic=who, request=body))
 
 
 @router.post("/fhir/v1/eligibility/card", responses=ERRORS, tags=["clinic"])
@@ -149,21 +164,19 @@ def card_fhir(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> dict[str
     "/v1/eligibility/insured-number",
     responses=ERRORS,
     tags=["clinic"],
-    response_model_exclude_none=True,
+    response_model=EligibilityAnswer,
 )
 def insured_number(
     deps: DepsDep, who: ClinicDep, body: InsuredNumberLookupRequest
-) -> EligibilityAnswer:
+) -> SpecJSONResponse:
     """個別照会 by insurer number, 記号, 番号, 枝番 and birth date (no card)."""
-    return checks.insured_number_lookup(deps, clinic=who, request=body)
+    return SpecJSONResponse(checks.insured_number_lookup(deps, clinic=who, request=body))
 
 
-@router.post(
-    "/v1/eligibility/batch", responses=ERRORS, tags=["clinic"], response_model_exclude_none=True
-)
-def batch(deps: DepsDep, who: ClinicDep, body: BatchLookupRequest) -> BatchAnswer:
+@router.post("/v1/eligibility/batch", responses=ERRORS, tags=["clinic"], response_model=BatchAnswer)
+def batch(deps: DepsDep, who: ClinicDep, body: BatchLookupRequest) -> SpecJSONResponse:
     """一括照会 of many insured numbers (e.g. tomorrow's appointments)."""
-    return checks.batch_lookup(deps, clinic=who, request=body)
+    return SpecJSONResponse(checks.batch_lookup(deps, clinic=who, request=body))
 
 
 @router.post("/v1/registrations", responses=ERRORS, tags=["clinic"])

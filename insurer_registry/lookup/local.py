@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from insurer_registry.errors import InsuredNumberNotFound
 from insurer_registry.lookup.types import PersonQualifications, QualificationInfo
@@ -20,13 +20,14 @@ log = logging.getLogger(__name__)
 def person_qualifications(*, session: Session, person_ref: str) -> PersonQualifications:
     """Every qualification of a person, newest first."""
     validate_person_ref(person_ref)
+    # One round trip: the insurer and the certificates come joined, not in follow-up queries.
     rows = session.scalars(
         select(Qualification)
         .join(Person, Person.id == Qualification.person_id)
         .where(Person.person_ref == person_ref)
-        .options(selectinload(Qualification.specific_diseases), selectinload(Qualification.insurer))
+        .options(joinedload(Qualification.specific_diseases), joinedload(Qualification.insurer))
         .order_by(Qualification.qualification_date.desc(), Qualification.id.desc())
-    )
+    ).unique()
     qualifications = tuple(
         QualificationInfo(
             qualification_id=row.id,
