@@ -87,7 +87,9 @@ function request()
 end
 function done(summary, latency, requests)
   for _, thread in ipairs(threads) do
-    for status, n in pairs(thread:get("statuses")) do io.write(string.format("STATUS %d %d\n", status, n)) end
+    for status, n in pairs(thread:get("statuses")) do
+      io.write(string.format("STATUS %d %d\n", status, n))
+    end
   end
   io.write(string.format("RESULT %d %d %d %d %f %f %f\n", summary.requests,
     summary.duration, summary.errors.status, summary.errors.connect + summary.errors.read
@@ -148,7 +150,7 @@ def run_wrk(script: Path, url: str, *args: str) -> dict[str, float]:
     match = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+)", out)
     if match is None:
         raise SystemExit(f"wrk printed no result:\n{out}")
-    for status, n in re.findall(r"STATUS (\d+) (\d+)", out):
+    for status, n in re.findall(r"STATUS (\d+) (\d+)", out):  # refusals would show here
         print(f"# HTTP {status}: {n}", file=sys.stderr)
     requests, duration_us, status_errors, socket_errors = (int(g) for g in match.groups()[:4])
     p50, p99, p999 = (float(g) for g in match.groups()[4:])
@@ -207,7 +209,7 @@ def main() -> None:
         now = dt.datetime.now(dt.UTC)
         with transaction(make_session_factory(engine)) as s:
             token = register_clinic(session=s, code=CLINIC, name="bench", now=now)
-            for r, (der, _) in zip(residents, keys, strict=True):
+            for r in residents:
                 s.add(Registration(
                     person_ref=person_reference(r.my_number, DEVELOPMENT_PSEUDONYM_KEY),
                     registered_at=now, registered_via="bench", certificate_issuer="-",
@@ -257,7 +259,8 @@ def main() -> None:
                     out.write(json.dumps({
                         "challenge": challenge,
                         "certificate": base64.b64encode(der).decode(),
-                        "proof": {"method": "pin", "signature": base64.b64encode(signature).decode()},
+                        "proof": {"method": "pin",
+                                  "signature": base64.b64encode(signature).decode()},
                     }) + "\n")  # fmt: skip
             # one check by hand: the bodies are accepted
             sample = json.loads(bodies.read_text().splitlines()[-1])
@@ -270,9 +273,6 @@ def main() -> None:
         trivial = run_wrk(trivial_lua, f"{base}/healthz")
         # the first REQUESTS - 1 bodies are fresh; past them wrk replays, which the server
         # must refuse (409): only 200 answers count as verifications
-        if os.environ.get("BENCH_PROFILE"):
-            children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
-            prof = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-d", str(DURATION_S - 2), "-f", "raw", "-o", "/tmp/pyspy.txt", "-p", children[-1]])
         verify = run_wrk(
             verify_lua, f"{base}/v1/eligibility/card", str(bodies), headers["Authorization"]
         )
