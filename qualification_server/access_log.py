@@ -2,8 +2,8 @@
 
 A lookup appends its record inside its own transaction (one INSERT, no shared lock, so
 lookups never queue behind each other). Sealing, done by every server instance in the
-background (`Sealer`) and serialised by the chain head's row lock, gives the unsealed
-records their places in the chain in commit order: each record's hash is
+background (`housekeeping.Housekeeper`) and serialised by the chain head's row lock, gives
+the unsealed records their places in the chain in commit order: each record's hash is
 SHA-256(previous hash ‖ canonical JSON of the record). `verify_chain` recomputes every hash:
 an edited, removed or reordered sealed record breaks it. A record is sealed within about a
 second of its commit; that second is the window in which it is only append-only.
@@ -14,20 +14,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import logging
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from qualification_server.models import AccessRecord, ChainHead
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
-
-log = logging.getLogger(__name__)
+    from sqlalchemy.orm import Session
 
 GENESIS = bytes(32)
 HEAD_ID = 1
@@ -152,34 +147,3 @@ def records_about(session: Session, person_ref: str, limit: int = 500) -> list[A
             .limit(limit)
         )
     )
-
-
-class Sealer:
-    """Seals the access log every `interval_s` in a daemon thread, until `stop()`."""
-
-    def __init__(self, sessions: sessionmaker[Session], interval_s: float = 0.5) -> None:
-        self._sessions = sessions
-        self._interval = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="access-log-sealer", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        self.seal_now()
-
-    def seal_now(self) -> int:
-        with self._sessions() as session, session.begin():
-            return seal(session)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                while self.seal_now() == SEAL_BATCH:
-                    pass
-            except SQLAlchemyError as exc:
-                # The database is away: the records wait, sealing resumes with it.
-                log.warning("sealing the access log failed: %s", type(exc).__name__)

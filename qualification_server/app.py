@@ -21,11 +21,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from insurer_registry.lookup.local import RegistryQualificationSource
 from qualification_server import checks, portal, registrations
-from qualification_server.access_log import Sealer
 from qualification_server.challenges import Purpose, issue_challenge
 from qualification_server.clinics import ClinicAuthenticator, ClinicIdentity
 from qualification_server.db import make_engine, make_session_factory
 from qualification_server.fhir import coverage_eligibility_response
+from qualification_server.housekeeping import Housekeeper
 from qualification_server.http_errors import install_error_handlers
 from qualification_server.issuer_directory import FileIssuerDirectory
 from qualification_server.schemas import (
@@ -263,11 +263,15 @@ class MetricsMiddleware:
 
 def create_app(deps: Dependencies, *, seal_interval_s: float | None = 0.5) -> FastAPI:
     """The application over `deps` (see `build_dependencies`). Unless `seal_interval_s` is
-    None, a background thread seals the access log at that interval."""
+    None, a background thread seals the access log at that interval (`Housekeeper`)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        sealer = None if seal_interval_s is None else Sealer(deps.sessions, seal_interval_s)
+        sealer = (
+            None
+            if seal_interval_s is None
+            else Housekeeper(deps.sessions, deps.clock, seal_interval_s)
+        )
         if sealer is not None:
             sealer.start()
         try:

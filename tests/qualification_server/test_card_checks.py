@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 from cryptography import x509
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from card_reader.issuance.issuer import Issuer
 from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
@@ -293,3 +293,17 @@ def test_records_never_hold_names_or_birth_dates(world: World, residents: dict) 
     person = residents["yamada-taro"]
     for secret in (person.name, person.my_number, "19800401", person.address):
         assert secret not in text
+
+
+def test_spent_challenges_are_forgotten_once_expired(world: World) -> None:
+    from qualification_server.housekeeping import prune_used_challenges
+    from qualification_server.models import UsedChallenge
+
+    world.register("yamada-taro")
+    world.check("yamada-taro")
+    with world.deps.sessions() as s, s.begin():
+        assert prune_used_challenges(s, world.clock.now) == 0  # still presentable
+        assert s.scalar(select(func.count()).select_from(UsedChallenge)) == 2
+    later = world.clock.now + dt.timedelta(seconds=world.deps.settings.challenge_ttl_s + 61)
+    with world.deps.sessions() as s, s.begin():
+        assert prune_used_challenges(s, later) == 2

@@ -1,0 +1,75 @@
+"""Background upkeep of each server instance: seal the access log, drop spent challenges."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete
+from sqlalchemy.exc import SQLAlchemyError
+
+from qualification_server import access_log
+from qualification_server.models import UsedChallenge
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+# A used challenge must be kept while it could still be presented: until it expires.
+USED_CHALLENGE_GRACE = dt.timedelta(minutes=1)
+
+
+def prune_used_challenges(session: Session, now: dt.datetime) -> int:
+    """Forget used challenges that expired (they would be refused as expired anyway)."""
+    result = session.execute(
+        delete(UsedChallenge).where(UsedChallenge.expires_at < now - USED_CHALLENGE_GRACE)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class Housekeeper:
+    """Seals the access log every `interval_s` and prunes used challenges, in a thread."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Callable[[], dt.datetime],
+        interval_s: float = 0.5,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        try:
+            self.seal_now()
+        except SQLAlchemyError as exc:
+            log.warning("final sealing failed (the next instance will seal): %s", exc)
+
+    def seal_now(self) -> int:
+        with self._sessions() as session, session.begin():
+            return access_log.seal(session)
+
+    def _run(self) -> None:
+        rounds = 0
+        while not self._stop.wait(self._interval):
+            try:
+                while self.seal_now() == access_log.SEAL_BATCH:
+                    pass
+                rounds += 1
+                if rounds % 120 == 0:  # about once a minute
+                    with self._sessions() as session, session.begin():
+                        prune_used_challenges(session, self._clock())
+            except SQLAlchemyError as exc:
+                # The database is away: records wait, upkeep resumes with it.
+                log.warning("housekeeping failed: %s", type(exc).__name__)
