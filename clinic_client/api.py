@@ -1,0 +1,144 @@
+"""The front desk's client for the qualification server API (httpx, typed).
+
+Answers come back as the server's pydantic models (`qualification_server.schemas`), so the
+SPEC §5 element names are checked on both sides. A refusal raises `ServerRefused` with the
+numbered code and both texts; a server that cannot be reached raises `ServerUnreachable`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from qualification_server.schemas import (
+    BatchAnswer,
+    Consents,
+    EligibilityAnswer,
+    InsuredCardQuery,
+    RegistrationResult,
+)
+
+
+class ServerError(Exception):
+    """The qualification server did not answer as hoped."""
+
+
+class ServerUnreachable(ServerError):
+    """No answer at all (network, DNS, timeout)."""
+
+
+@dataclass
+class ServerRefused(ServerError):
+    """A numbered refusal (e.g. Q1005 revoked certificate)."""
+
+    status: int
+    code: str
+    message: str  # for the front desk (Japanese)
+    message_it: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message_it}"
+
+
+class QualificationClient:
+    """One clinic's connection to the qualification server."""
+
+    def __init__(self, base_url: str, token: str, *, timeout_s: float = 10.0,
+                 transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
+        self._http = httpx.Client(
+            base_url=base_url,
+            timeout=timeout_s,
+            headers={"Authorization": f"Bearer {token}"},
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        try:
+            response = self._http.post(path, json=body)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"{self._http.base_url}: {exc}") from exc
+        if response.status_code == 200:
+            return response.json()
+        try:
+            error = response.json()["error"]
+            raise ServerRefused(
+                response.status_code, error["code"], error["message"], error["message_it"]
+            )
+        except (ValueError, KeyError, TypeError):
+            raise ServerError(f"HTTP {response.status_code} from {path}") from None
+
+    def challenge(self, purpose: str = "check") -> bytes:
+        """A fresh one-time challenge (raw bytes; the card signs SHA-256 of them)."""
+        data = self._post("/v1/challenges", {"purpose": purpose})
+        return base64.b64decode(data["challenge"])
+
+    def check_card(
+        self,
+        *,
+        challenge: bytes,
+        certificate: bytes,
+        proof: dict[str, str],
+        consents: Consents | None = None,
+        arbitrary_file_identifier: str | None = None,
+    ) -> EligibilityAnswer:
+        """POST /v1/eligibility/card. `proof` is {"method": "pin", "signature": b64} or a
+        device proof."""
+        body: dict[str, Any] = {
+            "challenge": base64.b64encode(challenge).decode(),
+            "certificate": base64.b64encode(certificate).decode(),
+            "proof": proof,
+            "consents": (consents or Consents()).model_dump(),
+        }
+        if arbitrary_file_identifier:
+            body["arbitrary_file_identifier"] = arbitrary_file_identifier
+        return EligibilityAnswer.model_validate(self._post("/v1/eligibility/card", body))
+
+    def lookup(
+        self,
+        query: InsuredCardQuery,
+        *,
+        confirmation_date: str | None = None,
+        arbitrary_file_identifier: str | None = None,
+    ) -> EligibilityAnswer:
+        """個別照会 by insured number and birth date."""
+        body: dict[str, Any] = {"query": query.model_dump(exclude_none=True)}
+        if confirmation_date:
+            body["qualification_confirmation_date"] = confirmation_date
+        if arbitrary_file_identifier:
+            body["arbitrary_file_identifier"] = arbitrary_file_identifier
+        return EligibilityAnswer.model_validate(self._post("/v1/eligibility/insured-number", body))
+
+    def batch(
+        self, queries: list[InsuredCardQuery], *, confirmation_date: str | None = None
+    ) -> BatchAnswer:
+        """一括照会 of many insured numbers."""
+        body: dict[str, Any] = {"entries": [q.model_dump(exclude_none=True) for q in queries]}
+        if confirmation_date:
+            body["qualification_confirmation_date"] = confirmation_date
+        return BatchAnswer.model_validate(self._post("/v1/eligibility/batch", body))
+
+    def register(
+        self, *, challenge: bytes, certificate: bytes, signature: bytes
+    ) -> RegistrationResult:
+        """初回登録 at this clinic's reader (the person consented at the desk)."""
+        body = {
+            "proof": {
+                "challenge": base64.b64encode(challenge).decode(),
+                "certificate": base64.b64encode(certificate).decode(),
+                "signature": base64.b64encode(signature).decode(),
+            },
+            "consent": True,
+        }
+        return RegistrationResult.model_validate(self._post("/v1/registrations", body))
+
+
+def challenge_digest(challenge: bytes) -> bytes:
+    """What the card signs: SHA-256 of the challenge bytes."""
+    return hashlib.sha256(challenge).digest()
