@@ -47,14 +47,17 @@ class ServerRefused(ServerError):
 class QualificationClient:
     """One clinic's connection to the qualification server."""
 
-    def __init__(self, base_url: str, token: str, *, timeout_s: float = 10.0,
-                 transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
-        self._http = httpx.Client(
-            base_url=base_url,
-            timeout=timeout_s,
-            headers={"Authorization": f"Bearer {token}"},
-            transport=transport,
-        )
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout_s: float = 10.0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        """`http` replaces the client built from `base_url` (tests pass a TestClient)."""
+        self._http = http or httpx.Client(base_url=base_url, timeout=timeout_s)
+        self._http.headers["Authorization"] = f"Bearer {token}"
 
     def close(self) -> None:
         self._http.close()
