@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo need: the PC/SC stack with vsmartcard's
 # virtual reader, OpenSC as an independent card client, what pyscard needs to build, and
-# wrk, the load generator of the server benchmarks.
+# wrk, the load generator of the server benchmarks, and Chromium with Japanese fonts for the
+# front-desk browser tests.
 # Run as root it installs what is missing; otherwise it only says what is missing.
 set -euo pipefail
 
-packages=(pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools gcc wrk)
+packages=(pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools gcc wrk chromium fonts-noto-cjk)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -35,6 +35,7 @@ _CARD_GONE = frozenset(
         scard.SCARD_W_UNRESPONSIVE_CARD,
     }
 )
+SCARD_ABSENT = 0x0002  # pcsclite's reader state bit; pyscard does not export it
 _POLL_S = 0.25  # longest single wait, so a dead pcscd or a new reader is noticed quickly
 
 
@@ -170,10 +171,28 @@ class PcscConnection:
                 raise ReaderUnavailable(f"the reader went away: {_describe(code)}")
             raise CardError(f"transmit failed: {_describe(code)}")
         if len(response) < 2:
+            # vpcd (and some readers) answer a transmit to a card pulled mid-command with
+            # success and no bytes: ask the reader whether the card is still there.
+            if not self._card_still_there():
+                self._handle = None
+                raise CardRemoved(self.reader)
             raise CardError(f"the reader returned {len(response)} bytes, no status word")
         sw = (response[-2] << 8) | response[-1]
         log.debug("%s -> %d bytes, SW %04X", redact_apdu(apdu), len(response) - 2, sw)
         return bytes(response[:-2]), sw
+
+    def _card_still_there(self, settle_s: float = 1.0) -> bool:
+        """Whether the card stays in the reader for `settle_s` (pcscd notices a removal at
+        its next poll, up to ~0.4 s later)."""
+        deadline = time.monotonic() + settle_s
+        while self._handle is not None:
+            code, _reader, state, _protocol, _atr = scard.SCardStatus(self._handle)
+            if code != scard.SCARD_S_SUCCESS or state & SCARD_ABSENT:
+                return False
+            if time.monotonic() >= deadline:
+                return True
+            time.sleep(0.05)
+        return False
 
     def close(self) -> None:
         if self._handle is not None:

@@ -1,0 +1,147 @@
+"""`clinic`: the front desk — its web app, the receipt-computer connector, and scripted checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from clinic_client.api import QualificationClient
+from clinic_client.desk import Failure, check_card, failure_of
+from clinic_client.reader import FrontDeskReader
+from clinic_client.settings import ClinicSettings
+from qualification_server.schemas import Consents, EligibilityAnswer, InsuredCardQuery
+
+app = typer.Typer(
+    help="The clinic's front desk: web app, receipt-computer connector, scripted checks.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the answer as JSON")]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"clinic: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _client(settings: ClinicSettings) -> QualificationClient:
+    token = settings.token.get_secret_value()
+    if not token:
+        _fail(
+            "set ONSHI_CLINIC_TOKEN to this clinic's credential (qualification-server clinic add)"
+        )
+    return QualificationClient(settings.server_url, token)
+
+
+def _device(settings: ClinicSettings) -> tuple[str, Ed25519PrivateKey] | None:
+    if settings.device_key_file is None:
+        return None
+    key = load_pem_private_key(settings.device_key_file.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        _fail(f"{settings.device_key_file} is not an Ed25519 private key")
+    return settings.device_id, key
+
+
+def _print_answer(answer: EligibilityAnswer, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(answer.model_dump(exclude_none=True), ensure_ascii=False, indent=1))
+        return
+    body = answer.MessageBody
+    typer.echo(f"QualificationValidity: {body.QualificationValidity}")
+    for r in body.ResultList.ResultOfQualificationConfirmation if body.ResultList else []:
+        typer.echo(f"  {r.Name} ({r.NameKana or ''}) born {r.Birthdate} sex {r.Sex1}")
+        typer.echo(f"  insurer {r.InsurerNumber.strip()} {r.InsurerName}")
+        symbol = f"{r.InsuredCardSymbol}・" if r.InsuredCardSymbol else ""
+        typer.echo(f"  {symbol}{r.InsuredIdentificationNumber}・{r.InsuredBranchNumber}"
+                   f"  copay {r.InsuredPartialContributionRatio or '-'}"
+                   f"  from {r.QualificationDate} to {r.DisqualificationDate or '-'}")  # fmt: skip
+
+
+def _print_failure(failure: Failure) -> NoReturn:
+    code = f" ({failure.code})" if failure.code else ""
+    _fail(f"{failure.kind.value}{code}: {failure.message_en} / {failure.message_ja}", 2)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Listen address (keep it local)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8400,
+) -> None:
+    """Serve the front-desk web app (Japanese first, English available)."""
+    from clinic_client.web.app import create_clinic_app
+
+    settings = ClinicSettings()
+    web = create_clinic_app(
+        reader=FrontDeskReader(settings.reader),
+        client=_client(settings),
+        device=_device(settings),
+    )
+    typer.echo(f"front desk at http://{host}:{port}/")
+    uvicorn.run(web, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def verify(
+    pin: Annotated[str | None, typer.Option(help="The card's PIN (asked for if absent)")] = None,
+    mode: Annotated[str, typer.Option(help="pin, face or visual")] = "pin",
+    limit_consent: Annotated[
+        bool, typer.Option(help="The patient shares 限度額 information")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the card in the reader and print the eligibility answer."""
+    if mode not in ("pin", "face", "visual"):
+        _fail("--mode is pin, face or visual")
+    settings = ClinicSettings()
+    if mode == "pin" and pin is None:
+        pin = typer.prompt("PIN (4 digits)", hide_input=True)
+    try:
+        answer, _ = check_card(
+            FrontDeskReader(settings.reader), _client(settings), mode=mode,  # type: ignore[arg-type]
+            pin=pin, consents=Consents(limit_application=limit_consent), device=_device(settings),
+        )  # fmt: skip
+    except Exception as exc:
+        _print_failure(failure_of(exc))
+    _print_answer(answer, as_json)
+
+
+@app.command()
+def lookup(
+    insurer: Annotated[str, typer.Option(help="保険者番号")],
+    number: Annotated[str, typer.Option(help="番号")],
+    birthdate: Annotated[str, typer.Option(help="生年月日 YYYYMMDD")],
+    symbol: Annotated[str | None, typer.Option(help="記号")] = None,
+    branch: Annotated[str, typer.Option(help="枝番")] = "00",
+    date: Annotated[str | None, typer.Option(help="confirmation date YYYYMMDD")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """個別照会 by the number on a health insurance card."""
+    try:
+        query = InsuredCardQuery(
+            InsurerNumber=insurer, InsuredCardSymbol=symbol, InsuredIdentificationNumber=number,
+            InsuredBranchNumber=branch, Birthdate=birthdate,
+        )  # fmt: skip
+    except ValueError as exc:
+        _fail(f"invalid query: {exc}")
+    settings = ClinicSettings()
+    try:
+        answer = _client(settings).lookup(
+            query, confirmation_date=date or dt.date.today().strftime("%Y%m%d")
+        )
+    except Exception as exc:
+        _print_failure(failure_of(exc))
+    _print_answer(answer, as_json)
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("ONSHI_LOG_LEVEL", "WARNING"), stream=sys.stderr)
+    app()

@@ -1,0 +1,194 @@
+"""What the front desk does with a card: check it (PIN, face or visual), or register it.
+And what each failure means for the receptionist: one `Failure` per situation, with a
+Japanese and an English text and what to do next."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Literal
+
+from card_reader.errors import (
+    CardError,
+    CardRemoved,
+    NoCard,
+    NoReader,
+    PinBlocked,
+    PinError,
+    ReaderUnavailable,
+)
+from clinic_client.api import (
+    QualificationClient,
+    ServerRefused,
+    ServerUnreachable,
+    challenge_digest,
+)
+from qualification_server.proofs import Method, device_message
+from qualification_server.schemas import Consents, EligibilityAnswer, RegistrationResult
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from clinic_client.reader import FrontDeskReader
+
+Mode = Literal["pin", "face", "visual"]
+
+
+class FailureKind(StrEnum):
+    NO_READER = "no-reader"
+    NO_CARD = "no-card"
+    CARD_REMOVED = "card-removed"
+    WRONG_PIN = "wrong-pin"
+    PIN_BLOCKED = "pin-blocked"
+    CERTIFICATE_EXPIRED = "certificate-expired"
+    CERTIFICATE_REVOKED = "certificate-revoked"
+    CERTIFICATE_INVALID = "certificate-invalid"
+    NOT_REGISTERED = "not-registered"
+    SERVER_UNREACHABLE = "server-unreachable"
+    REFUSED = "refused"
+    BAD_INPUT = "bad-input"
+    CARD_ERROR = "card-error"
+
+
+@dataclass
+class Failure(Exception):  # not frozen: raising sets __traceback__
+    """A check that did not end with an answer: what happened and what to do."""
+
+    kind: FailureKind
+    message_ja: str
+    message_en: str
+    code: str | None = None
+    tries_left: int | None = None
+
+
+_SERVER_KINDS = {
+    "Q1003": FailureKind.CERTIFICATE_EXPIRED,
+    "Q1005": FailureKind.CERTIFICATE_REVOKED,
+    "Q1001": FailureKind.CERTIFICATE_INVALID,
+    "Q1002": FailureKind.CERTIFICATE_INVALID,
+    "Q1004": FailureKind.CERTIFICATE_INVALID,
+    "Q3001": FailureKind.NOT_REGISTERED,
+}
+_EN = {
+    FailureKind.CERTIFICATE_EXPIRED: "The card's certificate has expired. The holder renews it "
+    "at the municipal office; check eligibility with the insured-card number meanwhile.",
+    FailureKind.CERTIFICATE_REVOKED: "The card's certificate is revoked (lost card?). Check "
+    "eligibility with the insured-card number.",
+    FailureKind.CERTIFICATE_INVALID: "This card cannot be verified. Check eligibility with the "
+    "insured-card number.",
+    FailureKind.NOT_REGISTERED: "This card is not registered for use as a health insurance "
+    "card. It can be registered here, at the reader, with the PIN.",
+}
+
+
+def failure_of(exc: Exception) -> Failure:
+    """Translate an exception from the card, the reader or the server for the screen."""
+    if isinstance(exc, Failure):
+        return exc
+    if isinstance(exc, PinError):
+        return Failure(
+            FailureKind.WRONG_PIN,
+            f"暗証番号が違います。残り{exc.tries_left}回です。",
+            f"Wrong PIN: {exc.tries_left} tries left.",
+            tries_left=exc.tries_left,
+        )
+    if isinstance(exc, PinBlocked):
+        return Failure(
+            FailureKind.PIN_BLOCKED,
+            "暗証番号がロックされています。市区町村の窓口で解除が必要です。顔認証または目視で確認してください。",
+            "The PIN is blocked; the municipal office resets it. Use face or visual check.",
+            tries_left=0,
+        )
+    if isinstance(exc, CardRemoved):
+        return Failure(
+            FailureKind.CARD_REMOVED,
+            "確認中にカードが取り出されました。カードを置き直して、もう一度お試しください。",
+            "The card was removed during the check. Put it back and try again.",
+        )
+    if isinstance(exc, NoCard):
+        return Failure(
+            FailureKind.NO_CARD,
+            "カードが置かれていません。カードをリーダーに置いてください。",
+            "No card in the reader. Put the card on the reader.",
+        )
+    if isinstance(exc, (NoReader, ReaderUnavailable)):
+        return Failure(
+            FailureKind.NO_READER,
+            "カードリーダーが見つかりません。接続を確認してください。",
+            "No card reader found. Check that it is connected.",
+        )
+    if isinstance(exc, ServerUnreachable):
+        return Failure(
+            FailureKind.SERVER_UNREACHABLE,
+            "資格確認サーバーに接続できません。しばらくしてから再度お試しください。健康保険証があれば番号でも確認できます。",
+            "The qualification server cannot be reached. Try again shortly.",
+        )
+    if isinstance(exc, ServerRefused):
+        kind = _SERVER_KINDS.get(exc.code, FailureKind.REFUSED)
+        return Failure(kind, exc.message, _EN.get(kind, exc.message_it), code=exc.code)
+    if isinstance(exc, CardError):
+        return Failure(
+            FailureKind.CARD_ERROR,
+            "カードを読み取れませんでした。カードを置き直して、もう一度お試しください。",
+            f"The card could not be read ({exc}). Put it back and try again.",
+        )
+    if isinstance(exc, ValueError):
+        return Failure(FailureKind.BAD_INPUT, "入力内容を確認してください。", str(exc))
+    raise exc
+
+
+def check_card(
+    reader: FrontDeskReader,
+    client: QualificationClient,
+    *,
+    mode: Mode,
+    pin: str | None,
+    consents: Consents,
+    device: tuple[str, Ed25519PrivateKey] | None = None,
+) -> tuple[EligibilityAnswer, bytes]:
+    """Check the card in the reader; return the answer and the card's certificate.
+
+    PIN mode: the card signs the server's challenge after VERIFY PIN. Face or visual mode:
+    the clinic's registered device signs the challenge with the certificate's hash and the
+    method (the face match or the staff's look happened at the reader).
+    """
+    with reader.jpki() as session:
+        certificate = session.read_auth_certificate()
+        challenge = client.challenge("check")
+        if mode == "pin":
+            if pin is None:
+                raise ValueError("PIN mode needs the PIN")
+            signature = session.authenticate(pin, challenge_digest(challenge))
+            proof = {"method": "pin", "signature": base64.b64encode(signature).decode()}
+    if mode != "pin":
+        if device is None:
+            raise ValueError("face and visual checks need this terminal's registered device key")
+        device_id, key = device
+        message = device_message(challenge, certificate, Method(mode))
+        proof = {
+            "method": mode,
+            "device_id": device_id,
+            "signature": base64.b64encode(key.sign(message)).decode(),
+        }
+    answer = client.check_card(
+        challenge=challenge, certificate=certificate, proof=proof, consents=consents
+    )
+    return answer, certificate
+
+
+def register_card(
+    reader: FrontDeskReader, client: QualificationClient, *, pin: str
+) -> RegistrationResult:
+    """初回登録 at this reader: the person consented at the desk and enters the PIN."""
+    with reader.jpki() as session:
+        certificate = session.read_auth_certificate()
+        challenge = client.challenge("registration")
+        signature = session.authenticate(pin, challenge_digest(challenge))
+    return client.register(challenge=challenge, certificate=certificate, signature=signature)
+
+
+def pin_tries_left(reader: FrontDeskReader) -> int:
+    """Tries left for the card's PIN (spends none)."""
+    with reader.jpki() as session:
+        return session.auth_pin_tries_left()

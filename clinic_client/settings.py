@@ -1,0 +1,25 @@
+"""The front desk's settings (environment variables prefixed `ONSHI_CLINIC_`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ClinicSettings(BaseSettings):
+    """Where the qualification server is, this clinic's credential, and the reader."""
+
+    model_config = SettingsConfigDict(env_prefix="ONSHI_CLINIC_", frozen=True)
+
+    server_url: str = "http://127.0.0.1:8300"
+    token: SecretStr = Field(default=SecretStr(""), description="<医療機関コード>.<secret>")
+    reader: str | None = Field(default=None, description="PC/SC reader name; default: any")
+    device_id: str = Field(default="front-desk-1", description="registered face-check device")
+    device_key_file: Path | None = Field(
+        default=None, description="the device's Ed25519 private key (PEM), for face/visual mode"
+    )
+    connector_dir: Path | None = Field(
+        default=None, description="write a face result file here after each card check"
+    )

@@ -1,0 +1,1 @@
+"""The front desk's local web app (`clinic serve`)."""

@@ -1,0 +1,138 @@
+"""The front-desk web app in a real headless Chromium, against a real qualification server
+over HTTP, with emulated cards in a real pcscd's virtual reader."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from card_reader.emulator.card import EmulatedCard
+from card_reader.emulator.image import load_image, save_image
+from card_reader.emulator.vpcd import VpcdCardSocket, vpcd_reader_name
+from card_reader.pcscd import Pcscd
+from card_reader.transports.pcsc import PcscReaders
+from clinic_client.api import QualificationClient
+from clinic_client.reader import FrontDeskReader
+from clinic_client.web.app import create_clinic_app
+from qualification_server.app import create_app
+from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
+    World,
+    database_factory,
+    issuer_template,
+    residents,
+    world,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+READER = vpcd_reader_name(0)
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerThread:
+    """uvicorn in a thread, on a free local port."""
+
+    def __init__(self, app: object) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")  # type: ignore[arg-type]
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def pcscd() -> Iterator[Pcscd]:
+    with Pcscd() as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), "chromium is missing: `make test` installs it"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield browser
+        browser.close()
+
+
+class Desk:
+    """The front desk under test: its URL, the page, and the card slot."""
+
+    def __init__(self, world: World, url: str, page: Page) -> None:  # noqa: F811
+        self.world = world
+        self.url = url
+        self.page = page
+        self.socket: VpcdCardSocket | None = None
+        self.readers = PcscReaders()
+
+    def insert(self, label: str, card_type: Callable[..., EmulatedCard] = EmulatedCard) -> None:
+        path = self.world.card(label)
+        card = card_type(load_image(path), on_change=lambda i: save_image(path, i))
+        self.socket = VpcdCardSocket(card, slot=0)
+        self.socket.start()
+        self.readers.wait_for_card(READER, timeout_s=5)
+
+    def remove(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
+        assert self.readers.wait_for_removal(READER, timeout_s=5)
+        time.sleep(0.5)  # PCSC_NOTES: let pcscd see the slot empty before the next card
+
+    def shot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def desk(world: World, pcscd: Pcscd, browser: Browser) -> Iterator[Desk]:  # noqa: F811
+    device = ("face-1", world.device_key)
+    with ServerThread(create_app(world.deps, seal_interval_s=None)) as server:
+        client = QualificationClient(server.url, world.clinic_token)
+        reader = FrontDeskReader(READER)
+        with ServerThread(
+            create_clinic_app(reader=reader, client=client, device=device, poll_interval_s=0.1)
+        ) as web:
+            context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="ja-JP")
+            page = context.new_page()
+            desk = Desk(world, web.url, page)
+            page.goto(web.url)
+            yield desk
+            if desk.socket is not None:
+                desk.remove()
+            desk.readers.close()
+            context.close()
+        reader.close()
+        client.close()
