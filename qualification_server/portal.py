@@ -22,7 +22,7 @@ def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
     with transaction(deps.sessions) as session:
         consume_challenge(session, challenge)
         records = access_log.records_about(session, person_ref)
-        names = dict(session.execute(select(Clinic.code, Clinic.name)).tuples().all())
+        names = {code: name for code, name in session.execute(select(Clinic.code, Clinic.name))}
         entries = []
         for record in records:
             request, answer = json.loads(record.request), json.loads(record.answer)

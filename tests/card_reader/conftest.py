@@ -69,17 +69,6 @@ def connection(card: EmulatedCard) -> InProcessConnection:
 # --- the real reader stack ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def pcscd() -> Iterator[Pcscd]:
-    """A running pcscd with the vpcd driver: ours, or one that was already running.
-
-    Never skips: `make test` installs pcscd and vsmartcard-vpcd, and a missing part is a
-    failure to report, not a test to leave out.
-    """
-    with Pcscd() as daemon:
-        yield daemon
-
-
 @pytest.fixture
 def readers(pcscd: Pcscd) -> Iterator[PcscReaders]:
     pcsc = PcscReaders()

@@ -69,12 +69,6 @@ class ServerThread:
 
 
 @pytest.fixture(scope="session")
-def pcscd() -> Iterator[Pcscd]:
-    with Pcscd() as daemon:
-        yield daemon
-
-
-@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), "chromium is missing: `make test` installs it"
     with sync_playwright() as p:
