@@ -19,7 +19,7 @@ from insurer_registry.domain import (
     record_from_flat,
 )
 from insurer_registry.importer.csv_source import Header, RawRow
-from insurer_registry.members.mapping import stored_row
+from insurer_registry.models import NO_SYMBOL
 from insurer_registry.numbers import InsurerNumber, InvalidInsurerNumber
 from insurer_registry.wire import parse_post_number, parse_wire_date
 
@@ -139,7 +139,12 @@ class RowParser:
             problems.extend(p for p in error.problems if p.field not in unreadable)
         if problems:
             return Rejection(row.line, describe(problems))
-        return (row.line, insurer_id, person_ref, *stored_row(record))
+        # The values read are already in stored form (codes as their wire strings, dates as
+        # dates) and `record` has just vouched for them.
+        staged = [fields.get(name) for name in FLAT_FIELDS]
+        if record.symbol is None:
+            staged[0] = NO_SYMBOL
+        return (row.line, insurer_id, person_ref, *staged)
 
 
 def staged_values(row: StagedRow) -> dict[str, date | str | None]:

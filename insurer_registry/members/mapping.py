@@ -31,15 +31,6 @@ def stored_columns(record: MemberRecord) -> dict[str, Any]:
     return columns
 
 
-def stored_row(record: MemberRecord) -> list[Any]:
-    """The flat columns of a record in `FLAT_FIELDS` order, ready to bind (the import's
-    hot path: one list, no per-value calls)."""
-    row = [v.value if isinstance(v, enum.Enum) else v for v in record.flat().values()]
-    if row[0] is None:  # FLAT_FIELDS starts with the 記号
-        row[0] = NO_SYMBOL
-    return row
-
-
 def record_of(row: Qualification) -> MemberRecord:
     """The record a stored qualification holds."""
     values = {name: getattr(row, name) for name in FLAT_FIELDS}
