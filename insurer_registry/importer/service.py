@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from insurer_registry.audit import Actor
 from insurer_registry.domain import InvalidRecord, record_from_flat
-from insurer_registry.errors import Conflict, RegistryError
+from insurer_registry.errors import Conflict, InsurerNotFound, RegistryError
 from insurer_registry.importer import merge, staging
 from insurer_registry.importer.csv_source import detect_encoding, read_rows
 from insurer_registry.importer.rows import Rejection, RowParser, describe
@@ -173,22 +173,25 @@ def import_csv(
     for line, reason in merge.rejected_lines(connection):
         rejections.add(Rejection(line, reason))
 
-    def report(**counts: int | bool | None) -> ImportReport:
-        values: dict[str, int | bool | None] = {
-            "inserted": 0,
-            "updated": 0,
-            "unchanged": 0,
-            "committed": False,
-            "import_id": None,
-        }
-        values.update(counts)
+    def report(
+        *,
+        inserted: int = 0,
+        updated: int = 0,
+        unchanged: int = 0,
+        committed: bool = False,
+        import_id: int | None = None,
+    ) -> ImportReport:
         return ImportReport(
             encoding=chosen,
             file_sha256=hashing.sha256.hexdigest(),
             rows=rows,
+            inserted=inserted,
+            updated=updated,
+            unchanged=unchanged,
             rejected=rejections.count,
+            committed=committed,
+            import_id=import_id,
             rejections=tuple(sorted(rejections.kept, key=lambda r: r.line)),
-            **values,  # type: ignore[arg-type]
         )
 
     if rejections.count and not partial:
@@ -259,7 +262,8 @@ def _apply_changes(session: Session, import_id: int, actor: Actor, rejections: _
     for line, qualification_id, insurer_id, values in merge.changed_rows(connection):
         if insurer_id not in insurers:
             row = session.get(Insurer, insurer_id)
-            assert row is not None  # staged rows only name registered insurers
+            if row is None:  # staged rows only name registered insurers
+                raise InsurerNotFound(str(insurer_id))
             insurers[insurer_id] = InsurerInfo.of(row)
         if values["symbol"] == NO_SYMBOL:
             values = {**values, "symbol": None}
