@@ -443,3 +443,14 @@ def test_cli_adds_an_insurer_and_prints_its_credential_once(
     listed = cli_env.invoke(cli.app, ["insurer", "list"])
     assert "01130012\tkyokai_kenpo" in listed.stdout
     assert token not in listed.stdout
+
+
+def test_a_partial_api_import_keeps_the_good_rows(
+    client: TestClient, insurer_a: RegisteredInsurer
+) -> None:
+    data = csv_bytes([row(1), row(2, Birthdate="2000"), row(3)])
+    response = post_csv(client, insurer_a, data, "imp-5", partial=True)
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["Inserted"], body["Rejected"], body["Committed"]) == (2, 1, True)
+    assert body["Rejections"] == [{"Line": 3, "Reason": "Birthdate: expected a date as YYYYMMDD"}]

@@ -423,9 +423,7 @@ def test_the_api_is_documented(client: TestClient) -> None:
     assert spec["paths"]["/v1/imports"]["post"]["requestBody"]["content"]["text/csv"]
 
 
-def test_concurrent_retries_register_once(
-    client: TestClient, insurer_a: RegisteredInsurer
-) -> None:
+def test_concurrent_retries_register_once(client: TestClient, insurer_a: RegisteredInsurer) -> None:
     import threading
 
     barrier = threading.Barrier(4)
@@ -447,3 +445,27 @@ def test_concurrent_retries_register_once(
         "/v1/members/search", json={"MyNumber": my_number(1)}, headers=insurer_a.headers
     ).json()
     assert len(found["Members"]) == 1
+
+
+def test_a_revoked_credential_is_refused_and_a_new_one_works(
+    client: TestClient, sessions: Any, insurer_a: RegisteredInsurer
+) -> None:
+    from insurer_registry.credentials import CredentialKind
+    from insurer_registry.db import transaction
+    from insurer_registry.insurers.service import issue_credential, revoke_credentials
+
+    with transaction(sessions) as session:
+        assert revoke_credentials(session=session, insurer=insurer_a.info) == 1
+        fresh = issue_credential(
+            session=session, kind=CredentialKind.INSURER, label="rotated", insurer=insurer_a.info
+        )
+    old = client.post(
+        "/v1/members/search", json={"Limit": 1, "Birthdate": "19800401"}, headers=insurer_a.headers
+    )
+    assert old.status_code == 401
+    new = client.post(
+        "/v1/members/search",
+        json={"Limit": 1, "Birthdate": "19800401"},
+        headers={"Authorization": f"Bearer {fresh.token}"},
+    )
+    assert new.status_code == 200
