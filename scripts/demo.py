@@ -1,114 +1,281 @@
-"""`make demo`: the flow end to end on the embedded defaults.
+"""`make demo`: the whole flow end to end on the embedded defaults (SQLite, generated
+fixtures, an emulated card), then the front desk left running for the newcomer.
 
-Today it runs the card part: issue test cards, insert one into a virtual reader (a real pcscd
-through vpcd when it is installed, otherwise straight into the emulator, and it says which),
-read the auth certificate, check it against the test CA, PIN-sign a fresh challenge and
-verify the signature.
+1. issue test cards (a fresh test CA) for the residents of fixtures/residents.json
+2. register two insurers and import their members into the insurer registry (CSV)
+3. register a clinic and start the qualification server
+4. run the portal registration (初回登録) for every resident but one, with their cards
+5. insert a card into a virtual reader (a real pcscd through vpcd when it is installed,
+   otherwise in process, and it says which) and check it at the front desk
+6. start the front-desk web app and print its address; Ctrl-C stops everything
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
-import datetime as dt
+import csv
 import hashlib
-import secrets
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+import httpx
 
-from card_reader.connection import CardConnection
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image, save_image
 from card_reader.emulator.vpcd import VpcdCardSocket, vpcd_reader_name
 from card_reader.issuance.issuer import Issuer
-from card_reader.issuance.residents import load_residents
+from card_reader.issuance.residents import Resident, load_residents
 from card_reader.jpki import JpkiSession
 from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from card_reader.pcscd import Pcscd, PcscdError
 from card_reader.transports.inprocess import InProcessConnection
 from card_reader.transports.pcsc import PcscReaders
+from clinic_client.api import QualificationClient, challenge_digest
+from qualification_server.schemas import Consents
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "var" / "demo"
+BIN = Path(sys.executable).parent
 PIN = "1234"
+CLINIC = "1310000017"
+SERVER_PORT, DESK_PORT = 8300, 8400
+KYOKAI, KOKUHO = "01130012", "131011"  # test insurer numbers with valid check digits
+UNREGISTERED = "ito-mai"  # left for the newcomer to register at the front desk
 
 
 def step(text: str) -> None:
     print(f"==> {text}", flush=True)
 
 
+def run(*args: str, env: dict[str, str]) -> tuple[str, str]:
+    """Run a console script; its stdout and stderr, or stop the demo saying what failed."""
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args[:3])} failed:\n{done.stderr}")
+    return done.stdout.strip(), done.stderr.strip()
+
+
+def member_rows(residents: dict[str, Resident]) -> list[dict[str, str]]:
+    """Each resident in a situation worth seeing (fixtures/README.md)."""
+
+    def row(label: str, insurer: str, number: str, start: str, **extra: str) -> dict[str, str]:
+        r = residents[label]
+        return {
+            "InsurerNumber": insurer, "InsuredIdentificationNumber": number,
+            "InsuredBranchNumber": "00", "InsuredCardClassification": "01",
+            "PersonalFamilyClassification": "1", "Name": r.name, "NameKana": r.name_kana,
+            "Sex1": r.sex, "Birthdate": r.birth_date.strftime("%Y%m%d"), "QualificationDate": start,
+            "InsuredPartialContributionRatio": "030", "MyNumber": r.my_number, **extra,
+        }  # fmt: skip
+
+    return [
+        row("yamada-taro", KYOKAI, "1001", "20100401", InsuredCardSymbol="記号12",
+            LimitApplicationCertificateClassification="01",
+            LimitApplicationCertificateClassificationFlag="A03",
+            LimitApplicationCertificateValidStartDate="20260401"),
+        row("suzuki-hanako", KYOKAI, "2001", "20200101"),
+        row("suzuki-hanako", KOKUHO, "2002", "20200101"),
+        row("tanaka-ichiro", KOKUHO, "3001", "20050401", InsuredPartialContributionRatio="010"),
+        row("sato-yui", KYOKAI, "1001", "20160820", InsuredBranchNumber="02",
+            InsuredCardSymbol="記号12", PersonalFamilyClassification="2",
+            InsuredPartialContributionRatio="020", PreschoolClassification="1"),
+        row("kobayashi-ken", KOKUHO, "4001", "20000401", DisqualificationDate="20241001",
+            ReasonOfLoss="03"),
+        row("kobayashi-ken", KYOKAI, "4002", "20241001"),
+        row(UNREGISTERED, KYOKAI, "5001", "20200401"),
+    ]  # fmt: skip
+
+
 @contextlib.contextmanager
-def card_in_reader(card: EmulatedCard) -> Iterator[CardConnection]:
-    """The card in a virtual reader of a real pcscd, or in process if there is none."""
+def background(*args: str, env: dict[str, str], url: str) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(args, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"{args[0]} did not start") from None
+                time.sleep(0.2)
+        yield process
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def register_at_portal(base: str, card_path: Path) -> None:
+    session = JpkiSession(InProcessConnection(EmulatedCard(load_image(card_path))))
+    certificate = session.read_auth_certificate()
+    challenge = httpx.post(f"{base}/portal/v1/challenges", json={"purpose": "registration"})
+    token = base64.b64decode(challenge.json()["challenge"])
+    signature = session.authenticate(PIN, hashlib.sha256(token).digest())
+    proof = {
+        "challenge": base64.b64encode(token).decode(),
+        "certificate": base64.b64encode(certificate).decode(),
+        "signature": base64.b64encode(signature).decode(),
+    }
+    answer = httpx.post(f"{base}/portal/v1/registrations", json={"proof": proof, "consent": True})
+    if answer.status_code != 200:
+        raise SystemExit(f"registration of {card_path.stem} failed: {answer.text}")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: everything started is stopped
+    started = time.perf_counter()
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    env = {
+        **os.environ,
+        "ONSHI_ENV": "development",
+        "ONSHI_LOG_LEVEL": "WARNING",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+    step("issuing test cards (test CA, not J-LIS)")
+    issuer = Issuer.open(WORK / "issuer", pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
+    residents = {r.label: r for r in load_residents(REPO / "fixtures" / "residents.json")}
+    for resident in residents.values():
+        issuer.issue_card(resident, pin=PIN)
+    print(f"    {len(residents)} cards in {issuer.root.relative_to(REPO)}/cards, PIN {PIN}")
+
+    step("insurer registry: two insurers, members imported from CSV")
+    registry_env = {**env, "DATABASE_URL": f"sqlite:///{WORK / 'registry.db'}"}
+    run("insurer-registry", "insurer", "add", KYOKAI, "全国健康保険協会 東京支部", env=registry_env)
+    run("insurer-registry", "insurer", "add", KOKUHO, "千代田区国民健康保険", env=registry_env)
+    members = WORK / "members.csv"
+    rows = member_rows(residents)
+    columns = list(dict.fromkeys(key for r in rows for key in r))
+    with members.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    out, err = run("insurer-registry", "import", str(members), env=registry_env)
+    print("    " + (out or err).splitlines()[-1])
+    members.unlink()  # it held My Numbers: the registry keeps only their keyed hashes
+
+    step("qualification server: a clinic, then the server on SQLite")
+    server_env = {
+        **env,
+        "DATABASE_URL": f"sqlite:///{WORK / 'qualification.db'}",
+        "ONSHI_REGISTRY_DATABASE_URL": registry_env["DATABASE_URL"],
+        "ONSHI_JPKI_CA_FILES": f'["{issuer.ca_certificate_path(issuer.auth_ca.kind)}"]',
+        "ONSHI_JPKI_CRL_FILES": f'["{issuer.crl_path}"]',
+        "ONSHI_ISSUER_DIRECTORY_FILES": f'["{issuer.directory_path}"]',
+    }
+    run("qualification-server", "migrate", env=server_env)
+    token, _ = run(
+        "qualification-server", "clinic", "add", CLINIC, "霞が関クリニック", env=server_env
+    )
+    base = f"http://127.0.0.1:{SERVER_PORT}"
+    with background(
+        "qualification-server", "serve", "--port", str(SERVER_PORT), env=server_env,
+        url=f"{base}/healthz",
+    ):  # fmt: skip
+        print(f"    serving {base} (OpenAPI at {base}/docs); clinic {CLINIC}")
+        step("portal registration (初回登録) with card and PIN")
+        for label in residents:
+            if label != UNREGISTERED:
+                register_at_portal(base, issuer.card_path(label))
+        print(
+            f"    {len(residents) - 1} registered; {UNREGISTERED} is left to register at the desk"
+        )
+
+        desk_env = {**env, "ONSHI_CLINIC_SERVER_URL": base, "ONSHI_CLINIC_TOKEN": token}
+        card_path = issuer.card_path("yamada-taro")
+        card = EmulatedCard(load_image(card_path), on_change=lambda i: save_image(card_path, i))
+        with card_in_reader(card) as reader_kind:
+            step(f"front-desk check of yamada-taro's card ({reader_kind}), PIN mode")
+            answer = front_desk_check(base, token, card, reader_kind)
+            body = answer.MessageBody
+            for r in body.ResultList.ResultOfQualificationConfirmation if body.ResultList else []:
+                number = f"{r.InsuredCardSymbol}・{r.InsuredIdentificationNumber}・{r.InsuredBranchNumber}"
+                print(f"    {r.Name} ({r.NameKana})  born {r.Birthdate}")
+                print(f"    QualificationValidity {body.QualificationValidity}  insurer "
+                      f"{r.InsurerNumber.strip()} {r.InsurerName}")  # fmt: skip
+                print(f"    {number}  copay {r.InsuredPartialContributionRatio}")
+            print(f"    done in {time.perf_counter() - started:.1f} s")
+            if os.environ.get("DEMO_NO_WAIT"):
+                return
+            with background(
+                "clinic", "serve", "--port", str(DESK_PORT), env=desk_env,
+                url=f"http://127.0.0.1:{DESK_PORT}/",
+            ):  # fmt: skip
+                step(f"front desk running at http://127.0.0.1:{DESK_PORT}/  (Ctrl-C stops all)")
+                print("    yamada-taro's card is in the reader. To try another card:")
+                print(f"      card-reader emulate {issuer.card_path('suzuki-hanako')} --slot 1")
+                print(f"    (copy a card first if you want to keep its PIN counter; PIN {PIN})")
+                with contextlib.suppress(KeyboardInterrupt):
+                    signal.pause()
+    step("stopped")
+
+
+@contextlib.contextmanager
+def card_in_reader(card: EmulatedCard) -> Iterator[str]:
     try:
         daemon = Pcscd()
         daemon.start()
     except PcscdError as exc:
-        step(f"no PC/SC stack ({exc}); using the emulated card in process")
-        yield InProcessConnection(card)
+        print(f"    no PC/SC stack ({exc}); the card stays in process")
+        yield "in process"
         return
-    readers = PcscReaders()
     socket = VpcdCardSocket(card, slot=0)
+    readers = PcscReaders()
     try:
         socket.start()
-        reader = readers.wait_for_card(vpcd_reader_name(0), timeout_s=10)
-        step(f"card inserted into {reader!r} (pcscd + vsmartcard vpcd)")
-        connection = readers.connect(reader)
-        try:
-            yield connection
-        finally:
-            connection.close()
+        readers.wait_for_card(vpcd_reader_name(0), timeout_s=10)
+        yield f"pcscd + vpcd, reader {vpcd_reader_name(0)!r}"
     finally:
         socket.close()
         readers.close()
-        ours = daemon.owned
         daemon.stop()
-        step("card removed; our pcscd stopped" if ours else "card removed")
 
 
-def main() -> None:
-    started = time.perf_counter()
-    shutil.rmtree(WORK, ignore_errors=True)
-    step(f"issuing test cards into {WORK.relative_to(REPO)}/issuer (test CA, not J-LIS)")
-    issuer = Issuer.open(WORK / "issuer", pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
-    residents = load_residents(REPO / "fixtures" / "residents.json")
-    for resident in residents:
-        issuer.issue_card(resident, pin=PIN)
-    print(f"    {len(residents)} cards, PIN {PIN}; CRL and issuer directory written")
+def front_desk_check(base: str, token: str, card: EmulatedCard, reader_kind: str):  # type: ignore[no-untyped-def]
+    client = QualificationClient(base, token)
+    try:
+        if reader_kind == "in process":
+            session = JpkiSession(InProcessConnection(card))
+            certificate = session.read_auth_certificate()
+            challenge = client.challenge()
+            signature = session.authenticate(PIN, challenge_digest(challenge))
+            return client.check_card(
+                challenge=challenge, certificate=certificate,
+                proof={"method": "pin", "signature": base64.b64encode(signature).decode()},
+                consents=Consents(limit_application=True),
+            )  # fmt: skip
+        from clinic_client.desk import check_card
+        from clinic_client.reader import FrontDeskReader
 
-    label = residents[0].label
-    card_path = issuer.card_path(label)
-    card = EmulatedCard(load_image(card_path), on_change=lambda i: save_image(card_path, i))
-    with card_in_reader(card) as connection:
-        session = JpkiSession(connection)
-        cert = x509.load_der_x509_certificate(session.read_auth_certificate())
-        step(f"read the auth certificate of card {label!r} (no PIN needed)")
-        print(f"    subject {cert.subject.rfc4514_string()}")
-        print(f"    issuer  {cert.issuer.rfc4514_string()}")
-        print(f"    serial  {cert.serial_number}, valid until {cert.not_valid_after_utc:%Y-%m-%d}")
-        cert.verify_directly_issued_by(issuer.auth_ca.certificate)
-        if issuer.load_crl().get_revoked_certificate_by_serial_number(cert.serial_number):
-            raise SystemExit("the certificate is revoked")
-        if not cert.not_valid_before_utc <= dt.datetime.now(dt.UTC) <= cert.not_valid_after_utc:
-            raise SystemExit("the certificate is outside its validity period")
-        step("certificate issued by the test CA, within its dates, not on the CRL")
-
-        print(f"    PIN tries left: {session.auth_pin_tries_left()} (asked without spending one)")
-        challenge = secrets.token_bytes(32)
-        signature = session.authenticate(PIN, hashlib.sha256(challenge).digest())
-        step(f"PIN verified and challenge {challenge.hex()[:16]}… signed on the card")
-        key = cert.public_key()
-        if not isinstance(key, rsa.RSAPublicKey):
-            raise SystemExit("the auth certificate holds no RSA key")
-        key.verify(signature, challenge, padding.PKCS1v15(), hashes.SHA256())
-        step("signature verifies against the certificate: the card is present")
-    print(f"done in {time.perf_counter() - started:.1f} s")
+        reader = FrontDeskReader(vpcd_reader_name(0))
+        try:
+            answer, _ = check_card(
+                reader, client, mode="pin", pin=PIN, consents=Consents(limit_application=True)
+            )
+        finally:
+            reader.close()
+        return answer
+    finally:
+        client.close()
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        step("stopped")
