@@ -204,7 +204,8 @@ def main() -> None:
             answer = front_desk_check(base, token, card, reader_kind)
             body = answer.MessageBody
             for r in body.ResultList.ResultOfQualificationConfirmation if body.ResultList else []:
-                number = f"{r.InsuredCardSymbol}・{r.InsuredIdentificationNumber}・{r.InsuredBranchNumber}"
+                parts = (r.InsuredCardSymbol, r.InsuredIdentificationNumber, r.InsuredBranchNumber)
+                number = "・".join(p for p in parts if p)
                 print(f"    {r.Name} ({r.NameKana})  born {r.Birthdate}")
                 print(f"    QualificationValidity {body.QualificationValidity}  insurer "
                       f"{r.InsurerNumber.strip()} {r.InsurerName}")  # fmt: skip
