@@ -1,0 +1,161 @@
+"""Answer files (SPEC §5, §6): the server's answers and the connector's refusals as `XmlMsg`
+trees in the request's encoding. Pure.
+
+Elements come in the order of the server's models, absent ones omitted, values as plain text.
+A refusal (the server's `Q…` or the connector's `C…`) is `SegmentOfResult` 9 with
+`ErrorCode` and `ErrorMessage` in the header and `ProcessingResultStatus` 2 in the body.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from clinic_client.connector.errors import CATALOGUE
+from clinic_client.connector.requests import BatchRequest, RejectedEntry, RequestHeader
+from clinic_client.connector.xmlcodec import WireEncoding, write_xml
+from qualification_server.schemas import AnswerHeader, BatchAnswer, BatchHeader, EligibilityAnswer
+
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+FILE_REFERENCE = "2"  # ReferenceClassification: every file request is by insured-card number
+SEGMENT_NORMAL, SEGMENT_ERROR = "1", "9"
+STATUS_ERROR = "2"
+# SPEC §5 names the list but not its items; the item name below is unconfirmed.
+LIST_ITEMS = {"SpecificDiseasesCertificateList": "SpecificDiseasesCertificateInfo"}
+
+
+def timestamp(moment: dt.datetime) -> str:
+    """`YYYYMMDDHHmmss` in Japan time (SPEC §4)."""
+    return moment.astimezone(JST).strftime("%Y%m%d%H%M%S")
+
+
+def eligibility_answer_file(answer: EligibilityAnswer, encoding: WireEncoding) -> bytes:
+    """`OQSsiquc01res` (and the face result): the server's answer, in `encoding`."""
+    tree = _wire_tree(answer.model_dump(exclude_none=True))
+    tree["MessageHeader"]["CharacterCodeIdentifier"] = encoding.value
+    return write_xml(tree, encoding)
+
+
+def batch_answer_file(
+    request: BatchRequest, answer: BatchAnswer | None, *, now: dt.datetime
+) -> bytes:
+    """`OQSmuquc01res`: one `BulkConfirmUnit` per entry of the request, in its order.
+
+    `answer` holds the server's units for the entries that could be sent (None when none
+    could); an entry the connector refused gets a unit with its `C…` code. The header counts
+    every entry. The units sit in `MessageBody`, as SPEC §6 puts every answer's content.
+    """
+    sent = request.queries
+    server_units = list(answer.BulkConfirmUnit) if answer else []
+    if len(server_units) != len(sent):
+        raise ValueError(f"the server answered {len(server_units)} units for {len(sent)}")
+    pending = iter(server_units)
+    units: list[dict[str, Any]] = []
+    for entry in request.entries:
+        if isinstance(entry, RejectedEntry):
+            units.append(
+                {
+                    "InsuredNumberQuery": dict(entry.echo),
+                    "MessageBody": _error_body(
+                        entry.code, CATALOGUE[entry.code].front_desk, entry.detail
+                    ),
+                }
+            )
+        else:
+            units.append(_wire_tree(next(pending).model_dump(exclude_none=True)))
+    errors = sum(1 for u in units if u["MessageBody"]["ProcessingResultStatus"] == STATUS_ERROR)
+    header: dict[str, Any] = (
+        answer.MessageHeader.model_dump(exclude_none=True)
+        if answer
+        else {
+            "ProcessExecutionTime": timestamp(now),
+            "QualificationConfirmationDate": _confirmation_date(request.header, now),
+            "MedicalInstitutionCode": request.header.medical_institution_code,
+            "ReferenceClassification": FILE_REFERENCE,
+            "SegmentOfResult": SEGMENT_NORMAL,
+        }
+    )
+    header.update(
+        # The client's batch call does not carry the identifier: echo the request's here.
+        ArbitraryFileIdentifier=request.header.arbitrary_file_identifier,
+        NumberOfProcessingResult=len(units),
+        NumberOfNormalProcessing=len(units) - errors,
+        NumberOfError=errors,
+        CharacterCodeIdentifier=request.encoding.value,
+    )
+    tree = {
+        "MessageHeader": _ordered(BatchHeader, header),
+        "MessageBody": {"BulkConfirmUnit": units},
+    }
+    return write_xml(tree, request.encoding)
+
+
+def error_answer_file(
+    *,
+    code: str,
+    message: str,
+    detail: str | None,
+    header: RequestHeader | None,
+    encoding: WireEncoding,
+    now: dt.datetime,
+) -> bytes:
+    """A refused request: `SegmentOfResult` 9, the code and the front-desk text, the
+    request's header echoed as far as it could be read."""
+    echo = header or RequestHeader()
+    tree = {
+        "MessageHeader": _ordered(
+            AnswerHeader,
+            {
+                "ProcessExecutionTime": timestamp(now),
+                "QualificationConfirmationDate": _confirmation_date(echo, now),
+                "MedicalInstitutionCode": echo.medical_institution_code,
+                "ArbitraryFileIdentifier": echo.arbitrary_file_identifier,
+                "ReferenceClassification": FILE_REFERENCE,
+                "SegmentOfResult": SEGMENT_ERROR,
+                "ErrorCode": code,
+                "ErrorMessage": message,
+                "CharacterCodeIdentifier": encoding.value,
+            },
+        ),
+        "MessageBody": _error_body(code, message, detail),
+    }
+    return write_xml(tree, encoding)
+
+
+def _error_body(code: str, message: str, detail: str | None) -> dict[str, str]:
+    # The detail (which element, which position; never a value) helps whoever fixes the
+    # receipt computer's output; the header keeps the plain front-desk text.
+    return {
+        "ProcessingResultStatus": STATUS_ERROR,
+        "ProcessingResultCode": code,
+        "ProcessingResultMessage": f"{message}（{detail}）" if detail else message,
+    }
+
+
+def _confirmation_date(header: RequestHeader, now: dt.datetime) -> str:
+    return header.confirmation_date or now.astimezone(JST).strftime("%Y%m%d")
+
+
+def _ordered(model: type[BaseModel], values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` in the model's element order, absent (None) ones left out."""
+    unknown = set(values) - set(model.model_fields)
+    if unknown:
+        raise ValueError(f"not elements of {model.__name__}: {sorted(unknown)}")
+    return {name: values[name] for name in model.model_fields if values.get(name) is not None}
+
+
+def _wire_tree(dumped: dict[str, Any]) -> dict[str, Any]:
+    """A model dump with the lists whose items have their own element name wrapped."""
+    tree: dict[str, Any] = {}
+    for name, value in dumped.items():
+        if isinstance(value, dict):
+            value = _wire_tree(value)
+        elif isinstance(value, list):
+            value = [_wire_tree(v) if isinstance(v, dict) else v for v in value]
+            if name in LIST_ITEMS:
+                value = {LIST_ITEMS[name]: value}
+        tree[name] = value
+    return tree

@@ -1,0 +1,35 @@
+"""Results of card checks at the front desk, as files for the receipt computer (SPEC §6:
+`OQSsiquc01res_face_<…>.xml` in `face/`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from pathlib import Path
+
+from clinic_client.connector.answers import eligibility_answer_file, timestamp
+from clinic_client.connector.names import face_result_name
+from clinic_client.connector.spool import Spool
+from clinic_client.connector.xmlcodec import WireEncoding
+from qualification_server.schemas import EligibilityAnswer
+
+_TIMESTAMP = re.compile(r"^\d{14}$")
+
+
+def write_face_result(
+    directory: Path, answer: EligibilityAnswer, *, encoding: str = "utf-8"
+) -> Path:
+    """Publish the answer of a card check as `directory/face/OQSsiquc01res_face_<YYYYMMDDHHMMSS>
+    _<unique>.xml` and return its path. The file appears whole or not at all.
+
+    `encoding` is "utf-8" or "shift_jis" (the receipt computer's choice, as for its
+    requests); anything else is a `ValueError`. The time is the answer's
+    `ProcessExecutionTime`; the unique part keeps two checks in the same second apart.
+    """
+    wire = WireEncoding.from_label(encoding)
+    stamp = answer.MessageHeader.ProcessExecutionTime
+    if not _TIMESTAMP.match(stamp):
+        stamp = timestamp(dt.datetime.now(dt.UTC))
+    name = face_result_name(stamp, uuid.uuid4().hex[:12])
+    return Spool.open(directory).write_face(name, eligibility_answer_file(answer, wire))

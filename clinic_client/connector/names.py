@@ -1,0 +1,68 @@
+"""File names of the folder interface (SPEC §6): which request a file is, what its answer
+is called. Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+REQUEST_SUFFIX = ".xml"
+FACE_PREFIX = "OQSsiquc01res_face_"
+_REQUEST = re.compile(r"^(OQS(?:si|mu)(?:quc|imm)01)req_(.*)(?i:\.xml)$")
+
+
+class RequestKind(StrEnum):
+    """The request files of SPEC §6, by their name prefix."""
+
+    SINGLE = "OQSsiquc01"  # 個別照会
+    BATCH = "OQSmuquc01"  # 一括照会
+    REGISTER_SINGLE = "OQSsiimm01"  # 照会番号の登録 (single): not supported
+    REGISTER_BULK = "OQSmuimm01"  # 照会番号の登録 (bulk): not supported
+
+
+@dataclass(frozen=True, slots=True)
+class RequestName:
+    """A file found in `req/`: its kind and id when the name follows SPEC §6."""
+
+    file_name: str
+    kind: RequestKind | None
+    request_id: str | None
+
+    @classmethod
+    def parse(cls, file_name: str) -> RequestName:
+        match = _REQUEST.match(file_name)
+        if match is None:
+            return cls(file_name, None, None)
+        prefix, request_id = match.groups()
+        kind = next((k for k in RequestKind if k.value == prefix), None)
+        return cls(file_name, kind, request_id or None)
+
+    @property
+    def answer_name(self) -> str:
+        """`<kind>res_<id>.xml`; a file whose kind or id cannot be read is answered as
+        `<its name without .xml>_res.xml`, so its answer is still found next to it."""
+        if self.kind is None or self.request_id is None:
+            stem = (
+                self.file_name[: -len(REQUEST_SUFFIX)]
+                if is_request_file(self.file_name)
+                else self.file_name
+            )
+            return f"{stem}_res{REQUEST_SUFFIX}"
+        return f"{self.kind.value}res_{self.request_id}{REQUEST_SUFFIX}"
+
+    @property
+    def label(self) -> str:
+        """How the log names the request (the id, or the file name)."""
+        return self.request_id if self.request_id is not None else self.file_name
+
+
+def is_request_file(file_name: str) -> bool:
+    """Files in `req/` that the connector answers: `*.xml`, not hidden. Anything else (a
+    writer's `.tmp`, `Thumbs.db`) is left alone."""
+    return file_name.lower().endswith(REQUEST_SUFFIX) and not file_name.startswith(".")
+
+
+def face_result_name(timestamp: str, unique: str) -> str:
+    """`OQSsiquc01res_face_<YYYYMMDDHHMMSS>_<unique>.xml` (SPEC §6)."""
+    return f"{FACE_PREFIX}{timestamp}_{unique}{REQUEST_SUFFIX}"

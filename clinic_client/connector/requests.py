@@ -1,0 +1,228 @@
+"""Request files (SPEC §6) read into frozen values. Pure: bytes in, values or
+`RequestRejected` out.
+
+個別照会 (`OQSsiquc01req`): `XmlMsg/MessageHeader` {`QualificationConfirmationDate`,
+`MedicalInstitutionCode`, `ArbitraryFileIdentifier`, each optional} and
+`XmlMsg/MessageBody/QualificationConfirmSearchInfo` once. 一括照会 (`OQSmuquc01req`, body
+unconfirmed in SPEC): the same header and `QualificationConfirmSearchInfo` repeated, one per
+person; an entry that cannot be read is refused on its own, the others are still looked up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from clinic_client.connector.errors import ConnectorCode, RequestRejected
+from clinic_client.connector.names import RequestKind
+from clinic_client.connector.xmlcodec import ROOT, WireEncoding, XmlReadError, read_xml
+from insurer_registry.numbers import InsurerNumber, InvalidInsurerNumber
+from qualification_server.schemas import InsuredCardQuery
+
+MAX_REQUEST_BYTES = 1 << 20  # 1 MiB: a batch of 2,000 people fits several times over
+MAX_FILE_IDENTIFIER = 64  # what the server accepts for ArbitraryFileIdentifier
+HEADER = "MessageHeader"
+BODY = "MessageBody"
+SEARCH_INFO = "QualificationConfirmSearchInfo"
+QUERY_ELEMENTS = tuple(InsuredCardQuery.model_fields)  # SPEC §6 order
+REQUIRED_QUERY_ELEMENTS = (
+    "InsurerNumber",
+    "InsuredIdentificationNumber",
+    "InsuredBranchNumber",
+    "Birthdate",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHeader:
+    """What `MessageHeader` carries; each absent element is None."""
+
+    confirmation_date: str | None = None  # YYYYMMDD; the server's today when absent
+    medical_institution_code: str | None = None
+    arbitrary_file_identifier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SingleRequest:
+    """個別照会: one insured number."""
+
+    encoding: WireEncoding
+    header: RequestHeader
+    query: InsuredCardQuery
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedEntry:
+    """A 一括照会 entry that cannot be sent; it gets a BulkConfirmUnit of its own."""
+
+    code: ConnectorCode
+    detail: str | None
+    echo: tuple[tuple[str, str], ...]  # the entry's elements as they came
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRequest:
+    """一括照会: entries in file order, each a query or a refusal."""
+
+    encoding: WireEncoding
+    header: RequestHeader
+    entries: tuple[InsuredCardQuery | RejectedEntry, ...]
+
+    @property
+    def queries(self) -> list[InsuredCardQuery]:
+        return [e for e in self.entries if isinstance(e, InsuredCardQuery)]
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationRequest:
+    """照会番号の登録: read only so that its refusal goes back in its encoding."""
+
+    encoding: WireEncoding
+    header: RequestHeader
+
+
+Request = SingleRequest | BatchRequest | RegistrationRequest
+
+
+def read_request(kind: RequestKind, data: bytes) -> Request:
+    """The request in `data`, a file of `kind`; `RequestRejected` if it cannot be read."""
+    if len(data) > MAX_REQUEST_BYTES:
+        raise RequestRejected(ConnectorCode.TOO_LARGE, f"more than {MAX_REQUEST_BYTES} bytes")
+    try:
+        root, encoding = read_xml(data)
+    except XmlReadError as exc:
+        code = (
+            ConnectorCode.UNREADABLE_ENCODING
+            if exc.encoding_error
+            else ConnectorCode.NOT_WELL_FORMED
+        )
+        raise RequestRejected(code, exc.detail, encoding=exc.encoding) from None
+    try:
+        header = read_header(root)
+    except RequestRejected as exc:
+        raise exc.within(encoding) from None
+    try:
+        if kind is RequestKind.SINGLE:
+            (info,) = _search_infos(root, at_most_one=True)
+            return SingleRequest(encoding, header, read_query(info, f"{BODY}/{SEARCH_INFO}"))
+        if kind is RequestKind.BATCH:
+            entries = tuple(
+                _batch_entry(info, f"{BODY}/{SEARCH_INFO}[{position}]")
+                for position, info in enumerate(_search_infos(root, at_most_one=False), 1)
+            )
+            return BatchRequest(encoding, header, entries)
+        return RegistrationRequest(encoding, header)
+    except RequestRejected as exc:
+        raise exc.within(encoding, header) from None
+
+
+def read_header(root: ET.Element) -> RequestHeader:
+    """`XmlMsg/MessageHeader`, its values checked."""
+    if root.tag != ROOT:
+        raise RequestRejected(
+            ConnectorCode.WRONG_STRUCTURE, f"the root element is {root.tag[:40]}, not {ROOT}"
+        )
+    header = _child(root, HEADER, ROOT)
+    date = _optional_text(header, "QualificationConfirmationDate", HEADER)
+    if date is not None:
+        _check_date(date, f"{HEADER}/QualificationConfirmationDate")
+    identifier = _optional_text(header, "ArbitraryFileIdentifier", HEADER)
+    if identifier is not None and len(identifier) > MAX_FILE_IDENTIFIER:
+        raise RequestRejected(
+            ConnectorCode.INVALID_VALUE,
+            f"{HEADER}/ArbitraryFileIdentifier: longer than {MAX_FILE_IDENTIFIER} characters",
+        )
+    return RequestHeader(
+        confirmation_date=date,
+        medical_institution_code=_optional_text(header, "MedicalInstitutionCode", HEADER),
+        arbitrary_file_identifier=identifier,
+    )
+
+
+def read_query(info: ET.Element, path: str) -> InsuredCardQuery:
+    """One `QualificationConfirmSearchInfo`. A 6-digit 国保 number, space- or zero-padded,
+    is passed on in the answer's form: right-aligned in 8 with spaces (SPEC §5)."""
+    values = {
+        name: text
+        for name in QUERY_ELEMENTS
+        if (text := _optional_text(info, name, path)) is not None
+    }
+    for name in REQUIRED_QUERY_ELEMENTS:
+        if name not in values:
+            raise RequestRejected(ConnectorCode.WRONG_STRUCTURE, f"{path}/{name} is missing")
+    try:
+        insurer = InsurerNumber.parse(values["InsurerNumber"])
+    except InvalidInsurerNumber as exc:
+        raise RequestRejected(
+            ConnectorCode.INVALID_INSURER_NUMBER, f"{path}/InsurerNumber: {exc.reason}"
+        ) from None
+    try:
+        query = InsuredCardQuery.model_validate({**values, "InsurerNumber": insurer.wire})
+    except ValidationError as exc:
+        # Field names and rules only: pydantic's own text would quote the value.
+        problems = "; ".join(
+            f"{path}/{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise RequestRejected(ConnectorCode.INVALID_VALUE, problems) from None
+    _check_date(query.Birthdate, f"{path}/Birthdate")
+    return query
+
+
+def _batch_entry(info: ET.Element, path: str) -> InsuredCardQuery | RejectedEntry:
+    try:
+        return read_query(info, path)
+    except RequestRejected as exc:
+        echo = tuple(
+            (name, text)
+            for name in QUERY_ELEMENTS
+            for child in info.findall(name)[:1]
+            if len(child) == 0 and (text := (child.text or "").strip())
+        )
+        return RejectedEntry(exc.code, exc.detail, echo)
+
+
+def _search_infos(root: ET.Element, *, at_most_one: bool) -> list[ET.Element]:
+    body = _child(root, BODY, ROOT)
+    infos = body.findall(SEARCH_INFO)
+    if not infos:
+        raise RequestRejected(ConnectorCode.WRONG_STRUCTURE, f"{BODY}/{SEARCH_INFO} is missing")
+    if at_most_one and len(infos) > 1:
+        raise RequestRejected(
+            ConnectorCode.WRONG_STRUCTURE,
+            f"{BODY}/{SEARCH_INFO} is repeated: several people go in an OQSmuquc01req file",
+        )
+    return infos
+
+
+def _child(parent: ET.Element, tag: str, path: str) -> ET.Element:
+    found = parent.findall(tag)
+    if not found:
+        raise RequestRejected(ConnectorCode.WRONG_STRUCTURE, f"{path}/{tag} is missing")
+    if len(found) > 1:
+        raise RequestRejected(ConnectorCode.WRONG_STRUCTURE, f"{path}/{tag} is repeated")
+    return found[0]
+
+
+def _optional_text(parent: ET.Element, tag: str, path: str) -> str | None:
+    """The element's text without surrounding blanks; None when absent or empty."""
+    found = parent.findall(tag)
+    if not found:
+        return None
+    if len(found) > 1:
+        raise RequestRejected(ConnectorCode.WRONG_STRUCTURE, f"{path}/{tag} is repeated")
+    if len(found[0]) > 0:
+        raise RequestRejected(ConnectorCode.WRONG_STRUCTURE, f"{path}/{tag} must hold text")
+    return (found[0].text or "").strip() or None
+
+
+def _check_date(value: str, path: str) -> None:
+    try:
+        valid = len(value) == 8 and value.isascii() and value.isdigit()
+        dt.datetime.strptime(value, "%Y%m%d")  # a calendar date: no zone
+    except ValueError:
+        valid = False
+    if not valid:
+        raise RequestRejected(ConnectorCode.INVALID_VALUE, f"{path}: not a YYYYMMDD date")

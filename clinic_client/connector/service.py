@@ -1,0 +1,162 @@
+"""The run loop: answer what `work/` still holds, then what arrives in `req/`, until stopped.
+
+Each request is claimed (moved into `work/`), answered, its answer published in `res/`, and
+only then removed. A server outage leaves the request in `work/` and the loop backs off; no
+request is ever dropped, and none is answered with an error for an outage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from clinic_client.api import QualificationClient
+from clinic_client.connector.answering import (
+    ServerOutage,
+    answer_request,
+    internal_error_answer,
+)
+from clinic_client.connector.names import RequestName
+from clinic_client.connector.requests import MAX_REQUEST_BYTES
+from clinic_client.connector.spool import Spool
+
+log = logging.getLogger(__name__)
+DEFAULT_SETTLE_S = 0.5  # a request file must sit untouched this long before it is read
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class PassReport:
+    """One pass over the folders: how many requests were answered, and whether the server
+    stopped the pass."""
+
+    answered: int
+    outage: ServerOutage | None = None
+
+
+class Connector:
+    """Answers the requests of one directory through one clinic's client."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        client: QualificationClient,
+        *,
+        settle_s: float = DEFAULT_SETTLE_S,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._spool = spool
+        self._client = client
+        self._settle_s = settle_s
+        self._clock = clock
+        self._ignored: set[str] = set()
+
+    def run_once(self, stop: threading.Event | None = None) -> PassReport:
+        """Answer the claimed requests, oldest first, then the settled ones in `req/`.
+
+        Stops at the first outage: the next request would meet the same server.
+        """
+        answered = 0
+        self._note_ignored()
+        for claim in self._spool.claimed():
+            if stop is not None and stop.is_set():
+                return PassReport(answered)
+            if (outage := self._answer(claim)) is not None:
+                return PassReport(answered, outage)
+            answered += 1
+        for request in self._spool.waiting(settle_s=self._settle_s):
+            if stop is not None and stop.is_set():
+                return PassReport(answered)
+            claimed = self._spool.claim(request)
+            if claimed is None:
+                continue
+            if (outage := self._answer(claimed)) is not None:
+                return PassReport(answered, outage)
+            answered += 1
+        return PassReport(answered)
+
+    def _answer(self, claim: Path) -> ServerOutage | None:
+        name = RequestName.parse(claim.name)
+        if self._spool.is_answered(claim, name.answer_name):
+            self._spool.finish(claim)
+            log.info("request %s: answered before the connector stopped", name.label)
+            return None
+        now = self._clock()
+        try:
+            answer = answer_request(name, _read_head(claim), self._client, now=now)
+        except ServerOutage as outage:
+            log.debug("request %s waits: %s", name.label, outage.reason)
+            return outage
+        except Exception as exc:
+            # One file never stops the loop, and never goes unanswered. The message may quote
+            # personal data (a server answer that failed validation): log where, not what.
+            where = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("request %s: unexpected %s\n%s", name.label, type(exc).__name__, where)
+            answer = internal_error_answer(name, now=now)
+        self._spool.write_answer(answer.file_name, answer.data)
+        self._spool.finish(claim)
+        kind = name.kind.value if name.kind else "unknown file"
+        log.info("request %s (%s): %s", name.label, kind, answer.outcome)
+        return None
+
+    def _note_ignored(self) -> None:
+        for file_name in self._spool.ignored():
+            if file_name not in self._ignored:
+                self._ignored.add(file_name)
+                log.warning("req/%s is not a request file (*.xml): left alone", file_name)
+
+
+def run_connector(
+    directory: Path,
+    client: QualificationClient,
+    *,
+    poll_interval_s: float = 0.5,
+    stop: threading.Event | None = None,
+    settle_s: float = DEFAULT_SETTLE_S,
+) -> None:
+    """Serve the receipt computer's folders under `directory` until `stop` is set (forever
+    without one). Requests left in `work/` by an earlier run are answered first.
+
+    Raises `ConnectorBusy` if another connector serves `directory`, `NotADirectoryError` if
+    it does not exist.
+    """
+    if poll_interval_s <= 0:
+        raise ValueError("poll_interval_s must be positive")
+    stop = stop or threading.Event()
+    spool = Spool.open(directory)
+    with spool.lock():
+        spool.remove_stale_temporaries()
+        log.info("connector serving %s; %d requests to resume", directory, len(spool.claimed()))
+        connector = Connector(spool, client, settle_s=settle_s)
+        failures = 0
+        while not stop.is_set():
+            try:
+                report = connector.run_once(stop)
+                trouble = report.outage.reason if report.outage else None
+            except OSError as exc:  # a folder gone, a full disk, a share offline: try again
+                trouble = f"{type(exc).__name__}: {exc.strerror}"
+            if trouble is None and failures:
+                log.warning("answering again after %d failed attempts", failures)
+                failures = 0
+            elif trouble is not None:
+                if failures == 0:
+                    log.warning("cannot answer now (%s); requests wait, retrying", trouble)
+                failures += 1
+            stop.wait(_delay(poll_interval_s, failures))
+    log.info("connector stopped")
+
+
+def _delay(poll_interval_s: float, failures: int) -> float:
+    """The poll interval, doubled for each failed attempt in a row, up to 30 s."""
+    return min(poll_interval_s * 2.0 ** min(failures, 16), max(MAX_BACKOFF_S, poll_interval_s))
+
+
+def _read_head(path: Path) -> bytes:
+    """The file's bytes, up to one more than a request may hold (enough to refuse it)."""
+    with path.open("rb") as handle:
+        return handle.read(MAX_REQUEST_BYTES + 1)

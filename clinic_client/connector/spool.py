@@ -1,0 +1,183 @@
+"""The connector's folders and the moves between them: what makes a request survive a crash.
+
+    DIR/req/   the receipt computer drops requests here
+    DIR/work/  a request the connector has claimed (atomic rename) and not yet answered
+    DIR/res/   answers, each appearing whole (written elsewhere, fsync'd, renamed in)
+    DIR/face/  results of card checks at the reader, written the same way
+    DIR/tmp/   where files are written before they are renamed into place
+
+A request leaves `work/` only after its answer is durable in `res/`; a connector that stops at
+any point finds it in `work/` on start. One connector serves a directory at a time (a lock).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from clinic_client.connector.names import is_request_file
+
+LOCK_FILE = ".connector.lock"
+STALE_TEMP_S = 3600.0  # a temporary file this old was left by a writer that died
+
+
+class ConnectorBusy(Exception):
+    """Another connector already serves this directory."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(f"another connector serves {directory}")
+        self.directory = directory
+
+
+@dataclass(frozen=True, slots=True)
+class Spool:
+    root: Path
+
+    @classmethod
+    def open(cls, root: Path) -> Spool:
+        """The folders under `root`, created if missing (`root` itself must exist)."""
+        if not root.is_dir():
+            raise NotADirectoryError(f"{root} is not a directory")
+        spool = cls(root)
+        for folder in (spool.req, spool.res, spool.work, spool.face, spool.tmp):
+            folder.mkdir(exist_ok=True)
+        return spool
+
+    @property
+    def req(self) -> Path:
+        return self.root / "req"
+
+    @property
+    def res(self) -> Path:
+        return self.root / "res"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def face(self) -> Path:
+        return self.root / "face"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the directory for one connector; `ConnectorBusy` if another holds it.
+
+        An OS lock, released by the kernel however the holder ends: no stale lock files.
+        """
+        with (self.root / LOCK_FILE).open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConnectorBusy(self.root) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def claimed(self) -> list[Path]:
+        """Requests in `work/`, oldest first: claimed, not yet answered."""
+        return [p for _, p in _stamped(p for p in self.work.iterdir() if _is_file(p))]
+
+    def waiting(self, *, settle_s: float) -> list[Path]:
+        """Request files in `req/` left untouched for `settle_s` (a writer that writes in
+        place has finished), oldest first."""
+        settled_before = time.time_ns() - int(settle_s * 1e9)
+        candidates = (p for p in self.req.iterdir() if is_request_file(p.name) and _is_file(p))
+        return [p for mtime, p in _stamped(candidates) if mtime <= settled_before]
+
+    def ignored(self) -> list[str]:
+        """Names in `req/` that are not request files (left alone)."""
+        return sorted(p.name for p in self.req.iterdir() if not is_request_file(p.name))
+
+    def claim(self, request: Path) -> Path | None:
+        """Move `request` into `work/`; None if it is gone or a request of the same name is
+        still being answered (it waits in `req/` rather than replace that one)."""
+        claim = self.work / request.name
+        if claim.exists():
+            return None
+        try:
+            request.rename(claim)
+        except FileNotFoundError:
+            return None
+        return claim
+
+    def is_answered(self, claim: Path, answer_name: str) -> bool:
+        """True when `res/` holds an answer written after the claimed request was: the
+        connector stopped between writing the answer and removing the claim."""
+        answer = self.res / answer_name
+        try:
+            return answer.stat().st_mtime_ns >= claim.stat().st_mtime_ns
+        except FileNotFoundError:
+            return False
+
+    def write_answer(self, name: str, data: bytes) -> Path:
+        return self._publish(self.res, name, data)
+
+    def write_face(self, name: str, data: bytes) -> Path:
+        return self._publish(self.face, name, data)
+
+    def finish(self, claim: Path) -> None:
+        """The request is answered: forget it."""
+        claim.unlink(missing_ok=True)
+        _fsync_directory(self.work)
+
+    def remove_stale_temporaries(self) -> None:
+        cutoff = time.time_ns() - int(STALE_TEMP_S * 1e9)
+        for mtime, path in _stamped(p for p in self.tmp.iterdir() if p.is_file()):
+            if mtime < cutoff:
+                path.unlink(missing_ok=True)
+
+    def _publish(self, folder: Path, name: str, data: bytes) -> Path:
+        """Write `data` as `folder/name` so that a reader sees no file or the whole file,
+        and the file survives a power cut once this returns."""
+        temporary = self.tmp / f"{uuid.uuid4().hex}.tmp"
+        target = folder / name
+        # os.open rather than mkstemp: the receipt computer must be able to read the answer,
+        # so the file gets the usual mode under the umask, not 0600.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        _fsync_directory(folder)
+        return target
+
+
+def _is_file(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith(".")
+
+
+def _stamped(paths: Iterator[Path]) -> list[tuple[int, Path]]:
+    """(modification time, path), oldest first; files gone meanwhile are left out."""
+    stamped: list[tuple[int, str, Path]] = []
+    for path in paths:
+        try:
+            stamped.append((path.stat().st_mtime_ns, path.name, path))
+        except FileNotFoundError:
+            continue
+    return [(mtime, path) for mtime, _, path in sorted(stamped)]
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename or unlink in `folder` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,110 @@
+"""The connector against a real qualification server app (the `world` of the server tests):
+real request files in a temporary directory, real answers parsed back."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from clinic_client.api import QualificationClient
+from clinic_client.connector.spool import Spool
+from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
+    KOKUHO,
+    KYOKAI,
+    World,
+    database_factory,
+    issuer_template,
+    residents,
+    world,
+)
+
+SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "connector"
+CONFIRMATION_DATE = "20260415"
+
+
+@pytest.fixture
+def client(world: World) -> QualificationClient:  # noqa: F811 - the imported fixture
+    """The clinic's client, talking to the world's server app in process."""
+    return QualificationClient("http://testserver", world.clinic_token, http=world.client)
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Spool:
+    return Spool.open(tmp_path)
+
+
+def search_info(
+    number: str,
+    birthdate: str,
+    *,
+    insurer: str = KYOKAI.digits,
+    symbol: str | None = None,
+    branch: str = "00",
+    limit_consent: str | None = None,
+) -> str:
+    """One QualificationConfirmSearchInfo element (SPEC §6)."""
+    parts = [f"<InsurerNumber>{insurer}</InsurerNumber>"]
+    if symbol is not None:
+        parts.append(f"<InsuredCardSymbol>{symbol}</InsuredCardSymbol>")
+    parts += [
+        f"<InsuredIdentificationNumber>{number}</InsuredIdentificationNumber>",
+        f"<InsuredBranchNumber>{branch}</InsuredBranchNumber>",
+        f"<Birthdate>{birthdate}</Birthdate>",
+    ]
+    if limit_consent is not None:
+        parts.append(
+            "<LimitApplicationCertificateRelatedConsFlg>"
+            f"{limit_consent}</LimitApplicationCertificateRelatedConsFlg>"
+        )
+    return f"<QualificationConfirmSearchInfo>{''.join(parts)}</QualificationConfirmSearchInfo>"
+
+
+def request_file(
+    *infos: str,
+    encoding: str = "UTF-8",
+    identifier: str = "rc-1",
+    date: str = CONFIRMATION_DATE,
+) -> bytes:
+    """A request document as a receipt computer writes it, encoded as its prolog declares
+    (`encoding=""` leaves the declaration out)."""
+    declaration = f' encoding="{encoding}"' if encoding else ""
+    text = (
+        f'<?xml version="1.0"{declaration}?>\n<XmlMsg><MessageHeader>'
+        f"<QualificationConfirmationDate>{date}</QualificationConfirmationDate>"
+        "<MedicalInstitutionCode>1310000017</MedicalInstitutionCode>"
+        f"<ArbitraryFileIdentifier>{identifier}</ArbitraryFileIdentifier>"
+        f"</MessageHeader><MessageBody>{''.join(infos)}</MessageBody></XmlMsg>\n"
+    )
+    return text.encode("cp932" if encoding.lower() == "shift_jis" else "utf-8")
+
+
+@dataclass(frozen=True)
+class AnswerFile:
+    """An answer file as the receipt computer reads it."""
+
+    prolog_encoding: str
+    root: ET.Element
+
+    def text(self, path: str) -> str | None:
+        element = self.root.find(path)
+        return None if element is None else element.text
+
+    def all(self, path: str) -> list[ET.Element]:
+        return self.root.findall(path)
+
+
+CODECS = {"UTF-8": "utf-8", "Shift_JIS": "cp932"}
+
+
+def read_answer(path: Path) -> AnswerFile:
+    """Decode an answer as its prolog declares, strictly, and parse it."""
+    data = path.read_bytes()
+    first_line = data.split(b"\n", 1)[0].decode("ascii")
+    declared = first_line.split('encoding="', 1)[1].split('"', 1)[0]
+    # expat reads no multi-byte encoding but UTF-8: decode first, as a Windows reader would.
+    root = ET.fromstring(data.decode(CODECS[declared]))
+    assert root.tag == "XmlMsg"
+    return AnswerFile(declared, root)

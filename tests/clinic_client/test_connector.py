@@ -1,0 +1,297 @@
+"""Request files in `req/` answered in `res/` by a connector talking to a real qualification
+server (SPEC §5 element values, §6 names and encodings), refusals and malformed files each
+with an error answer."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from clinic_client.api import QualificationClient
+from clinic_client.connector import Connector
+from clinic_client.connector.spool import Spool
+
+from .conftest import (
+    KOKUHO,
+    KYOKAI,
+    SAMPLES,
+    AnswerFile,
+    read_answer,
+    request_file,
+    search_info,
+)
+
+pytestmark = pytest.mark.db
+
+RESULT = "MessageBody/ResultList/ResultOfQualificationConfirmation"
+
+
+def answer(spool: Spool, client: QualificationClient, file_name: str, data: bytes) -> AnswerFile:
+    """Drop one request into `req/`, run one pass, and read the single answer it produced."""
+    (spool.req / file_name).write_bytes(data)
+    report = Connector(spool, client, settle_s=0).run_once()
+    assert report.answered == 1 and report.outage is None
+    assert list(spool.req.iterdir()) == [] and list(spool.work.iterdir()) == []
+    (written,) = spool.res.iterdir()
+    return read_answer(written)
+
+
+def assert_error(answer_file: AnswerFile, code: str) -> None:
+    assert answer_file.text("MessageHeader/SegmentOfResult") == "9"
+    assert answer_file.text("MessageHeader/ErrorCode") == code
+    assert answer_file.text("MessageHeader/ErrorMessage")
+    assert answer_file.text("MessageBody/ProcessingResultStatus") == "2"
+    assert answer_file.text("MessageBody/ProcessingResultCode") == code
+    assert answer_file.all(RESULT) == []
+
+
+@pytest.mark.parametrize(
+    ("sample", "declared", "identifier"),
+    [
+        ("OQSsiquc01req_utf8-0001.xml", "UTF-8", "0"),
+        ("OQSsiquc01req_sjis-0002.xml", "Shift_JIS", "1"),
+    ],
+)
+def test_a_request_is_answered_in_its_own_encoding(
+    spool: Spool, client: QualificationClient, sample: str, declared: str, identifier: str
+) -> None:
+    shutil.copy(SAMPLES / sample, spool.req / sample)
+    Connector(spool, client, settle_s=0).run_once()
+    request_id = sample[len("OQSsiquc01req_") : -len(".xml")]
+    answer_path = spool.res / f"OQSsiquc01res_{request_id}.xml"
+    raw = answer_path.read_bytes()
+    assert raw.startswith(f'<?xml version="1.0" encoding="{declared}"?>'.encode())
+    assert "山田 太郎".encode("utf-8" if declared == "UTF-8" else "cp932") in raw
+    found = read_answer(answer_path)
+    assert found.prolog_encoding == declared
+    assert found.text("MessageHeader/CharacterCodeIdentifier") == identifier
+    assert found.text("MessageHeader/SegmentOfResult") == "1"
+    assert found.text("MessageHeader/ReferenceClassification") == "2"
+    assert found.text("MessageHeader/QualificationConfirmationDate") == "20260415"
+    assert found.text("MessageHeader/MedicalInstitutionCode") == "1310000017"
+    assert found.text("MessageHeader/ArbitraryFileIdentifier") == request_id
+    assert found.text("MessageBody/ProcessingResultStatus") == "1"
+    assert found.text("MessageBody/QualificationValidity") == "1"
+    (result,) = found.all(RESULT)
+    assert result.findtext("InsurerNumber") == KYOKAI.digits
+    assert result.findtext("InsuredCardSymbol") == "記号12"
+    assert result.findtext("InsuredIdentificationNumber") == "1001"
+    assert result.findtext("InsuredBranchNumber") == "00"
+    assert result.findtext("Name") == "山田 太郎"
+    assert result.findtext("NameKana") == "ヤマダ タロウ"
+    assert result.findtext("Sex1") == "1"
+    assert result.findtext("Birthdate") == "19800401"
+    assert result.findtext("InsuredCardClassification") == "01"
+    assert result.findtext("InsuredPartialContributionRatio") == "030"
+    assert result.findtext("InsurerName") == "全国健康保険協会 東京支部"
+    # the request consented to 限度額 information: it is there, its code with its zero
+    assert result.findtext("LimitApplicationCertificateRelatedConsFlg") == "1"
+    assert (
+        result.findtext(
+            "LimitApplicationCertificateRelatedInfo/LimitApplicationCertificateClassification"
+        )
+        == "01"
+    )
+    assert result.find("DisqualificationDate") is None  # absent, not empty
+
+
+def test_answer_elements_come_in_spec_order(spool: Spool, client: QualificationClient) -> None:
+    found = answer(
+        spool,
+        client,
+        "OQSsiquc01req_1.xml",
+        request_file(search_info("1001", "19800401", symbol="記号12")),
+    )
+    header = [e.tag for e in found.root.find("MessageHeader") or []]
+    assert header == [
+        "ProcessExecutionTime", "QualificationConfirmationDate", "MedicalInstitutionCode",
+        "ArbitraryFileIdentifier", "ReferenceClassification", "SegmentOfResult",
+        "CharacterCodeIdentifier",
+    ]  # fmt: skip
+    assert [e.tag for e in found.root] == ["MessageHeader", "MessageBody"]
+    (result,) = found.all(RESULT)
+    tags = [e.tag for e in result]
+    assert tags[:3] == ["InsuredCardClassification", "InsurerNumber", "InsuredCardSymbol"]
+    assert (
+        tags.index("Name")
+        < tags.index("Sex1")
+        < tags.index("Birthdate")
+        < tags.index("InsurerName")
+    )
+
+
+@pytest.mark.parametrize("padded", ["  131011", "00131011"])
+def test_a_kokuho_number_comes_back_right_aligned_however_it_was_padded(
+    spool: Spool, client: QualificationClient, padded: str
+) -> None:
+    found = answer(
+        spool, client, "OQSsiquc01req_k.xml",
+        request_file(search_info("2002", "19921115", insurer=padded), encoding="Shift_JIS"),
+    )  # fmt: skip
+    assert found.text("MessageBody/QualificationValidity") == "1"
+    (result,) = found.all(RESULT)
+    assert result.findtext("InsurerNumber") == "  131011" == KOKUHO.wire
+    assert result.findtext("InsurerName") == "千代田区国民健康保険"
+    assert result.findtext("Name") == "鈴木 花子"
+
+
+def test_an_old_number_with_a_newer_qualification_is_validity_3(
+    spool: Spool, client: QualificationClient
+) -> None:
+    found = answer(
+        spool, client, "OQSsiquc01req_old.xml",
+        request_file(search_info("4001", "19750630", insurer=KOKUHO.digits)),
+    )  # fmt: skip
+    assert found.text("MessageHeader/SegmentOfResult") == "1"
+    assert found.text("MessageBody/QualificationValidity") == "3"
+    (result,) = found.all(RESULT)
+    assert result.findtext("InsuredIdentificationNumber") == "4001"
+    assert result.findtext("DisqualificationDate") == "20241001"
+    assert result.findtext("ReasonOfLoss") == "03"
+
+
+def test_a_wrong_birth_date_is_answered_with_the_servers_q4001(
+    spool: Spool, client: QualificationClient
+) -> None:
+    found = answer(
+        spool, client, "OQSsiquc01req_wrong.xml",
+        request_file(search_info("1001", "19800402", symbol="記号12"), identifier="w-1"),
+    )  # fmt: skip
+    assert_error(found, "Q4001")
+    assert "生年月日" in (found.text("MessageHeader/ErrorMessage") or "")
+    assert found.text("MessageHeader/ArbitraryFileIdentifier") == "w-1"
+    assert found.text("MessageHeader/QualificationConfirmationDate") == "20260415"
+
+
+def test_a_batch_file_gets_one_unit_per_person_and_the_counts(
+    spool: Spool, client: QualificationClient
+) -> None:
+    sample = "OQSmuquc01req_batch-0003.xml"
+    shutil.copy(SAMPLES / sample, spool.req / sample)
+    Connector(spool, client, settle_s=0).run_once()
+    found = read_answer(spool.res / "OQSmuquc01res_batch-0003.xml")
+    assert found.prolog_encoding == "Shift_JIS"
+    assert found.text("MessageHeader/CharacterCodeIdentifier") == "1"
+    assert found.text("MessageHeader/SegmentOfResult") == "1"
+    assert found.text("MessageHeader/ArbitraryFileIdentifier") == "batch-0003"
+    assert found.text("MessageHeader/NumberOfProcessingResult") == "5"
+    assert found.text("MessageHeader/NumberOfNormalProcessing") == "3"
+    assert found.text("MessageHeader/NumberOfError") == "2"
+    units = found.all("MessageBody/BulkConfirmUnit")
+    assert [u.findtext("MessageBody/ProcessingResultStatus") for u in units] == list("11122")
+    assert [u.findtext("MessageBody/QualificationValidity") for u in units[:3]] == list("113")
+    assert [u.findtext("MessageBody/ProcessingResultCode") for u in units[3:]] == ["Q4001", "C1005"]
+    assert [u.findtext("InsuredNumberQuery/InsurerNumber") for u in units[:3]] == [
+        KYOKAI.digits, "  131011", "  131011",
+    ]  # fmt: skip
+    first = units[0].find("MessageBody/ResultList/ResultOfQualificationConfirmation")
+    assert first is not None and first.findtext("InsuredCardSymbol") == "記号12"
+    assert units[4].findtext("InsuredNumberQuery/InsuredIdentificationNumber") == "5001"
+
+
+def test_a_batch_whose_every_entry_is_unreadable_is_answered_without_the_server(
+    spool: Spool, tmp_path: Path
+) -> None:
+    nowhere = QualificationClient(
+        "http://127.0.0.1:9", "t", http=httpx.Client(base_url="http://127.0.0.1:9")
+    )
+    found = answer(
+        spool, nowhere, "OQSmuquc01req_b.xml",
+        request_file(search_info("1001", "19800401", insurer="1"), search_info("1", "1980")),
+    )  # fmt: skip
+    assert found.text("MessageHeader/NumberOfProcessingResult") == "2"
+    assert found.text("MessageHeader/NumberOfError") == "2"
+    assert found.text("MessageHeader/QualificationConfirmationDate") == "20260415"
+    codes = [
+        u.findtext("MessageBody/ProcessingResultCode")
+        for u in found.all("MessageBody/BulkConfirmUnit")
+    ]
+    assert codes == ["C1005", "C1004"]
+
+
+def test_a_malformed_file_gets_an_error_answer_named_after_its_id(
+    spool: Spool, client: QualificationClient
+) -> None:
+    sample = "OQSsiquc01req_broken-0004.xml"
+    shutil.copy(SAMPLES / sample, spool.req / sample)
+    assert Connector(spool, client, settle_s=0).run_once().answered == 1
+    found = read_answer(spool.res / "OQSsiquc01res_broken-0004.xml")
+    assert_error(found, "C1001")
+    assert "line" in (found.text("MessageBody/ProcessingResultMessage") or "")
+
+
+def test_a_bad_insurer_number_gets_an_error_answer_in_the_request_encoding(
+    spool: Spool, client: QualificationClient
+) -> None:
+    found = answer(
+        spool, client, "OQSsiquc01req_bad.xml",
+        request_file(search_info("1001", "19800401", insurer="01130013"), encoding="Shift_JIS",
+                     identifier="b-9"),
+    )  # fmt: skip
+    assert_error(found, "C1005")
+    assert found.prolog_encoding == "Shift_JIS"
+    assert found.text("MessageHeader/CharacterCodeIdentifier") == "1"
+    assert found.text("MessageHeader/ErrorMessage") == "保険者番号に誤りがあります。"
+    assert found.text("MessageHeader/ArbitraryFileIdentifier") == "b-9"
+    assert found.text("MessageHeader/MedicalInstitutionCode") == "1310000017"
+
+
+A_REQUEST = request_file(search_info("1001", "19800401"))
+EUC_JP = b'<?xml version="1.0" encoding="EUC-JP"?><XmlMsg/>'
+OVERSIZED = b"<XmlMsg>" + b" " * (1 << 20) + b"</XmlMsg>"
+
+
+@pytest.mark.parametrize(
+    ("file_name", "data", "answer_name", "code"),
+    [
+        ("OQSsiquc01req_big.xml", OVERSIZED, "OQSsiquc01res_big.xml", "C1006"),
+        ("OQSsiquc01req_euc.xml", EUC_JP, "OQSsiquc01res_euc.xml", "C1003"),
+        ("OQSsiquc01req_root.xml", b"<Root/>", "OQSsiquc01res_root.xml", "C1002"),
+        ("OQSsiimm01req_p1.xml", A_REQUEST, "OQSsiimm01res_p1.xml", "C1008"),
+        ("OQSmuimm01req_p2.xml", A_REQUEST, "OQSmuimm01res_p2.xml", "C1008"),
+        ("garbage.xml", b"\x00\x01", "garbage_res.xml", "C1007"),
+    ],
+)
+def test_every_unanswerable_file_gets_an_error_answer(
+    spool: Spool,
+    client: QualificationClient,
+    file_name: str,
+    data: bytes,
+    answer_name: str,
+    code: str,
+) -> None:
+    found = answer(spool, client, file_name, data)
+    assert_error(found, code)
+    assert (spool.res / answer_name).exists()
+
+
+def test_files_that_are_not_requests_are_left_alone(
+    spool: Spool, client: QualificationClient
+) -> None:
+    (spool.req / "OQSsiquc01req_1.xml.tmp").write_bytes(b"half a req")
+    (spool.req / ".hidden.xml").write_bytes(b"<XmlMsg/>")
+    assert Connector(spool, client, settle_s=0).run_once().answered == 0
+    assert sorted(p.name for p in spool.req.iterdir()) == [".hidden.xml", "OQSsiquc01req_1.xml.tmp"]
+    assert list(spool.res.iterdir()) == []
+
+
+def test_a_file_still_being_written_waits_until_it_settles(
+    spool: Spool, client: QualificationClient
+) -> None:
+    (spool.req / "OQSsiquc01req_fresh.xml").write_bytes(
+        request_file(search_info("1001", "19800401", symbol="記号12"))
+    )
+    assert Connector(spool, client, settle_s=60).run_once().answered == 0
+    assert (spool.req / "OQSsiquc01req_fresh.xml").exists()
+    assert Connector(spool, client, settle_s=0).run_once().answered == 1
+
+
+def test_a_refusal_by_the_server_is_an_answer_too(spool: Spool, world) -> None:  # type: ignore[no-untyped-def]
+    stranger = QualificationClient("http://testserver", "not-a-token", http=world.client)
+    found = answer(
+        spool, stranger, "OQSsiquc01req_s.xml", request_file(search_info("1001", "19800401"))
+    )
+    assert_error(found, "Q5001")
