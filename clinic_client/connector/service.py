@@ -66,7 +66,7 @@ class Connector:
         for claim in self._spool.claimed():
             if stop is not None and stop.is_set():
                 return PassReport(answered)
-            if (outage := self._answer(claim)) is not None:
+            if (outage := self._answer(claim, resumed=True)) is not None:
                 return PassReport(answered, outage)
             answered += 1
         for request in self._spool.waiting(settle_s=self._settle_s):
@@ -75,14 +75,16 @@ class Connector:
             claimed = self._spool.claim(request)
             if claimed is None:
                 continue
-            if (outage := self._answer(claimed)) is not None:
+            if (outage := self._answer(claimed, resumed=False)) is not None:
                 return PassReport(answered, outage)
             answered += 1
         return PassReport(answered)
 
-    def _answer(self, claim: Path) -> ServerOutage | None:
+    def _answer(self, claim: Path, *, resumed: bool) -> ServerOutage | None:
         name = RequestName.parse(claim.name)
-        if self._spool.is_answered(claim, name.answer_name):
+        # Only a claim found in work/ can have been answered already (a stop between writing
+        # the answer and removing the claim); a fresh one always is answered.
+        if resumed and self._spool.is_answered(claim, name.answer_name):
             self._spool.finish(claim)
             log.info("request %s: answered before the connector stopped", name.label)
             return None
@@ -105,10 +107,11 @@ class Connector:
         return None
 
     def _note_ignored(self) -> None:
-        for file_name in self._spool.ignored():
-            if file_name not in self._ignored:
-                self._ignored.add(file_name)
-                log.warning("req/%s is not a request file (*.xml): left alone", file_name)
+        """Warn once about each stray name in `req/` while it stays there."""
+        present = self._spool.ignored()
+        for file_name in sorted(present - self._ignored):
+            log.warning("req/%s is not a request file (*.xml): left alone", file_name)
+        self._ignored = present
 
 
 def run_connector(

@@ -24,7 +24,12 @@ from pathlib import Path
 from clinic_client.connector.names import is_request_file
 
 LOCK_FILE = ".connector.lock"
-STALE_TEMP_S = 3600.0  # a temporary file this old was left by a writer that died
+STALE_TEMP_S = 3600.0
+TEMPORARY_SUFFIXES = (
+    ".tmp",
+    ".part",
+    "~",
+)  # a temporary file this old was left by a writer that died
 
 
 class ConnectorBusy(Exception):
@@ -93,12 +98,19 @@ class Spool:
         """Request files in `req/` left untouched for `settle_s` (a writer that writes in
         place has finished), oldest first."""
         settled_before = time.time_ns() - int(settle_s * 1e9)
-        candidates = (p for p in self.req.iterdir() if is_request_file(p.name) and _is_file(p))
+        candidates = (p for p in self.req.iterdir() if _is_request(p))
         return [p for mtime, p in _stamped(candidates) if mtime <= settled_before]
 
-    def ignored(self) -> list[str]:
-        """Names in `req/` that are not request files (left alone)."""
-        return sorted(p.name for p in self.req.iterdir() if not is_request_file(p.name))
+    def ignored(self) -> set[str]:
+        """Names in `req/` that are not requests and not a writer's temporary file (those are
+        expected): `notes.txt`, a folder, a symbolic link. They are left alone."""
+        return {
+            p.name
+            for p in self.req.iterdir()
+            if not _is_request(p)
+            and not p.name.startswith(".")
+            and not p.name.lower().endswith(TEMPORARY_SUFFIXES)
+        }
 
     def claim(self, request: Path) -> Path | None:
         """Move `request` into `work/`; None if it is gone or a request of the same name is
@@ -160,7 +172,12 @@ class Spool:
 
 
 def _is_file(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(".")
+    return path.is_file() and not path.is_symlink() and not path.name.startswith(".")
+
+
+def _is_request(path: Path) -> bool:
+    # A symbolic link could point the connector at any file it may read: not a request.
+    return is_request_file(path.name) and _is_file(path)
 
 
 def _stamped(paths: Iterator[Path]) -> list[tuple[int, Path]]:

@@ -4,6 +4,7 @@ with an error answer."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -268,14 +269,27 @@ def test_every_unanswerable_file_gets_an_error_answer(
     assert (spool.res / answer_name).exists()
 
 
-def test_files_that_are_not_requests_are_left_alone(
-    spool: Spool, client: QualificationClient
+def test_files_that_are_not_requests_are_left_alone_and_strays_are_named_once(
+    spool: Spool, client: QualificationClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (spool.req / "OQSsiquc01req_1.xml.tmp").write_bytes(b"half a req")
+    outside = spool.root / "elsewhere.xml"
+    outside.write_bytes(request_file(search_info("1001", "19800401", symbol="記号12")))
+    (spool.req / "OQSsiquc01req_link.xml").symlink_to(outside)
+    (spool.req / "OQSsiquc01req_1.xml.tmp").write_bytes(b"half a request")
     (spool.req / ".hidden.xml").write_bytes(b"<XmlMsg/>")
-    assert Connector(spool, client, settle_s=0).run_once().answered == 0
-    assert sorted(p.name for p in spool.req.iterdir()) == [".hidden.xml", "OQSsiquc01req_1.xml.tmp"]
+    (spool.req / "notes.txt").write_bytes(b"a note")
+    before = sorted(p.name for p in spool.req.iterdir())
+    connector = Connector(spool, client, settle_s=0)
+    with caplog.at_level(logging.WARNING):
+        assert connector.run_once().answered == 0
+        assert connector.run_once().answered == 0
+    assert sorted(p.name for p in spool.req.iterdir()) == before
     assert list(spool.res.iterdir()) == []
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == [
+        "req/OQSsiquc01req_link.xml is not a request file (*.xml): left alone",
+        "req/notes.txt is not a request file (*.xml): left alone",
+    ]
 
 
 def test_a_file_still_being_written_waits_until_it_settles(

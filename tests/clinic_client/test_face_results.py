@@ -1,0 +1,67 @@
+"""A card check at the front desk becomes `face/OQSsiquc01res_face_<time>_<unique>.xml`
+(SPEC §6), written whole, in the encoding the receipt computer reads."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from clinic_client.connector import write_face_result
+from qualification_server.schemas import EligibilityAnswer
+
+from .conftest import World, read_answer
+
+pytestmark = pytest.mark.db
+
+FACE_NAME = re.compile(r"^OQSsiquc01res_face_(\d{14})_[0-9a-f]+\.xml$")
+
+
+@pytest.fixture
+def card_answer(world: World) -> EligibilityAnswer:
+    """A real card check (PIN proof) of a registered card holder."""
+    world.register("yamada-taro")
+    status, body = world.check("yamada-taro")
+    assert status == 200, body
+    return EligibilityAnswer.model_validate(body)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "declared", "identifier"),
+    [("utf-8", "UTF-8", "0"), ("shift_jis", "Shift_JIS", "1"), ("Shift_JIS", "Shift_JIS", "1")],
+)
+def test_a_card_check_is_written_to_face_in_the_chosen_encoding(
+    tmp_path: Path, card_answer: EligibilityAnswer, encoding: str, declared: str, identifier: str
+) -> None:
+    path = write_face_result(tmp_path, card_answer, encoding=encoding)
+    assert path.parent == tmp_path / "face"
+    match = FACE_NAME.match(path.name)
+    assert match is not None
+    assert match.group(1) == card_answer.MessageHeader.ProcessExecutionTime
+    found = read_answer(path)
+    assert found.prolog_encoding == declared
+    assert found.text("MessageHeader/CharacterCodeIdentifier") == identifier
+    assert found.text("MessageHeader/ReferenceClassification") == "1"  # by card
+    assert found.text("MessageBody/QualificationValidity") == "1"
+    (result,) = found.all("MessageBody/ResultList/ResultOfQualificationConfirmation")
+    assert result.findtext("Name") == "山田 太郎"
+    assert result.findtext("InsuredCardSymbol") == "記号12"
+    assert list((tmp_path / "tmp").iterdir()) == []  # nothing half-written left behind
+
+
+def test_two_checks_in_the_same_second_get_two_files(
+    tmp_path: Path, card_answer: EligibilityAnswer
+) -> None:
+    first = write_face_result(tmp_path, card_answer)
+    second = write_face_result(tmp_path, card_answer)
+    assert first != second
+    assert sorted((tmp_path / "face").iterdir()) == sorted([first, second])
+
+
+def test_an_encoding_the_receipt_computer_cannot_read_is_a_caller_error(
+    tmp_path: Path, card_answer: EligibilityAnswer
+) -> None:
+    with pytest.raises(ValueError, match="UTF-8 or Shift_JIS"):
+        write_face_result(tmp_path, card_answer, encoding="euc-jp")
+    assert not (tmp_path / "face").exists()  # refused before anything was written
