@@ -91,6 +91,9 @@ class Connector:
         now = self._clock()
         try:
             answer = answer_request(name, _read_head(claim), self._client, now=now)
+        except FileNotFoundError:
+            log.warning("request %s: taken out of work/ before it was answered", name.label)
+            return None
         except ServerOutage as outage:
             log.debug("request %s waits: %s", name.label, outage.reason)
             return outage
