@@ -31,7 +31,7 @@ const TEXT = {
          "server-unreachable": "サーバーに接続できません", "refused": "確認できませんでした", "bad-input": "入力内容の誤り",
          "card-error": "カードを読み取れません" },
     fields: { name: "氏名", kana: "カナ", birth: "生年月日", sex: "性別", insurer: "保険者", number: "記号・番号・枝番",
-              ratio: "負担割合", period: "資格期間", kind: "本人・家族", limit: "限度額適用区分", card: "証区分" },
+              ratio: "負担割合", acquired: "資格取得日", lost: "資格喪失日", kind: "本人・家族", limit: "限度額適用区分", card: "証区分" },
     sex: { "1": "男", "2": "女", "3": "未設定" }, kind: { "1": "本人", "2": "家族" },
     limit_kind: { "01": "限度額適用", "02": "限度額適用・標準負担額減額", "03": "標準負担額減額" },
     no_consent: "提供の同意なし",
@@ -65,7 +65,7 @@ const TEXT = {
          "server-unreachable": "Server unreachable", "refused": "Not confirmed", "bad-input": "Invalid input",
          "card-error": "Card unreadable" },
     fields: { name: "Name", kana: "Kana", birth: "Birth date", sex: "Sex", insurer: "Insurer", number: "Symbol / number / branch",
-              ratio: "Copay", period: "Period", kind: "Insured / family", limit: "Limit class", card: "Card type" },
+              ratio: "Copay", acquired: "Qualified from", lost: "Lost on", kind: "Insured / family", limit: "Limit class", card: "Card type" },
     sex: { "1": "Male", "2": "Female", "3": "Unset" }, kind: { "1": "Insured", "2": "Family" },
     limit_kind: { "01": "Limit applies", "02": "Limit and reduced meal cost", "03": "Reduced meal cost" },
     no_consent: "not shared (no consent)",
@@ -227,7 +227,8 @@ function renderAnswer(container, answer) {
     row(f.number, [r.InsuredCardSymbol, r.InsuredIdentificationNumber, r.InsuredBranchNumber].filter(Boolean).join("・"));
     row(f.kind, t("kind")[r.PersonalFamilyClassification]);
     row(f.ratio, ratio(r.InsuredPartialContributionRatio));
-    row(f.period, `${ymd(r.QualificationDate)} 〜 ${ymd(r.DisqualificationDate)}`);
+    row(f.acquired, ymd(r.QualificationDate));
+    row(f.lost, ymd(r.DisqualificationDate));
     const limit = r.LimitApplicationCertificateRelatedInfo;
     if (limit) row(f.limit, `${t("limit_kind")[limit.LimitApplicationCertificateClassification] || limit.LimitApplicationCertificateClassification}${limit.LimitApplicationCertificateClassificationFlag ? `（${lang === "ja" ? "区分" : "class "}${limit.LimitApplicationCertificateClassificationFlag}）` : ""}`);
     else if (r.LimitApplicationCertificateRelatedConsFlg === "0") row(f.limit, t("no_consent"));
