@@ -22,6 +22,7 @@ from qualification_server.db import transaction
 from qualification_server.errors import Code, QualificationError
 from qualification_server.models import Registration
 from qualification_server.proofs import Method, verify_card_signature, verify_device_signature
+from qualification_server.rate_limit import spend_lookups
 from qualification_server.schemas import (
     AnswerBody,
     BatchAnswer,
@@ -228,6 +229,9 @@ def insured_number_lookup(
         reference_classification="2",
         arbitrary_file_identifier=request.arbitrary_file_identifier,
     )
+    limit = deps.settings.insured_lookups_per_minute
+    with transaction(deps.sessions) as session:
+        spend_lookups(session, clinic_code=clinic.code, count=1, limit=limit, now=now)
     error: QualificationError | None = None
     with transaction(deps.sessions) as session:
         try:
@@ -253,6 +257,15 @@ def batch_lookup(
         reference_classification="2",
         arbitrary_file_identifier=request.arbitrary_file_identifier,
     )
+    with transaction(deps.sessions) as session:
+        spend_lookups(
+            session,
+            clinic_code=clinic.code,
+            count=len(request.entries),
+            # a batch may fill its size once a minute (issue 7 revisits batch abuse)
+            limit=deps.settings.batch_max_entries,
+            now=now,
+        )
     units: list[BatchUnit] = []
     errors = 0
     with transaction(deps.sessions) as session:

@@ -102,3 +102,13 @@ class ChainHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     pos: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LookupWindow(Base):
+    """Insured-number lookups of one clinic in one minute (rate limit; fixed windows)."""
+
+    __tablename__ = "lookup_windows"
+
+    clinic_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)

@@ -201,3 +201,26 @@ def test_health_readiness_and_metrics(world: World) -> None:
     world.client.get("/healthz")
     metrics = world.client.get("/metrics").text
     assert "onshi_requests_total" in metrics and 'route="/healthz"' in metrics
+
+
+def test_insured_number_lookups_are_rate_limited(world: World) -> None:
+    """Guessing numbers and birth dates hits a wall: 429 with a retry hint."""
+    limit = 3
+    # Dependencies are frozen: swap in settings with a low limit for this test
+    object.__setattr__(
+        world.deps,
+        "settings",
+        world.deps.settings.model_copy(update={"insured_lookups_per_minute": limit}),
+    )
+    answers = [lookup(world, query("1001", f"1980040{day}"))[0] for day in range(1, limit + 2)]
+    assert answers[:limit] == [404, 404, 404]
+    response = world.client.post(
+        "/v1/eligibility/insured-number",
+        json={"query": query("1001", "19800401", InsuredCardSymbol="記号12")},
+        headers=world.headers(),
+    )
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "Q4002"
+    assert response.headers["Retry-After"] == "60"
+    world.clock.advance(60)
+    assert lookup(world, query("1001", "19800401", InsuredCardSymbol="記号12"))[0] == 200

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 14:30:31.053523
+Create Date: 2026-11-28 15:18:27.348429
 """
 
 from __future__ import annotations
@@ -66,6 +66,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("code"),
     )
     op.create_table(
+        "lookup_windows",
+        sa.Column("clinic_code", sa.String(length=10), nullable=False),
+        sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("clinic_code", "window_start"),
+    )
+    op.create_table(
         "registrations",
         sa.Column("person_ref", sa.String(length=64), nullable=False),
         sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
@@ -118,6 +125,7 @@ def downgrade() -> None:
 
     op.drop_table("used_challenges")
     op.drop_table("registrations")
+    op.drop_table("lookup_windows")
     op.drop_table("clinics")
     with op.batch_alter_table("access_records", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_access_records_person_ref"))
