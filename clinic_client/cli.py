@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -15,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from clinic_client.api import QualificationClient
+from clinic_client.connector import ConnectorBusy, run_connector, write_face_result
 from clinic_client.desk import Failure, check_card, failure_of
 from clinic_client.reader import FrontDeskReader
 from clinic_client.settings import ClinicSettings
@@ -84,9 +87,39 @@ def serve(
         reader=FrontDeskReader(settings.reader),
         client=_client(settings),
         device=_device(settings),
+        on_check=_face_writer(settings),
     )
     typer.echo(f"front desk at http://{host}:{port}/")
     uvicorn.run(web, host=host, port=port, log_level="warning")
+
+
+def _face_writer(settings: ClinicSettings) -> Callable[[EligibilityAnswer], None] | None:
+    """With ONSHI_CLINIC_CONNECTOR_DIR set, each card check also lands in its face/ folder."""
+    directory = settings.connector_dir
+    if directory is None:
+        return None
+
+    def write(answer: EligibilityAnswer) -> None:
+        write_face_result(directory, answer)
+
+    return write
+
+
+@app.command()
+def connector(
+    directory: Annotated[Path, typer.Option("--dir", help="The folder with req/ and res/")],
+) -> None:
+    """Answer the receipt computer's request files (SPEC §6) until Ctrl-C."""
+    settings = ClinicSettings()
+    typer.echo(f"watching {directory / 'req'}; answers go to {directory / 'res'}")
+    try:
+        run_connector(directory, _client(settings))
+    except KeyboardInterrupt:
+        typer.echo("connector stopped")
+    except ConnectorBusy:
+        _fail(f"another connector already serves {directory}")
+    except NotADirectoryError:
+        _fail(f"{directory} is not a directory (create it, with req/ inside)")
 
 
 @app.command()
@@ -109,8 +142,11 @@ def verify(
             FrontDeskReader(settings.reader), _client(settings), mode=mode,  # type: ignore[arg-type]
             pin=pin, consents=Consents(limit_application=limit_consent), device=_device(settings),
         )  # fmt: skip
-    except Exception as exc:
+    except Exception as exc:  # every failure becomes its own message (failure_of)
         _print_failure(failure_of(exc))
+    writer = _face_writer(settings)
+    if writer is not None:
+        writer(answer)
     _print_answer(answer, as_json)
 
 
