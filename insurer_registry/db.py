@@ -16,6 +16,14 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
+def with_psycopg3(url: str) -> str:
+    """A bare postgresql:// would make SQLAlchemy look for psycopg2, which we do not ship."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     """An engine for `url`. SQLite gets foreign keys, WAL and a busy timeout; a SQLite
     file's folder is created when missing.

@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
+from insurer_registry.db import with_psycopg3
 
 DEVELOPMENT = "development"
 DEFAULT_DATABASE_URL = "sqlite:///var/registry.db"
@@ -37,11 +38,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _use_psycopg3(cls, value: str) -> str:
-        # A bare postgresql:// would make SQLAlchemy look for psycopg2, which we do not ship.
-        for prefix in ("postgresql://", "postgres://"):
-            if value.startswith(prefix):
-                return "postgresql+psycopg://" + value[len(prefix) :]
-        return value
+        return with_psycopg3(value)
 
     @field_validator("pseudonym_key")
     @classmethod

@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from insurer_registry.db import with_psycopg3
+
 DEVELOPMENT = "development"
 DEFAULT_DATABASE_URL = "sqlite:///var/qualification.db"
 DEVELOPMENT_CHALLENGE_KEY = "onshi-development-challenge-key-not-for-production"
@@ -48,10 +50,7 @@ class Settings(BaseSettings):
     @field_validator("database_url", "registry_database_url")
     @classmethod
     def _use_psycopg3(cls, value: str) -> str:
-        for prefix in ("postgresql://", "postgres://"):
-            if value.startswith(prefix):
-                return "postgresql+psycopg://" + value[len(prefix) :]
-        return value
+        return with_psycopg3(value)
 
     @field_validator("challenge_key")
     @classmethod
