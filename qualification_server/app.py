@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -65,8 +66,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-# Sync routes run in a threadpool of 40 threads per worker: let most of them hold a connection.
-POOL_SIZE = 20
+# Enough connections for every worker thread, with room for the housekeeping thread.
+POOL_SIZE = 10
 
 
 def build_dependencies(settings: Settings) -> Dependencies:
@@ -267,6 +268,10 @@ def create_app(deps: Dependencies, *, seal_interval_s: float | None = 0.5) -> Fa
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in threads; past a few they only contend for the GIL (measured:
+        # 40 threads 332/s, 4 threads 454/s per 2 workers; BENCHMARKS.md).
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = deps.settings.worker_threads
         sealer = (
             None
             if seal_interval_s is None

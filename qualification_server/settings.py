@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     challenge_ttl_s: int = Field(default=120, ge=5, le=600)
     insured_lookups_per_minute: int = Field(default=60, ge=1)
     batch_max_entries: int = Field(default=2000, ge=1)
+    worker_threads: int = Field(default=4, ge=1, le=64, description="request threads per worker")
 
     @field_validator("database_url", "registry_database_url")
     @classmethod
