@@ -90,9 +90,10 @@ class QualificationClient:
         proof: dict[str, str],
         consents: Consents | None = None,
         arbitrary_file_identifier: str | None = None,
+        confirmation_date: str | None = None,
     ) -> EligibilityAnswer:
         """POST /v1/eligibility/card. `proof` is {"method": "pin", "signature": b64} or a
-        device proof."""
+        device proof; `confirmation_date` (YYYYMMDD) asks as of another day."""
         body: dict[str, Any] = {
             "challenge": base64.b64encode(challenge).decode(),
             "certificate": base64.b64encode(certificate).decode(),
@@ -101,6 +102,8 @@ class QualificationClient:
         }
         if arbitrary_file_identifier:
             body["arbitrary_file_identifier"] = arbitrary_file_identifier
+        if confirmation_date:
+            body["qualification_confirmation_date"] = confirmation_date
         return EligibilityAnswer.model_validate(self._post("/v1/eligibility/card", body))
 
     def lookup(

@@ -84,7 +84,7 @@ def browser() -> Iterator[Browser]:
 class Desk:
     """The front desk under test: its URL, the page, and the card slot."""
 
-    def __init__(self, world: World, url: str, page: Page) -> None:  # noqa: F811
+    def __init__(self, world: World, url: str, page: Page) -> None:
         self.world = world
         self.url = url
         self.page = page
@@ -111,7 +111,7 @@ class Desk:
 
 
 @pytest.fixture
-def desk(world: World, pcscd: Pcscd, browser: Browser) -> Iterator[Desk]:  # noqa: F811
+def desk(world: World, pcscd: Pcscd, browser: Browser) -> Iterator[Desk]:
     device = ("face-1", world.device_key)
     with ServerThread(create_app(world.deps, seal_interval_s=None)) as server:
         client = QualificationClient(server.url, world.clinic_token)

@@ -1,0 +1,82 @@
+"""Run the catalogue, print a table, write JUnit XML."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from card_reader.errors import CardError
+from clinic_client.api import ServerError
+from clinic_client.conformance.scenarios import Context, NotRun, Scenario, Unexpected
+
+
+class Outcome(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_RUN = "not run"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    scenario: Scenario
+    outcome: Outcome
+    reason: str
+    seconds: float
+
+
+def run_catalogue(context: Context, catalogue: tuple[Scenario, ...]) -> list[Result]:
+    """Run each scenario in order; a failure is recorded with its reason, never raised."""
+    results = []
+    for scenario in catalogue:
+        started = time.perf_counter()
+        try:
+            scenario.run(context)
+            outcome, reason = Outcome.PASSED, ""
+        except NotRun as exc:
+            outcome, reason = Outcome.NOT_RUN, str(exc)
+        except Unexpected as exc:
+            outcome, reason = Outcome.FAILED, str(exc)
+        except ServerError as exc:
+            outcome, reason = Outcome.FAILED, f"unexpected server answer: {exc}"
+        except CardError as exc:
+            outcome, reason = Outcome.FAILED, f"card: {exc}"
+        results.append(Result(scenario, outcome, reason, time.perf_counter() - started))
+    return results
+
+
+def table(results: list[Result]) -> str:
+    width = max(len(r.scenario.id) for r in results)
+    lines = [f"{'scenario':<{width}}  {'outcome':<8}  reason / expectation"]
+    for r in results:
+        detail = r.reason or r.scenario.expectation.splitlines()[0]
+        lines.append(f"{r.scenario.id:<{width}}  {r.outcome.value:<8}  {detail}")
+    counts = {o: sum(r.outcome is o for r in results) for o in Outcome}
+    lines.append(
+        f"{counts[Outcome.PASSED]} passed, {counts[Outcome.FAILED]} failed, "
+        f"{counts[Outcome.NOT_RUN]} not run"
+    )
+    return "\n".join(lines)
+
+
+def write_junit(results: list[Result], path: Path) -> None:
+    suite = ET.Element(
+        "testsuite",
+        name="onshi-conformance",
+        tests=str(len(results)),
+        failures=str(sum(r.outcome is Outcome.FAILED for r in results)),
+        skipped=str(sum(r.outcome is Outcome.NOT_RUN for r in results)),
+        time=f"{sum(r.seconds for r in results):.3f}",
+    )
+    for r in results:
+        case = ET.SubElement(
+            suite, "testcase", classname="conformance", name=r.scenario.id, time=f"{r.seconds:.3f}"
+        )
+        ET.SubElement(case, "system-out").text = r.scenario.expectation
+        if r.outcome is Outcome.FAILED:
+            ET.SubElement(case, "failure", message=r.reason).text = r.scenario.expectation
+        elif r.outcome is Outcome.NOT_RUN:
+            ET.SubElement(case, "skipped", message=r.reason)
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,370 @@
+"""The catalogue: each scenario states the answer the spec expects and checks it.
+
+A scenario raises `Unexpected(reason)` when the server answers otherwise, and `NotRun` when
+the kit was not given what it needs (say, a registered face-check device).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from card_reader.emulator.card import EmulatedCard
+from card_reader.emulator.image import load_image, save_image
+from card_reader.errors import PinBlocked, PinError
+from card_reader.issuance.issuer import Issuer
+from card_reader.jpki import JpkiFile, JpkiSession
+from card_reader.transports.inprocess import InProcessConnection
+from clinic_client.api import QualificationClient, ServerRefused, challenge_digest
+from clinic_client.conformance.kit import FAR_LOSS, INSURER_A, INSURER_B, PEOPLE, PIN, Kit
+from qualification_server.proofs import Method, device_message
+from qualification_server.schemas import Consents, EligibilityAnswer, InsuredCardQuery
+
+RELOAD_WAIT_S = 10.0  # how long a server may take to notice a new CRL or directory
+
+
+class Unexpected(Exception):
+    """The server's answer is not the one the spec expects."""
+
+
+class NotRun(Exception):
+    """The scenario needs something the kit was not given."""
+
+
+@dataclass
+class Context:
+    client: QualificationClient
+    server_url: str
+    kit: Kit
+    issuer: Issuer
+    device: tuple[str, Ed25519PrivateKey] | None = None
+
+    def session(self, label: str, *, rogue: bool = False) -> JpkiSession:
+        path = self.kit.rogue_card() if rogue else self.kit.card(label)
+        card = EmulatedCard(load_image(path), on_change=lambda i: save_image(path, i))
+        return JpkiSession(InProcessConnection(card))
+
+    def check(
+        self,
+        label: str,
+        *,
+        consents: Consents | None = None,
+        confirmation_date: str | None = None,
+        rogue: bool = False,
+    ) -> EligibilityAnswer:
+        session = self.session(label, rogue=rogue)
+        certificate = session.read_auth_certificate()
+        challenge = self.client.challenge()
+        signature = session.authenticate(PIN, challenge_digest(challenge))
+        return self.client.check_card(
+            challenge=challenge,
+            certificate=certificate,
+            proof={"method": "pin", "signature": base64.b64encode(signature).decode()},
+            consents=consents,
+            confirmation_date=confirmation_date,
+        )
+
+    def portal_proof(self, label: str, purpose: str) -> dict[str, str]:
+        session = self.session(label)
+        certificate = session.read_auth_certificate()
+        response = httpx.post(
+            f"{self.server_url}/portal/v1/challenges", json={"purpose": purpose}, timeout=10
+        )
+        expect(response.status_code == 200, f"portal challenge: HTTP {response.status_code}")
+        token = base64.b64decode(response.json()["challenge"])
+        signature = session.authenticate(PIN, hashlib.sha256(token).digest())
+        return {
+            "challenge": base64.b64encode(token).decode(),
+            "certificate": base64.b64encode(certificate).decode(),
+            "signature": base64.b64encode(signature).decode(),
+        }
+
+
+def expect(condition: bool, reason: str) -> None:
+    if not condition:
+        raise Unexpected(reason)
+
+
+def expect_refusal(code: str, call: Callable[[], object]) -> ServerRefused:
+    try:
+        answer = call()
+    except ServerRefused as refusal:
+        expect(refusal.code == code, f"expected refusal {code}, got {refusal.code}")
+        return refusal
+    validity = getattr(getattr(answer, "MessageBody", None), "QualificationValidity", "?")
+    raise Unexpected(f"expected refusal {code}, got an answer (QualificationValidity {validity})")
+
+
+def validity(answer: EligibilityAnswer, expected: str) -> None:
+    got = answer.MessageBody.QualificationValidity
+    expect(got == expected, f"expected QualificationValidity {expected}, got {got}")
+
+
+def results(answer: EligibilityAnswer) -> list:  # type: ignore[type-arg]
+    body = answer.MessageBody
+    return list(body.ResultList.ResultOfQualificationConfirmation) if body.ResultList else []
+
+
+# --- the scenarios ---------------------------------------------------------------------------
+
+
+def registration(ctx: Context) -> None:
+    """Every registered kit resident completes 初回登録 at the portal (card, PIN, consent)."""
+    for person in PEOPLE:
+        if not person.registered or person.label == "expired":
+            continue
+        proof = ctx.portal_proof(person.label, "registration")
+        response = httpx.post(
+            f"{ctx.server_url}/portal/v1/registrations",
+            json={"proof": proof, "consent": True},
+            timeout=10,
+        )
+        expect(response.status_code == 200, f"{person.label}: HTTP {response.status_code} "
+               f"{response.text[:200]}")  # fmt: skip
+
+
+def pin_mode(ctx: Context) -> None:
+    """PIN mode: validity 1, the kit's insurer and insured number, the SPEC §5 fields."""
+    answer = ctx.check("valid")
+    validity(answer, "1")
+    (r,) = results(answer)
+    expect(r.InsurerNumber == INSURER_A, f"InsurerNumber {r.InsurerNumber!r}")
+    expect(r.InsuredIdentificationNumber == "9101", f"number {r.InsuredIdentificationNumber!r}")
+    expect(r.Name == "適合 一郎" and r.Birthdate == "19800401", "Name or Birthdate differ")
+    expect(r.InsuredPartialContributionRatio == "030", "InsuredPartialContributionRatio not 030")
+
+
+def face_mode(ctx: Context) -> None:
+    """Face mode: the registered device's proof is accepted (validity 1)."""
+    if ctx.device is None:
+        raise NotRun("give --device-id (the kit's device key registered for the clinic)")
+    device_id, key = ctx.device
+    certificate = ctx.session("valid").read_auth_certificate()
+    challenge = ctx.client.challenge()
+    signature = key.sign(device_message(challenge, certificate, Method.FACE))
+    proof = {"method": "face", "device_id": device_id,
+             "signature": base64.b64encode(signature).decode()}  # fmt: skip
+    validity(ctx.client.check_card(challenge=challenge, certificate=certificate, proof=proof), "1")
+
+
+def wrong_pin(ctx: Context) -> None:
+    """A wrong PIN is refused by the card with 2 tries left; the right one still works."""
+    session = ctx.session("blocked")
+    try:
+        session.verify_auth_pin("0000")
+    except PinError as exc:
+        expect(exc.tries_left == 2, f"expected 2 tries left, got {exc.tries_left}")
+    else:
+        raise Unexpected("the card accepted a wrong PIN")
+    session.verify_auth_pin(PIN)
+
+
+def blocked_pin(ctx: Context) -> None:
+    """Three wrong PINs block the card; then even the right PIN is refused."""
+    session = ctx.session("blocked")
+    for _ in range(3):
+        with contextlib.suppress(PinError, PinBlocked):  # the refusal is what we want here
+            session.verify_auth_pin("0000")
+    try:
+        session.verify_auth_pin(PIN)
+    except PinBlocked:
+        return
+    raise Unexpected("the right PIN was accepted after three wrong ones")
+
+
+def expired(ctx: Context) -> None:
+    """An expired certificate: refusal Q1003."""
+    expect_refusal("Q1003", lambda: ctx.check("expired"))
+
+
+def revoked(ctx: Context) -> None:
+    """A revoked certificate (kit CRL updated): refusal Q1005 once the server reloads it."""
+    der = load_image(ctx.kit.card("revoked")).jpki_files[JpkiFile.AUTH_CERT]
+    serial = x509.load_der_x509_certificate(der).serial_number
+    if ctx.issuer.entry_for_serial(serial).status != "revoked":
+        ctx.issuer.revoke(serial)
+    deadline = time.monotonic() + RELOAD_WAIT_S
+    while True:
+        try:
+            expect_refusal("Q1005", lambda: ctx.check("revoked"))
+            return
+        except Unexpected:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def untrusted_ca(ctx: Context) -> None:
+    """A card from a CA the server does not trust: refusal Q1002."""
+    expect_refusal("Q1002", lambda: ctx.check("valid", rogue=True))
+
+
+def forged_signature(ctx: Context) -> None:
+    """A certificate with another card's signature: refusal Q2005."""
+    certificate = ctx.session("valid").read_auth_certificate()
+    challenge = ctx.client.challenge()
+    signature = ctx.session("several").authenticate(PIN, challenge_digest(challenge))
+    proof = {"method": "pin", "signature": base64.b64encode(signature).decode()}
+    expect_refusal(
+        "Q2005",
+        lambda: ctx.client.check_card(challenge=challenge, certificate=certificate, proof=proof),
+    )
+
+
+def replayed_challenge(ctx: Context) -> None:
+    """The same signed challenge twice: the second is refused with Q2003."""
+    session = ctx.session("valid")
+    certificate = session.read_auth_certificate()
+    challenge = ctx.client.challenge()
+    signature = session.authenticate(PIN, challenge_digest(challenge))
+    proof = {"method": "pin", "signature": base64.b64encode(signature).decode()}
+    validity(ctx.client.check_card(challenge=challenge, certificate=certificate, proof=proof), "1")
+    expect_refusal(
+        "Q2003",
+        lambda: ctx.client.check_card(challenge=challenge, certificate=certificate, proof=proof),
+    )
+
+
+def unregistered(ctx: Context) -> None:
+    """A card whose holder never registered: refusal Q3001."""
+    expect_refusal("Q3001", lambda: ctx.check("unregistered"))
+
+
+def lost(ctx: Context) -> None:
+    """Asked as of a day after the loss: QualificationValidity 2 with the loss date."""
+    answer = ctx.check("ending", confirmation_date="21000102")
+    validity(answer, "2")
+    (r,) = results(answer)
+    expect(r.DisqualificationDate == FAR_LOSS, f"DisqualificationDate {r.DisqualificationDate}")
+
+
+def newer(ctx: Context) -> None:
+    """The old insured number of someone who changed insurer: QualificationValidity 3."""
+    query = InsuredCardQuery(InsurerNumber=INSURER_B.rjust(8), InsuredIdentificationNumber="9401",
+                             InsuredBranchNumber="00", Birthdate="19750909")  # fmt: skip
+    validity(ctx.client.lookup(query), "3")
+
+
+def several(ctx: Context) -> None:
+    """Two insurers at once: QualificationValidity 5 with both listed."""
+    answer = ctx.check("several")
+    validity(answer, "5")
+    numbers = sorted(r.InsuredIdentificationNumber for r in results(answer))
+    expect(numbers == ["9201", "9202"], f"listed {numbers}")
+
+
+def renewed(ctx: Context) -> None:
+    """After renewal (new serial, same person) the card keeps working."""
+    ctx.issuer.renew(ctx.kit.card("renewed"))
+    deadline = time.monotonic() + RELOAD_WAIT_S
+    while True:
+        try:
+            validity(ctx.check("renewed"), "1")
+            return
+        except (Unexpected, ServerRefused):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def consent_given(ctx: Context) -> None:
+    """With consent the 限度額 information is present."""
+    (r,) = results(ctx.check("valid", consents=Consents(limit_application=True)))
+    expect(r.LimitApplicationCertificateRelatedConsFlg == "1", "consent flag not 1")
+    info = r.LimitApplicationCertificateRelatedInfo
+    expect(info is not None and info.LimitApplicationCertificateClassificationFlag == "A03",
+           "LimitApplicationCertificateRelatedInfo missing or wrong")  # fmt: skip
+
+
+def consent_withheld(ctx: Context) -> None:
+    """Without consent the 限度額 information is absent and the flag says 0."""
+    (r,) = results(ctx.check("valid"))
+    expect(r.LimitApplicationCertificateRelatedConsFlg == "0", "consent flag not 0")
+    expect(r.LimitApplicationCertificateRelatedInfo is None, "限度額 information present")
+
+
+def insurer_change(ctx: Context) -> None:
+    """After a job change the card answers with the new insurer."""
+    answer = ctx.check("changed")
+    validity(answer, "1")
+    (r,) = results(answer)
+    expect((r.InsurerNumber, r.InsuredIdentificationNumber) == (INSURER_A, "9402"),
+           f"answered {r.InsurerNumber} {r.InsuredIdentificationNumber}")  # fmt: skip
+
+
+def insured_card_lookup(ctx: Context) -> None:
+    """個別照会: the right birth date answers 1, a wrong one Q4001."""
+    query = InsuredCardQuery(InsurerNumber=INSURER_A, InsuredIdentificationNumber="9101",
+                             InsuredBranchNumber="00", Birthdate="19800401")  # fmt: skip
+    validity(ctx.client.lookup(query), "1")
+    wrong = query.model_copy(update={"Birthdate": "19800402"})
+    expect_refusal("Q4001", lambda: ctx.client.lookup(wrong))
+
+
+def batch(ctx: Context) -> None:
+    """一括照会: two answered, one refused, counted in the header."""
+
+    def q(number: str, birth: str) -> InsuredCardQuery:
+        return InsuredCardQuery(InsurerNumber=INSURER_A, InsuredIdentificationNumber=number,
+                                InsuredBranchNumber="00", Birthdate=birth)  # fmt: skip
+
+    answer = ctx.client.batch([q("9101", "19800401"), q("9201", "19900615"), q("0000", "20000101")])
+    h = answer.MessageHeader
+    counts = (h.NumberOfProcessingResult, h.NumberOfNormalProcessing, h.NumberOfError)
+    expect(counts == (3, 2, 1), f"header counts {counts}")
+
+
+def access_records(ctx: Context) -> None:
+    """The person sees the clinic's lookups of their data (portal, with the card)."""
+    proof = ctx.portal_proof("valid", "portal")
+    response = httpx.post(f"{ctx.server_url}/portal/v1/access-history", json={"proof": proof},
+                          timeout=10)  # fmt: skip
+    expect(response.status_code == 200, f"HTTP {response.status_code}")
+    lookups = [e for e in response.json()["entries"] if e["clinic_code"]]
+    expect(len(lookups) >= 3, f"{len(lookups)} clinic lookups visible, expected at least 3")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    run: Callable[[Context], None]
+
+    @property
+    def expectation(self) -> str:
+        return (self.run.__doc__ or "").strip()
+
+
+CATALOGUE = tuple(
+    Scenario(name.replace("_", "-"), fn)
+    for name, fn in (
+        ("registration", registration),
+        ("pin_mode", pin_mode),
+        ("face_mode", face_mode),
+        ("wrong_pin", wrong_pin),
+        ("blocked_pin", blocked_pin),
+        ("expired", expired),
+        ("revoked", revoked),
+        ("untrusted_ca", untrusted_ca),
+        ("forged_signature", forged_signature),
+        ("replayed_challenge", replayed_challenge),
+        ("unregistered_card", unregistered),
+        ("lost_qualification", lost),
+        ("newer_qualification", newer),
+        ("several_qualifications", several),
+        ("renewed_certificate", renewed),
+        ("consent_given", consent_given),
+        ("consent_withheld", consent_withheld),
+        ("insurer_change", insurer_change),
+        ("insured_card_lookup", insured_card_lookup),
+        ("batch_lookup", batch),
+        ("access_records", access_records),
+    )
+)
