@@ -26,7 +26,7 @@ CONFIRMATION_DATE = "20260415"
 
 
 @pytest.fixture
-def client(world: World) -> QualificationClient:  # noqa: F811 - the imported fixture
+def client(world: World) -> QualificationClient:
     """The clinic's client, talking to the world's server app in process."""
     return QualificationClient("http://testserver", world.clinic_token, http=world.client)
 
