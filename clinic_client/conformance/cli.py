@@ -10,6 +10,7 @@ import typer
 
 from card_reader.settings import IssuerSettings
 from clinic_client.api import QualificationClient
+from clinic_client.conformance.connector_mode import CONNECTOR_CATALOGUE, FolderContext
 from clinic_client.conformance.kit import INSURER_A, INSURER_B, Kit, create_kit
 from clinic_client.conformance.runner import Outcome, run_catalogue, table, write_junit
 from clinic_client.conformance.scenarios import CATALOGUE, Context
@@ -45,32 +46,53 @@ The kit and the registry must share ONSHI_PSEUDONYM_KEY.""")
 
 @app.command()
 def run(
-    server: Annotated[str, typer.Option(help="The qualification server's base URL")],
-    clinic_credential: Annotated[str, typer.Option(help="<医療機関コード>.<secret>")],
     kit_dir: Annotated[Path, typer.Option("--kit", help="The kit from `conformance init`")],
+    server: Annotated[str | None, typer.Option(help="The qualification server's URL")] = None,
+    clinic_credential: Annotated[
+        str | None, typer.Option(help="<医療機関コード>.<secret>, for the server mode")
+    ] = None,
+    connector: Annotated[
+        Path | None, typer.Option(help="Drive this connector folder instead (SPEC §6)")
+    ] = None,
+    clinic_code: Annotated[
+        str, typer.Option(help="MedicalInstitutionCode in the connector mode's requests")
+    ] = "1310000017",
     device_id: Annotated[
         str | None, typer.Option(help="The kit's device as registered for the clinic")
     ] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here")] = None,
     only: Annotated[list[str] | None, typer.Option(help="Run only these scenarios")] = None,
 ) -> None:
-    """Run the catalogue; exit 1 if any scenario failed."""
+    """Run the catalogue against a server (--server, --clinic-credential) or a connector
+    folder (--connector); exit 1 if any scenario failed."""
     try:
         kit = Kit.load(kit_dir)
     except ValueError as exc:
         typer.echo(f"conformance: {exc}", err=True)
         raise typer.Exit(2) from None
-    client = QualificationClient(server, clinic_credential)
-    context = Context(
-        client=client,
-        server_url=server.rstrip("/"),
-        kit=kit,
-        issuer=kit.issuer(IssuerSettings().pseudonym_key_bytes),
-        device=(device_id, kit.device_key()) if device_id else None,
-    )
-    catalogue = tuple(s for s in CATALOGUE if not only or s.id in only)
-    results = run_catalogue(context, catalogue)
-    client.close()
+    if connector is not None:
+        if not (connector / "req").is_dir():
+            typer.echo(f"conformance: {connector}/req does not exist", err=True)
+            raise typer.Exit(2)
+        folder = FolderContext(connector, clinic_code)
+        chosen = [c for c in CONNECTOR_CATALOGUE if not only or c.id in only]
+        results = run_catalogue(folder, chosen)
+    else:
+        if server is None or clinic_credential is None:
+            typer.echo(
+                "conformance: give --server and --clinic-credential, or --connector", err=True
+            )
+            raise typer.Exit(2)
+        client = QualificationClient(server, clinic_credential)
+        context = Context(
+            client=client,
+            server_url=server.rstrip("/"),
+            kit=kit,
+            issuer=kit.issuer(IssuerSettings().pseudonym_key_bytes),
+            device=(device_id, kit.device_key()) if device_id else None,
+        )
+        results = run_catalogue(context, [s for s in CATALOGUE if not only or s.id in only])
+        client.close()
     typer.echo(table(results))
     if junit is not None:
         write_junit(results, junit)

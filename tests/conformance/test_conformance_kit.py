@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from clinic_client.api import QualificationClient
 from clinic_client.conformance import scenarios
+from clinic_client.conformance.connector_mode import CONNECTOR_CATALOGUE, FolderContext
 from clinic_client.conformance.kit import INSURER_A, INSURER_B, Kit, create_kit
 from clinic_client.conformance.runner import Outcome, run_catalogue, table, write_junit
 from clinic_client.conformance.scenarios import CATALOGUE, Context
+from clinic_client.connector import run_connector
 from insurer_registry import db as registry_db
 from insurer_registry.lookup.local import RegistryQualificationSource
 from qualification_server.app import create_app
@@ -144,3 +147,30 @@ def test_a_broken_expectation_is_named_with_its_reason(
         write_junit(results, junit)
         assert 'failures="1"' in junit.read_text()
         assert "revoked" in table(results)
+
+
+def test_the_project_connector_passes_the_folder_scenarios(
+    kit: Kit, database_factory: Callable[[str], str], tmp_path: Path
+) -> None:
+    deps, token = serve_kit(kit, database_factory)
+    folder = tmp_path / "connector"
+    (folder / "req").mkdir(parents=True)
+    stop = threading.Event()
+    with ServerThread(create_app(deps, seal_interval_s=None)) as server:
+        client = QualificationClient(server.url, token)
+        worker = threading.Thread(
+            target=run_connector,
+            args=(folder, client),
+            kwargs={"poll_interval_s": 0.05, "stop": stop, "settle_s": 0.05},
+            daemon=True,
+        )
+        worker.start()
+        try:
+            results = run_catalogue(FolderContext(folder, CLINIC), CONNECTOR_CATALOGUE)
+        finally:
+            stop.set()
+            worker.join(timeout=10)
+            client.close()
+    print(table(results))
+    assert [(r.scenario.id, r.reason) for r in results if r.outcome is not Outcome.PASSED] == []
+    assert len(results) == 5
