@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -79,7 +80,7 @@ def create_clinic_app(
     *,
     reader: FrontDeskReader,
     client: QualificationClient,
-    device: tuple[str, Any] | None = None,
+    device: tuple[str, Ed25519PrivateKey] | None = None,
     on_check: Callable[[EligibilityAnswer], None] | None = None,
     poll_interval_s: float = 0.25,
 ) -> FastAPI:
