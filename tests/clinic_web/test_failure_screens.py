@@ -69,3 +69,19 @@ def test_lost_qualification_is_flagged(desk: Desk) -> None:
     expect(result).to_contain_text("この資格は失われています")
     expect(result).to_contain_text("資格喪失日2026/01/01")
     desk.shot("13-lost")
+
+
+def test_front_desk_recovers_after_pcscd_restart(desk: Desk, pcscd: Pcscd) -> None:
+    assert pcscd.owned, "this test restarts pcscd: stop the pcscd started outside the tests"
+    expect(desk.page.locator("#reader-text")).to_have_text("カード待ち")
+    pcscd.kill()
+    expect(desk.page.locator("#reader-text")).to_have_text("リーダー停止中")
+    expect(desk.page.locator("#step-failure h2")).to_have_text("カードリーダーが見つかりません")
+    pcscd.start()
+    expect(desk.page.locator("#reader-text")).to_have_text("カード待ち", timeout=10_000)
+    desk.world.register("yamada-taro")
+    desk.insert("yamada-taro")
+    wait_for_mode_choice(desk)
+    desk.page.click("#mode-pin")
+    enter_pin(desk, "1234")
+    expect(desk.page.locator("#step-result .badge")).to_have_text("有効")
