@@ -72,17 +72,17 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def alembic_config(engine: Engine) -> Config:
-    """Alembic configured from the package, so migrations run from an installed wheel."""
+def alembic_config(engine: Engine, migrations: Path = MIGRATIONS) -> Config:
+    """Alembic configured from a package's migrations folder, so they run from a wheel."""
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(migrations))
     config.attributes["engine"] = engine
     return config
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
+def migrate(engine: Engine, revision: str = "head", *, migrations: Path = MIGRATIONS) -> None:
     """Bring the schema to `revision` (the newest by default)."""
-    command.upgrade(alembic_config(engine), revision)
+    command.upgrade(alembic_config(engine, migrations), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:

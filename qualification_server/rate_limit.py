@@ -7,9 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
+from qualification_server.db import upsert_insert
 from qualification_server.errors import Code, QualificationError
 from qualification_server.models import LookupWindow
 
@@ -29,7 +27,7 @@ def spend_lookups(
     """Count `count` lookups for the clinic in this minute, in the caller's transaction.
     Raises `QualificationError(TOO_MANY_LOOKUPS)` (HTTP 429, Retry-After) past `limit`."""
     start = window_start(now)
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session)
     values = insert(LookupWindow).values(clinic_code=clinic_code, window_start=start, count=count)
     upsert = values.on_conflict_do_update(
         index_elements=["clinic_code", "window_start"],

@@ -12,12 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
 from qualification_server import access_log
 from qualification_server.challenges import Challenge, Purpose, check_challenge
-from qualification_server.db import transaction
+from qualification_server.db import transaction, upsert_insert
 from qualification_server.errors import Code, QualificationError
 from qualification_server.models import UsedChallenge
 from qualification_server.trust.validation import (
@@ -97,8 +94,7 @@ def consume_challenge(session: Session, challenge: Challenge) -> None:
 
     One INSERT … ON CONFLICT DO NOTHING: the unique id makes concurrent replays lose.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert = upsert_insert(session)
     statement = (
         insert(UsedChallenge)
         .values(challenge_id=challenge.challenge_id, expires_at=challenge.expires_at)

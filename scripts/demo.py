@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import csv
 import hashlib
 import os
 import shutil
@@ -38,6 +37,7 @@ from card_reader.pcscd import Pcscd, PcscdError
 from card_reader.transports.inprocess import InProcessConnection
 from card_reader.transports.pcsc import PcscReaders
 from clinic_client.api import QualificationClient, challenge_digest
+from clinic_client.conformance.kit import member_row, write_members_csv
 from qualification_server.schemas import Consents
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,14 +66,7 @@ def member_rows(residents: dict[str, Resident]) -> list[dict[str, str]]:
     """Each resident in a situation worth seeing (fixtures/README.md)."""
 
     def row(label: str, insurer: str, number: str, start: str, **extra: str) -> dict[str, str]:
-        r = residents[label]
-        return {
-            "InsurerNumber": insurer, "InsuredIdentificationNumber": number,
-            "InsuredBranchNumber": "00", "InsuredCardClassification": "01",
-            "PersonalFamilyClassification": "1", "Name": r.name, "NameKana": r.name_kana,
-            "Sex1": r.sex, "Birthdate": r.birth_date.strftime("%Y%m%d"), "QualificationDate": start,
-            "InsuredPartialContributionRatio": "030", "MyNumber": r.my_number, **extra,
-        }  # fmt: skip
+        return member_row(residents[label], insurer, number, start, **extra)
 
     return [
         row("yamada-taro", KYOKAI, "1001", "20100401", InsuredCardSymbol="記号12",
@@ -159,12 +152,7 @@ def main() -> None:
     run("insurer-registry", "insurer", "add", KYOKAI, "全国健康保険協会 東京支部", env=registry_env)
     run("insurer-registry", "insurer", "add", KOKUHO, "千代田区国民健康保険", env=registry_env)
     members = WORK / "members.csv"
-    rows = member_rows(residents)
-    columns = list(dict.fromkeys(key for r in rows for key in r))
-    with members.open("w", encoding="utf-8", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_members_csv(members, member_rows(residents))
     out, err = run("insurer-registry", "import", str(members), env=registry_env)
     print("    " + (out or err).splitlines()[-1])
     members.unlink()  # it held My Numbers: the registry keeps only their keyed hashes

@@ -60,16 +60,33 @@ PEOPLE = (
 )
 
 
+def member_row(
+    resident: Resident, insurer: str, number: str, start: str, **extra: str
+) -> dict[str, str]:
+    """One row of the registry's member CSV (SPEC §5 names) for a test resident: an insured
+    person (本人) with a general card and 3割, unless `extra` says otherwise."""
+    return {
+        "InsurerNumber": insurer, "InsuredIdentificationNumber": number,
+        "InsuredBranchNumber": "00", "InsuredCardClassification": "01",
+        "PersonalFamilyClassification": "1", "Name": resident.name,
+        "NameKana": resident.name_kana, "Sex1": resident.sex,
+        "Birthdate": resident.birth_date.strftime("%Y%m%d"), "QualificationDate": start,
+        "InsuredPartialContributionRatio": "030", "MyNumber": resident.my_number, **extra,
+    }  # fmt: skip
+
+
+def write_members_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    """The rows as a UTF-8 CSV that `insurer-registry import` reads (absent = empty cell)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def _members(residents: dict[str, Resident]) -> list[dict[str, str]]:
     def row(label: str, insurer: str, number: str, start: str, **extra: str) -> dict[str, str]:
-        r = residents[label]
-        return {
-            "InsurerNumber": insurer, "InsuredIdentificationNumber": number,
-            "InsuredBranchNumber": "00", "InsuredCardClassification": "01",
-            "PersonalFamilyClassification": "1", "Name": r.name, "NameKana": r.name_kana,
-            "Sex1": r.sex, "Birthdate": r.birth_date.strftime("%Y%m%d"), "QualificationDate": start,
-            "InsuredPartialContributionRatio": "030", "MyNumber": r.my_number, **extra,
-        }  # fmt: skip
+        return member_row(residents[label], insurer, number, start, **extra)
 
     return [
         row("valid", INSURER_A, "9101", "20100401",
@@ -176,12 +193,7 @@ def create_kit(root: Path, *, pseudonym_key: bytes, seed: int = 20261128) -> Kit
             )  # fmt: skip
     rogue = Issuer.open(kit.rogue_dir, pseudonym_key=pseudonym_key)
     rogue.issue_card(residents["valid"], pin=PIN)
-    rows = _members(residents)
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    with kit.members_csv.open("w", encoding="utf-8", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_members_csv(kit.members_csv, _members(residents))
     device = Ed25519PrivateKey.generate()
     atomic_write(
         kit.device_key_file,

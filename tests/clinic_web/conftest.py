@@ -15,13 +15,14 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image, save_image
-from card_reader.emulator.vpcd import VpcdCardSocket, vpcd_reader_name
+from card_reader.emulator.vpcd import vpcd_reader_name
 from card_reader.pcscd import Pcscd
 from card_reader.transports.pcsc import PcscReaders
 from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
 from clinic_client.web.app import create_clinic_app
 from qualification_server.app import create_app
+from tests.card_reader.conftest import InsertedCard
 from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
     World,
     database_factory,
@@ -88,22 +89,19 @@ class Desk:
         self.world = world
         self.url = url
         self.page = page
-        self.socket: VpcdCardSocket | None = None
+        self.slot: InsertedCard | None = None
         self.readers = PcscReaders()
 
     def insert(self, label: str, card_type: Callable[..., EmulatedCard] = EmulatedCard) -> None:
         path = self.world.card(label)
         card = card_type(load_image(path), on_change=lambda i: save_image(path, i))
-        self.socket = VpcdCardSocket(card, slot=0)
-        self.socket.start()
-        self.readers.wait_for_card(READER, timeout_s=5)
+        self.slot = InsertedCard(card, self.readers)
+        self.slot.insert()
 
     def remove(self) -> None:
-        if self.socket is not None:
-            self.socket.close()
-            self.socket = None
-        assert self.readers.wait_for_removal(READER, timeout_s=5)
-        time.sleep(0.5)  # PCSC_NOTES: let pcscd see the slot empty before the next card
+        if self.slot is not None:
+            self.slot.remove()
+            self.slot = None
 
     def shot(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -124,7 +122,7 @@ def desk(world: World, pcscd: Pcscd, browser: Browser) -> Iterator[Desk]:
             desk = Desk(world, web.url, page)
             page.goto(web.url)
             yield desk
-            if desk.socket is not None:
+            if desk.slot is not None:
                 desk.remove()
             desk.readers.close()
             context.close()
