@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from qualification_server.file_stamps import FileStamp, file_stamp
-from qualification_server.trust.validation import TrustAnchors, TrustedCa
+from qualification_server.trust.validation import DER_PARSE_ERRORS, TrustAnchors, TrustedCa
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +27,39 @@ class TrustConfigurationError(RuntimeError):
     """The configured CA certificates cannot be loaded."""
 
 
+# A file that cannot be read, or that holds DER cryptography cannot parse or use.
+_LOAD_ERRORS = (OSError, UnsupportedAlgorithm, *DER_PARSE_ERRORS)
+
+
 def _load_certificates(path: Path) -> list[x509.Certificate]:
     data = path.read_bytes()
     if b"-----BEGIN" in data:
-        return x509.load_pem_x509_certificates(data)
-    return [x509.load_der_x509_certificate(data)]
+        certificates = x509.load_pem_x509_certificates(data)
+    else:
+        certificates = [x509.load_der_x509_certificate(data)]
+    for certificate in certificates:
+        # Parsed lazily by cryptography: read now, so that a broken CA fails the load and
+        # not the first validation that meets it.
+        _ = certificate.subject, certificate.extensions, certificate.public_key()
+    return certificates
 
 
 def _load_crl(path: Path) -> x509.CertificateRevocationList:
     data = path.read_bytes()
-    if b"-----BEGIN" in data:
-        return x509.load_pem_x509_crl(data)
-    return x509.load_der_x509_crl(data)
+    crl = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
+    # The entries stay lazy (a CRL can be long); `check_revocation` fails closed on a bad one.
+    _ = crl.issuer, crl.last_update_utc, crl.next_update_utc, crl.extensions
+    return crl
+
+
+def _signed_by(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
+    key = ca.public_key()
+    if ca.subject != crl.issuer or not isinstance(key, rsa.RSAPublicKey):
+        return False
+    try:
+        return crl.is_signature_valid(key)
+    except (UnsupportedAlgorithm, *DER_PARSE_ERRORS):
+        return False
 
 
 def load_anchors(ca_files: list[Path], crl_files: list[Path]) -> TrustAnchors:
@@ -46,24 +68,19 @@ def load_anchors(ca_files: list[Path], crl_files: list[Path]) -> TrustAnchors:
     for path in ca_files:
         try:
             cas.extend(_load_certificates(path))
-        except (OSError, ValueError) as exc:
+        except _LOAD_ERRORS as exc:
             raise TrustConfigurationError(f"cannot load CA certificate {path}: {exc}") from exc
     crls: dict[bytes, x509.CertificateRevocationList] = {}
     for path in crl_files:
         try:
             crl = _load_crl(path)
-        except (OSError, ValueError) as exc:
+        except _LOAD_ERRORS as exc:
             log.error(
                 "CRL %s cannot be loaded (%s): its CA's certificates will be refused", path, exc
             )
             continue
         for ca in cas:
-            key = ca.public_key()
-            if (
-                ca.subject == crl.issuer
-                and isinstance(key, rsa.RSAPublicKey)
-                and crl.is_signature_valid(key)
-            ):
+            if _signed_by(crl, ca):
                 crls[ca.subject.public_bytes()] = crl
                 break
         else:

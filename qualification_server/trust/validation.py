@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.verification import (
     Criticality,
@@ -28,6 +28,18 @@ from cryptography.x509.verification import (
 
 # SPEC §3 (unconfirmed inside real certificates): kept a setting of `TrustAnchors`.
 USER_AUTH_POLICY = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")
+# A JPKI auth certificate is about 1.1 KB (README); the API carries at most 8,192 base64
+# characters (6,144 bytes). Anything larger is refused before it is parsed.
+MAX_CERTIFICATE_BYTES = 6144
+# What cryptography raises for DER it cannot read: not all ValueErrors (a name attribute of
+# the wrong string type is a TypeError).
+DER_PARSE_ERRORS = (
+    ValueError,
+    TypeError,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
 
 
 class CertificateProblem(Exception):
@@ -141,16 +153,31 @@ def validate_certificate(
     der: bytes, anchors: TrustAnchors, at: dt.datetime
 ) -> ValidatedCertificate:
     """Validate an auth certificate at time `at`. Raises a `CertificateProblem` subclass."""
+    if len(der) > MAX_CERTIFICATE_BYTES:
+        raise MalformedCertificate(
+            f"{len(der)} bytes: larger than {MAX_CERTIFICATE_BYTES}, not a JPKI certificate"
+        )
     try:
         cert = x509.load_der_x509_certificate(der)
-    except ValueError as exc:
+        # cryptography parses names, extensions and the key only when they are first read
+        # (the path verifier too): read them here, so that a broken one is a malformed
+        # certificate rather than an unexpected error further down.
+        issuer = cert.issuer
+        _ = cert.subject, cert.extensions
+        public_key = cert.public_key()
+    except UnsupportedAlgorithm as exc:
+        raise UntrustedCertificate(
+            f"a JPKI auth certificate holds an RSA-2048 key, not this one: {exc}"
+        ) from None
+    except DER_PARSE_ERRORS as exc:
         raise MalformedCertificate(f"not a DER certificate: {exc}") from None
-    public_key = cert.public_key()
+    if cert.serial_number <= 0:
+        raise MalformedCertificate("the serial number is not positive (RFC 5280 §4.1.2.2)")
     if not isinstance(public_key, rsa.RSAPublicKey) or public_key.key_size != 2048:
         raise UntrustedCertificate("a JPKI auth certificate holds an RSA-2048 key")
-    ca = anchors.ca_for(cert.issuer)
+    ca = anchors.ca_for(issuer)
     if ca is None:
-        raise UntrustedCertificate(f"issuer {cert.issuer.rfc4514_string()} is not a trusted CA")
+        raise UntrustedCertificate(f"issuer {issuer.rfc4514_string()} is not a trusted CA")
     try:
         cert.verify_directly_issued_by(ca.certificate)
     except (ValueError, TypeError, InvalidSignature) as exc:
@@ -173,6 +200,8 @@ def validate_certificate(
         verifier.verify(cert, [])
     except VerificationError as exc:
         raise UntrustedCertificate(f"path validation failed: {exc}") from None
+    except DER_PARSE_ERRORS as exc:  # a part the verifier parses on its own
+        raise MalformedCertificate(f"path validation cannot read it: {exc}") from None
     check_revocation(cert, ca, at)
     return ValidatedCertificate(cert, der, public_key)
 
@@ -189,9 +218,15 @@ def check_revocation(cert: x509.Certificate, ca: TrustedCa, at: dt.datetime) -> 
         )
     if at < crl.last_update_utc - dt.timedelta(minutes=5):
         raise RevocationUnavailable("the CRL is dated in the future")
-    revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-    if revoked is not None:
+    try:
+        # The CA signed the CRL, but its entries are parsed only now, as they are searched.
+        revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+        if revoked is None:
+            return
+        revoked_at = revoked.revocation_date_utc
         reason: str | None = None
         with contextlib.suppress(x509.ExtensionNotFound):
             reason = revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason.value
-        raise CertificateRevoked(cert.serial_number, revoked.revocation_date_utc, reason)
+    except DER_PARSE_ERRORS as exc:
+        raise RevocationUnavailable(f"the CRL's entries cannot be read: {exc}") from None
+    raise CertificateRevoked(cert.serial_number, revoked_at, reason)
