@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -48,9 +49,14 @@ from insurer_registry.domain import MemberRecord
 from insurer_registry.insurers.service import add_insurer
 from insurer_registry.members.service import register_member
 from insurer_registry.numbers import InsurerNumber, complete_insurer_number
-from qualification_server.clinics import register_clinic
+from qualification_server import checks
+from qualification_server.app import build_dependencies
+from qualification_server.challenges import Purpose, issue_challenge
+from qualification_server.clinics import ClinicAuthenticator, register_clinic
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
 from qualification_server.models import Registration
+from qualification_server.schemas import CardCheckRequest
+from qualification_server.settings import Settings
 
 PG = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 CARDS = int(os.environ.get("BENCH_CARDS", "20"))
@@ -58,6 +64,8 @@ REQUESTS = int(os.environ.get("BENCH_VERIFY_REQUESTS", "12000"))
 DURATION_S = int(os.environ.get("BENCH_DURATION_S", "15"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+# Only the in-process CPU figure (quick, steadier than the load run while developing)
+IN_PROCESS_ONLY = os.environ.get("BENCH_IN_PROCESS_ONLY") == "1"
 PORT = 8391
 CLINIC = "1310000017"
 
@@ -141,6 +149,29 @@ def make_residents(n: int) -> list[Resident]:
     ]
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time so far of these processes (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [pid, *(int(p) for p in found.split())]
+
+
+def postgres_pids() -> list[int]:
+    found = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
+    return [int(p) for p in found.split()]
+
+
 def run_wrk(script: Path, url: str, *args: str) -> dict[str, float]:
     out = subprocess.run(
         ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "--timeout", "5s",
@@ -164,6 +195,106 @@ def run_wrk(script: Path, url: str, *args: str) -> dict[str, float]:
     }
 
 
+@dataclass(frozen=True)
+class World:
+    """What the run needs: the server's environment, the clinic's token, the cards."""
+
+    env: dict[str, str]
+    token: str
+    cards: list[tuple[bytes, rsa.RSAPrivateKey]]  # (certificate DER, private key)
+
+
+def prepare(work: Path, server_url: str, registry_url: str) -> World:
+    """Issue the cards, fill the registry, register the clinic and the cards."""
+    issuer = Issuer.open(work / "issuer", pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
+    residents = make_residents(CARDS)
+    keys: list[tuple[bytes, rsa.RSAPrivateKey]] = []
+    for resident in residents:
+        path, _ = issuer.issue_card(resident, pin="1234")
+        image = load_image(path)
+        key = load_pem_private_key(image.auth_key_pem, password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        keys.append((image.jpki_files[JpkiFile.AUTH_CERT], key))
+
+    engine = registry_db.make_engine(registry_url)
+    registry_db.migrate(engine)
+    with registry_db.transaction(registry_db.make_session_factory(engine)) as s:
+        insurer = add_insurer(
+            session=s, number=InsurerNumber(complete_insurer_number("0113001")), name="協会"
+        )
+        for i, r in enumerate(residents):
+            register_member(
+                session=s, insurer=insurer, actor=Actor.operator("bench"),
+                person_ref=person_reference(r.my_number, DEVELOPMENT_PSEUDONYM_KEY),
+                record=MemberRecord(
+                    number=str(10000 + i), branch="00",
+                    card_classification=InsuredCardClassification.GENERAL,
+                    personal_family=PersonalFamilyClassification.INSURED,
+                    name=r.name, name_kana=r.name_kana, sex=Sex(r.sex),
+                    birthdate=r.birth_date, qualification_date=dt.date(2020, 4, 1),
+                    contribution_ratio=ContributionRatio.THIRTY_PERCENT,
+                ),
+            )  # fmt: skip
+    engine.dispose()
+
+    engine = make_engine(server_url)
+    migrate(engine)
+    now = dt.datetime.now(dt.UTC)
+    with transaction(make_session_factory(engine)) as s:
+        token = register_clinic(session=s, code=CLINIC, name="bench", now=now)
+        for r in residents:
+            s.add(Registration(
+                person_ref=person_reference(r.my_number, DEVELOPMENT_PSEUDONYM_KEY),
+                registered_at=now, registered_via="bench", certificate_issuer="-",
+                certificate_serial="-",
+            ))  # fmt: skip
+    engine.dispose()
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": server_url,
+        "ONSHI_REGISTRY_DATABASE_URL": registry_url,
+        "ONSHI_JPKI_CA_FILES": json.dumps([str(issuer.ca_certificate_path(issuer.auth_ca.kind))]),
+        "ONSHI_JPKI_CRL_FILES": json.dumps([str(issuer.crl_path)]),
+        "ONSHI_ISSUER_DIRECTORY_FILES": json.dumps([str(issuer.directory_path)]),
+        "ONSHI_CHALLENGE_TTL_S": "600",
+    }
+    return World(env=env, token=token, cards=keys)
+
+
+def in_process_cpu_ms(world: World, checks_to_run: int = 600) -> float:
+    """CPU per card check of the server's own work, without HTTP: `checks.card_check`
+    called directly with fresh signed challenges (signing is done before the clock starts)."""
+    saved = dict(os.environ)
+    os.environ.update(world.env)
+    try:
+        settings = Settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    deps = build_dependencies(settings)
+    clinic = ClinicAuthenticator(deps.sessions).authenticate(world.token)
+    requests = []
+    for i in range(checks_to_run):
+        issued = issue_challenge(
+            key=settings.challenge_key_bytes, purpose=Purpose.CHECK, client=CLINIC,
+            now=deps.clock(), ttl_s=600,
+        )  # fmt: skip
+        der, key = world.cards[i % len(world.cards)]
+        signature = key.sign(issued.token, padding.PKCS1v15(), hashes.SHA256())
+        requests.append(CardCheckRequest.model_validate({
+            "challenge": base64.b64encode(issued.token).decode(),
+            "certificate": base64.b64encode(der).decode(),
+            "proof": {"method": "pin", "signature": base64.b64encode(signature).decode()},
+        }))  # fmt: skip
+    for request in requests[:50]:  # warm the caches and the pools
+        checks.card_check(deps, clinic=clinic, request=request)
+    started = time.process_time()
+    for request in requests[50:]:
+        checks.card_check(deps, clinic=clinic, request=request)
+    return 1000 * (time.process_time() - started) / (checks_to_run - 50)
+
+
 def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit(
@@ -173,61 +304,11 @@ def main() -> None:
     server_url, registry_url = throwaway_database("server"), throwaway_database("registry")
     server = None
     try:
-        issuer = Issuer.open(work / "issuer", pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
-        residents = make_residents(CARDS)
-        keys: list[tuple[bytes, rsa.RSAPrivateKey]] = []
-        for resident in residents:
-            path, _ = issuer.issue_card(resident, pin="1234")
-            image = load_image(path)
-            key = load_pem_private_key(image.auth_key_pem, password=None)
-            assert isinstance(key, rsa.RSAPrivateKey)
-            keys.append((image.jpki_files[JpkiFile.AUTH_CERT], key))
-
-        engine = registry_db.make_engine(registry_url)
-        registry_db.migrate(engine)
-        with registry_db.transaction(registry_db.make_session_factory(engine)) as s:
-            insurer = add_insurer(
-                session=s, number=InsurerNumber(complete_insurer_number("0113001")), name="協会"
-            )
-            for i, r in enumerate(residents):
-                register_member(
-                    session=s, insurer=insurer, actor=Actor.operator("bench"),
-                    person_ref=person_reference(r.my_number, DEVELOPMENT_PSEUDONYM_KEY),
-                    record=MemberRecord(
-                        number=str(10000 + i), branch="00",
-                        card_classification=InsuredCardClassification.GENERAL,
-                        personal_family=PersonalFamilyClassification.INSURED,
-                        name=r.name, name_kana=r.name_kana, sex=Sex(r.sex),
-                        birthdate=r.birth_date, qualification_date=dt.date(2020, 4, 1),
-                        contribution_ratio=ContributionRatio.THIRTY_PERCENT,
-                    ),
-                )  # fmt: skip
-        engine.dispose()
-
-        engine = make_engine(server_url)
-        migrate(engine)
-        now = dt.datetime.now(dt.UTC)
-        with transaction(make_session_factory(engine)) as s:
-            token = register_clinic(session=s, code=CLINIC, name="bench", now=now)
-            for r in residents:
-                s.add(Registration(
-                    person_ref=person_reference(r.my_number, DEVELOPMENT_PSEUDONYM_KEY),
-                    registered_at=now, registered_via="bench", certificate_issuer="-",
-                    certificate_serial="-",
-                ))  # fmt: skip
-        engine.dispose()
-
-        env = {
-            **os.environ,
-            "DATABASE_URL": server_url,
-            "ONSHI_REGISTRY_DATABASE_URL": registry_url,
-            "ONSHI_JPKI_CA_FILES": json.dumps(
-                [str(issuer.ca_certificate_path(issuer.auth_ca.kind))]
-            ),
-            "ONSHI_JPKI_CRL_FILES": json.dumps([str(issuer.crl_path)]),
-            "ONSHI_ISSUER_DIRECTORY_FILES": json.dumps([str(issuer.directory_path)]),
-            "ONSHI_CHALLENGE_TTL_S": "600",
-        }
+        world = prepare(work, server_url, registry_url)
+        print(f"server.verify.inprocess_cpu_ms {in_process_cpu_ms(world):.2f} ms/verification")
+        if IN_PROCESS_ONLY:
+            return
+        env, token, keys = world.env, world.token, world.cards
         script = shutil.which("qualification-server", path=str(Path(sys.executable).parent))
         assert script is not None
         server = subprocess.Popen(
@@ -273,6 +354,8 @@ def main() -> None:
         trivial = run_wrk(trivial_lua, f"{base}/healthz")
         # the first REQUESTS - 1 bodies are fresh; past them wrk replays, which the server
         # must refuse (409): only 200 answers count as verifications
+        server_pids = children(server.pid)
+        server_cpu, pg_cpu = cpu_seconds(server_pids), cpu_seconds(postgres_pids())
         verify = run_wrk(
             verify_lua, f"{base}/v1/eligibility/card", str(bodies), headers["Authorization"]
         )
@@ -281,11 +364,16 @@ def main() -> None:
                 f"# warning: {verify['requests']} requests > {REQUESTS} fresh bodies",
                 file=sys.stderr,
             )
+        server_cpu = cpu_seconds(server_pids) - server_cpu
+        pg_cpu = cpu_seconds(postgres_pids()) - pg_cpu
         ok_per_s = (verify["requests"] - verify["errors"]) / DURATION_S
+        answered = verify["requests"]
         print(f"server.verify.per_s {ok_per_s:.0f} verifications/s")
         print(f"server.verify.p50_ms {verify['p50_ms']:.1f} ms")
         print(f"server.verify.p99_ms {verify['p99_ms']:.1f} ms")
         print(f"server.verify.errors {verify['errors']:.0f} responses")
+        print(f"server.verify.server_cpu_ms {1000 * server_cpu / answered:.2f} ms/verification")
+        print(f"server.verify.postgres_cpu_ms {1000 * pg_cpu / answered:.2f} ms/verification")
         print(f"server.trivial.per_s {trivial['per_s']:.0f} requests/s")
         print(f"server.verify.ceiling_ratio {ok_per_s / trivial['per_s']:.2f} ratio")
     finally:

@@ -17,14 +17,16 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
-from qualification_server.models import AccessRecord, ChainHead
+from qualification_server.models import AccessRecord, Base, ChainHead
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from sqlalchemy.orm import Session
 
 GENESIS = bytes(32)
+_RECORDS = Base.metadata.tables[AccessRecord.__tablename__]
 HEAD_ID = 1
 SEAL_BATCH = 5000
 
@@ -52,8 +54,28 @@ def record_hash(prev_hash: bytes, record: AccessRecord, pos: int) -> bytes:
     return hashlib.sha256(prev_hash + _canonical(record, pos)).digest()
 
 
+def record_columns(
+    *,
+    now: dt.datetime,
+    clinic_code: str | None,
+    person_ref: str | None,
+    method: str,
+    request: dict[str, Any],
+    answer: dict[str, Any],
+) -> dict[str, Any]:
+    """The columns of a new (unsealed) access record."""
+    return {
+        "recorded_at": now,
+        "clinic_code": clinic_code,
+        "person_ref": person_ref,
+        "method": method,
+        "request": json.dumps(request, sort_keys=True, ensure_ascii=False),
+        "answer": json.dumps(answer, sort_keys=True, ensure_ascii=False),
+    }
+
+
 def append(
-    session: Session,
+    session: Session | Connection,
     *,
     now: dt.datetime,
     clinic_code: str | None,
@@ -63,15 +85,16 @@ def append(
     answer: dict[str, Any],
 ) -> None:
     """Append one record inside the caller's transaction (it commits or rolls back with it)."""
-    session.add(
-        AccessRecord(
-            recorded_at=now,
+    session.execute(
+        insert(_RECORDS),
+        record_columns(
+            now=now,
             clinic_code=clinic_code,
             person_ref=person_ref,
             method=method,
-            request=json.dumps(request, sort_keys=True, ensure_ascii=False),
-            answer=json.dumps(answer, sort_keys=True, ensure_ascii=False),
-        )
+            request=request,
+            answer=answer,
+        ),
     )
 
 

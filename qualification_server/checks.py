@@ -17,10 +17,10 @@ from qualification_server.answers import (
     timestamp,
 )
 from qualification_server.challenges import Purpose
+from qualification_server.check_record import Recorded
 from qualification_server.clinics import ClinicIdentity, device_key
 from qualification_server.db import transaction
 from qualification_server.errors import Code, QualificationError
-from qualification_server.models import Registration
 from qualification_server.proofs import Method, verify_card_signature, verify_device_signature
 from qualification_server.rate_limit import spend_lookups
 from qualification_server.schemas import (
@@ -39,7 +39,6 @@ from qualification_server.schemas import (
 from qualification_server.service import (
     Dependencies,
     certificate_summary,
-    consume_challenge,
     decode_b64,
     open_challenge_for,
     person_of,
@@ -98,21 +97,25 @@ def card_check(
             reference_classification="1",
             arbitrary_file_identifier=request.arbitrary_file_identifier,
         )
-        with transaction(deps.sessions) as session:
-            consume_challenge(session, challenge)
-            if session.get(Registration, person_ref) is None:
-                raise QualificationError(Code.CARD_NOT_REGISTERED)
-            person = deps.source.qualifications_of(person_ref)
-            answer = card_answer(person, request.consents, context)
-            access_log.append(
-                session,
+        person = deps.source.qualifications_of(person_ref)
+        answer = card_answer(person, request.consents, context)
+        recorded = deps.checks.record(
+            challenge_id=challenge.challenge_id,
+            expires_at=challenge.expires_at,
+            person_ref=person_ref,
+            record=access_log.record_columns(
                 now=now,
                 clinic_code=clinic.code,
                 person_ref=person_ref,
                 method=method.value,
                 request={**summary, "consents": request.consents.model_dump()},
                 answer=_answer_summary(answer, person.qualifications),
-            )
+            ),
+        )
+        if recorded is Recorded.REPLAYED:
+            raise QualificationError(Code.CHALLENGE_REPLAYED)
+        if recorded is Recorded.NOT_REGISTERED:
+            raise QualificationError(Code.CARD_NOT_REGISTERED)
         return answer
     except QualificationError as error:
         summary.setdefault("certificate", certificate_summary(cert, der))

@@ -10,10 +10,12 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from qualification_server import access_log
 from qualification_server.challenges import Challenge, Purpose, check_challenge
+from qualification_server.check_record import CheckRecorder
 from qualification_server.db import transaction, upsert_insert
 from qualification_server.errors import Code, QualificationError
 from qualification_server.models import UsedChallenge
@@ -29,6 +31,7 @@ from qualification_server.trust.validation import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
     from insurer_registry.lookup.types import QualificationSource
@@ -55,6 +58,12 @@ class Dependencies:
     directory: IssuerDirectory
     source: QualificationSource
     clock: Callable[[], dt.datetime]
+
+    @cached_property
+    def checks(self) -> CheckRecorder:
+        """The card checks' one-step recording, on the sessions' engine."""
+        engine: Engine = self.sessions.kw["bind"]
+        return CheckRecorder(engine)
 
 
 def decode_b64(value: str, what: str) -> bytes:

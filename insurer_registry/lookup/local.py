@@ -3,45 +3,92 @@
 from __future__ import annotations
 
 import logging
+from itertools import groupby
+from operator import itemgetter
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy import Connection, Engine, RowMapping, bindparam, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from insurer_registry.domain import FLAT_FIELDS
 from insurer_registry.errors import InsuredNumberNotFound
 from insurer_registry.lookup.types import PersonQualifications, QualificationInfo
-from insurer_registry.members.mapping import record_of
+from insurer_registry.members.mapping import stored_certificate, stored_record
 from insurer_registry.models import NO_SYMBOL, Insurer, Person, Qualification
+from insurer_registry.models import SpecificDiseaseCertificate as CertificateRow
 from insurer_registry.numbers import InsurerNumber
 from insurer_registry.persons import short_ref, validate_person_ref
 
 log = logging.getLogger(__name__)
 
 
-def person_qualifications(*, session: Session, person_ref: str) -> PersonQualifications:
+_Q = Qualification.__table__
+_I = Insurer.__table__
+_P = Person.__table__
+_C = CertificateRow.__table__
+_CERTIFICATE_COLUMNS = (
+    "category",
+    "valid_start",
+    "valid_end",
+    "certificate_date",
+    "self_pay_limit_yen",
+)
+
+# One round trip, Core rather than ORM (this is the hot path of every card check): each
+# qualification with its insurer, once per 特定疾病 certificate (outer join), newest first.
+_PERSON_QUALIFICATIONS = (
+    select(
+        _Q.c.id,
+        _I.c.number.label("insurer_number"),
+        _I.c.name.label("insurer_name"),
+        *(_Q.c[name] for name in FLAT_FIELDS),
+        _C.c.id.label("certificate_id"),
+        *(_C.c[name].label(f"certificate_{name}") for name in _CERTIFICATE_COLUMNS),
+    )
+    .select_from(
+        _Q.join(_P, _P.c.id == _Q.c.person_id)
+        .join(_I, _I.c.id == _Q.c.insurer_id)
+        .outerjoin(_C, _C.c.qualification_id == _Q.c.id)
+    )
+    .where(_P.c.person_ref == bindparam("person_ref"))
+    .order_by(_Q.c.qualification_date.desc(), _Q.c.id.desc(), _C.c.id)
+)
+
+
+def _qualification(rows: list[RowMapping]) -> QualificationInfo:
+    """One qualification from its joined rows (one per certificate, or one without)."""
+    first = rows[0]
+    certificates = [
+        stored_certificate(*(row[f"certificate_{name}"] for name in _CERTIFICATE_COLUMNS))
+        for row in rows
+        if row["certificate_id"] is not None
+    ]
+    return QualificationInfo(
+        qualification_id=first["id"],
+        insurer_number=InsurerNumber(first["insurer_number"]),
+        insurer_name=first["insurer_name"],
+        record=stored_record({name: first[name] for name in FLAT_FIELDS}, certificates),
+    )
+
+
+def person_qualifications(
+    *, session: Session | Connection, person_ref: str
+) -> PersonQualifications:
     """Every qualification of a person, newest first."""
     validate_person_ref(person_ref)
-    # One round trip: the insurer and the certificates come joined, not in follow-up queries.
-    rows = session.scalars(
-        select(Qualification)
-        .join(Person, Person.id == Qualification.person_id)
-        .where(Person.person_ref == person_ref)
-        .options(joinedload(Qualification.specific_diseases), joinedload(Qualification.insurer))
-        .order_by(Qualification.qualification_date.desc(), Qualification.id.desc())
-    ).unique()
+    rows = session.execute(_PERSON_QUALIFICATIONS, {"person_ref": person_ref}).mappings()
     qualifications = tuple(
-        QualificationInfo(
-            qualification_id=row.id,
-            insurer_number=InsurerNumber(row.insurer.number),
-            insurer_name=row.insurer.name,
-            record=record_of(row),
-        )
-        for row in rows
+        _qualification(list(group)) for _, group in groupby(rows, key=itemgetter("id"))
     )
     return PersonQualifications(person_ref=person_ref, qualifications=qualifications)
 
 
 def holder_of(
-    *, session: Session, insurer_number: InsurerNumber, symbol: str | None, number: str, branch: str
+    *,
+    session: Session | Connection,
+    insurer_number: InsurerNumber,
+    symbol: str | None,
+    number: str,
+    branch: str,
 ) -> str:
     """The person reference of whoever holds an insured number."""
     person_ref = session.scalars(
@@ -64,13 +111,14 @@ def holder_of(
 class RegistryQualificationSource:
     """The lookup over the registry's own database (qualification server in process)."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self._sessions = sessions
+    def __init__(self, database: Engine | sessionmaker[Session]) -> None:
+        # Reads only, on plain connections: no ORM session on the hot path.
+        self._engine: Engine = database if isinstance(database, Engine) else database.kw["bind"]
 
     def qualifications_of(self, person_ref: str) -> PersonQualifications:
         """Every qualification of the person, newest first."""
-        with self._sessions() as session:
-            found = person_qualifications(session=session, person_ref=person_ref)
+        with self._engine.connect() as connection:
+            found = person_qualifications(session=connection, person_ref=person_ref)
         log.info(
             "lookup person %s: %d qualification(s)",
             short_ref(person_ref),
@@ -82,12 +130,12 @@ class RegistryQualificationSource:
         self, *, insurer_number: InsurerNumber, symbol: str | None, number: str, branch: str
     ) -> PersonQualifications:
         """The qualifications of the holder of an insured number."""
-        with self._sessions() as session:
+        with self._engine.connect() as connection:
             person_ref = holder_of(
-                session=session,
+                session=connection,
                 insurer_number=insurer_number,
                 symbol=symbol,
                 number=number,
                 branch=branch,
             )
-            return person_qualifications(session=session, person_ref=person_ref)
+            return person_qualifications(session=connection, person_ref=person_ref)

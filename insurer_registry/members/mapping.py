@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from insurer_registry.codes import SpecificDiseaseCategory
@@ -31,22 +33,44 @@ def stored_columns(record: MemberRecord) -> dict[str, Any]:
     return columns
 
 
-def record_of(row: Qualification) -> MemberRecord:
-    """The record a stored qualification holds."""
-    values = {name: getattr(row, name) for name in FLAT_FIELDS}
+def stored_certificate(
+    category: str,
+    valid_start: date,
+    valid_end: date | None,
+    certificate_date: date | None,
+    self_pay_limit_yen: int | None,
+) -> SpecificDiseaseCertificate:
+    """A 特定疾病療養受療証 from its stored columns."""
+    return SpecificDiseaseCertificate(
+        category=SpecificDiseaseCategory(category),
+        valid_start=valid_start,
+        valid_end=valid_end,
+        certificate_date=certificate_date,
+        self_pay_limit_yen=self_pay_limit_yen,
+    )
+
+
+def stored_record(
+    columns: Mapping[str, Any], certificates: Sequence[SpecificDiseaseCertificate]
+) -> MemberRecord:
+    """The record stored as these flat columns (absent 記号 stored as '') and certificates."""
+    values = {name: columns[name] for name in FLAT_FIELDS}
     if values["symbol"] == NO_SYMBOL:
         values["symbol"] = None
-    certificates = [
-        SpecificDiseaseCertificate(
-            category=SpecificDiseaseCategory(certificate.category),
-            valid_start=certificate.valid_start,
-            valid_end=certificate.valid_end,
-            certificate_date=certificate.certificate_date,
-            self_pay_limit_yen=certificate.self_pay_limit_yen,
-        )
-        for certificate in row.specific_diseases
-    ]
     return record_from_flat(values, certificates)
+
+
+def record_of(row: Qualification) -> MemberRecord:
+    """The record a stored qualification holds."""
+    return stored_record(
+        {name: getattr(row, name) for name in FLAT_FIELDS},
+        [
+            stored_certificate(
+                c.category, c.valid_start, c.valid_end, c.certificate_date, c.self_pay_limit_yen
+            )
+            for c in row.specific_diseases
+        ],
+    )
 
 
 def write_record(row: Qualification, record: MemberRecord) -> None:

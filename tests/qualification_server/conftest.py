@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image
@@ -141,6 +142,7 @@ class World:
     other_clinic_token: str
     device_key: Ed25519PrivateKey
     qualification_ids: dict[str, int]
+    registry: sessionmaker[Session]  # the insurer registry's database, for insurers' steps
 
     def headers(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.clinic_token}"}
@@ -288,12 +290,13 @@ def world(
     sessions = make_session_factory(engine)
     clock = Clock()
     registry_engine = registry_db.make_engine(registry_url)
+    registry = registry_db.make_session_factory(registry_engine)
     deps = Dependencies(
         settings=settings,
         sessions=sessions,
         trust=TrustStore(settings.jpki_ca_files, settings.jpki_crl_files, check_interval_s=0),
         directory=FileIssuerDirectory(settings.issuer_directory_files, check_interval_s=0),
-        source=RegistryQualificationSource(registry_db.make_session_factory(registry_engine)),
+        source=RegistryQualificationSource(registry_engine),
         clock=clock,
     )
     device = Ed25519PrivateKey.generate()
@@ -308,6 +311,6 @@ def world(
     with TestClient(
         create_app(deps, seal_interval_s=None), raise_server_exceptions=False
     ) as client:
-        yield World(client, deps, issuer, clock, token, other, device, ids)
+        yield World(client, deps, issuer, clock, token, other, device, ids, registry)
     engine.dispose()
     registry_engine.dispose()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography import x509
@@ -11,9 +13,12 @@ from sqlalchemy import delete, func, select, update
 
 from card_reader.issuance.issuer import Issuer
 from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
-from qualification_server import access_log
+from qualification_server import access_log, checks
+from qualification_server.clinics import ClinicAuthenticator
+from qualification_server.errors import QualificationError
 from qualification_server.models import AccessRecord
 from qualification_server.proofs import Method, device_message
+from qualification_server.schemas import CardCheckRequest
 
 from .conftest import CLINIC, KYOKAI, PIN, World, sign_with_card
 
@@ -176,6 +181,46 @@ def test_replayed_challenge(world: World) -> None:
     world.register("yamada-taro")
     body = card_body(world, "yamada-taro", world.challenge())
     assert post_card(world, body)[0] == 200
+    status, answer = post_card(world, body)
+    assert (status, error_code(answer)) == (409, "Q2003")
+
+
+def test_concurrent_replays_answer_once(world: World) -> None:
+    """Eight threads present one challenge at the same moment: one answer, seven refusals,
+    one answered record (the used-challenge row's unique key decides, not a lock)."""
+    world.register("yamada-taro")
+    request = CardCheckRequest.model_validate(card_body(world, "yamada-taro", world.challenge()))
+    clinic = ClinicAuthenticator(world.deps.sessions).authenticate(world.clinic_token)
+    start = threading.Barrier(8)
+
+    def attempt() -> str:
+        start.wait()
+        try:
+            checks.card_check(world.deps, clinic=clinic, request=request)
+        except QualificationError as error:
+            return error.code.value
+        return "answered"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = sorted(pool.map(lambda _: attempt(), range(8)))
+    assert outcomes == ["Q2003"] * 7 + ["answered"]
+    with world.deps.sessions() as s:
+        answers = s.scalars(
+            select(AccessRecord.answer)
+            .where(AccessRecord.method == "pin")
+            .order_by(AccessRecord.id)
+        ).all()
+    assert sum('"validity"' in answer for answer in answers) == 1
+    assert sum('"Q2003"' in answer for answer in answers) == 7
+
+
+def test_a_refused_checks_challenge_is_used_up(world: World) -> None:
+    """A challenge answers one attempt, whatever its outcome: after "not registered", the
+    same signed challenge cannot be presented again once the person registers."""
+    body = card_body(world, "yamada-taro", world.challenge())
+    status, answer = post_card(world, body)
+    assert (status, error_code(answer)) == (404, "Q3001")
+    world.register("yamada-taro")
     status, answer = post_card(world, body)
     assert (status, error_code(answer)) == (409, "Q2003")
 

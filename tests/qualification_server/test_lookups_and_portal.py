@@ -21,8 +21,7 @@ pytestmark = pytest.mark.db
 
 
 def lose(world: World, qualification_id: int, insurer=KYOKAI) -> None:  # type: ignore[no-untyped-def]
-    sessions = world.deps.source._sessions  # type: ignore[attr-defined]
-    with registry_db.transaction(sessions) as s:
+    with registry_db.transaction(world.registry) as s:
         record_loss(
             session=s, insurer=get_insurer(session=s, number=insurer),
             qualification_id=qualification_id, loss_date=dt.date(2026, 1, 1),

@@ -1,0 +1,122 @@
+"""The database side of a card check, in one atomic step: use up the challenge, confirm the
+person is registered (初回登録) and append the access record.
+
+This is the hot path of the whole system, so it is one statement and one round trip on
+PostgreSQL: a data-modifying CTE run in autocommit (no BEGIN, no COMMIT), which inserts the
+used challenge (ON CONFLICT DO NOTHING: of two concurrent replays one wins), reads the
+registration and appends the record only when both hold. SQLite (the embedded default)
+takes the same three steps in one transaction.
+
+The challenge is used up even when the person is not registered: a challenge answers one
+attempt, whatever its outcome. A refusal's own record is written by the caller.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from qualification_server.models import AccessRecord, Base, Registration, UsedChallenge
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from sqlalchemy import Engine
+
+_USED = Base.metadata.tables[UsedChallenge.__tablename__]
+_REGISTRATIONS = Base.metadata.tables[Registration.__tablename__]
+_RECORDS = Base.metadata.tables[AccessRecord.__tablename__]
+
+_POSTGRESQL = text(
+    """
+    WITH used AS (
+        INSERT INTO used_challenges (challenge_id, expires_at)
+        VALUES (:challenge_id, :expires_at)
+        ON CONFLICT (challenge_id) DO NOTHING
+        RETURNING 1
+    ), registered AS (
+        SELECT 1 FROM registrations WHERE person_ref = :person_ref
+    ), recorded AS (
+        INSERT INTO access_records (recorded_at, clinic_code, person_ref, method, request, answer)
+        SELECT :recorded_at, :clinic_code, :person_ref, :method, :request, :answer
+        WHERE EXISTS (SELECT 1 FROM used) AND EXISTS (SELECT 1 FROM registered)
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM used), EXISTS (SELECT 1 FROM registered)
+    """
+)
+
+
+class Recorded(enum.Enum):
+    """What became of a card check in the database."""
+
+    ANSWERED = "answered"  # challenge used up, person registered, record appended
+    REPLAYED = "replayed"  # the challenge had been used: nothing written
+    NOT_REGISTERED = "not registered"  # challenge used up, nothing recorded
+
+
+class CheckRecorder:
+    """Records card checks in the server's database (see the module's docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        if engine.dialect.name not in ("postgresql", "sqlite"):
+            raise ValueError(f"the server runs on PostgreSQL or SQLite, not {engine.dialect.name}")
+        self._engine = engine
+        self._postgresql = engine.dialect.name == "postgresql"
+        # One statement needs no transaction of its own: autocommit saves two round trips.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def record(
+        self,
+        *,
+        challenge_id: str,
+        expires_at: dt.datetime,
+        person_ref: str,
+        record: dict[str, Any],
+    ) -> Recorded:
+        """Use up the challenge and, if `person_ref` is registered, append `record` (the
+        columns of an access record, see `access_log.record_columns`)."""
+        if record["person_ref"] != person_ref:
+            raise ValueError("the record is about another person")
+        if self._postgresql:
+            with self._autocommit.connect() as connection:
+                fresh, registered = connection.execute(
+                    _POSTGRESQL,
+                    {"challenge_id": challenge_id, "expires_at": expires_at, **record},
+                ).one()
+        else:
+            fresh, registered = self._in_steps(challenge_id, expires_at, person_ref, record)
+        if not fresh:
+            return Recorded.REPLAYED
+        return Recorded.ANSWERED if registered else Recorded.NOT_REGISTERED
+
+    def _in_steps(
+        self,
+        challenge_id: str,
+        expires_at: dt.datetime,
+        person_ref: str,
+        record: dict[str, Any],
+    ) -> tuple[bool, bool]:
+        with self._engine.begin() as connection:
+            used = connection.execute(
+                sqlite_insert(_USED)
+                .values(challenge_id=challenge_id, expires_at=expires_at)
+                .on_conflict_do_nothing(index_elements=["challenge_id"])
+                .returning(_USED.c.challenge_id)
+            ).first()
+            if used is None:
+                return False, False
+            registered = (
+                connection.execute(
+                    select(_REGISTRATIONS.c.person_ref).where(
+                        _REGISTRATIONS.c.person_ref == person_ref
+                    )
+                ).first()
+                is not None
+            )
+            if registered:
+                connection.execute(insert(_RECORDS), record)
+            return True, registered
