@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from card_reader.errors import MalformedResponse
+
 MAX_SHORT_LC = 255
 MAX_SHORT_LE = 256  # encoded as 00
 
@@ -122,8 +124,9 @@ class ResponseApdu:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ResponseApdu:
+        """Split what a card answered into data and status word. Raises `MalformedResponse`."""
         if len(raw) < 2:
-            raise ValueError(f"a response APDU has at least 2 bytes, got {len(raw)}")
+            raise MalformedResponse(f"a response APDU has at least 2 bytes, got {len(raw)}")
         return cls(bytes(raw[:-2]), (raw[-2] << 8) | raw[-1])
 
     def to_bytes(self) -> bytes:

@@ -37,6 +37,12 @@ P1_SELECT_EF_UNDER_DF = 0x02
 P2_NO_RESPONSE_DATA = 0x0C
 P2_SPECIFIC_REFERENCE = 0x80  # VERIFY / COMPUTE DIGITAL SIGNATURE: the current EF's secret
 P1_NEW_REFERENCE_ONLY = 0x01  # CHANGE REFERENCE DATA after a successful VERIFY
+# READ BINARY addresses 15 bits of offset (P1 bit 8 clear): no EF read here is larger. A
+# header claiming more is refused before anything else is read.
+MAX_EF_BYTES = 0x8000
+# GET RESPONSE chaining (61xx) past what an extended APDU could carry is a card that does
+# not stop: refused rather than followed for ever.
+MAX_RESPONSE_BYTES = 0x10000
 
 
 class IsoChannel:
@@ -53,7 +59,14 @@ class IsoChannel:
                 command.cla, command.ins, command.p1, command.p2, command.data, (sw & 0xFF) or 256
             )
             data, sw = self._connection.send_and_receive(retry.to_bytes())
+        fetched = 0
         while sw >> 8 == SW1_MORE_DATA:
+            fetched += 1
+            if fetched > MAX_RESPONSE_BYTES // MAX_SHORT_LE or len(data) > MAX_RESPONSE_BYTES:
+                raise MalformedResponse(
+                    f"the card still has more data after {len(data)} bytes and "
+                    f"{fetched - 1} GET RESPONSE commands"
+                )
             get = CommandApdu(CLA_ISO, Ins.GET_RESPONSE, 0, 0, le=(sw & 0xFF) or 256)
             more, sw = self._connection.send_and_receive(get.to_bytes())
             data += more
@@ -96,29 +109,40 @@ class IsoChannel:
 
         The first READ asks for 256 bytes: the header inside them sizes the object, so a
         certificate costs ceil(size / 256) READ BINARY commands and no separate header read.
+        A chunk shorter than asked for is the end of the file (ISO 7816-4: 62 82), so an
+        object that claims more is refused.
         """
         first = self.read_binary(0, MAX_SHORT_LE)
         try:
             total = der_total_length(first)
         except TlvError as exc:
             raise MalformedResponse(f"the file does not start with a DER object: {exc}") from exc
+        if total > MAX_EF_BYTES:
+            raise MalformedResponse(
+                f"the DER header claims {total} bytes, larger than an EF ({MAX_EF_BYTES})"
+            )
         chunks = [first[:total]]
         offset = len(chunks[0])
+        if len(first) < MAX_SHORT_LE and offset < total:
+            raise MalformedResponse(f"the file ends at {offset} of {total} bytes")
         while offset < total:
-            chunk = self.read_binary(offset, min(MAX_SHORT_LE, total - offset))
-            if not chunk:
-                raise MalformedResponse(f"the file ends at {offset} of {total} bytes")
+            wanted = min(MAX_SHORT_LE, total - offset)
+            chunk = self.read_binary(offset, wanted)[:wanted]
             chunks.append(chunk)
             offset += len(chunk)
+            if len(chunk) < wanted and offset < total:
+                raise MalformedResponse(f"the file ends at {offset} of {total} bytes")
         return b"".join(chunks)
 
     def read_file(self, size: int) -> bytes:
         """Read the first `size` bytes of the current EF (fewer if the file is shorter)."""
+        if not 0 <= size <= MAX_EF_BYTES:
+            raise ValueError(f"size {size} is outside 0..{MAX_EF_BYTES}")
         chunks: list[bytes] = []
         offset = 0
         while offset < size:
             wanted = min(MAX_SHORT_LE, size - offset)
-            chunk = self.read_binary(offset, wanted)
+            chunk = self.read_binary(offset, wanted)[:wanted]
             chunks.append(chunk)
             offset += len(chunk)
             if len(chunk) < wanted:  # the end of the file came first

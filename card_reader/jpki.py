@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
+from card_reader.errors import MalformedResponse
 from card_reader.iso7816 import IsoChannel
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ AID_JPKI = bytes.fromhex("D392F000260100000001")
 # DigestInfo prefix for SHA-256 (RFC 8017 §9.2 note 1); the card adds PKCS#1 v1.5 padding.
 SHA256_DIGEST_INFO_PREFIX = bytes.fromhex("3031300D060960864801650304020105000420")
 SHA256_DIGEST_SIZE = 32
+SIGNATURE_SIZE = 256  # RSA-2048 (SPEC §2)
 
 AUTH_PIN_LENGTH = 4
 AUTH_PIN_MAX_TRIES = 3
@@ -126,7 +128,12 @@ class JpkiSession:
         """Sign a SHA-256 digest with the auth key (PKCS#1 v1.5). Needs `verify_auth_pin` first."""
         digest_info = sha256_digest_info(digest)
         self._iso.select_file(JpkiFile.AUTH_KEY)
-        return self._iso.compute_digital_signature(digest_info)
+        signature = self._iso.compute_digital_signature(digest_info)
+        if len(signature) != SIGNATURE_SIZE:
+            raise MalformedResponse(
+                f"the signature has {len(signature)} bytes, not the {SIGNATURE_SIZE} of RSA-2048"
+            )
+        return signature
 
     def authenticate(self, pin: str, digest: bytes) -> bytes:
         """VERIFY the PIN, then sign `digest`: the card's proof of presence."""

@@ -18,7 +18,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from card_reader.errors import MalformedResponse
-from card_reader.iso7816 import IsoChannel
+from card_reader.iso7816 import MAX_EF_BYTES, IsoChannel
 from card_reader.jpki import validate_auth_pin
 from card_reader.mynumber import InvalidMyNumber, validate_my_number
 from card_reader.tlv import TlvError, encode_tlv, first_tlv, iter_tlvs, parse_header
@@ -67,21 +67,47 @@ class BasicInfo:
 
     @classmethod
     def decode(cls, content: bytes) -> BasicInfo:
-        """Parse EF 0002. Raises `MalformedResponse`."""
+        """Parse EF 0002. Raises `MalformedResponse`, whose text names the part that is
+        wrong and never holds a value (the values are a person's name, address, birthday)."""
         try:
             tag, value = first_tlv(content)
-            if tag != TAG_BASIC_INFO:
-                raise MalformedResponse(f"basic information: expected tag FF20, got {tag:X}")
             fields = dict(iter_tlvs(value))
-            birth = dt.datetime.strptime(fields[TAG_BIRTH_DATE].decode("ascii"), "%Y%m%d")
-            return cls(
-                name=fields[TAG_NAME].decode("utf-8"),
-                address=fields[TAG_ADDRESS].decode("utf-8"),
-                birth_date=birth.date(),
-                sex=fields[TAG_SEX].decode("ascii"),
-            )
-        except (TlvError, KeyError, ValueError) as exc:
-            raise MalformedResponse(f"basic information is malformed: {exc!r}") from None
+        except TlvError as exc:
+            raise MalformedResponse(f"basic information is malformed: {exc}") from None
+        if tag != TAG_BASIC_INFO:
+            raise MalformedResponse(f"basic information: expected tag FF20, got {tag:X}")
+        missing = [f"{t:X}" for t in _BASIC_INFO_TAGS if t not in fields]
+        if missing:
+            raise MalformedResponse(f"basic information: no {', '.join(missing)}")
+        return cls(
+            name=_text(fields, TAG_NAME, "utf-8"),
+            address=_text(fields, TAG_ADDRESS, "utf-8"),
+            birth_date=_date(fields[TAG_BIRTH_DATE]),
+            sex=_text(fields, TAG_SEX, "ascii"),
+        )
+
+
+_BASIC_INFO_TAGS = (TAG_NAME, TAG_ADDRESS, TAG_BIRTH_DATE, TAG_SEX)
+
+
+def _text(fields: dict[int, bytes], tag: int, encoding: str) -> str:
+    try:
+        return fields[tag].decode(encoding)
+    except UnicodeDecodeError:
+        # Not `exc`: a UnicodeDecodeError holds the bytes, here a name or an address.
+        raise MalformedResponse(f"basic information: {tag:X} is not {encoding}") from None
+
+
+def _date(value: bytes) -> dt.date:
+    """`YYYYMMDD` in ASCII digits."""
+    if len(value) != 8 or not value.isdigit():
+        raise MalformedResponse(f"basic information: {TAG_BIRTH_DATE:X} is not YYYYMMDD")
+    try:
+        return dt.date(int(value[:4]), int(value[4:6]), int(value[6:]))
+    except ValueError:
+        raise MalformedResponse(
+            f"basic information: {TAG_BIRTH_DATE:X} is not a calendar date"
+        ) from None
 
 
 def encode_my_number(my_number: str) -> bytes:
@@ -131,4 +157,8 @@ class KenhojoSession:
             size = parse_header(probe).total_length
         except TlvError as exc:
             raise MalformedResponse(f"basic information header: {exc}") from None
+        if size > MAX_EF_BYTES:
+            raise MalformedResponse(
+                f"basic information header claims {size} bytes, larger than an EF ({MAX_EF_BYTES})"
+            )
         return BasicInfo.decode(self._iso.read_file(size))

@@ -36,6 +36,7 @@ from qualification_server.trust.validation import (
 )
 
 from .mutations import mutated, mutations_of
+from .outcomes import attempt
 
 ISSUER = Path(__file__).resolve().parents[2] / "fixtures" / "issuer"
 CA_FILE = ISSUER / "ca" / "auth_ca.pem"
@@ -114,12 +115,11 @@ def now() -> dt.datetime:
 
 def outcome(der: bytes, anchors: TrustAnchors, at: dt.datetime) -> ValidatedCertificate | str:
     """The validated certificate, or the name of the problem; anything else propagates."""
-    try:
-        return validate_certificate(der, anchors, at)
-    except CertificateProblem as caught:
-        problem = caught
-    assert problem.detail, "a problem says what is wrong"
-    return type(problem).__name__
+    result = attempt(lambda: validate_certificate(der, anchors, at), CertificateProblem)
+    if isinstance(result, ValidatedCertificate):
+        return result
+    assert result.detail, "a problem says what is wrong"
+    return type(result).__name__
 
 
 def test_the_fixture_certificates_validate(anchors: TrustAnchors, now: dt.datetime) -> None:
@@ -193,11 +193,12 @@ def _anchors_from(folder: Path, ca: bytes, crl: bytes) -> TrustAnchors | None:
     """`load_anchors` over the two files; None for `TrustConfigurationError`."""
     (folder / "ca.der").write_bytes(ca)
     (folder / "ca.crl").write_bytes(crl)
-    try:
-        return load_anchors([folder / "ca.der"], [folder / "ca.crl"])
-    except TrustConfigurationError as caught:
-        error = caught
-    assert str(folder / "ca.der") in str(error), "the error names the file"
+    loaded = attempt(
+        lambda: load_anchors([folder / "ca.der"], [folder / "ca.crl"]), TrustConfigurationError
+    )
+    if isinstance(loaded, TrustAnchors):
+        return loaded
+    assert str(folder / "ca.der") in str(loaded), "the error names the file"
     return None
 
 
