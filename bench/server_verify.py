@@ -11,6 +11,7 @@ the run). Prints `name value unit` lines.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
@@ -50,7 +51,7 @@ from insurer_registry.insurers.service import add_insurer
 from insurer_registry.members.service import register_member
 from insurer_registry.numbers import InsurerNumber, complete_insurer_number
 from qualification_server import checks
-from qualification_server.app import build_dependencies
+from qualification_server.app import build_dependencies, create_app
 from qualification_server.challenges import Purpose, issue_challenge
 from qualification_server.clinics import ClinicAuthenticator, register_clinic
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
@@ -262,37 +263,105 @@ def prepare(work: Path, server_url: str, registry_url: str) -> World:
     return World(env=env, token=token, cards=keys)
 
 
-def in_process_cpu_ms(world: World, checks_to_run: int = 600) -> float:
-    """CPU per card check of the server's own work, without HTTP: `checks.card_check`
-    called directly with fresh signed challenges (signing is done before the clock starts)."""
+def _settings(world: World) -> Settings:
     saved = dict(os.environ)
     os.environ.update(world.env)
     try:
-        settings = Settings()
+        return Settings()
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    deps = build_dependencies(settings)
-    clinic = ClinicAuthenticator(deps.sessions).authenticate(world.token)
-    requests = []
-    for i in range(checks_to_run):
+
+
+def _signed_bodies(world: World, settings: Settings, n: int) -> list[dict[str, object]]:
+    bodies: list[dict[str, object]] = []
+    for i in range(n):
         issued = issue_challenge(
             key=settings.challenge_key_bytes, purpose=Purpose.CHECK, client=CLINIC,
-            now=deps.clock(), ttl_s=600,
+            now=dt.datetime.now(dt.UTC), ttl_s=600,
         )  # fmt: skip
         der, key = world.cards[i % len(world.cards)]
         signature = key.sign(issued.token, padding.PKCS1v15(), hashes.SHA256())
-        requests.append(CardCheckRequest.model_validate({
+        bodies.append({
             "challenge": base64.b64encode(issued.token).decode(),
             "certificate": base64.b64encode(der).decode(),
             "proof": {"method": "pin", "signature": base64.b64encode(signature).decode()},
-        }))  # fmt: skip
+        })  # fmt: skip
+    return bodies
+
+
+def in_process_cpu_ms(world: World, checks_to_run: int = 600) -> float:
+    """CPU per card check of the server's own work, without HTTP: `checks.card_check`
+    called directly with fresh signed challenges (signing is done before the clock starts)."""
+    settings = _settings(world)
+    deps = build_dependencies(settings)
+    clinic = ClinicAuthenticator(deps.sessions).authenticate(world.token)
+    requests = [
+        CardCheckRequest.model_validate(body)
+        for body in _signed_bodies(world, settings, checks_to_run)
+    ]
     for request in requests[:50]:  # warm the caches and the pools
         checks.card_check(deps, clinic=clinic, request=request)
     started = time.process_time()
     for request in requests[50:]:
         checks.card_check(deps, clinic=clinic, request=request)
     return 1000 * (time.process_time() - started) / (checks_to_run - 50)
+
+
+def asgi_cpu_ms(world: World, checks_to_run: int = 1200, in_flight: int = 8) -> float:
+    """CPU per verification of the whole application (framework, threads, check), called
+    as ASGI in this process with `in_flight` requests at a time: no sockets, no load
+    generator, so it is steadier than the load run on a busy machine."""
+    settings = _settings(world)
+    app = create_app(build_dependencies(settings))
+    bodies = [json.dumps(b).encode() for b in _signed_bodies(world, settings, checks_to_run)]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {world.token}".encode()),
+    ]
+
+    async def verify(body: bytes) -> int:
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "POST", "scheme": "http", "path": "/v1/eligibility/card",
+            "raw_path": b"/v1/eligibility/card", "query_string": b"", "root_path": "",
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", PORT),
+        }  # fmt: skip
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        status = 0
+
+        async def receive() -> dict[str, object]:
+            if messages:
+                return messages.pop()
+            await asyncio.Event().wait()  # the client never disconnects
+            raise AssertionError
+
+        async def send(message: dict[str, object]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])  # type: ignore[call-overload]
+
+        await app(scope, receive, send)  # type: ignore[arg-type]
+        return status
+
+    async def run() -> float:
+        async with app.router.lifespan_context(app):
+            gate = asyncio.Semaphore(in_flight)
+
+            async def gated(body: bytes) -> int:
+                async with gate:
+                    return await verify(body)
+
+            warm = await asyncio.gather(*(gated(b) for b in bodies[:100]))
+            started = time.process_time()
+            statuses = await asyncio.gather(*(gated(b) for b in bodies[100:]))
+            used = time.process_time() - started
+        if set(warm) | set(statuses) != {200}:
+            raise SystemExit(f"in-process verifications failed: {sorted(set(statuses))}")
+        return 1000 * used / (len(bodies) - 100)
+
+    return asyncio.run(run())
 
 
 def main() -> None:
@@ -306,6 +375,7 @@ def main() -> None:
     try:
         world = prepare(work, server_url, registry_url)
         print(f"server.verify.inprocess_cpu_ms {in_process_cpu_ms(world):.2f} ms/verification")
+        print(f"server.verify.asgi_cpu_ms {asgi_cpu_ms(world):.2f} ms/verification")
         if IN_PROCESS_ONLY:
             return
         env, token, keys = world.env, world.token, world.cards

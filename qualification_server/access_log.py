@@ -15,9 +15,9 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from qualification_server.models import AccessRecord, Base, ChainHead
 
@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 
 GENESIS = bytes(32)
 _RECORDS = Base.metadata.tables[AccessRecord.__tablename__]
+_CHAINED = ("id", "recorded_at", "clinic_code", "person_ref", "method", "request", "answer")
+_SEAL = (
+    update(_RECORDS)
+    .where(_RECORDS.c.id == bindparam("key"))
+    .values(chain_pos=bindparam("pos"), prev_hash=bindparam("prev"), hash=bindparam("digest"))
+)
 HEAD_ID = 1
 SEAL_BATCH = 5000
 
@@ -36,7 +42,19 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
-def _canonical(record: AccessRecord, pos: int) -> bytes:
+class RecordFields(Protocol):
+    """What the chain covers of a record: an `AccessRecord` or a row of its columns."""
+
+    id: int
+    recorded_at: dt.datetime
+    clinic_code: str | None
+    person_ref: str | None
+    method: str
+    request: str
+    answer: str
+
+
+def _canonical(record: RecordFields, pos: int) -> bytes:
     doc = {
         "pos": pos,
         "id": record.id,
@@ -50,7 +68,7 @@ def _canonical(record: AccessRecord, pos: int) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def record_hash(prev_hash: bytes, record: AccessRecord, pos: int) -> bytes:
+def record_hash(prev_hash: bytes, record: RecordFields, pos: int) -> bytes:
     return hashlib.sha256(prev_hash + _canonical(record, pos)).digest()
 
 
@@ -107,21 +125,21 @@ def seal(session: Session, limit: int = SEAL_BATCH) -> int:
         head = ChainHead(id=HEAD_ID, pos=0, hash=GENESIS)
         session.add(head)
         session.flush()
-    records = session.scalars(
-        select(AccessRecord)
-        .where(AccessRecord.chain_pos.is_(None))
-        .order_by(AccessRecord.id)
+    records = session.execute(
+        select(*(_RECORDS.c[name] for name in _CHAINED))
+        .where(_RECORDS.c.chain_pos.is_(None))
+        .order_by(_RECORDS.c.id)
         .limit(limit)
     ).all()
     pos, prev = head.pos, head.hash
     sealed: list[dict[str, Any]] = []
     for record in records:
         pos += 1
-        digest = record_hash(prev, record, pos)
-        sealed.append({"id": record.id, "chain_pos": pos, "prev_hash": prev, "hash": digest})
+        digest = record_hash(prev, cast("RecordFields", record), pos)
+        sealed.append({"key": record.id, "pos": pos, "prev": prev, "digest": digest})
         prev = digest
     if sealed:
-        session.execute(update(AccessRecord), sealed)  # one executemany by primary key
+        session.execute(_SEAL, sealed)  # one executemany by primary key
     head.pos, head.hash = pos, prev
     return len(records)
 

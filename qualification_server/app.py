@@ -95,7 +95,9 @@ def build_dependencies(settings: Settings) -> Dependencies:
     )
 
 
-def get_deps(request: Request) -> Dependencies:
+# Dependencies are `async def` so FastAPI calls them on the event loop: a sync dependency
+# costs a hop through the threadpool on every request.
+async def get_deps(request: Request) -> Dependencies:
     deps: Dependencies = request.app.state.deps
     return deps
 
@@ -103,13 +105,17 @@ def get_deps(request: Request) -> Dependencies:
 DepsDep = Annotated[Dependencies, Depends(get_deps)]
 
 
-def get_clinic(
+async def get_clinic(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> ClinicIdentity:
-    """The clinic behind `Authorization: Bearer <code>.<secret>`."""
+    """The clinic behind `Authorization: Bearer <code>.<secret>` (from memory when it was
+    seen lately, else from the database in a worker thread)."""
     token = authorization.removeprefix("Bearer ").strip() if authorization else None
     clinics: ClinicAuthenticator = request.app.state.clinics
-    return clinics.authenticate(token)
+    known = clinics.remembered(token)
+    if known is not None:
+        return known
+    return await run_in_threadpool(clinics.authenticate, token)
 
 
 ClinicDep = Annotated[ClinicIdentity, Depends(get_clinic)]

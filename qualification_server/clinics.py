@@ -104,15 +104,22 @@ class ClinicAuthenticator:
         self._ttl = ttl_s
         self._known: dict[bytes, tuple[ClinicIdentity, float]] = {}
 
-    def authenticate(self, token: str | None) -> ClinicIdentity:
-        key = _hash(token or "")
-        hit = self._known.get(key)
-        now = time.monotonic()
-        if hit is not None and hit[1] > now:
+    def remembered(self, token: str | None) -> ClinicIdentity | None:
+        """The clinic of a token seen valid within `ttl_s`, without I/O; else None."""
+        hit = self._known.get(_hash(token or ""))
+        if hit is not None and hit[1] > time.monotonic():
             return hit[0]
+        return None
+
+    def authenticate(self, token: str | None) -> ClinicIdentity:
+        """The clinic of a token, from memory or the database. Raises like
+        `authenticate_clinic`."""
+        known = self.remembered(token)
+        if known is not None:
+            return known
         with self._sessions() as session:
             identity = authenticate_clinic(session=session, token=token)
         if len(self._known) > 10_000:
             self._known.clear()
-        self._known[key] = (identity, now + self._ttl)
+        self._known[_hash(token or "")] = (identity, time.monotonic() + self._ttl)
         return identity
