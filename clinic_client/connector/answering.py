@@ -44,11 +44,13 @@ class ServerOutage(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """An answer file to write into `res/`."""
+    """An answer file to write into `res/`. `refused_file` is true when the connector
+    refused the request file itself (a `C…` code): the request is kept in `rejected/`."""
 
     file_name: str
     data: bytes
     outcome: str  # for the log: a code or a validity, never personal data
+    refused_file: bool = False
 
 
 def answer_request(
@@ -67,6 +69,7 @@ def answer_request(
                 header=exc.header, encoding=exc.encoding, now=now,
             ),
             f"refused {exc.code.value}",
+            refused_file=True,
         )  # fmt: skip
 
 
@@ -77,7 +80,7 @@ def internal_error_answer(name: RequestName, *, now: dt.datetime) -> Answer:
         code=rejected.code.value, message=rejected.info.front_desk, detail=None,
         header=None, encoding=rejected.encoding, now=now,
     )  # fmt: skip
-    return Answer(name.answer_name, data, f"refused {rejected.code.value}")
+    return Answer(name.answer_name, data, f"refused {rejected.code.value}", refused_file=True)
 
 
 def _ask(

@@ -3,11 +3,14 @@ is called. Pure."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 REQUEST_SUFFIX = ".xml"
+NAME_MAX_BYTES = 255  # the longest file name Linux file systems (and SMB shares) take
 FACE_PREFIX = "OQSsiquc01res_face_"
 _REQUEST = re.compile(r"^(OQS(?:si|mu)(?:quc|imm)01)req_(.*)(?i:\.xml)$")
 
@@ -41,15 +44,23 @@ class RequestName:
     @property
     def answer_name(self) -> str:
         """`<kind>res_<id>.xml`; a file whose kind or id cannot be read is answered as
-        `<its name without .xml>_res.xml`, so its answer is still found next to it."""
-        if self.kind is None or self.request_id is None:
-            stem = (
-                self.file_name[: -len(REQUEST_SUFFIX)]
-                if is_request_file(self.file_name)
-                else self.file_name
-            )
-            return f"{stem}_res{REQUEST_SUFFIX}"
-        return f"{self.kind.value}res_{self.request_id}{REQUEST_SUFFIX}"
+        `<its name without .xml>_res.xml`, so its answer is still found next to it. (A
+        name too long for that is cut, and a hash of the whole name keeps it apart.)"""
+        if self.kind is not None and self.request_id is not None:
+            return f"{self.kind.value}res_{self.request_id}{REQUEST_SUFFIX}"
+        stem = (
+            self.file_name[: -len(REQUEST_SUFFIX)]
+            if is_request_file(self.file_name)
+            else self.file_name
+        )
+        suffix = f"_res{REQUEST_SUFFIX}"
+        if len(os.fsencode(stem + suffix)) <= NAME_MAX_BYTES:
+            return stem + suffix
+        digest = hashlib.sha256(os.fsencode(self.file_name)).hexdigest()[:12]
+        suffix = f"~{digest}{suffix}"
+        while len(os.fsencode(stem + suffix)) > NAME_MAX_BYTES:
+            stem = stem[:-1]
+        return stem + suffix
 
     @property
     def label(self) -> str:

@@ -1,8 +1,9 @@
 """The run loop: answer what `work/` still holds, then what arrives in `req/`, until stopped.
 
 Each request is claimed (moved into `work/`), answered, its answer published in `res/`, and
-only then removed. A server outage leaves the request in `work/` and the loop backs off; no
-request is ever dropped, and none is answered with an error for an outage.
+only then removed; one the connector refused itself (a `C…` code) is kept in `rejected/`. A
+server outage leaves the request in `work/` and the loop backs off; no request is ever
+dropped, and none is answered with an error for an outage.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ class Connector:
             where = "".join(traceback.format_tb(exc.__traceback__))
             log.error("request %s: unexpected %s\n%s", name.label, type(exc).__name__, where)
             answer = internal_error_answer(name, now=now)
+        if answer.refused_file:
+            self._spool.keep_rejected(claim)
         self._spool.write_answer(answer.file_name, answer.data)
         self._spool.finish(claim)
         kind = name.kind.value if name.kind else "unknown file"

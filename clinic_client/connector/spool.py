@@ -4,6 +4,7 @@
     DIR/work/  a request the connector has claimed (atomic rename) and not yet answered
     DIR/res/   answers, each appearing whole (written elsewhere, fsync'd, renamed in)
     DIR/face/  results of card checks at the reader, written the same way
+    DIR/rejected/  requests the connector refused itself (C…), kept for whoever fixes the sender
     DIR/tmp/   where files are written before they are renamed into place
 
 A request leaves `work/` only after its answer is durable in `res/`; a connector that stops at
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from clinic_client.connector.names import is_request_file
+from clinic_client.connector.names import NAME_MAX_BYTES, is_request_file
 
 LOCK_FILE = ".connector.lock"
 STALE_TEMP_S = 3600.0
@@ -50,7 +52,7 @@ class Spool:
         if not root.is_dir():
             raise NotADirectoryError(f"{root} is not a directory")
         spool = cls(root)
-        for folder in (spool.req, spool.res, spool.work, spool.face, spool.tmp):
+        for folder in (spool.req, spool.res, spool.work, spool.face, spool.rejected, spool.tmp):
             folder.mkdir(exist_ok=True)
         return spool
 
@@ -69,6 +71,10 @@ class Spool:
     @property
     def face(self) -> Path:
         return self.root / "face"
+
+    @property
+    def rejected(self) -> Path:
+        return self.root / "rejected"
 
     @property
     def tmp(self) -> Path:
@@ -139,6 +145,35 @@ class Spool:
     def write_face(self, name: str, data: bytes) -> Path:
         return self._publish(self.face, name, data)
 
+    def keep_rejected(self, claim: Path) -> Path | None:
+        """Keep the claimed request in `rejected/` (the connector refused it), before its
+        answer is published: a stop at any point leaves it in `work/`, `rejected/` or both,
+        never nowhere. A hard link, so no bytes are copied; a copy where the file system has
+        no links. Kept again after a restart, it is not doubled. None if the claim was
+        taken out of `work/` meanwhile."""
+        if not claim.exists():
+            return None
+        target = self.rejected / claim.name
+        number = 0
+        while target.exists():
+            if os.path.samefile(target, claim):
+                return target
+            number += 1
+            target = self.rejected / _fitted(f"{number}-{claim.name}")
+        try:
+            os.link(claim, target)
+        except FileNotFoundError:
+            return None
+        except OSError:  # no hard links here (some network shares): copy, then rename
+            temporary = self.tmp / f"{uuid.uuid4().hex}.tmp"
+            try:
+                shutil.copyfile(claim, temporary)
+                os.replace(temporary, target)
+            finally:
+                temporary.unlink(missing_ok=True)
+        _fsync_directory(self.rejected)
+        return target
+
     def finish(self, claim: Path) -> None:
         """The request is answered: forget it."""
         claim.unlink(missing_ok=True)
@@ -169,6 +204,13 @@ class Spool:
             raise
         _fsync_directory(folder)
         return target
+
+
+def _fitted(name: str) -> str:
+    """`name` cut at the end to fit a file name (in bytes, as the file system counts)."""
+    while len(os.fsencode(name)) > NAME_MAX_BYTES:
+        name = name[:-1]
+    return name
 
 
 def _is_file(path: Path) -> bool:
