@@ -49,7 +49,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     app.state.sessions = make_session_factory(engine)
     app.include_router(member_router)
-    app.include_router(import_router)
+    # The import route documents its own answers but not this one, which every write has.
+    app.include_router(
+        import_router,
+        responses=http_errors.error_responses(
+            {400: "no usable Idempotency-Key header (`idempotency_key_required`)"}
+        ),
+    )
     app.include_router(network_router)
     http_errors.install(app)
 

@@ -11,8 +11,11 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
 
 from card_reader.mynumber import InvalidMyNumber
 from insurer_registry import errors
@@ -39,6 +42,46 @@ STATUS_AND_CODE: dict[type[Exception], tuple[int, str]] = {
     errors.IdempotencyKeyRequired: (400, "idempotency_key_required"),
     errors.AuthenticationFailed: (401, "invalid_credential"),
 }
+
+
+class Problem(BaseModel):
+    """One thing wrong with a request: where, and why (never the value)."""
+
+    field: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """An error: a stable `code`, a message, and the data that error type carries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="stable, e.g. `qualification_exists`, `invalid_request`")
+    message: str
+    problems: list[Problem] | None = Field(None, description="invalid_record, invalid_request")
+    existing_qualification_id: int | None = Field(
+        None, description="qualification_exists, insured_number_belongs_to_another_person, "
+        "overlapping_qualification",
+    )  # fmt: skip
+    expected_version: int | None = Field(None, description="version_conflict")
+    current_version: int | None = Field(None, description="version_conflict")
+    qualification_id: int | None = Field(None, description="qualification_not_found")
+    line: int | None = Field(None, description="invalid_file: where the file broke")
+    report: ImportReportPublic | None = Field(None, description="import_rejected")
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer of the registry."""
+
+    error: ErrorBody
+
+
+def error_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error answers: each status with its description and body."""
+    return {
+        status: {"model": ErrorResponse, "description": description}
+        for status, description in descriptions.items()
+    }
 
 
 def error_body(code: str, message: str, **data: Any) -> dict[str, Any]:
@@ -99,6 +142,22 @@ def _validation_response(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _http_handler(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    # FastAPI answers a body it cannot even decode (not UTF-8, say) with its own 400; to a
+    # client that is one more malformed request.
+    if error.status_code == 400:
+        return JSONResponse(
+            error_body(
+                "invalid_request",
+                "the request is malformed",
+                problems=[{"field": "body", "reason": "not decodable as JSON"}],
+            ),
+            status_code=422,
+        )
+    return await http_exception_handler(request, error)
+
+
 def _registry_handler(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, errors.RegistryError)
     return registry_error_response(error)
@@ -148,6 +207,7 @@ def _internal_handler(request: Request, error: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Route every error type to its answer."""
     app.add_exception_handler(RequestValidationError, _validation_response)
+    app.add_exception_handler(HTTPException, _http_handler)
     app.add_exception_handler(ImportRejected, _import_rejected_handler)
     app.add_exception_handler(ImportFileInvalid, _import_file_handler)
     app.add_exception_handler(errors.RegistryError, _registry_handler)

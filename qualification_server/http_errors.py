@@ -6,9 +6,11 @@ import logging
 import uuid
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException
 
 from qualification_server.errors import CATALOGUE, Code, QualificationError
 from qualification_server.schemas import ErrorBody, ErrorResponse
@@ -52,6 +54,14 @@ def install_error_handlers(app: FastAPI) -> None:
             f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
         )
         return error_response(Code.INVALID_REQUEST, request, problems[:2000])
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        # FastAPI answers a body it cannot even decode (not UTF-8, say) with its own 400;
+        # to a client that is one more request that does not match the schema.
+        if exc.status_code == 400:
+            return error_response(Code.INVALID_REQUEST, request, "body: not decodable as JSON")
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)

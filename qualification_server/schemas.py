@@ -7,12 +7,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Base64 = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/_-]*={0,2}$", max_length=8192)]
 Yyyymmdd = Annotated[str, Field(pattern=r"^\d{8}$")]
 Flag = Literal["0", "1"]
 Validity = Literal["1", "2", "3", "4", "5"]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # Times are stored in UTC; SQLite hands them back without their zone.
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_utc)]
 
 
 class Strict(BaseModel):
@@ -272,7 +280,7 @@ class PortalRequest(Strict):
 class AccessEntry(Strict):
     """One lookup of the person's data, as the portal shows it (情報提供等記録)."""
 
-    recorded_at: dt.datetime
+    recorded_at: UtcDateTime
     clinic_code: str | None
     clinic_name: str | None
     method: str

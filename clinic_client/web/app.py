@@ -19,9 +19,12 @@ from typing import Annotated, Any, Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException
 
 from clinic_client.api import QualificationClient, ServerError
 from clinic_client.desk import (
@@ -32,8 +35,14 @@ from clinic_client.desk import (
     pin_tries_left,
     register_card,
 )
-from clinic_client.reader import FrontDeskReader
-from qualification_server.schemas import Consents, EligibilityAnswer, InsuredCardQuery
+from clinic_client.reader import FrontDeskReader, ReaderState
+from qualification_server.schemas import (
+    BatchAnswer,
+    Consents,
+    EligibilityAnswer,
+    InsuredCardQuery,
+    RegistrationResult,
+)
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BATCH_BYTES = 1 << 20
@@ -70,10 +79,87 @@ class RegisterRequest(BaseModel):
     pin: str = Field(pattern=r"^\d{4}$")
 
 
-def failure_response(failure: Failure) -> JSONResponse:
-    status = 503 if failure.kind is FailureKind.SERVER_UNREACHABLE else 409
+# What the page receives, as documented in the app's OpenAPI document (the routes build
+# their answers themselves; these models describe them).
+
+
+class ReaderStatusBody(BaseModel):
+    state: ReaderState
+    reader: str | None
+    insertion: int = Field(description="counts insertions: a new card, a new number")
+
+
+class FailureBody(BaseModel):
+    kind: FailureKind
+    message_ja: str
+    message_en: str
+    code: str | None = Field(None, description="the server's numbered error, when it refused")
+    tries_left: int | None = None
+
+
+class FailureAnswer(BaseModel):
+    failure: FailureBody
+
+
+class CardAnswer(BaseModel):
+    tries_left: int
+
+
+class CheckAnswer(BaseModel):
+    answer: EligibilityAnswer
+
+
+class RegistrationAnswer(BaseModel):
+    registration: RegistrationResult
+
+
+class BatchCheckAnswer(BaseModel):
+    batch: BatchAnswer
+
+
+FAILURES: dict[int | str, dict[str, Any]] = {
+    409: {"model": FailureAnswer, "description": "the check failed: what happened, what to do"},
+    503: {"model": FailureAnswer, "description": "the qualification server is unreachable"},
+}
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {
+        "model": FailureAnswer,
+        "description": "`bad-input`: the request does not match (fields named, values never "
+        "echoed: one may be the PIN)",
+    },
+}
+
+
+class EventStream(StreamingResponse):
+    media_type = "text/event-stream"
+
+
+# Each event of /api/events: the reader's status as /api/status answers it, as JSON.
+STATUS_EVENT = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "event": {"const": "message"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/ReaderStatusBody"},
+        },
+    },
+}
+
+
+def failure_response(failure: Failure, status: int | None = None) -> JSONResponse:
+    if status is None:
+        status = 503 if failure.kind is FailureKind.SERVER_UNREACHABLE else 409
     body = {"failure": {**asdict(failure), "kind": failure.kind.value}}
     return JSONResponse(body, status_code=status)
+
+
+def bad_input(detail_en: str) -> JSONResponse:
+    """422 with a `bad-input` failure the page shows as it shows the others."""
+    failure = Failure(FailureKind.BAD_INPUT, "入力内容を確認してください。", detail_en)
+    return failure_response(failure, 422)
 
 
 def create_clinic_app(
@@ -96,18 +182,43 @@ def create_clinic_app(
             response.headers["Cache-Control"] = "no-store"
         return response
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own answer would echo the values, the PIN among them.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+        )
+        return bad_input(problems[:2000])
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        # A body FastAPI cannot even decode or split (bad UTF-8, a broken multipart) is its
+        # own 400; to the page it is one more request that does not match.
+        if exc.status_code == 400:
+            return bad_input("the request body could not be read")
+        return await http_exception_handler(request, exc)
+
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/api/status")
+    @app.get("/api/status", response_model=ReaderStatusBody)
     async def status() -> dict[str, Any]:
         found = await run_in_threadpool(reader.status)
         return {"state": found.state.value, "reader": found.reader, "insertion": found.insertion}
 
-    @app.get("/api/events")
+    @app.get(
+        "/api/events",
+        response_class=EventStream,
+        responses={
+            200: {
+                "description": "the reader's status (as /api/status) at each change",
+                "content": {"text/event-stream": {"schema": STATUS_EVENT}},
+            }
+        },
+    )
     async def events(request: Request) -> StreamingResponse:
         async def stream() -> AsyncIterator[str]:
             last: dict[str, Any] | None = None
@@ -122,9 +233,9 @@ def create_clinic_app(
                     yield ": keep-alive\n\n"
                 await asyncio.sleep(poll_interval_s)
 
-        return StreamingResponse(stream(), media_type="text/event-stream")
+        return EventStream(stream())
 
-    @app.get("/api/card")
+    @app.get("/api/card", response_model=CardAnswer, responses=FAILURES)
     async def card() -> Response:
         try:
             tries = await run_in_threadpool(pin_tries_left, reader)
@@ -132,7 +243,7 @@ def create_clinic_app(
             return failure_response(failure_of(exc))
         return JSONResponse({"tries_left": tries})
 
-    @app.post("/api/check")
+    @app.post("/api/check", response_model=CheckAnswer, responses=FAILURES | INVALID)
     async def check(body: CheckRequest) -> Response:
         try:
             answer, _certificate = await run_in_threadpool(
@@ -151,7 +262,7 @@ def create_clinic_app(
             await run_in_threadpool(on_check, answer)
         return JSONResponse({"answer": answer.model_dump(exclude_none=True)})
 
-    @app.post("/api/register")
+    @app.post("/api/register", response_model=RegistrationAnswer, responses=FAILURES | INVALID)
     async def register(body: RegisterRequest) -> Response:
         try:
             result = await run_in_threadpool(lambda: register_card(reader, client, pin=body.pin))
@@ -159,7 +270,7 @@ def create_clinic_app(
             return failure_response(failure_of(exc))
         return JSONResponse({"registration": result.model_dump()})
 
-    @app.post("/api/lookup")
+    @app.post("/api/lookup", response_model=CheckAnswer, responses=FAILURES | INVALID)
     async def lookup(query: InsuredCardQuery) -> Response:
         try:
             answer = await run_in_threadpool(client.lookup, query)
@@ -167,7 +278,7 @@ def create_clinic_app(
             return failure_response(failure_of(exc))
         return JSONResponse({"answer": answer.model_dump(exclude_none=True)})
 
-    @app.post("/api/batch")
+    @app.post("/api/batch", response_model=BatchCheckAnswer, responses=FAILURES | INVALID)
     async def batch(file: Annotated[UploadFile, File()]) -> Response:
         raw = await file.read(MAX_BATCH_BYTES + 1)
         try:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from insurer_registry.deps import NetworkCallerDep, SessionDep
+from insurer_registry.http_errors import error_responses
 from insurer_registry.lookup.local import holder_of, person_qualifications
 from insurer_registry.lookup.schemas import ByInsuredNumber, ByPerson, PersonQualificationsBody
 from insurer_registry.numbers import InsurerNumber
@@ -16,16 +17,22 @@ from insurer_registry.persons import short_ref
 router = APIRouter(prefix="/network/v1", tags=["network"])
 log = logging.getLogger(__name__)
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing, unknown or revoked network credential"},
-    404: {"description": "nobody holds this insured number (`insured_number_not_found`)"},
+ERRORS = error_responses(
+    {
+        401: "missing, unknown or revoked network credential (`invalid_credential`)",
+        404: "nobody holds this insured number (`insured_number_not_found`)",
+        422: "the request is malformed; every problem is listed, no values",
+    }
+)
+BY_PERSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: ERRORS[status] for status in (401, 422)
 }
 
 
 @router.post(
     "/qualifications/by-person",
     response_model=PersonQualificationsBody,
-    responses=ERRORS,
+    responses=BY_PERSON_ERRORS,
     summary="A person's qualifications at every insurer, history included",
 )
 def by_person(body: ByPerson, caller: NetworkCallerDep, session: SessionDep) -> Any:

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from insurer_registry.deps import (
     caller_insurer,
 )
 from insurer_registry.domain import INSURER_NUMBER_ELEMENT, FieldProblem, InvalidRecord
+from insurer_registry.http_errors import error_responses
 from insurer_registry.idempotency import StoredAnswer, fingerprint, idempotent_write
 from insurer_registry.members import service
 from insurer_registry.members.schemas import (
@@ -36,12 +37,25 @@ from insurer_registry.numbers import InsurerNumber
 
 router = APIRouter(prefix="/v1", tags=["members"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing, unknown or revoked credential (`invalid_credential`)"},
-    404: {"description": "no such qualification at the calling insurer"},
-    409: {"description": "conflicts with registered data, or a reused Idempotency-Key"},
-    422: {"description": "the body breaks a rule; every problem is listed, no values"},
+UNAUTHENTICATED = "missing, unknown or revoked credential (`invalid_credential`)"
+NOT_FOUND = "no such qualification at the calling insurer (`qualification_not_found`)"
+INVALID = "the request breaks a rule; every problem is listed, no values"
+WRITE_ERRORS = error_responses(
+    {
+        400: "no usable Idempotency-Key header (`idempotency_key_required`)",
+        401: UNAUTHENTICATED,
+        404: NOT_FOUND,
+        409: "conflicts with registered data, or a reused Idempotency-Key",
+        422: INVALID,
+    }
+)
+CREATE_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: WRITE_ERRORS[status] for status in (400, 401, 409, 422)
 }
+READ_ERRORS = error_responses({401: UNAUTHENTICATED, 404: NOT_FOUND, 422: INVALID})
+SEARCH_ERRORS = error_responses({401: UNAUTHENTICATED, 422: INVALID})
+# Qualification ids are 32-bit integers in the database: a larger one names nothing.
+QualificationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _answer(model: BaseModel, status_code: int = 200) -> StoredAnswer:
@@ -60,7 +74,7 @@ def _payload(body: BaseModel) -> Any:
     "/members",
     status_code=201,
     response_model=MemberPublic,
-    responses=ERRORS,
+    responses=CREATE_ERRORS,
     summary="Register a qualification (資格取得)",
 )
 def register_member(
@@ -107,11 +121,11 @@ def register_member(
 @router.patch(
     "/members/{qualification_id}",
     response_model=MemberPublic,
-    responses=ERRORS,
+    responses=WRITE_ERRORS,
     summary="Correct a qualification",
 )
 def correct_member(
-    qualification_id: int,
+    qualification_id: QualificationId,
     body: MemberCorrection,
     request: Request,
     caller: InsurerCallerDep,
@@ -152,11 +166,11 @@ def correct_member(
 @router.post(
     "/members/{qualification_id}/loss",
     response_model=MemberPublic,
-    responses=ERRORS,
+    responses=WRITE_ERRORS,
     summary="Record the loss of a qualification (資格喪失)",
 )
 def record_loss(
-    qualification_id: int,
+    qualification_id: QualificationId,
     body: LossRecord,
     request: Request,
     caller: InsurerCallerDep,
@@ -191,10 +205,12 @@ def record_loss(
 @router.get(
     "/members/{qualification_id}",
     response_model=MemberPublic,
-    responses=ERRORS,
+    responses=READ_ERRORS,
     summary="Read a qualification",
 )
-def get_member(qualification_id: int, caller: InsurerCallerDep, session: SessionDep) -> Any:
+def get_member(
+    qualification_id: QualificationId, caller: InsurerCallerDep, session: SessionDep
+) -> Any:
     """One of the calling insurer's qualifications."""
     member = service.get_member(
         session=session, insurer=caller_insurer(caller), qualification_id=qualification_id
@@ -205,7 +221,7 @@ def get_member(qualification_id: int, caller: InsurerCallerDep, session: Session
 @router.post(
     "/members/search",
     response_model=MemberList,
-    responses=ERRORS,
+    responses=SEARCH_ERRORS,
     summary="Search the calling insurer's qualifications",
 )
 def search_members(
@@ -236,10 +252,12 @@ def search_members(
 @router.get(
     "/members/{qualification_id}/history",
     response_model=History,
-    responses=ERRORS,
+    responses=READ_ERRORS,
     summary="The change history of a qualification",
 )
-def member_history(qualification_id: int, caller: InsurerCallerDep, session: SessionDep) -> Any:
+def member_history(
+    qualification_id: QualificationId, caller: InsurerCallerDep, session: SessionDep
+) -> Any:
     """Who changed which fields, and when, oldest first."""
     changes = service.member_history(
         session=session, insurer=caller_insurer(caller), qualification_id=qualification_id

@@ -1,0 +1,172 @@
+"""Schemathesis against the front-desk web app's OpenAPI document, in process, with a real
+pcscd and an emulated card in its virtual reader, in front of a real qualification server:
+no 5xx, and every answer (status code, content type, body) is one the document promises.
+
+The app serves no document (`openapi_url=None`: the page needs none), so the document is
+the one FastAPI builds from the app's routes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from card_reader.emulator.card import EmulatedCard
+from card_reader.emulator.image import load_image, save_image
+from card_reader.emulator.vpcd import vpcd_reader_name
+from card_reader.pcscd import Pcscd
+from card_reader.transports.pcsc import PcscReaders
+from clinic_client.api import QualificationClient
+from clinic_client.reader import FrontDeskReader
+from clinic_client.web.app import create_clinic_app
+from tests.card_reader.conftest import InsertedCard
+from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
+    KYOKAI,
+    PIN,
+    World,
+    database_factory,
+    issuer_template,
+    residents,
+    world,
+)
+
+pytestmark = [pytest.mark.db, pytest.mark.pcsc]
+
+READER = vpcd_reader_name(0)
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+# One desk for all of an operation's examples, on purpose: the app must cope with whatever
+# the examples before did to the card (wrong PINs spend tries; a blocked PIN stays blocked).
+EXAMPLES = settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+# The event stream never ends: the answer is what it sent within this many seconds.
+STREAM_S = 0.5
+
+
+def _document() -> dict[str, Any]:
+    """The document of the app as `create_clinic_app` builds it (the reader and the server
+    are not touched to build it)."""
+    client = QualificationClient("http://127.0.0.1:9", "1310000017.unused")
+    document = create_clinic_app(reader=FrontDeskReader(READER), client=client).openapi()
+    client.close()
+    return document
+
+
+DOCUMENT = _document()
+schema = schemathesis.openapi.from_dict(DOCUMENT)
+
+
+class Desk:
+    """The front desk under test and the card slot of its reader."""
+
+    def __init__(self, world: World, app: FastAPI) -> None:
+        self.world = world
+        self.app = app
+        self.readers = PcscReaders()
+        self.slot: InsertedCard | None = None
+
+    def insert(self, label: str) -> None:
+        path = self.world.card(label)
+        card = EmulatedCard(load_image(path), on_change=lambda image: save_image(path, image))
+        self.slot = InsertedCard(card, self.readers)
+        self.slot.insert()
+
+    def validate(self, case: schemathesis.Case) -> Any:
+        """Send `case` to the desk; check the answer against the document."""
+        extra: dict[str, Any] = {"timeout": STREAM_S} if case.path == "/api/events" else {}
+        return case.call_and_validate(app=self.app, checks=CHECKS, **extra)
+
+
+@pytest.fixture
+def desk(world: World, pcscd: Pcscd) -> Iterator[Desk]:
+    """The desk, talking to the world's server as its clinic, with a registered patient's
+    card in the reader."""
+    http = TestClient(world.client.app)
+    client = QualificationClient(str(http.base_url), world.clinic_token, http=http)
+    reader = FrontDeskReader(READER)
+    app = create_clinic_app(
+        reader=reader, client=client, device=("face-1", world.device_key), poll_interval_s=0.05
+    )
+    desk = Desk(world, app)
+    world.register("yamada-taro")
+    desk.insert("yamada-taro")
+    yield desk
+    if desk.slot is not None:
+        desk.slot.remove()
+    desk.readers.close()
+    reader.close()
+    client.close()
+
+
+def test_the_document_tested_is_the_apps(desk: Desk) -> None:
+    assert desk.app.openapi() == DOCUMENT
+
+
+@schema.parametrize()
+@EXAMPLES
+def test_every_operation_keeps_its_promises(case: schemathesis.Case, desk: Desk) -> None:
+    desk.validate(case)
+
+
+def test_every_answer_of_a_valid_request_keeps_its_promises(desk: Desk) -> None:
+    """The answers a receptionist gets, each as documented."""
+
+    def call(path: str, method: str = "POST", **data: Any) -> Any:
+        return desk.validate(schema[path][method].Case(**data))
+
+    assert call("/api/status", "GET").json()["state"] == "card"
+    assert call("/api/events", "GET").text.startswith("data: ")
+    assert call("/api/card", "GET").json() == {"tries_left": 3}
+    check = {"mode": "pin", "pin": PIN, "consents": {"limit_application": True}}
+    assert call("/api/check", body=check).status_code == 200
+    assert call("/api/check", body={"mode": "face"}).status_code == 200
+    wrong = call("/api/check", body={"mode": "pin", "pin": "9999"})
+    assert (wrong.status_code, wrong.json()["failure"]["kind"]) == (409, "wrong-pin")
+    registration = call("/api/register", body={"pin": PIN})
+    assert registration.json()["registration"]["already_registered"] is True
+    query = {"InsurerNumber": KYOKAI.wire, "InsuredCardSymbol": "記号12",
+             "InsuredIdentificationNumber": "1001", "InsuredBranchNumber": "00",
+             "Birthdate": "19800401"}  # fmt: skip
+    assert call("/api/lookup", body=query).status_code == 200
+    csv = (
+        "InsurerNumber,InsuredCardSymbol,InsuredIdentificationNumber,InsuredBranchNumber,"
+        f"Birthdate\n{KYOKAI.wire},記号12,1001,00,19800401\n"
+    )
+    batch = call("/api/batch", body={"file": csv.encode()}, media_type="multipart/form-data")
+    assert batch.json()["batch"]["MessageHeader"]["NumberOfNormalProcessing"] == 1
+
+
+def test_the_answers_without_a_card_keep_their_promises(desk: Desk) -> None:
+    assert desk.slot is not None
+    desk.slot.remove()
+    desk.slot = None
+    for path in ("/api/card", "/api/check", "/api/register"):
+        method = "GET" if path == "/api/card" else "POST"
+        body = {} if path == "/api/card" else {"body": {"mode": "face", "pin": PIN}}
+        if path == "/api/register":
+            body = {"body": {"pin": PIN}}
+        answer = desk.validate(schema[path][method].Case(**body))
+        assert (answer.status_code, answer.json()["failure"]["kind"]) == (409, "no-card")
+
+
+def test_a_request_that_does_not_match_is_refused_without_its_values(desk: Desk) -> None:
+    answer = desk.validate(schema["/api/check"]["POST"].Case(body={"mode": "pin", "pin": "98765"}))
+    failure = answer.json()["failure"]
+    assert (answer.status_code, failure["kind"]) == (422, "bad-input")
+    assert "pin" in failure["message_en"] and "98765" not in answer.text
