@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -88,3 +91,58 @@ def migrate(engine: Engine, revision: str = "head", *, migrations: Path = MIGRAT
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the schema back to `revision` (`base` removes every table)."""
     command.downgrade(alembic_config(engine), revision)
+
+
+class AsyncPostgres:
+    """PostgreSQL connections for `async` code: psycopg's own async pool, in autocommit,
+    for hot paths that are one statement each (no BEGIN/COMMIT round trips).
+
+    A pool belongs to an event loop, so there is one per running loop, opened on first use;
+    `aclose()` closes the current loop's (an application's lifespan calls it at shutdown).
+    """
+
+    def __init__(self, url: str | URL, *, max_size: int = 10, timeout_s: float = 5.0) -> None:
+        parsed = make_url(url) if isinstance(url, str) else url
+        if parsed.get_backend_name() != "postgresql":
+            raise ValueError(f"AsyncPostgres is for PostgreSQL, not {parsed.get_backend_name()}")
+        # libpq takes the URL without SQLAlchemy's "+driver".
+        self._conninfo = parsed.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        self._max_size = max_size
+        self._timeout = timeout_s  # waiting for a connection: fail fast when the database is away
+        self._pools: dict[asyncio.AbstractEventLoop, asyncio.Task[AsyncConnectionPool]] = {}
+
+    async def _open(self) -> AsyncConnectionPool:
+        pool = AsyncConnectionPool(
+            self._conninfo,
+            min_size=1,
+            max_size=self._max_size,
+            kwargs={"autocommit": True},
+            timeout=self._timeout,
+            open=False,
+        )
+        await pool.open()
+        return pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A pooled connection in autocommit, for the current event loop."""
+        loop = asyncio.get_running_loop()
+        opening = self._pools.get(loop)
+        if opening is None:
+            opening = self._pools[loop] = loop.create_task(self._open())
+        try:
+            pool = await opening
+        except BaseException:
+            if self._pools.get(loop) is opening:
+                del self._pools[loop]  # the next caller tries again
+            raise
+        async with pool.connection() as connection:
+            yield connection
+
+    async def aclose(self) -> None:
+        """Close the current event loop's pool, if it has one."""
+        opening = self._pools.pop(asyncio.get_running_loop(), None)
+        if opening is not None:
+            await (await opening).close()

@@ -156,15 +156,16 @@ class SpecJSONResponse(Response):
 @router.post(
     "/v1/eligibility/card", responses=ERRORS, tags=["clinic"], response_model=EligibilityAnswer
 )
-def card(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> SpecJSONResponse:
+async def card(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> SpecJSONResponse:
     """Eligibility of the card holder (PIN, face or visual proof of presence)."""
-    return SpecJSONResponse(checks.card_check(deps, clinic=who, request=body))
+    return SpecJSONResponse(await checks.card_check(deps, clinic=who, request=body))
 
 
 @router.post("/fhir/v1/eligibility/card", responses=ERRORS, tags=["clinic"])
-def card_fhir(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> dict[str, Any]:
+async def card_fhir(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> dict[str, Any]:
     """The same card check, answered as a FHIR R4B CoverageEligibilityResponse."""
-    return coverage_eligibility_response(checks.card_check(deps, clinic=who, request=body))
+    answer = await checks.card_check(deps, clinic=who, request=body)
+    return coverage_eligibility_response(answer)
 
 
 @router.post(
@@ -290,6 +291,8 @@ def create_app(deps: Dependencies, *, seal_interval_s: float | None = 0.5) -> Fa
         finally:
             if sealer is not None:
                 await run_in_threadpool(sealer.stop)
+            await deps.checks.aclose()
+            await deps.source.aclose()
 
     app = FastAPI(
         title="onshi qualification server",

@@ -2,7 +2,8 @@
 person is registered (初回登録) and append the access record.
 
 This is the hot path of the whole system, so it is one statement and one round trip on
-PostgreSQL: a data-modifying CTE run in autocommit (no BEGIN, no COMMIT), which inserts the
+PostgreSQL: a data-modifying CTE, prepared, run in autocommit on an async connection (no
+BEGIN, no COMMIT, no thread), which inserts the
 used challenge (ON CONFLICT DO NOTHING: of two concurrent replays one wins), reads the
 registration and appends the record only when both hold. SQLite (the embedded default)
 takes the same three steps in one transaction.
@@ -16,9 +17,11 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, text
+import anyio.to_thread
+from sqlalchemy import insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from insurer_registry.db import AsyncPostgres
 from qualification_server.models import AccessRecord, Base, Registration, UsedChallenge
 
 if TYPE_CHECKING:
@@ -30,24 +33,24 @@ _USED = Base.metadata.tables[UsedChallenge.__tablename__]
 _REGISTRATIONS = Base.metadata.tables[Registration.__tablename__]
 _RECORDS = Base.metadata.tables[AccessRecord.__tablename__]
 
-_POSTGRESQL = text(
-    """
+# psycopg's parameter style; run as a prepared statement on an async connection.
+_POSTGRESQL = """
     WITH used AS (
         INSERT INTO used_challenges (challenge_id, expires_at)
-        VALUES (:challenge_id, :expires_at)
+        VALUES (%(challenge_id)s, %(expires_at)s)
         ON CONFLICT (challenge_id) DO NOTHING
         RETURNING 1
     ), registered AS (
-        SELECT 1 FROM registrations WHERE person_ref = :person_ref
+        SELECT 1 FROM registrations WHERE person_ref = %(person_ref)s
     ), recorded AS (
         INSERT INTO access_records (recorded_at, clinic_code, person_ref, method, request, answer)
-        SELECT :recorded_at, :clinic_code, :person_ref, :method, :request, :answer
+        SELECT %(recorded_at)s, %(clinic_code)s, %(person_ref)s, %(method)s, %(request)s,
+            %(answer)s
         WHERE EXISTS (SELECT 1 FROM used) AND EXISTS (SELECT 1 FROM registered)
         RETURNING 1
     )
     SELECT EXISTS (SELECT 1 FROM used), EXISTS (SELECT 1 FROM registered)
-    """
-)
+"""
 
 
 class Recorded(enum.Enum):
@@ -65,11 +68,12 @@ class CheckRecorder:
         if engine.dialect.name not in ("postgresql", "sqlite"):
             raise ValueError(f"the server runs on PostgreSQL or SQLite, not {engine.dialect.name}")
         self._engine = engine
-        self._postgresql = engine.dialect.name == "postgresql"
         # One statement needs no transaction of its own: autocommit saves two round trips.
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._postgresql = (
+            AsyncPostgres(engine.url) if engine.dialect.name == "postgresql" else None
+        )
 
-    def record(
+    async def record(
         self,
         *,
         challenge_id: str,
@@ -81,17 +85,26 @@ class CheckRecorder:
         columns of an access record, see `access_log.record_columns`)."""
         if record["person_ref"] != person_ref:
             raise ValueError("the record is about another person")
-        if self._postgresql:
-            with self._autocommit.connect() as connection:
-                fresh, registered = connection.execute(
+        if self._postgresql is not None:
+            async with self._postgresql.connection() as connection:
+                cursor = await connection.execute(
                     _POSTGRESQL,
                     {"challenge_id": challenge_id, "expires_at": expires_at, **record},
-                ).one()
+                    prepare=True,
+                )
+                fresh, registered = await cursor.fetchone() or (False, False)
         else:
-            fresh, registered = self._in_steps(challenge_id, expires_at, person_ref, record)
+            fresh, registered = await anyio.to_thread.run_sync(
+                self._in_steps, challenge_id, expires_at, person_ref, record
+            )
         if not fresh:
             return Recorded.REPLAYED
         return Recorded.ANSWERED if registered else Recorded.NOT_REGISTERED
+
+    async def aclose(self) -> None:
+        """Close the async connections of the current event loop."""
+        if self._postgresql is not None:
+            await self._postgresql.aclose()
 
     def _in_steps(
         self,

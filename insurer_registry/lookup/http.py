@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio.to_thread
 import httpx
 
 from insurer_registry.errors import AuthenticationFailed, InsuredNumberNotFound
@@ -54,6 +55,13 @@ class HttpQualificationSource:
         """Every qualification of the person, newest first."""
         validate_person_ref(person_ref)
         return self._post("/network/v1/qualifications/by-person", {"PersonRef": person_ref})
+
+    async def aqualifications_of(self, person_ref: str) -> PersonQualifications:
+        """`qualifications_of` in a worker thread (this source's HTTP client is synchronous)."""
+        return await anyio.to_thread.run_sync(self.qualifications_of, person_ref)
+
+    async def aclose(self) -> None:
+        """Nothing is held per event loop."""
 
     def qualifications_by_insured_number(
         self, *, insurer_number: InsurerNumber, symbol: str | None, number: str, branch: str

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from itertools import groupby
 from operator import itemgetter
+from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, bindparam, select
+import anyio.to_thread
+from sqlalchemy import Connection, Engine, bindparam, select
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session, sessionmaker
 
+from insurer_registry.db import AsyncPostgres
 from insurer_registry.domain import FLAT_FIELDS
 from insurer_registry.errors import InsuredNumberNotFound
 from insurer_registry.lookup.types import PersonQualifications, QualificationInfo
@@ -54,7 +59,14 @@ _PERSON_QUALIFICATIONS = (
 )
 
 
-def _qualification(rows: list[RowMapping]) -> QualificationInfo:
+# The same query as SQL text for psycopg's async connections (the card check's hot path).
+_PERSON_QUALIFICATIONS_SQL = str(
+    _PERSON_QUALIFICATIONS.compile(dialect=PGDialect_psycopg())  # type: ignore[no-untyped-call]
+)
+_PERSON_QUALIFICATIONS_KEYS = tuple(_PERSON_QUALIFICATIONS.selected_columns.keys())
+
+
+def _qualification(rows: list[Mapping[Any, Any]]) -> QualificationInfo:
     """One qualification from its joined rows (one per certificate, or one without)."""
     first = rows[0]
     certificates = [
@@ -66,8 +78,15 @@ def _qualification(rows: list[RowMapping]) -> QualificationInfo:
         qualification_id=first["id"],
         insurer_number=InsurerNumber(first["insurer_number"]),
         insurer_name=first["insurer_name"],
-        record=stored_record({name: first[name] for name in FLAT_FIELDS}, certificates),
+        record=stored_record(first, certificates),
     )
+
+
+def _person(person_ref: str, rows: Iterable[Mapping[Any, Any]]) -> PersonQualifications:
+    qualifications = tuple(
+        _qualification(list(group)) for _, group in groupby(rows, key=itemgetter("id"))
+    )
+    return PersonQualifications(person_ref=person_ref, qualifications=qualifications)
 
 
 def person_qualifications(
@@ -76,10 +95,7 @@ def person_qualifications(
     """Every qualification of a person, newest first."""
     validate_person_ref(person_ref)
     rows = session.execute(_PERSON_QUALIFICATIONS, {"person_ref": person_ref}).mappings()
-    qualifications = tuple(
-        _qualification(list(group)) for _, group in groupby(rows, key=itemgetter("id"))
-    )
-    return PersonQualifications(person_ref=person_ref, qualifications=qualifications)
+    return _person(person_ref, rows)
 
 
 def holder_of(
@@ -114,6 +130,30 @@ class RegistryQualificationSource:
     def __init__(self, database: Engine | sessionmaker[Session]) -> None:
         # Reads only, on plain connections: no ORM session on the hot path.
         self._engine: Engine = database if isinstance(database, Engine) else database.kw["bind"]
+        self._async = (
+            AsyncPostgres(self._engine.url) if self._engine.dialect.name == "postgresql" else None
+        )
+
+    async def aqualifications_of(self, person_ref: str) -> PersonQualifications:
+        """`qualifications_of` for async callers: on PostgreSQL one prepared statement on an
+        async connection; elsewhere the same lookup in a worker thread."""
+        if self._async is None:
+            return await anyio.to_thread.run_sync(self.qualifications_of, person_ref)
+        validate_person_ref(person_ref)
+        async with self._async.connection() as connection:
+            cursor = await connection.execute(
+                _PERSON_QUALIFICATIONS_SQL, {"person_ref": person_ref}, prepare=True
+            )
+            rows = await cursor.fetchall()
+        keys = _PERSON_QUALIFICATIONS_KEYS
+        found = _person(person_ref, (dict(zip(keys, row, strict=True)) for row in rows))
+        log.info("lookup person %s: %d qualification(s)", short_ref(person_ref), len(rows))
+        return found
+
+    async def aclose(self) -> None:
+        """Close the async connections of the current event loop."""
+        if self._async is not None:
+            await self._async.aclose()
 
     def qualifications_of(self, person_ref: str) -> PersonQualifications:
         """Every qualification of the person, newest first."""

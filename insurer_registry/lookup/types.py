@@ -75,6 +75,14 @@ class QualificationSource(Protocol):
         """Every qualification of the person, at every insurer; none is an empty answer."""
         ...
 
+    async def aqualifications_of(self, person_ref: str) -> PersonQualifications:
+        """`qualifications_of` for async callers (the card check)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what `aqualifications_of` holds for the current event loop."""
+        ...
+
     def qualifications_by_insured_number(
         self, *, insurer_number: InsurerNumber, symbol: str | None, number: str, branch: str
     ) -> PersonQualifications:

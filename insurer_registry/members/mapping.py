@@ -51,7 +51,7 @@ def stored_certificate(
 
 
 def stored_record(
-    columns: Mapping[str, Any], certificates: Sequence[SpecificDiseaseCertificate]
+    columns: Mapping[Any, Any], certificates: Sequence[SpecificDiseaseCertificate]
 ) -> MemberRecord:
     """The record stored as these flat columns (absent 記号 stored as '') and certificates."""
     values = {name: columns[name] for name in FLAT_FIELDS}

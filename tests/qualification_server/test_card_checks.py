@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography import x509
@@ -186,23 +185,27 @@ def test_replayed_challenge(world: World) -> None:
 
 
 def test_concurrent_replays_answer_once(world: World) -> None:
-    """Eight threads present one challenge at the same moment: one answer, seven refusals,
+    """Eight checks present one challenge at the same moment: one answer, seven refusals,
     one answered record (the used-challenge row's unique key decides, not a lock)."""
     world.register("yamada-taro")
     request = CardCheckRequest.model_validate(card_body(world, "yamada-taro", world.challenge()))
     clinic = ClinicAuthenticator(world.deps.sessions).authenticate(world.clinic_token)
-    start = threading.Barrier(8)
 
-    def attempt() -> str:
-        start.wait()
+    async def attempt() -> str:
         try:
-            checks.card_check(world.deps, clinic=clinic, request=request)
+            await checks.card_check(world.deps, clinic=clinic, request=request)
         except QualificationError as error:
             return error.code.value
         return "answered"
 
-    with ThreadPoolExecutor(8) as pool:
-        outcomes = sorted(pool.map(lambda _: attempt(), range(8)))
+    async def at_once() -> list[str]:
+        try:
+            return list(await asyncio.gather(*(attempt() for _ in range(8))))
+        finally:
+            await world.deps.checks.aclose()
+            await world.deps.source.aclose()
+
+    outcomes = sorted(asyncio.run(at_once()))
     assert outcomes == ["Q2003"] * 7 + ["answered"]
     with world.deps.sessions() as s:
         answers = s.scalars(
