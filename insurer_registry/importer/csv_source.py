@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -43,6 +44,9 @@ REQUIRED_COLUMNS = (
     "Birthdate",
     "QualificationDate",
 )
+# A header cell is echoed in an error only if it looks like an element name: a file without
+# its header row has data in the first line (a My Number, a name), and that is never echoed.
+_ELEMENT_SHAPED = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
 
 
 class ImportFileInvalid(ValueError):
@@ -65,7 +69,15 @@ class Header:
     def parse(cls, names: list[str]) -> Header:
         """Check a header row against the known columns."""
         cleaned = [name.strip() for name in names]
-        unknown = [name for name in cleaned if name not in ATTRIBUTE_OF_COLUMN]
+        unknown = [
+            _describe_cell(position, name)
+            for position, name in enumerate(cleaned, start=1)
+            if name not in ATTRIBUTE_OF_COLUMN
+        ]
+        if len(unknown) == len(cleaned):
+            raise ImportFileInvalid(
+                "the first line names no known column: the header row is missing", line=1
+            )
         if unknown:
             raise ImportFileInvalid(f"unknown column(s): {', '.join(unknown)}", line=1)
         doubled = sorted({name for name in cleaned if cleaned.count(name) > 1})
@@ -75,6 +87,13 @@ class Header:
         if missing:
             raise ImportFileInvalid(f"missing column(s): {', '.join(missing)}", line=1)
         return cls(tuple(ATTRIBUTE_OF_COLUMN[name] for name in cleaned))
+
+
+def _describe_cell(position: int, name: str) -> str:
+    """An unknown header cell for an error: its position, and its text if element-shaped."""
+    if _ELEMENT_SHAPED.fullmatch(name):
+        return f"{name} (column {position})"
+    return f"column {position}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +152,7 @@ def read_rows(source: BinaryIO, encoding: str) -> tuple[Header, Iterator[RawRow]
     except StopIteration:
         raise ImportFileInvalid("the file is empty") from None
     except csv.Error as error:
-        raise ImportFileInvalid(f"malformed CSV ({error})", line=1) from None
+        raise ImportFileInvalid(_csv_problem(error), line=1) from None
     header = Header.parse(names)
 
     def rows() -> Iterator[RawRow]:
@@ -144,10 +163,30 @@ def read_rows(source: BinaryIO, encoding: str) -> tuple[Header, Iterator[RawRow]
             except StopIteration:
                 return
             except csv.Error as error:
-                raise ImportFileInvalid(f"malformed CSV ({error})", line=previous_end + 1) from None
+                raise ImportFileInvalid(_csv_problem(error), line=previous_end + 1) from None
             line = previous_end + 1
             previous_end = reader.line_num
             if values:  # a blank line is no row
                 yield RawRow(line, values)
 
     return header, rows()
+
+
+# Python's csv messages, said for whoever has to fix the file.
+_CSV_PROBLEMS = {
+    "new-line character seen in unquoted field": (
+        "a line break inside an unquoted field: a line ending in CR alone? "
+        "(lines must end in CRLF or LF)"
+    ),
+    "unexpected end of data": "a quoted field is not closed before the end of the file",
+    "expected after": "a quote inside a field that is not quoted as a whole",
+    "field larger than field limit": (f"a field longer than {csv.field_size_limit()} characters"),
+}
+
+
+def _csv_problem(error: csv.Error) -> str:
+    message = str(error)
+    for known, said in _CSV_PROBLEMS.items():
+        if known in message:
+            return f"malformed CSV: {said}"
+    return f"malformed CSV ({message})"

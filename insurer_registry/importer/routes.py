@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from insurer_registry.deps import (
@@ -18,12 +18,17 @@ from insurer_registry.deps import (
     SettingsDep,
     caller_insurer,
 )
+from insurer_registry.http_errors import error_body
 from insurer_registry.idempotency import StoredAnswer, fingerprint, idempotent_write
 from insurer_registry.importer.schemas import ImportReportPublic
 from insurer_registry.importer.service import import_csv
 
 router = APIRouter(prefix="/v1", tags=["imports"])
 SPOOL_IN_MEMORY_BYTES = 1 << 20
+# About a million members (a row is some 200 bytes): an insurer's own file through the API.
+# Larger files go through the operator's CLI, which reads them from disk. Checked against
+# Content-Length before the body is read, and again as it streams in (chunked uploads).
+MAX_UPLOAD_BYTES = 256 << 20
 
 
 @router.post(
@@ -41,6 +46,7 @@ SPOOL_IN_MEMORY_BYTES = 1 << 20
     responses={
         401: {"description": "missing, unknown or revoked credential"},
         409: {"description": "a reused Idempotency-Key"},
+        413: {"description": f"upload_too_large: over {MAX_UPLOAD_BYTES >> 20} MiB, not imported"},
         422: {"description": "rows rejected (nothing imported; the report is in the error)"},
     },
 )
@@ -57,8 +63,15 @@ async def import_members(
     """Import the calling insurer's members; rows of other insurers are rejected. All or
     nothing unless `partial=true`. Re-sending the same file changes nothing."""
     insurer = caller_insurer(caller)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        return _too_large()
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as body:
+        received = 0
         async for chunk in request.stream():
+            received += len(chunk)
+            if received > MAX_UPLOAD_BYTES:
+                return _too_large()
             body.write(chunk)
         body.seek(0)
         # The request is identified by the file's content, not held in memory to hash.
@@ -87,6 +100,14 @@ async def import_members(
             work=work,
         )
     return Response(answer.body, status_code=answer.status_code, media_type="application/json")
+
+
+def _too_large() -> Response:
+    message = (
+        f"the CSV is larger than {MAX_UPLOAD_BYTES} bytes: send it in parts, or have the "
+        "operator import it (insurer-registry import)"
+    )
+    return JSONResponse(error_body("upload_too_large", message), status_code=413)
 
 
 def _sha256(body: Any) -> str:
