@@ -59,7 +59,7 @@ class BasicInfo:
                 encode_tlv(TAG_HEADER, bytes(3)),
                 encode_tlv(TAG_NAME, self.name.encode("utf-8")),
                 encode_tlv(TAG_ADDRESS, self.address.encode("utf-8")),
-                encode_tlv(TAG_BIRTH_DATE, self.birth_date.strftime("%Y%m%d").encode("ascii")),
+                encode_tlv(TAG_BIRTH_DATE, _yyyymmdd(self.birth_date)),
                 encode_tlv(TAG_SEX, self.sex.encode("ascii")),
             )
         )
@@ -88,6 +88,11 @@ class BasicInfo:
 
 
 _BASIC_INFO_TAGS = (TAG_NAME, TAG_ADDRESS, TAG_BIRTH_DATE, TAG_SEX)
+
+
+def _yyyymmdd(day: dt.date) -> bytes:
+    # Not strftime("%Y"): glibc writes year 1 as "1", not "0001".
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}".encode("ascii")
 
 
 def _text(fields: dict[int, bytes], tag: int, encoding: str) -> str:
