@@ -144,7 +144,7 @@ def _check_result(operation: str, result: Any) -> None:
         assert result is None
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(operation=st.sampled_from(sorted(OPERATIONS)), script=answers)
 def test_any_card_answer_gives_a_value_or_a_card_error_in_bounded_commands(
     operation: str, script: list[tuple[bytes, int]]
@@ -288,7 +288,7 @@ tlv_bytes = st.one_of(
 )
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(data=tlv_bytes)
 def test_any_bytes_give_tlvs_or_a_tlv_error(data: bytes) -> None:
     header = attempt(lambda: parse_header(data), TlvError)
@@ -304,7 +304,7 @@ def test_any_bytes_give_tlvs_or_a_tlv_error(data: bytes) -> None:
         assert not isinstance(refused, TlvError) or str(refused), "a TLV error says why"
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(content=st.one_of(st.binary(max_size=40), mutated(encode_my_number(MY_NUMBER))))
 def test_the_my_number_file_parses_or_is_malformed_without_its_digits(content: bytes) -> None:
     found = attempt(lambda: decode_my_number(content), MalformedResponse)
@@ -315,7 +315,7 @@ def test_the_my_number_file_parses_or_is_malformed_without_its_digits(content: b
         assert is_valid_my_number(found)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(content=st.one_of(st.binary(max_size=200), mutated(BASIC_INFO.encode())))
 def test_the_basic_info_file_parses_or_is_malformed_without_the_facts(content: bytes) -> None:
     decoded = attempt(lambda: BasicInfo.decode(content), MalformedResponse)

@@ -230,7 +230,7 @@ def refusal_or_request(kind: RequestKind, data: bytes) -> Request | RequestRejec
 # --- the parser ---------------------------------------------------------------------------
 
 
-@settings(max_examples=1200, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(kind=st.sampled_from(list(RequestKind)), data=request_bytes)
 def test_any_file_is_a_request_or_a_numbered_refusal(kind: RequestKind, data: bytes) -> None:
     outcome = refusal_or_request(kind, data)
