@@ -4,9 +4,13 @@ server's trivial endpoint as the framework's ceiling, measured side by side in o
 Set-up: throw-away PostgreSQL databases for the server and the registry, `CARDS` test cards
 issued and registered, one clinic. The server runs as `qualification-server serve` with
 `WORKERS` uvicorn workers; the load comes from wrk, a separate process, with `CONNECTIONS`
-connections. Each verify request carries its own fresh challenge, signed beforehand with the
-card's key (signing is the card's work, not the server's; challenges live long enough for
-the run). Prints `name value unit` lines.
+connections, then again with `FEW_CONNECTIONS` (`server.verify.few.*`: the latency when
+requests do not queue). Each verify request carries its own fresh challenge, signed
+beforehand with the card's key (signing is the card's work, not the server's; challenges
+live long enough for the run). Also measured: the CPU per verification of the server's
+processes and of PostgreSQL during the load runs, and, in process and without sockets, of
+the check alone (`inprocess_cpu_ms`) and of the whole ASGI application (`asgi_cpu_ms`).
+Prints `name value unit` lines.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ REQUESTS = int(os.environ.get("BENCH_VERIFY_REQUESTS", "12000"))
 DURATION_S = int(os.environ.get("BENCH_DURATION_S", "15"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+# a second run with fewer connections: the latency when the server is not queueing
+FEW_CONNECTIONS = int(os.environ.get("BENCH_FEW_CONNECTIONS", "8"))
 # Only the in-process CPU figure (quick, steadier than the load run while developing)
 IN_PROCESS_ONLY = os.environ.get("BENCH_IN_PROCESS_ONLY") == "1"
 PORT = 8391
@@ -173,9 +179,9 @@ def postgres_pids() -> list[int]:
     return [int(p) for p in found.split()]
 
 
-def run_wrk(script: Path, url: str, *args: str) -> dict[str, float]:
+def run_wrk(script: Path, url: str, *args: str, connections: int = CONNECTIONS) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "--timeout", "5s",
+        ["wrk", "-t2", f"-c{connections}", f"-d{DURATION_S}s", "--timeout", "5s",
          "-s", str(script), url, "--", *args],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
@@ -385,7 +391,7 @@ def main() -> None:
         print(f"server.verify.asgi_cpu_ms {asgi_cpu_ms(world):.2f} ms/verification")
         if IN_PROCESS_ONLY:
             return
-        env, token, keys = world.env, world.token, world.cards
+        env, token = world.env, world.token
         script = shutil.which("qualification-server", path=str(Path(sys.executable).parent))
         assert script is not None
         server = subprocess.Popen(
@@ -405,23 +411,15 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise SystemExit("the server did not become ready")
                 time.sleep(0.2)
-            bodies = work / "bodies.jsonl"
-            with bodies.open("w") as out:
-                for i in range(REQUESTS):
-                    challenge = client.post("/v1/challenges", json={}, headers=headers).json()[
-                        "challenge"
-                    ]
-                    der, key = keys[i % len(keys)]
-                    raw = base64.b64decode(challenge)
-                    signature = key.sign(raw, padding.PKCS1v15(), hashes.SHA256())
-                    out.write(json.dumps({
-                        "challenge": challenge,
-                        "certificate": base64.b64encode(der).decode(),
-                        "proof": {"method": "pin",
-                                  "signature": base64.b64encode(signature).decode()},
-                    }) + "\n")  # fmt: skip
+            # fresh challenges for each run, issued with the server's key and signed by the
+            # cards beforehand (the same tokens the server's /v1/challenges would issue)
+            settings = _settings(world)
+            runs = {c: work / f"bodies-{c}.jsonl" for c in (CONNECTIONS, FEW_CONNECTIONS)}
+            for path in runs.values():
+                lines = (json.dumps(b) for b in _signed_bodies(world, settings, REQUESTS))
+                path.write_text("\n".join(lines) + "\n")
             # one check by hand: the bodies are accepted
-            sample = json.loads(bodies.read_text().splitlines()[-1])
+            sample = json.loads(runs[CONNECTIONS].read_text().splitlines()[-1])
             sample_answer = client.post("/v1/eligibility/card", json=sample, headers=headers)
             if sample_answer.status_code != 200:
                 raise SystemExit(f"sample verify failed: {sample_answer.text}")
@@ -432,27 +430,32 @@ def main() -> None:
         # the first REQUESTS - 1 bodies are fresh; past them wrk replays, which the server
         # must refuse (409): only 200 answers count as verifications
         server_pids = children(server.pid)
-        server_cpu, pg_cpu = cpu_seconds(server_pids), cpu_seconds(postgres_pids())
-        verify = run_wrk(
-            verify_lua, f"{base}/v1/eligibility/card", str(bodies), headers["Authorization"]
-        )
-        if verify["requests"] >= REQUESTS:
-            print(
-                f"# warning: {verify['requests']} requests > {REQUESTS} fresh bodies",
-                file=sys.stderr,
-            )
-        server_cpu = cpu_seconds(server_pids) - server_cpu
-        pg_cpu = cpu_seconds(postgres_pids()) - pg_cpu
-        ok_per_s = (verify["requests"] - verify["errors"]) / DURATION_S
-        answered = verify["requests"]
-        print(f"server.verify.per_s {ok_per_s:.0f} verifications/s")
-        print(f"server.verify.p50_ms {verify['p50_ms']:.1f} ms")
-        print(f"server.verify.p99_ms {verify['p99_ms']:.1f} ms")
-        print(f"server.verify.errors {verify['errors']:.0f} responses")
-        print(f"server.verify.server_cpu_ms {1000 * server_cpu / answered:.2f} ms/verification")
-        print(f"server.verify.postgres_cpu_ms {1000 * pg_cpu / answered:.2f} ms/verification")
-        print(f"server.trivial.per_s {trivial['per_s']:.0f} requests/s")
-        print(f"server.verify.ceiling_ratio {ok_per_s / trivial['per_s']:.2f} ratio")
+        for connections, bodies in runs.items():
+            name = "server.verify" if connections == CONNECTIONS else "server.verify.few"
+            server_cpu, pg_cpu = cpu_seconds(server_pids), cpu_seconds(postgres_pids())
+            verify = run_wrk(
+                verify_lua, f"{base}/v1/eligibility/card", str(bodies),
+                headers["Authorization"], connections=connections,
+            )  # fmt: skip
+            if verify["requests"] >= REQUESTS:
+                print(
+                    f"# warning: {verify['requests']} requests > {REQUESTS} fresh bodies",
+                    file=sys.stderr,
+                )
+            server_cpu = cpu_seconds(server_pids) - server_cpu
+            pg_cpu = cpu_seconds(postgres_pids()) - pg_cpu
+            ok_per_s = (verify["requests"] - verify["errors"]) / DURATION_S
+            answered = verify["requests"]
+            print(f"{name}.connections {connections} connections")
+            print(f"{name}.per_s {ok_per_s:.0f} verifications/s")
+            print(f"{name}.p50_ms {verify['p50_ms']:.1f} ms")
+            print(f"{name}.p99_ms {verify['p99_ms']:.1f} ms")
+            print(f"{name}.errors {verify['errors']:.0f} responses")
+            print(f"{name}.server_cpu_ms {1000 * server_cpu / answered:.2f} ms/verification")
+            print(f"{name}.postgres_cpu_ms {1000 * pg_cpu / answered:.2f} ms/verification")
+            if connections == CONNECTIONS:
+                print(f"server.trivial.per_s {trivial['per_s']:.0f} requests/s")
+                print(f"server.verify.ceiling_ratio {ok_per_s / trivial['per_s']:.2f} ratio")
     finally:
         if server is not None:
             server.terminate()

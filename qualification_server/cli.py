@@ -64,6 +64,7 @@ def serve(
         workers=workers,
         log_level=os.environ.get("ONSHI_LOG_LEVEL", "warning").lower(),
         access_log=False,
+        server_header=False,  # do not tell the world which server software answers
     )
 
 
