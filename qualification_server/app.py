@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import gc
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -279,6 +280,11 @@ def create_app(deps: Dependencies, *, seal_interval_s: float | None = 0.5) -> Fa
         # 40 threads 332/s, 4 threads 454/s per 2 workers; BENCHMARKS.md).
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = deps.settings.worker_threads
+        # What start-up loaded (the framework, FHIR's thousands of model classes) lives as
+        # long as the process: keep it out of the garbage collector's full passes, which
+        # otherwise walk it all and stall every request in flight (BENCHMARKS.md).
+        gc.collect()
+        gc.freeze()
         sealer = (
             None
             if seal_interval_s is None
