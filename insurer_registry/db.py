@@ -101,7 +101,7 @@ class AsyncPostgres:
     `aclose()` closes the current loop's (an application's lifespan calls it at shutdown).
     """
 
-    def __init__(self, url: str | URL, *, max_size: int = 10, timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str | URL, *, max_size: int = 10, timeout_s: float = 3.0) -> None:
         parsed = make_url(url) if isinstance(url, str) else url
         if parsed.get_backend_name() != "postgresql":
             raise ValueError(f"AsyncPostgres is for PostgreSQL, not {parsed.get_backend_name()}")
