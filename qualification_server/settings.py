@@ -62,13 +62,21 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_development_secrets_outside_development(self) -> Settings:
-        if (
-            self.env != DEVELOPMENT
-            and self.challenge_key_bytes == DEVELOPMENT_CHALLENGE_KEY.encode()
-        ):
+        if self.env == DEVELOPMENT:
+            return self
+        if self.challenge_key_bytes == DEVELOPMENT_CHALLENGE_KEY.encode():
             raise ValueError(
                 f"ONSHI_ENV={self.env}: set ONSHI_CHALLENGE_KEY, the development key is refused"
             )
+        # The committed test CA's key is public: trusting it would accept anyone's card.
+        fixtures = FIXTURE_ISSUER.resolve()
+        for name in ("jpki_ca_files", "jpki_crl_files", "issuer_directory_files"):
+            for path in getattr(self, name):
+                if path.resolve().is_relative_to(fixtures):
+                    raise ValueError(
+                        f"ONSHI_ENV={self.env}: ONSHI_{name.upper()} names the test issuer in "
+                        f"{FIXTURE_ISSUER}, which is refused outside development"
+                    )
         return self
 
     @property
