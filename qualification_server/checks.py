@@ -25,7 +25,7 @@ from qualification_server.clinics import ClinicIdentity, device_key
 from qualification_server.db import transaction
 from qualification_server.errors import Code, QualificationError
 from qualification_server.proofs import Method, verify_card_signature, verify_device_signature
-from qualification_server.rate_limit import spend_lookups
+from qualification_server.rate_limit import Budget, exhausted, left, spend
 from qualification_server.schemas import (
     AnswerBody,
     BatchAnswer,
@@ -247,16 +247,39 @@ def insured_number_lookup(
         reference_classification="2",
         arbitrary_file_identifier=request.arbitrary_file_identifier,
     )
-    limit = deps.settings.insured_lookups_per_minute
+    settings = deps.settings
     with transaction(deps.sessions) as session:
-        spend_lookups(session, clinic_code=clinic.code, count=1, limit=limit, now=now)
+        _refuse_when_misses_spent(deps, session, clinic, now)
+        spend(
+            session, clinic_code=clinic.code, budget=Budget.LOOKUPS, count=1,
+            limit=settings.insured_lookups_per_minute, now=now,
+        )  # fmt: skip
     error: QualificationError | None = None
     with transaction(deps.sessions) as session:
         try:
             return _lookup_one(deps, session, clinic=clinic, query=request.query, context=context)
         except QualificationError as exc:
+            if exc.code is Code.INSURED_NUMBER_NOT_MATCHED:
+                _count_misses(session, clinic, 1, now)
             error = exc  # the refusal record commits with the transaction
     raise error
+
+
+def _refuse_when_misses_spent(
+    deps: Dependencies, session: Session, clinic: ClinicIdentity, now: dt.datetime
+) -> int:
+    """The clinic's unmatched answers left this hour; refuses (429) when none are."""
+    remaining = left(
+        session, clinic_code=clinic.code, budget=Budget.MISSES,
+        limit=deps.settings.unmatched_lookups_per_hour, now=now,
+    )  # fmt: skip
+    if remaining == 0:
+        raise exhausted(Budget.MISSES, now, "unmatched insured numbers this hour")
+    return remaining
+
+
+def _count_misses(session: Session, clinic: ClinicIdentity, misses: int, now: dt.datetime) -> None:
+    spend(session, clinic_code=clinic.code, budget=Budget.MISSES, count=misses, limit=None, now=now)
 
 
 def batch_lookup(
@@ -276,24 +299,24 @@ def batch_lookup(
         arbitrary_file_identifier=request.arbitrary_file_identifier,
     )
     with transaction(deps.sessions) as session:
-        spend_lookups(
-            session,
-            clinic_code=clinic.code,
-            count=len(request.entries),
-            # a batch may fill its size once a minute (issue 7 revisits batch abuse)
-            limit=deps.settings.batch_max_entries,
-            now=now,
-        )
+        misses_left = _refuse_when_misses_spent(deps, session, clinic, now)
+        spend(
+            session, clinic_code=clinic.code, budget=Budget.BATCH_ENTRIES,
+            count=len(request.entries), limit=deps.settings.batch_entries_per_day, now=now,
+        )  # fmt: skip
     units: list[BatchUnit] = []
-    errors = 0
+    errors = misses = 0
     with transaction(deps.sessions) as session:
         for query in request.entries:
             try:
+                if misses >= misses_left:  # guessing stops here, not at the batch's end
+                    raise exhausted(Budget.MISSES, now, "unmatched insured numbers this hour")
                 body = _lookup_one(
                     deps, session, clinic=clinic, query=query, context=context
                 ).MessageBody
             except QualificationError as error:
                 errors += 1
+                misses += error.code is Code.INSURED_NUMBER_NOT_MATCHED
                 body = AnswerBody(
                     ProcessingResultStatus="2",
                     ProcessingResultCode=error.code.value,
@@ -301,6 +324,8 @@ def batch_lookup(
                     QualificationValidity="4",
                 )
             units.append(BatchUnit(InsuredNumberQuery=query, MessageBody=body))
+        if misses:
+            _count_misses(session, clinic, misses, now)
     return BatchAnswer(
         MessageHeader=BatchHeader(
             ProcessExecutionTime=timestamp(now),

@@ -156,10 +156,13 @@ CATALOGUE: dict[Code, ErrorInfo] = {
 class QualificationError(Exception):
     """A refusal with a stable code. `detail` adds facts for IT (never personal data)."""
 
-    def __init__(self, code: Code, detail: str | None = None) -> None:
+    def __init__(
+        self, code: Code, detail: str | None = None, *, retry_after_s: int | None = None
+    ) -> None:
         super().__init__(f"{code}: {detail or CATALOGUE[code].it}")
         self.code = code
         self.detail = detail
+        self.retry_after_s = retry_after_s  # when trying again can succeed (HTTP Retry-After)
 
     @property
     def info(self) -> ErrorInfo:

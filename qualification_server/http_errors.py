@@ -43,7 +43,7 @@ def error_response(
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QualificationError)
     async def _qualification(request: Request, exc: QualificationError) -> JSONResponse:
-        headers = {"Retry-After": "60"} if exc.code is Code.TOO_MANY_LOOKUPS else None
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
         if exc.code is Code.REVOCATION_UNAVAILABLE:
             log.error("failing closed: %s", exc.detail)
         return error_response(exc.code, request, exc.detail, headers)

@@ -104,11 +104,13 @@ class ChainHead(Base):
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
-class LookupWindow(Base):
-    """Insured-number lookups of one clinic in one minute (rate limit; fixed windows)."""
+class LookupBudget(Base):
+    """How much of one rate-limit budget a clinic spent in one fixed window (see
+    `rate_limit.Budget`: lookups a minute, batch entries a day, unmatched answers an hour)."""
 
-    __tablename__ = "lookup_windows"
+    __tablename__ = "lookup_budgets"
 
     clinic_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    budget: Mapped[str] = mapped_column(String(16), primary_key=True)
     window_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)

@@ -45,7 +45,11 @@ class Settings(BaseSettings):
     challenge_key: SecretStr = SecretStr(DEVELOPMENT_CHALLENGE_KEY)
     challenge_ttl_s: int = Field(default=120, ge=5, le=600)
     insured_lookups_per_minute: int = Field(default=60, ge=1)
-    batch_max_entries: int = Field(default=2000, ge=1)
+    batch_max_entries: int = Field(default=2000, ge=1, description="entries in one batch")
+    batch_entries_per_day: int = Field(default=10_000, ge=1, description="per clinic")
+    unmatched_lookups_per_hour: int = Field(
+        default=100, ge=1, description="answers 'no such insured number' per clinic"
+    )
     worker_threads: int = Field(default=4, ge=1, le=64, description="request threads per worker")
 
     @field_validator("database_url", "registry_database_url")

@@ -213,12 +213,7 @@ def test_start_up_objects_are_kept_out_of_full_garbage_collections(world: World)
 def test_insured_number_lookups_are_rate_limited(world: World) -> None:
     """Guessing numbers and birth dates hits a wall: 429 with a retry hint."""
     limit = 3
-    # Dependencies are frozen: swap in settings with a low limit for this test
-    object.__setattr__(
-        world.deps,
-        "settings",
-        world.deps.settings.model_copy(update={"insured_lookups_per_minute": limit}),
-    )
+    settings(world, insured_lookups_per_minute=limit)
     answers = [lookup(world, query("1001", f"1980040{day}"))[0] for day in range(1, limit + 2)]
     assert answers[:limit] == [404, 404, 404]
     response = world.client.post(
@@ -228,6 +223,67 @@ def test_insured_number_lookups_are_rate_limited(world: World) -> None:
     )
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "Q4002"
-    assert response.headers["Retry-After"] == "60"
-    world.clock.advance(60)
+    retry_after = int(response.headers["Retry-After"])  # the rest of this minute
+    assert 1 <= retry_after <= 60
+    world.clock.advance(retry_after)
     assert lookup(world, query("1001", "19800401", InsuredCardSymbol="記号12"))[0] == 200
+
+
+def settings(world: World, **update: int) -> None:
+    # Dependencies are frozen: swap in settings with low limits for a test
+    object.__setattr__(world.deps, "settings", world.deps.settings.model_copy(update=update))
+
+
+def batch(world: World, entries: list[dict[str, str]]) -> tuple[int, dict, dict]:  # type: ignore[type-arg]
+    response = world.client.post(
+        "/v1/eligibility/batch", json={"entries": entries}, headers=world.headers()
+    )
+    return response.status_code, response.json(), dict(response.headers)
+
+
+def test_unmatched_answers_stop_every_lookup_of_the_clinic_for_the_hour(world: World) -> None:
+    """A guesser mostly misses: once the hour's misses are spent, even a right guess (or a
+    real patient) gets 429 until the hour ends, and that clinic only."""
+    settings(world, unmatched_lookups_per_hour=3)
+    guesses = [lookup(world, query("1001", f"1980010{day}"))[0] for day in range(1, 4)]
+    assert guesses == [404, 404, 404]
+    response = world.client.post(
+        "/v1/eligibility/insured-number",
+        json={"query": query("1001", "19800401", InsuredCardSymbol="記号12")},
+        headers=world.headers(),
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (429, "Q4002")
+    assert 1 <= int(response.headers["Retry-After"]) <= 3600
+    other = world.client.post(
+        "/v1/eligibility/insured-number",
+        json={"query": query("1001", "19800401", InsuredCardSymbol="記号12")},
+        headers=world.headers(world.other_clinic_token),
+    )
+    assert other.status_code == 200
+    world.clock.advance(int(response.headers["Retry-After"]))
+    assert lookup(world, query("1001", "19800401", InsuredCardSymbol="記号12"))[0] == 200
+
+
+def test_a_batch_of_guesses_is_cut_off_at_the_hours_misses(world: World) -> None:
+    settings(world, unmatched_lookups_per_hour=3)
+    guesses = [query("1001", f"1980010{day}") for day in range(1, 7)]
+    status, answer, _ = batch(world, guesses)
+    assert status == 200
+    codes = [u["MessageBody"]["ProcessingResultCode"] for u in answer["BulkConfirmUnit"]]
+    assert codes == ["Q4001"] * 3 + ["Q4002"] * 3  # the last three were not even looked up
+    with world.deps.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(AccessRecord)) == 3
+    status, answer, headers = batch(world, [query("1001", "19800401", InsuredCardSymbol="記号12")])
+    assert (status, answer["error"]["code"]) == (429, "Q4002")
+    assert 1 <= int(headers["retry-after"]) <= 3600
+
+
+def test_batch_entries_have_a_daily_budget(world: World) -> None:
+    settings(world, batch_entries_per_day=5)
+    patient = query("1001", "19800401", InsuredCardSymbol="記号12")
+    assert batch(world, [patient] * 3)[0] == 200
+    status, answer, headers = batch(world, [patient] * 3)
+    assert (status, answer["error"]["code"]) == (429, "Q4002")
+    assert 1 <= int(headers["retry-after"]) <= 86400  # the rest of the day
+    world.clock.advance(int(headers["retry-after"]))
+    assert batch(world, [patient] * 3)[0] == 200
