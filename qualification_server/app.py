@@ -63,7 +63,22 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse},
     409: {"model": ErrorResponse},
     422: {"model": ErrorResponse},
-    503: {"model": ErrorResponse},
+    503: {"model": ErrorResponse, "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
+}
+# Lookups by insured number also meet the rate limits, and a batch may be too large.
+LOOKUP_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    413: {"model": ErrorResponse, "description": "a batch with more entries than allowed"},
+    429: {
+        "model": ErrorResponse,
+        "description": "a rate limit of the clinic reached (Q4002)",
+        "headers": {
+            "Retry-After": {
+                "description": "seconds until the limit's window ends",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
 }
 
 
@@ -171,7 +186,7 @@ async def card_fhir(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> di
 
 @router.post(
     "/v1/eligibility/insured-number",
-    responses=ERRORS,
+    responses=LOOKUP_ERRORS,
     tags=["clinic"],
     response_model=EligibilityAnswer,
 )
@@ -182,7 +197,9 @@ def insured_number(
     return SpecJSONResponse(checks.insured_number_lookup(deps, clinic=who, request=body))
 
 
-@router.post("/v1/eligibility/batch", responses=ERRORS, tags=["clinic"], response_model=BatchAnswer)
+@router.post(
+    "/v1/eligibility/batch", responses=LOOKUP_ERRORS, tags=["clinic"], response_model=BatchAnswer
+)
 def batch(deps: DepsDep, who: ClinicDep, body: BatchLookupRequest) -> SpecJSONResponse:
     """一括照会 of many insured numbers (e.g. tomorrow's appointments)."""
     return SpecJSONResponse(checks.batch_lookup(deps, clinic=who, request=body))

@@ -203,23 +203,12 @@ def tight_server(world: World) -> FastAPI:
     return create_app(dataclasses.replace(world.deps, settings=tight), seal_interval_s=None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="qualification_server/app.py: ERRORS (the responses of /v1/eligibility/batch) "
-    "lacks 413 (Q4003 batch too large); the answer is undocumented",
-)
 def test_a_batch_too_large_is_a_documented_answer(world: World, tight_server: FastAPI) -> None:
     entries = [_query(str(9000 + n), "20000101") for n in range(4)]
     case = schema["/v1/eligibility/batch"]["POST"].Case(body={"entries": entries})
     assert validate(case, world, tight_server) == 413
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="qualification_server/app.py: ERRORS (the responses of /v1/eligibility/insured-number "
-    "and /v1/eligibility/batch) lacks 429 (Q4002 too many lookups, with Retry-After); the "
-    "answer is undocumented",
-)
 def test_too_many_lookups_is_a_documented_answer(world: World, tight_server: FastAPI) -> None:
     operation = schema["/v1/eligibility/insured-number"]["POST"]
     statuses = [
