@@ -46,6 +46,7 @@ from qualification_server.schemas import (
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BATCH_BYTES = 1 << 20
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
     "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
@@ -121,6 +122,12 @@ FAILURES: dict[int | str, dict[str, Any]] = {
     409: {"model": FailureAnswer, "description": "the check failed: what happened, what to do"},
     503: {"model": FailureAnswer, "description": "the qualification server is unreachable"},
 }
+FOREIGN: dict[int | str, dict[str, Any]] = {
+    403: {
+        "model": FailureAnswer,
+        "description": "not from the desk's own page (another site, or another host name)",
+    },
+}
 INVALID: dict[int | str, dict[str, Any]] = {
     422: {
         "model": FailureAnswer,
@@ -128,6 +135,7 @@ INVALID: dict[int | str, dict[str, Any]] = {
         "echoed: one may be the PIN)",
     },
 }
+ACTIONS = FAILURES | FOREIGN | INVALID  # the answers of a request with a body
 
 
 class EventStream(StreamingResponse):
@@ -162,6 +170,31 @@ def bad_input(detail_en: str) -> JSONResponse:
     return failure_response(failure, 422)
 
 
+def foreign_request(request: Request, allowed_hosts: frozenset[str]) -> str | None:
+    """Why a request does not come from the desk's own page, or None if it may.
+
+    The app has no login: being on this machine's loopback is the credential. Two ways
+    around that go through the receptionist's browser, and are refused: another website
+    calling the API (it could not read the answers, but could start checks, or spend the
+    card's PIN tries with wrong PINs until it blocks), and DNS rebinding (another site's
+    name pointed at 127.0.0.1, which would make the API its own origin). Programs on this
+    machine send neither browser header and are let through.
+    """
+    # The address the request came in on: the desk reached by its own address is itself.
+    bound = (request.scope.get("server") or (None,))[0]
+    if request.url.hostname not in allowed_hosts and request.url.hostname != bound:
+        return f"host {request.url.hostname!r} is not this desk's"
+    if not request.url.path.startswith("/api/"):
+        return None  # the page itself may be opened from a link or a bookmark
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return f"a {site} request"
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        return "a request from another origin"
+    return None
+
+
 def create_clinic_app(
     *,
     reader: FrontDeskReader,
@@ -169,14 +202,28 @@ def create_clinic_app(
     device: tuple[str, Ed25519PrivateKey] | None = None,
     on_check: Callable[[EligibilityAnswer], None] | None = None,
     poll_interval_s: float = 0.25,
+    allowed_hosts: frozenset[str] = LOOPBACK_HOSTS,
 ) -> FastAPI:
+    """The app over `reader` and `client`. `allowed_hosts` are the names the page may be
+    reached by (the Host header), besides the address a request comes in on."""
     app = FastAPI(title="onshi front desk", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.middleware("http")
     async def _headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        response = await call_next(request)
+        refused = foreign_request(request, allowed_hosts)
+        if refused is None:
+            response = await call_next(request)
+        else:
+            response = failure_response(
+                Failure(
+                    FailureKind.REFUSED,
+                    "この端末の画面以外からの操作は受け付けません。",
+                    f"Only the front desk's own page may use it: {refused}.",
+                ),
+                403,
+            )
         response.headers.update(SECURITY_HEADERS)
         if request.url.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"
@@ -204,7 +251,7 @@ def create_clinic_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/api/status", response_model=ReaderStatusBody)
+    @app.get("/api/status", response_model=ReaderStatusBody, responses=FOREIGN)
     async def status() -> dict[str, Any]:
         found = await run_in_threadpool(reader.status)
         return {"state": found.state.value, "reader": found.reader, "insertion": found.insertion}
@@ -216,7 +263,8 @@ def create_clinic_app(
             200: {
                 "description": "the reader's status (as /api/status) at each change",
                 "content": {"text/event-stream": {"schema": STATUS_EVENT}},
-            }
+            },
+            **FOREIGN,
         },
     )
     async def events(request: Request) -> StreamingResponse:
@@ -235,7 +283,7 @@ def create_clinic_app(
 
         return EventStream(stream())
 
-    @app.get("/api/card", response_model=CardAnswer, responses=FAILURES)
+    @app.get("/api/card", response_model=CardAnswer, responses=FAILURES | FOREIGN)
     async def card() -> Response:
         try:
             tries = await run_in_threadpool(pin_tries_left, reader)
@@ -243,7 +291,7 @@ def create_clinic_app(
             return failure_response(failure_of(exc))
         return JSONResponse({"tries_left": tries})
 
-    @app.post("/api/check", response_model=CheckAnswer, responses=FAILURES | INVALID)
+    @app.post("/api/check", response_model=CheckAnswer, responses=ACTIONS)
     async def check(body: CheckRequest) -> Response:
         try:
             answer, _certificate = await run_in_threadpool(
@@ -262,7 +310,7 @@ def create_clinic_app(
             await run_in_threadpool(on_check, answer)
         return JSONResponse({"answer": answer.model_dump(exclude_none=True)})
 
-    @app.post("/api/register", response_model=RegistrationAnswer, responses=FAILURES | INVALID)
+    @app.post("/api/register", response_model=RegistrationAnswer, responses=ACTIONS)
     async def register(body: RegisterRequest) -> Response:
         try:
             result = await run_in_threadpool(lambda: register_card(reader, client, pin=body.pin))
@@ -270,7 +318,7 @@ def create_clinic_app(
             return failure_response(failure_of(exc))
         return JSONResponse({"registration": result.model_dump()})
 
-    @app.post("/api/lookup", response_model=CheckAnswer, responses=FAILURES | INVALID)
+    @app.post("/api/lookup", response_model=CheckAnswer, responses=ACTIONS)
     async def lookup(query: InsuredCardQuery) -> Response:
         try:
             answer = await run_in_threadpool(client.lookup, query)
@@ -278,7 +326,7 @@ def create_clinic_app(
             return failure_response(failure_of(exc))
         return JSONResponse({"answer": answer.model_dump(exclude_none=True)})
 
-    @app.post("/api/batch", response_model=BatchCheckAnswer, responses=FAILURES | INVALID)
+    @app.post("/api/batch", response_model=BatchCheckAnswer, responses=ACTIONS)
     async def batch(file: Annotated[UploadFile, File()]) -> Response:
         raw = await file.read(MAX_BATCH_BYTES + 1)
         try:

@@ -101,7 +101,10 @@ def desk(world: World, pcscd: Pcscd) -> Iterator[Desk]:
     client = QualificationClient(str(http.base_url), world.clinic_token, http=http)
     reader = FrontDeskReader(READER)
     app = create_clinic_app(
-        reader=reader, client=client, device=("face-1", world.device_key), poll_interval_s=0.05
+        reader=reader,
+        client=client,
+        device=("face-1", world.device_key),
+        poll_interval_s=0.05,
     )
     desk = Desk(world, app)
     world.register("yamada-taro")
