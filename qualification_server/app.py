@@ -28,7 +28,7 @@ from qualification_server.clinics import ClinicAuthenticator, ClinicIdentity
 from qualification_server.db import make_engine, make_session_factory
 from qualification_server.fhir import coverage_eligibility_response
 from qualification_server.housekeeping import Housekeeper
-from qualification_server.http_errors import install_error_handlers
+from qualification_server.http_errors import BodySizeLimit, install_error_handlers
 from qualification_server.issuer_directory import FileIssuerDirectory
 from qualification_server.schemas import (
     AccessHistory,
@@ -62,13 +62,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorResponse},
     404: {"model": ErrorResponse},
     409: {"model": ErrorResponse},
+    413: {"model": ErrorResponse, "description": "a body larger than the server accepts"},
     422: {"model": ErrorResponse},
     503: {"model": ErrorResponse, "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
 }
 # Lookups by insured number also meet the rate limits, and a batch may be too large.
 LOOKUP_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
-    413: {"model": ErrorResponse, "description": "a batch with more entries than allowed"},
+    413: {"model": ErrorResponse, "description": "a body or a batch larger than allowed"},
     429: {
         "model": ErrorResponse,
         "description": "a rate limit of the clinic reached (Q4002)",
@@ -329,4 +330,6 @@ def create_app(deps: Dependencies, *, seal_interval_s: float | None = 0.5) -> Fa
     install_error_handlers(app)
     app.include_router(router)
     app.add_middleware(MetricsMiddleware)
+    # A card check is a few kB, a full batch a few hundred: refuse more before reading it.
+    app.add_middleware(BodySizeLimit, max_bytes=deps.settings.max_request_bytes)
     return app

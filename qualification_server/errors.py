@@ -34,6 +34,7 @@ class Code(StrEnum):
     FORBIDDEN = "Q5002"
     PORTAL_UNAUTHENTICATED = "Q5003"
     INVALID_REQUEST = "Q6001"
+    REQUEST_TOO_LARGE = "Q6002"
     INTERNAL = "Q9001"
     UNAVAILABLE = "Q9002"
 
@@ -141,6 +142,11 @@ CATALOGUE: dict[Code, ErrorInfo] = {
     Code.INVALID_REQUEST: ErrorInfo(
         422, "入力内容に誤りがあります。",
         "The request does not match the API schema; see detail.",
+    ),
+    Code.REQUEST_TOO_LARGE: ErrorInfo(
+        413, "送信データが大きすぎます。",
+        "The request body is larger than the server accepts (ONSHI_MAX_REQUEST_BYTES); it was "
+        "refused before being read to the end.",
     ),
     Code.INTERNAL: ErrorInfo(
         500, f"システムエラーが発生しました。{RETRY}",

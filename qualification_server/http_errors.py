@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qualification_server.errors import CATALOGUE, Code, QualificationError
 from qualification_server.schemas import ErrorBody, ErrorResponse
@@ -62,6 +63,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # to a client that is one more request that does not match the schema.
         if exc.status_code == 400:
             return error_response(Code.INVALID_REQUEST, request, "body: not decodable as JSON")
+        if exc.status_code == 413:
+            return error_response(Code.REQUEST_TOO_LARGE, request)
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(OperationalError)
@@ -78,3 +81,36 @@ def install_error_handlers(app: FastAPI) -> None:
         request_id = _request_id(request)
         log.exception("unexpected error, request %s", request_id)
         return error_response(Code.INTERNAL, request, f"request {request_id}")
+
+
+class BodySizeLimit:
+    """Refuses a body over `max_bytes` with the numbered error: a declared Content-Length
+    before anything is read, a streamed (chunked) body as soon as it passes the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            response = error_response(Code.REQUEST_TOO_LARGE, Request(scope))
+            response.headers["Connection"] = "close"  # the unread body stays behind
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # an HTTPException passes FastAPI's body parsing untouched, to `_http`
+                    raise HTTPException(413)
+            return message
+
+        await self.app(scope, counted, send)

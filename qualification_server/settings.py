@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     challenge_ttl_s: int = Field(default=120, ge=5, le=600)
     insured_lookups_per_minute: int = Field(default=60, ge=1)
     batch_max_entries: int = Field(default=2000, ge=1, description="entries in one batch")
+    max_request_bytes: int = Field(
+        default=1 << 20, ge=16_384, description="larger bodies are refused unread (413)"
+    )
     batch_entries_per_day: int = Field(default=10_000, ge=1, description="per clinic")
     unmatched_lookups_per_hour: int = Field(
         default=100, ge=1, description="answers 'no such insured number' per clinic"

@@ -203,6 +203,20 @@ def test_health_readiness_and_metrics(world: World) -> None:
     assert "onshi_requests_total" in metrics and 'route="/healthz"' in metrics
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+def test_an_oversized_body_is_refused_unread(world: World, chunked: bool) -> None:
+    size = world.deps.settings.max_request_bytes + 1
+    body = b'{"challenge": "' + b"A" * size + b'"}'
+    content = iter([body[i : i + 65536] for i in range(0, len(body), 65536)]) if chunked else body
+    response = world.client.post(
+        "/v1/eligibility/card",
+        content=content,
+        headers={**world.headers(), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "Q6002"
+
+
 def test_start_up_objects_are_kept_out_of_full_garbage_collections(world: World) -> None:
     """The app froze what start-up loaded, so a full collection does not walk it (a full
     pass over it stalled every request for tens of milliseconds)."""
