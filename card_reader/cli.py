@@ -5,11 +5,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import logging
-import os
 import secrets
 import signal
-import sys
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, NoReturn
@@ -37,6 +34,7 @@ from card_reader.errors import (
 from card_reader.issuance.issuer import Issuer, IssuerError
 from card_reader.issuance.residents import load_residents
 from card_reader.jpki import JpkiFile, JpkiSession
+from card_reader.logs import configure_logging
 from card_reader.settings import IssuerSettings
 from card_reader.transports.pcsc import PcscConnection, PcscReaders
 
@@ -346,5 +344,5 @@ def renew(issuer_dir: IssuerDirOpt, card_image: Annotated[Path, typer.Argument()
 
 def main() -> None:
     """Console entry point."""
-    logging.basicConfig(level=os.environ.get("ONSHI_LOG_LEVEL", "WARNING"), stream=sys.stderr)
+    configure_logging()
     app()

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -16,6 +13,7 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from card_reader.logs import configure_logging
 from clinic_client.api import QualificationClient
 from clinic_client.connector import ConnectorBusy, run_connector, write_face_result
 from clinic_client.desk import Failure, check_card, failure_of
@@ -179,5 +177,5 @@ def lookup(
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("ONSHI_LOG_LEVEL", "WARNING"), stream=sys.stderr)
+    configure_logging()
     app()

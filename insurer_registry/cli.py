@@ -13,7 +13,6 @@ The database is `DATABASE_URL` (default a SQLite file under var/).
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +20,7 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
+from card_reader.logs import configure_logging
 from insurer_registry.audit import Actor
 from insurer_registry.credentials import CredentialKind
 from insurer_registry.db import make_engine, make_session_factory, migrate, transaction
@@ -242,7 +242,7 @@ def import_command(
 
 def main() -> None:
     """Console entry point."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging("INFO")
     app()
 
 

@@ -106,9 +106,7 @@ class AsyncPostgres:
         if parsed.get_backend_name() != "postgresql":
             raise ValueError(f"AsyncPostgres is for PostgreSQL, not {parsed.get_backend_name()}")
         # libpq takes the URL without SQLAlchemy's "+driver".
-        self._conninfo = parsed.set(drivername="postgresql").render_as_string(
-            hide_password=False
-        )
+        self._conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         self._max_size = max_size
         self._timeout = timeout_s  # waiting for a connection: fail fast when the database is away
         self._pools: dict[asyncio.AbstractEventLoop, asyncio.Task[AsyncConnectionPool]] = {}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from card_reader.logs import configure_logging
 from qualification_server.app import build_dependencies, create_app
 from qualification_server.settings import Settings
 
+configure_logging()  # each uvicorn worker is a process of its own
 app = create_app(build_dependencies(Settings()))

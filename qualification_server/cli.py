@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
-import sys
 from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
 from pydantic import ValidationError
 
+from card_reader.logs import configure_logging
 from qualification_server import access_log
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
 from qualification_server.settings import Settings
@@ -126,5 +125,5 @@ def verify_log() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("ONSHI_LOG_LEVEL", "WARNING"), stream=sys.stderr)
+    configure_logging()
     app()

@@ -1,12 +1,47 @@
-"""Fixtures shared across packages: the real PC/SC stack."""
+"""Fixtures shared across packages: the real PC/SC stack; and the logs of the whole run.
+
+Every log record of the test run, in this process at DEBUG for onshi's own packages and from
+every onshi command the tests start (through `ONSHI_LOG_FILE`), is collected in
+`var/test-logs/`; `tests/test_logs.py` runs last and reads them for personal data.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from card_reader.pcscd import Pcscd
+
+LOG_DIR = Path(__file__).resolve().parents[1] / "var" / "test-logs"
+OWN_PACKAGES = ("card_reader", "insurer_registry", "qualification_server", "clinic_client")
+LAST = "tests/test_logs.py"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    shutil.rmtree(LOG_DIR, ignore_errors=True)
+    LOG_DIR.mkdir(parents=True)
+    os.environ["ONSHI_LOG_FILE"] = str(LOG_DIR / "commands.log")
+    os.environ["ONSHI_LOG_LEVEL"] = "DEBUG"
+    handler = logging.FileHandler(LOG_DIR / "pytest.log", encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(root.level, logging.INFO))
+    for name in OWN_PACKAGES:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The log check reads what every other test logged: it runs last."""
+    items.sort(key=lambda item: item.nodeid.startswith(LAST))
 
 
 @pytest.fixture(scope="session")
