@@ -301,6 +301,25 @@ def test_stale_crl_fails_closed(world: World) -> None:
     world.clock.advance(3601)
     status, answer = world.check("yamada-taro")
     assert (status, error_code(answer)) == (503, "Q1006")
+    assert "stale" in answer["error"]["detail"]
+
+
+@pytest.mark.parametrize("damage", ["removed", "emptied"])
+def test_missing_crl_fails_closed(world: World, damage: str) -> None:
+    """The CRL file gone (or cut to nothing) while the server runs: no check is answered
+    until it is back, and the front desk is told why."""
+    world.register("yamada-taro")
+    assert world.check("yamada-taro")[0] == 200
+    saved = world.issuer.crl_path.read_bytes()
+    if damage == "removed":
+        world.issuer.crl_path.unlink()
+    else:
+        world.issuer.crl_path.write_bytes(b"")
+    status, answer = world.check("yamada-taro")
+    assert (status, error_code(answer)) == (503, "Q1006")
+    assert "CRL" in answer["error"]["detail"]
+    world.issuer.crl_path.write_bytes(saved)
+    assert world.check("yamada-taro")[0] == 200
 
 
 def test_every_check_is_recorded_and_the_chain_detects_an_edit(world: World) -> None:
