@@ -96,6 +96,9 @@ class TrustAnchors:
     user_auth_policy: x509.ObjectIdentifier = USER_AUTH_POLICY
     _store: Store = field(init=False, repr=False, compare=False)
     _by_subject: dict[bytes, TrustedCa] = field(init=False, repr=False, compare=False)
+    _policies: tuple[ExtensionPolicy, ExtensionPolicy] = field(
+        init=False, repr=False, compare=False
+    )  # (CA, end entity): built once, not per check
 
     def __post_init__(self) -> None:
         if not self.cas:
@@ -103,6 +106,11 @@ class TrustAnchors:
         object.__setattr__(self, "_store", Store([ca.certificate for ca in self.cas]))
         object.__setattr__(
             self, "_by_subject", {ca.certificate.subject.public_bytes(): ca for ca in self.cas}
+        )
+        object.__setattr__(
+            self,
+            "_policies",
+            (ExtensionPolicy.webpki_defaults_ca(), _end_entity_policy(self.user_auth_policy)),
         )
 
     def ca_for(self, issuer: x509.Name) -> TrustedCa | None:
@@ -116,14 +124,11 @@ class ValidatedCertificate:
     certificate: x509.Certificate
     der: bytes
     public_key: rsa.RSAPublicKey
+    issuer: x509.Name  # read once: cryptography builds a new Name at every read
 
     @property
     def serial(self) -> int:
         return self.certificate.serial_number
-
-    @property
-    def issuer(self) -> x509.Name:
-        return self.certificate.issuer
 
     @property
     def fingerprint(self) -> bytes:
@@ -186,10 +191,7 @@ def validate_certificate(
         PolicyBuilder()
         .store(anchors._store)
         .time(at)
-        .extension_policies(
-            ca_policy=ExtensionPolicy.webpki_defaults_ca(),
-            ee_policy=_end_entity_policy(anchors.user_auth_policy),
-        )
+        .extension_policies(ca_policy=anchors._policies[0], ee_policy=anchors._policies[1])
         .build_client_verifier()
     )
     try:
@@ -199,7 +201,7 @@ def validate_certificate(
     except DER_PARSE_ERRORS as exc:  # a part the verifier parses on its own
         raise MalformedCertificate(f"path validation cannot read it: {exc}") from None
     check_revocation(cert, ca, at)
-    return ValidatedCertificate(cert, der, public_key)
+    return ValidatedCertificate(cert, der, public_key, issuer)
 
 
 def check_revocation(cert: x509.Certificate, ca: TrustedCa, at: dt.datetime) -> None:
