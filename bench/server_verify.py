@@ -65,7 +65,7 @@ from qualification_server.settings import Settings
 
 PG = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 CARDS = int(os.environ.get("BENCH_CARDS", "20"))
-REQUESTS = int(os.environ.get("BENCH_VERIFY_REQUESTS", "12000"))
+REQUESTS = int(os.environ.get("BENCH_VERIFY_REQUESTS", "25000"))  # per load run
 DURATION_S = int(os.environ.get("BENCH_DURATION_S", "15"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
