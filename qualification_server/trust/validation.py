@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.verification import (
     Criticality,
@@ -183,6 +183,12 @@ def validate_certificate(
     ca = anchors.ca_for(issuer)
     if ca is None:
         raise UntrustedCertificate(f"issuer {issuer.rfc4514_string()} is not a trusted CA")
+    try:
+        # First the signature, so that a certificate not made by the CA is untrusted whatever
+        # its dates say (the path verifier below checks it again, with everything else).
+        cert.verify_directly_issued_by(ca.certificate)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        raise UntrustedCertificate(f"not signed by the trusted CA: {exc!r}") from None
     if at < cert.not_valid_before_utc:
         raise CertificateNotYetValid(f"valid from {cert.not_valid_before_utc.isoformat()}")
     if at > cert.not_valid_after_utc:

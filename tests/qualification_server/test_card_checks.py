@@ -164,6 +164,14 @@ def test_untrusted_ca(world: World, residents: dict, tmp_path) -> None:  # type:
             "proof": {"method": "pin", "signature": signature}}  # fmt: skip
     status, answer = post_card(world, body)
     assert (status, error_code(answer)) == (403, "Q1002")
+    # untrusted whatever its dates say: an hour earlier it is not yet valid, still Q1002
+    world.clock.advance(-3600)
+    challenge = world.challenge()
+    cert, signature = sign_with_card(path, challenge)
+    body = {"challenge": challenge, "certificate": cert,
+            "proof": {"method": "pin", "signature": signature}}  # fmt: skip
+    status, answer = post_card(world, body)
+    assert (status, error_code(answer)) == (403, "Q1002")
 
 
 def test_forged_signature(world: World) -> None:
