@@ -72,48 +72,32 @@ def record_hash(prev_hash: bytes, record: RecordFields, pos: int) -> bytes:
     return hashlib.sha256(prev_hash + _canonical(record, pos)).digest()
 
 
-def record_columns(
-    *,
-    now: dt.datetime,
-    clinic_code: str | None,
-    person_ref: str | None,
-    method: str,
-    request: dict[str, Any],
-    answer: dict[str, Any],
-) -> dict[str, Any]:
-    """The columns of a new (unsealed) access record."""
-    return {
-        "recorded_at": now,
-        "clinic_code": clinic_code,
-        "person_ref": person_ref,
-        "method": method,
-        "request": json.dumps(request, sort_keys=True, ensure_ascii=False),
-        "answer": json.dumps(answer, sort_keys=True, ensure_ascii=False),
-    }
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A new access record: who asked, when, how, what was asked and what was answered."""
+
+    now: dt.datetime
+    clinic_code: str | None
+    person_ref: str | None
+    method: str
+    request: dict[str, Any]
+    answer: dict[str, Any]
+
+    def columns(self) -> dict[str, Any]:
+        """Its columns (unsealed), ready to insert."""
+        return {
+            "recorded_at": self.now,
+            "clinic_code": self.clinic_code,
+            "person_ref": self.person_ref,
+            "method": self.method,
+            "request": json.dumps(self.request, sort_keys=True, ensure_ascii=False),
+            "answer": json.dumps(self.answer, sort_keys=True, ensure_ascii=False),
+        }
 
 
-def append(
-    session: Session | Connection,
-    *,
-    now: dt.datetime,
-    clinic_code: str | None,
-    person_ref: str | None,
-    method: str,
-    request: dict[str, Any],
-    answer: dict[str, Any],
-) -> None:
+def append(session: Session | Connection, entry: Entry) -> None:
     """Append one record inside the caller's transaction (it commits or rolls back with it)."""
-    session.execute(
-        insert(_RECORDS),
-        record_columns(
-            now=now,
-            clinic_code=clinic_code,
-            person_ref=person_ref,
-            method=method,
-            request=request,
-            answer=answer,
-        ),
-    )
+    session.execute(insert(_RECORDS), entry.columns())
 
 
 def seal(session: Session, limit: int = SEAL_BATCH) -> int:

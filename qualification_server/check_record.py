@@ -22,6 +22,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from insurer_registry.db import AsyncPostgres
+from qualification_server.access_log import Entry
 from qualification_server.models import AccessRecord, Base, Registration, UsedChallenge
 
 if TYPE_CHECKING:
@@ -78,13 +79,13 @@ class CheckRecorder:
         *,
         challenge_id: str,
         expires_at: dt.datetime,
-        person_ref: str,
-        record: dict[str, Any],
+        entry: Entry,
     ) -> Recorded:
-        """Use up the challenge and, if `person_ref` is registered, append `record` (the
-        columns of an access record, see `access_log.record_columns`)."""
-        if record["person_ref"] != person_ref:
-            raise ValueError("the record is about another person")
+        """Use up the challenge and, if the entry's person is registered, append the entry."""
+        person_ref = entry.person_ref
+        if person_ref is None:
+            raise ValueError("a card check's record names its person")
+        record = entry.columns()
         if self._postgresql is not None:
             async with self._postgresql.connection() as connection:
                 cursor = await connection.execute(

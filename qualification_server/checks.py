@@ -109,8 +109,7 @@ async def card_check(
         recorded = await deps.checks.record(
             challenge_id=challenge.challenge_id,
             expires_at=challenge.expires_at,
-            person_ref=person_ref,
-            record=access_log.record_columns(
+            entry=access_log.Entry(
                 now=now,
                 clinic_code=clinic.code,
                 person_ref=person_ref,
@@ -214,23 +213,27 @@ def _lookup_one(
         answer = insured_number_answer(person, matching[0].qualification_id, consents, context)
         access_log.append(
             session,
-            now=context.now,
-            clinic_code=clinic.code,
-            person_ref=person_ref,
-            method=Method.INSURED_NUMBER.value,
-            request=summary,
-            answer=_answer_summary(answer, (matching[0],)),
+            access_log.Entry(
+                now=context.now,
+                clinic_code=clinic.code,
+                person_ref=person_ref,
+                method=Method.INSURED_NUMBER.value,
+                request=summary,
+                answer=_answer_summary(answer, (matching[0],)),
+            ),
         )
         return answer
     except QualificationError as error:
         access_log.append(
             session,
-            now=context.now,
-            clinic_code=clinic.code,
-            person_ref=person_ref,
-            method=Method.INSURED_NUMBER.value,
-            request=summary,
-            answer={"error": error.code.value},
+            access_log.Entry(
+                now=context.now,
+                clinic_code=clinic.code,
+                person_ref=person_ref,
+                method=Method.INSURED_NUMBER.value,
+                request=summary,
+                answer={"error": error.code.value},
+            ),
         )
         raise
 

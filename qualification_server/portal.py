@@ -39,9 +39,12 @@ def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
                     outcome=outcome,
                 )
             )
+        asked = {"reference": "access-history", "certificate": certificate_summary(cert, None)}
         access_log.append(
-            session, now=now, clinic_code=None, person_ref=person_ref, method="portal",
-            request={"reference": "access-history", "certificate": certificate_summary(cert, None)},
-            answer={"entries": len(entries)},
+            session,
+            access_log.Entry(
+                now=now, clinic_code=None, person_ref=person_ref, method="portal",
+                request=asked, answer={"entries": len(entries)},
+            ),
         )  # fmt: skip
     return AccessHistory(entries=entries)

@@ -81,12 +81,14 @@ def register(
                 )
             access_log.append(
                 session,
-                now=now,
-                clinic_code=clinic_code,
-                person_ref=person_ref,
-                method="registration",
-                request=request,
-                answer={"registered": True, "already": existing is not None},
+                access_log.Entry(
+                    now=now,
+                    clinic_code=clinic_code,
+                    person_ref=person_ref,
+                    method="registration",
+                    request=request,
+                    answer={"registered": True, "already": existing is not None},
+                ),
             )
         return RegistrationResult(
             registered=True,
@@ -112,11 +114,16 @@ def unregister(deps: Dependencies, *, proof: CardProof) -> bool:
             session.delete(existing)
         access_log.append(
             session,
-            now=now,
-            clinic_code=None,
-            person_ref=person_ref,
-            method="unregistration",
-            request={"reference": "unregistration", "certificate": certificate_summary(cert, None)},
-            answer={"unregistered": existing is not None},
+            access_log.Entry(
+                now=now,
+                clinic_code=None,
+                person_ref=person_ref,
+                method="unregistration",
+                request={
+                    "reference": "unregistration",
+                    "certificate": certificate_summary(cert, None),
+                },
+                answer={"unregistered": existing is not None},
+            ),
         )
     return existing is not None

@@ -134,10 +134,12 @@ def record_refusal(
     with transaction(deps.sessions) as session:
         access_log.append(
             session,
-            now=now,
-            clinic_code=clinic_code,
-            person_ref=person_ref,
-            method=method,
-            request=request,
-            answer={"error": error.code.value},
+            access_log.Entry(
+                now=now,
+                clinic_code=clinic_code,
+                person_ref=person_ref,
+                method=method,
+                request=request,
+                answer={"error": error.code.value},
+            ),
         )

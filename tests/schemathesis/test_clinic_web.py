@@ -14,13 +14,6 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image, save_image
@@ -41,20 +34,14 @@ from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
     world,
 )
 
+from .common import CHECKS, examples
+
 pytestmark = [pytest.mark.db, pytest.mark.pcsc]
 
 READER = vpcd_reader_name(0)
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
 # One desk for all of an operation's examples, on purpose: the app must cope with whatever
 # the examples before did to the card (wrong PINs spend tries; a blocked PIN stays blocked).
-EXAMPLES = settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+EXAMPLES = examples(15)
 # The event stream never ends: the answer is what it sent within this many seconds.
 STREAM_S = 0.5
 

@@ -11,14 +11,6 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck
-from hypothesis import settings as hypothesis_settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from insurer_registry.app import create_app
@@ -38,19 +30,13 @@ from tests.insurer_registry.conftest import (  # noqa: F401 - fixtures
     settings,
 )
 
+from .common import CHECKS, examples
+
 pytestmark = pytest.mark.db
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
 # One database for all of an operation's examples, on purpose: the registry must cope with
 # whatever the examples before left behind (members, used request ids).
-EXAMPLES = hypothesis_settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+EXAMPLES = examples(20)
 
 # The registry as `create_app` builds it; its OpenAPI document depends on the routes only.
 DOCUMENT_APP: FastAPI = create_app(Settings(database_url="sqlite://", env="development"))

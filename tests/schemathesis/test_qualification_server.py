@@ -15,14 +15,8 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from qualification_server.app import build_dependencies, create_app
 from qualification_server.proofs import Method, device_message
@@ -38,19 +32,13 @@ from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
     world,
 )
 
+from .common import CHECKS, examples
+
 pytestmark = pytest.mark.db
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
 # One world for all of an operation's examples, on purpose: the server must cope with
 # whatever the examples before left behind (spent challenges, registrations, the log).
-EXAMPLES = settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+EXAMPLES = examples(20)
 REGISTERED = ("yamada-taro", "suzuki-hanako", "kobayashi-ken", "ito-mai")
 UNREGISTERED = ("tanaka-ichiro", "sato-yui")
 
