@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from insurer_registry import http_errors
+from insurer_registry.body_limit import BodySizeLimit
 from insurer_registry.db import make_engine, make_session_factory
 from insurer_registry.importer.routes import router as import_router
 from insurer_registry.lookup.routes import router as network_router
@@ -58,6 +59,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.include_router(network_router)
     http_errors.install(app)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=http_errors.MAX_REQUEST_BYTES,
+        refuse=http_errors.too_large,
+        exempt=("/v1/imports",),  # counts its CSV upload itself, up to its own limit
+    )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:

@@ -155,7 +155,20 @@ async def _http_handler(request: Request, error: Exception) -> Response:
             ),
             status_code=422,
         )
+    if error.status_code == 413:
+        return too_large(request)
     return await http_exception_handler(request, error)
+
+
+MAX_REQUEST_BYTES = 1 << 20  # a member's JSON is a few kB; CSV imports have their own limit
+
+
+def too_large(_request: Request) -> JSONResponse:
+    """The answer to a body over `MAX_REQUEST_BYTES` (see `body_limit.BodySizeLimit`)."""
+    return JSONResponse(
+        error_body("request_too_large", f"the body is larger than {MAX_REQUEST_BYTES} bytes"),
+        status_code=413,
+    )
 
 
 def _registry_handler(_request: Request, error: Exception) -> JSONResponse:

@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from insurer_registry.body_limit import BodySizeLimit
 from insurer_registry.lookup.local import RegistryQualificationSource
 from qualification_server import checks, portal, registrations
 from qualification_server.challenges import Purpose, issue_challenge
@@ -28,7 +29,7 @@ from qualification_server.clinics import ClinicAuthenticator, ClinicIdentity
 from qualification_server.db import make_engine, make_session_factory
 from qualification_server.fhir import coverage_eligibility_response
 from qualification_server.housekeeping import Housekeeper
-from qualification_server.http_errors import BodySizeLimit, install_error_handlers
+from qualification_server.http_errors import install_error_handlers, too_large
 from qualification_server.issuer_directory import FileIssuerDirectory
 from qualification_server.schemas import (
     AccessHistory,
@@ -331,5 +332,5 @@ def create_app(deps: Dependencies, *, seal_interval_s: float | None = 0.5) -> Fa
     app.include_router(router)
     app.add_middleware(MetricsMiddleware)
     # A card check is a few kB, a full batch a few hundred: refuse more before reading it.
-    app.add_middleware(BodySizeLimit, max_bytes=deps.settings.max_request_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=deps.settings.max_request_bytes, refuse=too_large)
     return app

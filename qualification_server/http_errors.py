@@ -12,7 +12,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qualification_server.errors import CATALOGUE, Code, QualificationError
 from qualification_server.schemas import ErrorBody, ErrorResponse
@@ -83,34 +82,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(Code.INTERNAL, request, f"request {request_id}")
 
 
-class BodySizeLimit:
-    """Refuses a body over `max_bytes` with the numbered error: a declared Content-Length
-    before anything is read, a streamed (chunked) body as soon as it passes the limit."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            response = error_response(Code.REQUEST_TOO_LARGE, Request(scope))
-            response.headers["Connection"] = "close"  # the unread body stays behind
-            await response(scope, receive, send)
-            return
-        received = 0
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    # an HTTPException passes FastAPI's body parsing untouched, to `_http`
-                    raise HTTPException(413)
-            return message
-
-        await self.app(scope, counted, send)
+def too_large(request: Request) -> JSONResponse:
+    """The answer to a body over `ONSHI_MAX_REQUEST_BYTES` (see `BodySizeLimit`)."""
+    return error_response(Code.REQUEST_TOO_LARGE, request)

@@ -36,6 +36,7 @@ from clinic_client.desk import (
     register_card,
 )
 from clinic_client.reader import FrontDeskReader, ReaderState
+from insurer_registry.body_limit import BodySizeLimit
 from qualification_server.schemas import (
     BatchAnswer,
     Consents,
@@ -164,6 +165,19 @@ def failure_response(failure: Failure, status: int | None = None) -> JSONRespons
     return JSONResponse(body, status_code=status)
 
 
+MAX_REQUEST_BYTES = 1 << 20
+
+
+def too_large(_request: Request) -> JSONResponse:
+    """413 with a `bad-input` failure: the body is over `MAX_REQUEST_BYTES`."""
+    failure = Failure(
+        FailureKind.BAD_INPUT,
+        "入力内容が大きすぎます。",
+        f"the request body is larger than {MAX_REQUEST_BYTES} bytes",
+    )
+    return failure_response(failure, 413)
+
+
 def bad_input(detail_en: str) -> JSONResponse:
     """422 with a `bad-input` failure the page shows as it shows the others."""
     failure = Failure(FailureKind.BAD_INPUT, "入力内容を確認してください。", detail_en)
@@ -243,7 +257,12 @@ def create_clinic_app(
         # own 400; to the page it is one more request that does not match.
         if exc.status_code == 400:
             return bad_input("the request body could not be read")
+        if exc.status_code == 413:
+            return too_large(request)
         return await http_exception_handler(request, exc)
+
+    # A PIN, a consent or a list of appointments is small: refuse more before reading it.
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_REQUEST_BYTES, refuse=too_large)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import httpx
 import pytest
 from cryptography import x509
 from playwright.sync_api import expect
@@ -11,6 +12,7 @@ from playwright.sync_api import expect
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image
 from card_reader.jpki import JpkiFile
+from clinic_client.web.app import MAX_REQUEST_BYTES
 
 from .conftest import Desk
 
@@ -222,3 +224,12 @@ def test_english_and_security_headers(desk: Desk) -> None:
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["x-frame-options"] == "DENY"
     desk.shot("12-english")
+
+
+def test_an_oversized_body_is_refused_unread(desk: Desk) -> None:
+    body = b'{"pin": "' + b"1" * (MAX_REQUEST_BYTES + 1) + b'"}'
+    response = httpx.post(
+        desk.url + "/api/check", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["failure"]["kind"] == "bad-input"

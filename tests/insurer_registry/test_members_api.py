@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from insurer_registry.http_errors import MAX_REQUEST_BYTES
 from tests.insurer_registry.conftest import (
     INSURER_A,
     RegisteredInsurer,
@@ -469,3 +470,32 @@ def test_a_revoked_credential_is_refused_and_a_new_one_works(
         headers={"Authorization": f"Bearer {fresh.token}"},
     )
     assert new.status_code == 200
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_an_oversized_body_is_refused_unread(
+    client: TestClient, insurer_a: RegisteredInsurer, chunked: bool
+) -> None:
+    body = b'{"Name": "' + b"A" * (MAX_REQUEST_BYTES + 1) + b'"}'
+    content = iter([body[i : i + 65536] for i in range(0, len(body), 65536)]) if chunked else body
+    response = client.post(
+        "/v1/members/search",
+        content=content,
+        headers={**insurer_a.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+
+def test_csv_imports_keep_their_own_larger_limit(
+    client: TestClient, insurer_a: RegisteredInsurer
+) -> None:
+    """An upload over the JSON limit is not refused by it: the import counts its own."""
+    header = b"InsurerNumber,MyNumber\n"
+    body = header + b"x" * (MAX_REQUEST_BYTES + 1)
+    response = client.post(
+        "/v1/imports",
+        content=body,
+        headers={**insurer_a.headers, "Content-Type": "text/csv", "Idempotency-Key": "big-1"},
+    )
+    assert response.status_code != 413, response.text
