@@ -3,10 +3,10 @@ person is registered (初回登録) and append the access record.
 
 This is the hot path of the whole system, so it is one statement and one round trip on
 PostgreSQL: a data-modifying CTE, prepared, run in autocommit on an async connection (no
-BEGIN, no COMMIT, no thread), which inserts the
-used challenge (ON CONFLICT DO NOTHING: of two concurrent replays one wins), reads the
-registration and appends the record only when both hold. SQLite (the embedded default)
-takes the same three steps in one transaction.
+BEGIN, no COMMIT, no thread), which inserts the used challenge (ON CONFLICT DO NOTHING: of
+two concurrent replays one wins), reads the registration and appends the record only when
+both hold. SQLite (the embedded default) takes the same three steps in one transaction, in a
+worker thread.
 
 The challenge is used up even when the person is not registered: a challenge answers one
 attempt, whatever its outcome. A refusal's own record is written by the caller.
