@@ -308,6 +308,8 @@ def in_process_cpu_ms(world: World, checks_to_run: int = 600) -> float:
     ]
 
     async def run() -> float:
+        await deps.checks.open()  # what the app's start-up does
+        await deps.source.aopen()
         for request in requests[:50]:  # warm the caches and the pools
             await checks.card_check(deps, clinic=clinic, request=request)
         started = time.process_time()

@@ -94,11 +94,13 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 class AsyncPostgres:
-    """PostgreSQL connections for `async` code: psycopg's own async pool, in autocommit,
-    for hot paths that are one statement each (no BEGIN/COMMIT round trips).
+    """PostgreSQL connections for `async` code, in autocommit, for hot paths that are one
+    statement each (no BEGIN/COMMIT round trips).
 
-    A pool belongs to an event loop, so there is one per running loop, opened on first use;
-    `aclose()` closes the current loop's (an application's lifespan calls it at shutdown).
+    A pool belongs to an event loop: an application opens one for its loop at start-up
+    (`open`) and closes it at shutdown (`aclose`); that is psycopg's own async pool. Code on
+    any other loop (a test's, a script's) gets a connection of its own for each use, so a
+    short-lived loop never leaves a pool or its connections behind.
     """
 
     def __init__(self, url: str | URL, *, max_size: int = 10, timeout_s: float = 3.0) -> None:
@@ -109,9 +111,13 @@ class AsyncPostgres:
         self._conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         self._max_size = max_size
         self._timeout = timeout_s  # waiting for a connection: fail fast when the database is away
-        self._pools: dict[asyncio.AbstractEventLoop, asyncio.Task[AsyncConnectionPool]] = {}
+        self._pools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool] = {}
 
-    async def _open(self) -> AsyncConnectionPool:
+    async def open(self) -> None:
+        """Open the pool of the running event loop (idempotent)."""
+        loop = asyncio.get_running_loop()
+        if loop in self._pools:
+            return
         pool = AsyncConnectionPool(
             self._conninfo,
             min_size=1,
@@ -120,27 +126,29 @@ class AsyncPostgres:
             timeout=self._timeout,
             open=False,
         )
-        await pool.open()
-        return pool
+        self._pools[loop] = pool
+        try:
+            await pool.open()
+        except BaseException:
+            del self._pools[loop]
+            raise
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        """A pooled connection in autocommit, for the current event loop."""
-        loop = asyncio.get_running_loop()
-        opening = self._pools.get(loop)
-        if opening is None:
-            opening = self._pools[loop] = loop.create_task(self._open())
-        try:
-            pool = await opening
-        except BaseException:
-            if self._pools.get(loop) is opening:
-                del self._pools[loop]  # the next caller tries again
-            raise
-        async with pool.connection() as connection:
-            yield connection
+        """A connection in autocommit: from the running loop's pool, or of its own."""
+        pool = self._pools.get(asyncio.get_running_loop())
+        if pool is not None:
+            async with pool.connection() as connection:
+                yield connection
+            return
+        own = await AsyncConnection.connect(
+            self._conninfo, autocommit=True, connect_timeout=max(1, int(self._timeout))
+        )
+        async with own:
+            yield own
 
     async def aclose(self) -> None:
-        """Close the current event loop's pool, if it has one."""
-        opening = self._pools.pop(asyncio.get_running_loop(), None)
-        if opening is not None:
-            await (await opening).close()
+        """Close the running event loop's pool, if it has one."""
+        pool = self._pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.close()

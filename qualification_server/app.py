@@ -312,6 +312,8 @@ def create_app(deps: Dependencies, *, seal_interval_s: float | None = 0.5) -> Fa
         if sealer is not None:
             sealer.start()
         try:
+            await deps.checks.open()
+            await deps.source.aopen()
             yield
         finally:
             if sealer is not None:

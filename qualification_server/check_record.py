@@ -102,8 +102,13 @@ class CheckRecorder:
             return Recorded.REPLAYED
         return Recorded.ANSWERED if registered else Recorded.NOT_REGISTERED
 
+    async def open(self) -> None:
+        """Open the running event loop's connection pool (the app's start-up)."""
+        if self._postgresql is not None:
+            await self._postgresql.open()
+
     async def aclose(self) -> None:
-        """Close the async connections of the current event loop."""
+        """Close the running event loop's connection pool (the app's shutdown)."""
         if self._postgresql is not None:
             await self._postgresql.aclose()
 

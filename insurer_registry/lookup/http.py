@@ -60,6 +60,9 @@ class HttpQualificationSource:
         """`qualifications_of` in a worker thread (this source's HTTP client is synchronous)."""
         return await anyio.to_thread.run_sync(self.qualifications_of, person_ref)
 
+    async def aopen(self) -> None:
+        """Nothing is held per event loop."""
+
     async def aclose(self) -> None:
         """Nothing is held per event loop."""
 

@@ -150,8 +150,13 @@ class RegistryQualificationSource:
         log.info("lookup person %s: %d qualification(s)", short_ref(person_ref), len(rows))
         return found
 
+    async def aopen(self) -> None:
+        """Open the running event loop's connection pool (the app's start-up)."""
+        if self._async is not None:
+            await self._async.open()
+
     async def aclose(self) -> None:
-        """Close the async connections of the current event loop."""
+        """Close the running event loop's connection pool (the app's shutdown)."""
         if self._async is not None:
             await self._async.aclose()
 

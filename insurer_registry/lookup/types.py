@@ -79,8 +79,13 @@ class QualificationSource(Protocol):
         """`qualifications_of` for async callers (the card check)."""
         ...
 
+    async def aopen(self) -> None:
+        """Hold what `aqualifications_of` uses on the running event loop (a pool); without
+        it, each call manages on its own."""
+        ...
+
     async def aclose(self) -> None:
-        """Release what `aqualifications_of` holds for the current event loop."""
+        """Release what `aopen` took."""
         ...
 
     def qualifications_by_insured_number(

@@ -208,11 +208,7 @@ def test_concurrent_replays_answer_once(world: World) -> None:
         return "answered"
 
     async def at_once() -> list[str]:
-        try:
-            return list(await asyncio.gather(*(attempt() for _ in range(8))))
-        finally:
-            await world.deps.checks.aclose()
-            await world.deps.source.aclose()
+        return list(await asyncio.gather(*(attempt() for _ in range(8))))
 
     # a loop of its own, in a thread: other tests (the browser's) may keep one running here
     with ThreadPoolExecutor(1) as thread:
