@@ -375,14 +375,18 @@ def parse_batch_csv(raw: bytes) -> list[InsuredCardQuery]:
             text = raw.decode("cp932")
         except UnicodeDecodeError:
             raise ValueError("neither UTF-8 nor Shift_JIS") from None
-    rows = csv.DictReader(io.StringIO(text))
-    missing = [
-        c for c in BATCH_COLUMNS if c not in (rows.fieldnames or []) and c != "InsuredCardSymbol"
-    ]
+    try:
+        # newline="" as the csv module wants: a bare CR inside a file is then its business
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = list(reader.fieldnames or [])
+        table = list(reader)
+    except csv.Error as exc:  # its messages name the problem, never the values
+        raise ValueError(f"not a CSV file: {exc}") from None
+    missing = [c for c in BATCH_COLUMNS if c not in header and c != "InsuredCardSymbol"]
     if missing:
         raise ValueError(f"missing columns: {', '.join(missing)}")
     queries = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in enumerate(table, start=2):
         values = {c: (row.get(c) or "").strip() for c in BATCH_COLUMNS}
         values["InsurerNumber"] = (row.get("InsurerNumber") or "").rstrip()
         try:
