@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -92,6 +93,19 @@ class AccessRecord(Base):
     chain_pos: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     prev_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+
+    # The sealer's search (`chain_pos IS NULL`, oldest first) walks only this index. Sealing
+    # updates the record and leaves a dead row behind until VACUUM; through the primary key or
+    # the `chain_pos` index the search visited every dead row (~150 ms a search after 200,000
+    # records), here an index scan marks each dead entry once and skips it after.
+    __table_args__ = (
+        Index(
+            "ix_access_records_unsealed",
+            "id",
+            postgresql_where=chain_pos.is_(None),
+            sqlite_where=chain_pos.is_(None),
+        ),
+    )
 
 
 class ChainHead(Base):
