@@ -2,6 +2,9 @@
 
 A clinic authenticates with a bearer token `<医療機関コード>.<secret>`, shown once when the
 clinic is registered; the server keeps SHA-256 of the secret and compares in constant time.
+A leaked token is replaced (`rotate_clinic_token`), a clinic that must stop asking is
+disabled (`disable_clinic`), a lost or stolen reader is removed (`remove_device`). A running
+server trusts a token it saw valid for up to `ClinicAuthenticator`'s `ttl_s` (30 s) more.
 """
 
 from __future__ import annotations
@@ -9,18 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from qualification_server.errors import Code, QualificationError
 from qualification_server.models import Clinic, ClinicDevice
 
 CLINIC_CODE_LENGTH = 10
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,34 @@ class ClinicIdentity:
     id: int
     code: str
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClinicSummary:
+    """A registered clinic as its administrator sees it (no token, not even its hash)."""
+
+    code: str
+    name: str
+    registered_at: dt.datetime
+    disabled_at: dt.datetime | None
+    devices: int
+
+
+class ClinicNotFound(ValueError):
+    """No clinic is registered under this 医療機関コード."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no clinic {code} is registered")
+        self.code = code
+
+
+class DeviceNotFound(ValueError):
+    """The clinic has no reader device of this id."""
+
+    def __init__(self, clinic_code: str, device_id: str) -> None:
+        super().__init__(f"clinic {clinic_code} has no device {device_id!r}")
+        self.clinic_code = clinic_code
+        self.device_id = device_id
 
 
 def validate_clinic_code(code: str) -> str:
@@ -45,14 +78,74 @@ def _hash(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
+def _new_secret() -> tuple[str, bytes]:
+    """A fresh secret and the digest the server keeps of it."""
+    secret = secrets.token_urlsafe(32)
+    return secret, _hash(secret)
+
+
+def _clinic(session: Session, code: str) -> Clinic:
+    """The clinic registered under `code`. Raises `ClinicNotFound` (or ValueError when `code`
+    is not a 医療機関コード at all)."""
+    validate_clinic_code(code)
+    clinic = session.scalars(select(Clinic).where(Clinic.code == code)).first()
+    if clinic is None:
+        raise ClinicNotFound(code)
+    return clinic
+
+
 def register_clinic(*, session: Session, code: str, name: str, now: dt.datetime) -> str:
     """Register a clinic; return its token (shown once, never stored)."""
     validate_clinic_code(code)
     if session.scalars(select(Clinic).where(Clinic.code == code)).first() is not None:
         raise ValueError(f"clinic {code} is already registered")
-    secret = secrets.token_urlsafe(32)
-    session.add(Clinic(code=code, name=name, token_hash=_hash(secret), created_at=now))
+    secret, digest = _new_secret()
+    session.add(Clinic(code=code, name=name, token_hash=digest, created_at=now))
     return f"{code}.{secret}"
+
+
+def rotate_clinic_token(*, session: Session, code: str) -> str:
+    """Give a clinic a new token and return it (shown once); the old one stops working.
+    Raises `ClinicNotFound`."""
+    clinic = _clinic(session, code)
+    secret, digest = _new_secret()
+    clinic.token_hash = digest
+    log.info("clinic %s: token replaced", code)
+    return f"{code}.{secret}"
+
+
+def disable_clinic(*, session: Session, code: str, now: dt.datetime) -> bool:
+    """Refuse the clinic's token from now on, as if the clinic were unknown; False if it
+    already was disabled (it keeps its first date). Raises `ClinicNotFound`."""
+    clinic = _clinic(session, code)
+    if clinic.disabled_at is not None:
+        return False
+    clinic.disabled_at = now
+    log.info("clinic %s: disabled", code)
+    return True
+
+
+def enable_clinic(*, session: Session, code: str) -> bool:
+    """Accept a disabled clinic's token again; False if it was not disabled. Raises
+    `ClinicNotFound`."""
+    clinic = _clinic(session, code)
+    if clinic.disabled_at is None:
+        return False
+    clinic.disabled_at = None
+    log.info("clinic %s: enabled", code)
+    return True
+
+
+def list_clinics(*, session: Session) -> list[ClinicSummary]:
+    """Every registered clinic with its number of reader devices, by code."""
+    devices = (
+        select(func.count(ClinicDevice.id))
+        .where(ClinicDevice.clinic_id == Clinic.id)
+        .scalar_subquery()
+    )
+    columns = (Clinic.code, Clinic.name, Clinic.created_at, Clinic.disabled_at, devices)
+    rows = session.execute(select(*columns).order_by(Clinic.code))
+    return [ClinicSummary(*row) for row in rows]
 
 
 def authenticate_clinic(*, session: Session, token: str | None) -> ClinicIdentity:
@@ -65,6 +158,10 @@ def authenticate_clinic(*, session: Session, token: str | None) -> ClinicIdentit
     expected = clinic.token_hash if clinic else bytes(32)
     if not hmac.compare_digest(expected, _hash(secret)) or clinic is None:
         raise QualificationError(Code.CLIENT_UNAUTHENTICATED, "unknown clinic or wrong token")
+    if clinic.disabled_at is not None:
+        # The caller holds the right secret; only the server's log tells it from a wrong one.
+        log.info("clinic %s is disabled: its token refused", code)
+        raise QualificationError(Code.CLIENT_UNAUTHENTICATED, "unknown clinic or wrong token")
     return ClinicIdentity(clinic.id, clinic.code, clinic.name)
 
 
@@ -73,14 +170,27 @@ def register_device(
 ) -> None:
     """Register a face-recognition reader (Ed25519 raw public key, 32 bytes) of a clinic."""
     Ed25519PublicKey.from_public_bytes(public_key)  # raises ValueError if malformed
-    clinic = session.scalars(select(Clinic).where(Clinic.code == clinic_code)).first()
-    if clinic is None:
-        raise ValueError(f"no clinic {clinic_code}")
+    clinic = _clinic(session, clinic_code)
     session.add(
         ClinicDevice(
             clinic_id=clinic.id, device_id=device_id, public_key=public_key, created_at=now
         )
     )
+
+
+def remove_device(*, session: Session, clinic_code: str, device_id: str) -> None:
+    """Forget a reader device: face and visual checks it signs are refused from now on
+    (`DEVICE_UNKNOWN`). Raises `ClinicNotFound`, `DeviceNotFound`."""
+    clinic = _clinic(session, clinic_code)
+    device = session.scalars(
+        select(ClinicDevice).where(
+            ClinicDevice.clinic_id == clinic.id, ClinicDevice.device_id == device_id
+        )
+    ).first()
+    if device is None:
+        raise DeviceNotFound(clinic_code, device_id)
+    session.delete(device)
+    log.info("clinic %s: device %r removed", clinic_code, device_id)
 
 
 def device_key(*, session: Session, clinic: ClinicIdentity, device_id: str) -> bytes:
@@ -97,7 +207,8 @@ def device_key(*, session: Session, clinic: ClinicIdentity, device_id: str) -> b
 
 class ClinicAuthenticator:
     """`authenticate_clinic` with a short memory: a token seen valid is trusted for `ttl_s`
-    without a database round trip (a revoked token stops working within `ttl_s`)."""
+    without a database round trip: a rotated token or a disabled clinic is refused by this
+    authenticator within `ttl_s`, not at once."""
 
     def __init__(self, sessions: sessionmaker[Session], ttl_s: float = 30.0) -> None:
         self._sessions = sessions

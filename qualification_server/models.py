@@ -34,6 +34,9 @@ class Clinic(Base):
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # Set while the clinic may not ask (closed, or its token is not to be trusted): it is
+    # then refused exactly like an unknown clinic.
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ClinicDevice(Base):

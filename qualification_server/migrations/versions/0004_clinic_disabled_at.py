@@ -1,0 +1,28 @@
+"""clinics: disabled_at, set while a clinic is disabled
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-29 09:30:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("clinics", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("clinics", schema=None) as batch_op:
+        batch_op.drop_column("disabled_at")
