@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
 
 from card_reader.logs import configure_logging
 from qualification_server import access_log
@@ -20,7 +21,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-clinic_app = typer.Typer(help="Register clinics and their reader devices.", no_args_is_help=True)
+clinic_app = typer.Typer(
+    help="Register clinics and their reader devices; rotate tokens, disable clinics, remove "
+    "readers (a running server may trust what it saw valid for up to 30 s more).",
+    no_args_is_help=True,
+)
 app.add_typer(clinic_app, name="clinic")
 
 
@@ -35,6 +40,10 @@ def _settings() -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         _fail(f"settings: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+
+
+def _sessions() -> sessionmaker[Session]:
+    return make_session_factory(make_engine(_settings().database_url))
 
 
 @app.command("migrate")
@@ -75,10 +84,8 @@ def clinic_add(
     """Register a clinic and print its credential (shown once)."""
     from qualification_server.clinics import register_clinic
 
-    settings = _settings()
-    sessions = make_session_factory(make_engine(settings.database_url))
     try:
-        with transaction(sessions) as session:
+        with transaction(_sessions()) as session:
             token = register_clinic(
                 session=session, code=code, name=name, now=dt.datetime.now(dt.UTC)
             )
@@ -96,8 +103,7 @@ def clinic_device(
     """Register a face-recognition reader of a clinic."""
     from qualification_server.clinics import register_device
 
-    settings = _settings()
-    sessions = make_session_factory(make_engine(settings.database_url))
+    sessions = _sessions()
     try:
         key = bytes.fromhex(public_key_hex)
         with transaction(sessions) as session:
@@ -110,11 +116,98 @@ def clinic_device(
     typer.echo(f"device {device_id} registered for clinic {code}")
 
 
+@clinic_app.command("device-remove")
+def clinic_device_remove(
+    code: Annotated[str, typer.Argument(help="The clinic's 医療機関コード")],
+    device_id: Annotated[str, typer.Argument(help="The reader device's name")],
+) -> None:
+    """Remove a reader device (lost or stolen): the checks it signs are refused at once."""
+    from qualification_server.clinics import remove_device
+
+    try:
+        with transaction(_sessions()) as session:
+            remove_device(session=session, clinic_code=code, device_id=device_id)
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"device {device_id} removed from clinic {code}")
+
+
+@clinic_app.command("rotate-token")
+def clinic_rotate_token(
+    code: Annotated[str, typer.Argument(help="The clinic's 医療機関コード")],
+) -> None:
+    """Give a clinic a new credential and print it (shown once); the old one is refused.
+
+    A running server that accepted the old token in the last 30 s keeps trusting it for the
+    rest of those 30 s."""
+    from qualification_server.clinics import rotate_clinic_token
+
+    try:
+        with transaction(_sessions()) as session:
+            token = rotate_clinic_token(session=session, code=code)
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"clinic {code}: old token refused (by a running server within 30 s)", err=True)
+    typer.echo(token)
+
+
+@clinic_app.command("disable")
+def clinic_disable(
+    code: Annotated[str, typer.Argument(help="The clinic's 医療機関コード")],
+) -> None:
+    """Refuse a clinic's token as if the clinic were unknown, until `clinic enable`.
+
+    A running server that accepted the token in the last 30 s keeps trusting it for the rest
+    of those 30 s."""
+    from qualification_server.clinics import disable_clinic
+
+    try:
+        with transaction(_sessions()) as session:
+            changed = disable_clinic(session=session, code=code, now=dt.datetime.now(dt.UTC))
+    except ValueError as exc:
+        _fail(str(exc))
+    if changed:
+        typer.echo(f"clinic {code} disabled (refused by a running server within 30 s)")
+    else:
+        typer.echo(f"clinic {code} was already disabled")
+
+
+@clinic_app.command("enable")
+def clinic_enable(
+    code: Annotated[str, typer.Argument(help="The clinic's 医療機関コード")],
+) -> None:
+    """Accept a disabled clinic's token again."""
+    from qualification_server.clinics import enable_clinic
+
+    try:
+        with transaction(_sessions()) as session:
+            changed = enable_clinic(session=session, code=code)
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(f"clinic {code} enabled" if changed else f"clinic {code} was not disabled")
+
+
+@clinic_app.command("list")
+def clinic_list() -> None:
+    """List the registered clinics: code, name, registered, status, devices (no tokens)."""
+    from qualification_server.clinics import list_clinics
+
+    sessions = _sessions()
+    with sessions() as session:
+        clinics = list_clinics(session=session)
+    typer.echo("code\tname\tregistered\tstatus\tdevices")
+    for clinic in clinics:
+        status = "enabled"
+        if clinic.disabled_at is not None:
+            status = f"disabled since {clinic.disabled_at.date().isoformat()}"
+        registered = clinic.registered_at.date().isoformat()
+        typer.echo(f"{clinic.code}\t{clinic.name}\t{registered}\t{status}\t{clinic.devices}")
+
+
 @app.command("verify-log")
 def verify_log() -> None:
     """Recompute the access log's hash chain; exit 1 if a record was edited or removed."""
-    settings = _settings()
-    sessions = make_session_factory(make_engine(settings.database_url))
+    sessions = _sessions()
     with sessions() as session, session.begin():
         access_log.seal(session)
     with sessions() as session:

@@ -1,11 +1,17 @@
-"""Responding to a leaked token, a stolen reader or a closed clinic: the service functions."""
+"""Responding to a leaked token, a stolen reader or a closed clinic: the service functions and
+`qualification-server clinic …` as an administrator runs them, against the running app."""
 
 from __future__ import annotations
 
+import base64
+import logging
 import time
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner, Result
 
+from qualification_server import cli
 from qualification_server.clinics import (
     ClinicAuthenticator,
     ClinicNotFound,
@@ -19,17 +25,54 @@ from qualification_server.clinics import (
 )
 from qualification_server.db import transaction
 from qualification_server.errors import Code, QualificationError
+from qualification_server.proofs import Method, device_message
 
-from .conftest import CLINIC, OTHER_CLINIC, World
+from .conftest import CLINIC, OTHER_CLINIC, World, sign_with_card
 
 pytestmark = pytest.mark.db
 
 UNREGISTERED = "1310000099"
 
 
+@pytest.fixture
+def admin(world: World, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The command line, on the world's database."""
+    monkeypatch.setenv("DATABASE_URL", world.deps.settings.database_url)
+    monkeypatch.delenv("ONSHI_ENV", raising=False)
+    return CliRunner()
+
+
+def run(admin: CliRunner, *args: str) -> Result:
+    return admin.invoke(cli.app, ["clinic", *args])
+
+
 def authenticate(world: World, token: str) -> None:
     with world.deps.sessions() as session:
         authenticate_clinic(session=session, token=token)
+
+
+def challenge_status(world: World, token: str) -> tuple[int, dict[str, Any]]:
+    """`POST /v1/challenges` with `token`, as a server instance that has not seen it yet."""
+    world.client.app.state.clinics = ClinicAuthenticator(world.deps.sessions)  # type: ignore[attr-defined]
+    response = world.client.post(
+        "/v1/challenges", json={"purpose": "check"}, headers=world.headers(token)
+    )
+    return response.status_code, response.json()
+
+
+def face_check(world: World, device_id: str = "face-1") -> tuple[int, dict[str, Any]]:
+    """A card check proved by the clinic's reader `face-1` (its key), named `device_id`."""
+    challenge = world.challenge()
+    cert_b64, _ = sign_with_card(world.card("yamada-taro"), challenge)
+    message = device_message(base64.b64decode(challenge), base64.b64decode(cert_b64), Method.FACE)
+    body = {
+        "challenge": challenge,
+        "certificate": cert_b64,
+        "proof": {"method": "face", "device_id": device_id,
+                  "signature": base64.b64encode(world.device_key.sign(message)).decode()},
+    }  # fmt: skip
+    response = world.client.post("/v1/eligibility/card", json=body, headers=world.headers())
+    return response.status_code, response.json()
 
 
 # --- the service functions ------------------------------------------------------------------
@@ -96,3 +139,93 @@ def test_the_running_servers_memory_keeps_a_rotated_token_for_its_ttl_only(world
     time.sleep(0.3)
     with pytest.raises(QualificationError):
         short.authenticate(world.clinic_token)
+
+
+# --- the command line, against the app ------------------------------------------------------
+
+
+def test_rotate_token_prints_a_new_token_that_works_and_the_old_one_does_not(
+    world: World, admin: CliRunner
+) -> None:
+    result = run(admin, "rotate-token", CLINIC)
+    assert result.exit_code == 0, result.output
+    new = result.stdout.strip()
+    assert new.startswith(f"{CLINIC}.") and new != world.clinic_token
+    assert "30 s" in result.stderr
+    status, answer = challenge_status(world, world.clinic_token)
+    assert (status, answer["error"]["code"]) == (401, "Q5001")
+    assert challenge_status(world, new)[0] == 200
+
+
+def test_a_disabled_clinic_gets_the_answer_of_an_unknown_one(
+    world: World, admin: CliRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = run(admin, "disable", CLINIC)
+    assert result.exit_code == 0, result.output
+    assert f"clinic {CLINIC} disabled" in result.stdout
+    with caplog.at_level(logging.INFO, logger="qualification_server.clinics"):
+        disabled = challenge_status(world, world.clinic_token)
+    unknown_token = f"{UNREGISTERED}.{world.clinic_token.split('.', 1)[1]}"
+    unknown = challenge_status(world, unknown_token)
+    for _, answer in (disabled, unknown):
+        del answer["error"]["request_id"]
+    assert disabled == unknown
+    assert disabled[0] == 401 and disabled[1]["error"]["code"] == "Q5001"
+    assert "disabled" not in str(disabled[1])
+    assert f"clinic {CLINIC} is disabled" in caplog.text  # the server's log may say why
+
+
+def test_an_enabled_clinic_is_accepted_again(world: World, admin: CliRunner) -> None:
+    assert run(admin, "disable", CLINIC).exit_code == 0
+    assert run(admin, "disable", CLINIC).stdout.strip() == f"clinic {CLINIC} was already disabled"
+    assert challenge_status(world, world.clinic_token)[0] == 401
+    result = run(admin, "enable", CLINIC)
+    assert (result.exit_code, result.stdout.strip()) == (0, f"clinic {CLINIC} enabled")
+    assert challenge_status(world, world.clinic_token)[0] == 200
+    assert run(admin, "enable", CLINIC).stdout.strip() == f"clinic {CLINIC} was not disabled"
+
+
+def test_a_removed_device_signs_no_more_checks(world: World, admin: CliRunner) -> None:
+    world.register("yamada-taro")
+    assert face_check(world)[0] == 200
+    result = run(admin, "device-remove", CLINIC, "face-1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"device face-1 removed from clinic {CLINIC}"
+    status, answer = face_check(world)
+    assert (status, answer["error"]["code"]) == (403, Code.DEVICE_UNKNOWN.value)
+
+
+def test_list_shows_each_clinic_without_its_token(world: World, admin: CliRunner) -> None:
+    assert run(admin, "disable", OTHER_CLINIC).exit_code == 0
+    result = run(admin, "list")
+    assert result.exit_code == 0, result.output
+    today = world.clock().date().isoformat()
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    assert lines[0] == ["code", "name", "registered", "status", "devices"]
+    assert lines[1] == [CLINIC, "霞が関クリニック", today, "enabled", "1"]
+    assert lines[2][:3] == [OTHER_CLINIC, "梅田薬局", today]
+    assert lines[2][3].startswith("disabled since ") and lines[2][4] == "0"
+    assert len(lines) == 3
+    for token in (world.clinic_token, world.other_clinic_token):
+        assert token.split(".", 1)[1] not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("rotate-token", UNREGISTERED), f"no clinic {UNREGISTERED} is registered"),
+        (("disable", UNREGISTERED), f"no clinic {UNREGISTERED} is registered"),
+        (("enable", UNREGISTERED), f"no clinic {UNREGISTERED} is registered"),
+        (("device-remove", UNREGISTERED, "face-1"), f"no clinic {UNREGISTERED} is registered"),
+        (("device-remove", CLINIC, "face-9"), f"clinic {CLINIC} has no device 'face-9'"),
+        (("disable", "13100"), "a medical institution code is 10 digits"),
+    ],
+)
+def test_unknown_clinics_and_devices_exit_1_naming_them(
+    world: World, admin: CliRunner, args: tuple[str, ...], message: str
+) -> None:
+    result = run(admin, *args)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"qualification-server: {message}"
+    assert result.stdout == ""
+    assert challenge_status(world, world.clinic_token)[0] == 200  # nothing changed
