@@ -29,7 +29,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import update
 from starlette.routing import BaseRoute, Mount, Route
 
 from card_reader.emulator.vpcd import vpcd_reader_name
@@ -41,9 +40,8 @@ from clinic_client.web.app import create_clinic_app
 from insurer_registry import db as registry_db
 from insurer_registry.credentials import CredentialKind
 from insurer_registry.insurers.service import get_insurer, issue_credential
-from qualification_server.clinics import register_clinic
+from qualification_server.clinics import disable_clinic, register_clinic, rotate_clinic_token
 from qualification_server.db import transaction
-from qualification_server.models import Clinic
 from tests.clinic_web.conftest import ServerThread
 from tests.insurer_registry.conftest import (  # noqa: F401 - fixtures
     INSURER_A,
@@ -379,14 +377,22 @@ def test_an_unknown_clinic_is_not_authenticated(world: World) -> None:
         assert outcome(response) == NO_CLINIC, token
 
 
-def test_a_clinic_whose_credential_was_revoked_is_not_authenticated(world: World) -> None:
-    """There is no command to disable a clinic; revoking is replacing its token (hash). A
-    server that has not seen the old token since refuses it at once; one that has trusts it
-    for up to 30 s more (`ClinicAuthenticator`'s memory)."""
+def test_a_rotated_clinic_token_is_not_authenticated(world: World) -> None:
+    """`clinic rotate-token`. A server that has not seen the old token since refuses it at
+    once; one that has trusts it for up to 30 s more (`ClinicAuthenticator`'s memory)."""
     with transaction(world.deps.sessions) as session:
-        session.execute(
-            update(Clinic).where(Clinic.code == OTHER_CLINIC).values(token_hash=bytes(32))
-        )
+        rotate_clinic_token(session=session, code=OTHER_CLINIC)
+    response = world.client.post(
+        "/v1/challenges", json={"purpose": "check"}, headers=world.headers(world.other_clinic_token)
+    )
+    assert outcome(response) == NO_CLINIC
+
+
+def test_a_disabled_clinic_is_not_authenticated(world: World) -> None:
+    """`clinic disable`: the clinic's own, still current token, answered like an unknown one
+    (with the same 30 s memory as a rotated token)."""
+    with transaction(world.deps.sessions) as session:
+        disable_clinic(session=session, code=OTHER_CLINIC, now=world.clock())
     response = world.client.post(
         "/v1/challenges", json={"purpose": "check"}, headers=world.headers(world.other_clinic_token)
     )
