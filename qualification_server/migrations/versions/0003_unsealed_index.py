@@ -22,7 +22,10 @@ _UNSEALED = sa.text("chain_pos IS NULL")
 _SEALED = sa.text("chain_pos IS NOT NULL")
 # 0001 made the unique constraint without a name: PostgreSQL named it, SQLite did not
 _NAMED = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
-_CONSTRAINT = {"postgresql": "access_records_chain_pos_key", "sqlite": "uq_access_records_chain_pos"}
+_CONSTRAINT = {
+    "postgresql": "access_records_chain_pos_key",
+    "sqlite": "uq_access_records_chain_pos",
+}
 
 
 def upgrade() -> None:
