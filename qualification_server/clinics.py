@@ -171,6 +171,8 @@ def register_device(
     """Register a face-recognition reader (Ed25519 raw public key, 32 bytes) of a clinic."""
     Ed25519PublicKey.from_public_bytes(public_key)  # raises ValueError if malformed
     clinic = _clinic(session, clinic_code)
+    if _device(session, clinic.id, device_id) is not None:
+        raise ValueError(f"clinic {clinic_code} already has a device {device_id!r}")
     session.add(
         ClinicDevice(
             clinic_id=clinic.id, device_id=device_id, public_key=public_key, created_at=now
@@ -178,15 +180,19 @@ def register_device(
     )
 
 
+def _device(session: Session, clinic_id: int, device_id: str) -> ClinicDevice | None:
+    return session.scalars(
+        select(ClinicDevice).where(
+            ClinicDevice.clinic_id == clinic_id, ClinicDevice.device_id == device_id
+        )
+    ).first()
+
+
 def remove_device(*, session: Session, clinic_code: str, device_id: str) -> None:
     """Forget a reader device: face and visual checks it signs are refused from now on
     (`DEVICE_UNKNOWN`). Raises `ClinicNotFound`, `DeviceNotFound`."""
     clinic = _clinic(session, clinic_code)
-    device = session.scalars(
-        select(ClinicDevice).where(
-            ClinicDevice.clinic_id == clinic.id, ClinicDevice.device_id == device_id
-        )
-    ).first()
+    device = _device(session, clinic.id, device_id)
     if device is None:
         raise DeviceNotFound(clinic_code, device_id)
     session.delete(device)

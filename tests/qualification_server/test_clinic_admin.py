@@ -218,6 +218,10 @@ def test_list_shows_each_clinic_without_its_token(world: World, admin: CliRunner
         (("enable", UNREGISTERED), f"no clinic {UNREGISTERED} is registered"),
         (("device-remove", UNREGISTERED, "face-1"), f"no clinic {UNREGISTERED} is registered"),
         (("device-remove", CLINIC, "face-9"), f"clinic {CLINIC} has no device 'face-9'"),
+        (
+            ("device", CLINIC, "face-1", "00" * 32),
+            f"clinic {CLINIC} already has a device 'face-1'",
+        ),
         (("disable", "13100"), "a medical institution code is 10 digits"),
     ],
 )
