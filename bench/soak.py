@@ -353,7 +353,7 @@ def run_slice(
 
 
 def workers_of(server: int) -> list[int]:
-    """The server's worker processes (its other child is multiprocessing's resource tracker)."""
+    """The server's worker processes (spawned by multiprocessing; not its resource tracker)."""
     workers = []
     for pid in children(server)[1:]:
         try:
