@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -47,6 +48,7 @@ from qualification_server.app import create_app
 from qualification_server.clinics import register_clinic, register_device
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
 from qualification_server.issuer_directory import FileIssuerDirectory
+from qualification_server.proofs import Method, device_message
 from qualification_server.service import Dependencies
 from qualification_server.settings import Settings
 from qualification_server.trust.files import TrustStore
@@ -156,6 +158,20 @@ class World:
         )
         assert response.status_code == 200, response.text
         return str(response.json()["challenge"])
+
+    def face_body(self, label: str, device_id: str = "face-1") -> dict[str, Any]:
+        """A card check body proved by the clinic's reader (its key), named `device_id`."""
+        challenge = self.challenge()
+        cert_b64, _ = sign_with_card(self.card(label), challenge)
+        message = device_message(
+            base64.b64decode(challenge), base64.b64decode(cert_b64), Method.FACE
+        )
+        signature = base64.b64encode(self.device_key.sign(message)).decode()
+        return {
+            "challenge": challenge,
+            "certificate": cert_b64,
+            "proof": {"method": "face", "device_id": device_id, "signature": signature},
+        }
 
     def portal_challenge(self, purpose: str = "portal") -> str:
         response = self.client.post("/portal/v1/challenges", json={"purpose": purpose})

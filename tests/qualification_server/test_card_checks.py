@@ -92,18 +92,7 @@ def test_consent_given_shows_the_limit_certificate(world: World) -> None:
 
 def test_face_mode_with_the_clinics_device(world: World) -> None:
     world.register("yamada-taro")
-    challenge = world.challenge()
-    cert_b64, _ = sign_with_card(world.card("yamada-taro"), challenge)
-    message = device_message(base64.b64decode(challenge), base64.b64decode(cert_b64), Method.FACE)
-    body = {
-        "challenge": challenge,
-        "certificate": cert_b64,
-        "proof": {
-            "method": "face",
-            "device_id": "face-1",
-            "signature": base64.b64encode(world.device_key.sign(message)).decode(),
-        },
-    }
+    body = world.face_body("yamada-taro")
     status, answer = post_card(world, body)
     assert status == 200, answer
     with world.deps.sessions() as s:

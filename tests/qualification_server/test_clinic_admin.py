@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from typing import Any
@@ -25,9 +24,8 @@ from qualification_server.clinics import (
 )
 from qualification_server.db import transaction
 from qualification_server.errors import Code, QualificationError
-from qualification_server.proofs import Method, device_message
 
-from .conftest import CLINIC, OTHER_CLINIC, World, sign_with_card
+from .conftest import CLINIC, OTHER_CLINIC, World
 
 pytestmark = pytest.mark.db
 
@@ -62,15 +60,7 @@ def challenge_status(world: World, token: str) -> tuple[int, dict[str, Any]]:
 
 def face_check(world: World, device_id: str = "face-1") -> tuple[int, dict[str, Any]]:
     """A card check proved by the clinic's reader `face-1` (its key), named `device_id`."""
-    challenge = world.challenge()
-    cert_b64, _ = sign_with_card(world.card("yamada-taro"), challenge)
-    message = device_message(base64.b64decode(challenge), base64.b64decode(cert_b64), Method.FACE)
-    body = {
-        "challenge": challenge,
-        "certificate": cert_b64,
-        "proof": {"method": "face", "device_id": device_id,
-                  "signature": base64.b64encode(world.device_key.sign(message)).decode()},
-    }  # fmt: skip
+    body = world.face_body("yamada-taro", device_id)
     response = world.client.post("/v1/eligibility/card", json=body, headers=world.headers())
     return response.status_code, response.json()
 
