@@ -158,12 +158,16 @@ def test_requests_wait_out_a_server_outage_and_are_answered_after_a_restart(
 
 
 def test_one_connector_serves_a_directory_at_a_time(
-    tmp_path: Path, client: QualificationClient
+    tmp_path: Path, client: QualificationClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with connector_running(tmp_path, client):
-        wait_for(lambda: (tmp_path / "work").is_dir())
+    with caplog.at_level(logging.INFO, logger="clinic_client"), connector_running(tmp_path, client):
+        # "serving" is logged once the first connector holds the lock (the folders
+        # appear before it takes it, so they are no sign).
+        wait_for(lambda: any("connector serving" in r.getMessage() for r in caplog.records))
+        already_stopped = threading.Event()
+        already_stopped.set()  # had the lock been free, this one returns instead of serving
         with pytest.raises(ConnectorBusy):
-            run_connector(tmp_path, client, stop=threading.Event())
+            run_connector(tmp_path, client, stop=already_stopped)
 
 
 def test_the_log_names_requests_and_codes_never_people(
