@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 
-$BIN/pytest -q -p no:cacheprovider
+$BIN/pytest -q -p no:cacheprovider --durations=10
 status=$?
 [ $status -eq 0 ] || exit $status
 
@@ -18,7 +18,7 @@ if ! $BIN/python -c "import sqlalchemy as sa, sys; sa.create_engine(sys.argv[1])
     echo "PostgreSQL at $pg_url is not reachable: PostgreSQL pass not run"; exit 0
 fi
 echo "--- database tests again on PostgreSQL ---"
-DATABASE_URL="$pg_url" $BIN/pytest -q -p no:cacheprovider -m db
+DATABASE_URL="$pg_url" $BIN/pytest -q -p no:cacheprovider --durations=10 -m db
 status=$?
 # 5 = nothing collected: no database tests exist yet.
 [ $status -eq 5 ] && exit 0
