@@ -62,25 +62,21 @@ def answer_request(
             raise RequestRejected(ConnectorCode.UNKNOWN_REQUEST)
         return _ask(name, read_request(name.kind, data), client, now)
     except RequestRejected as exc:
-        return Answer(
-            name.answer_name,
-            error_answer_file(
-                code=exc.code.value, message=exc.info.front_desk, detail=exc.detail,
-                header=exc.header, encoding=exc.encoding, now=now,
-            ),
-            f"refused {exc.code.value}",
-            refused_file=True,
-        )  # fmt: skip
+        return refusal(name, exc, now=now)
+
+
+def refusal(name: RequestName, rejected: RequestRejected, *, now: dt.datetime) -> Answer:
+    """The error answer to a request file the connector refuses itself (a `C…` code)."""
+    data = error_answer_file(
+        code=rejected.code.value, message=rejected.info.front_desk, detail=rejected.detail,
+        header=rejected.header, encoding=rejected.encoding, now=now,
+    )  # fmt: skip
+    return Answer(name.answer_name, data, f"refused {rejected.code.value}", refused_file=True)
 
 
 def internal_error_answer(name: RequestName, *, now: dt.datetime) -> Answer:
     """What a request gets when the connector itself failed on it (C9001), never silence."""
-    rejected = RequestRejected(ConnectorCode.INTERNAL)
-    data = error_answer_file(
-        code=rejected.code.value, message=rejected.info.front_desk, detail=None,
-        header=None, encoding=rejected.encoding, now=now,
-    )  # fmt: skip
-    return Answer(name.answer_name, data, f"refused {rejected.code.value}", refused_file=True)
+    return refusal(name, RequestRejected(ConnectorCode.INTERNAL), now=now)
 
 
 def _ask(

@@ -25,6 +25,7 @@ class ConnectorCode(StrEnum):
     TOO_LARGE = "C1006"
     UNKNOWN_REQUEST = "C1007"
     NOT_SUPPORTED = "C1008"
+    UNREADABLE_FILE = "C1009"
     INTERNAL = "C9001"
 
 
@@ -71,6 +72,11 @@ CATALOGUE: dict[ConnectorCode, CodeInfo] = {
         "この照会（照会番号の登録）には対応していません。",
         "Registering the clinic's patient number (OQSsiimm01 / OQSmuimm01) is not supported "
         "by this connector.",
+    ),
+    ConnectorCode.UNREADABLE_FILE: CodeInfo(
+        "照会ファイルを読み取れません。ファイルのアクセス権を確認してください。",
+        "The connector may not read the request file (permission denied, or an I/O error); "
+        "the file is kept in rejected/ as it is.",
     ),
     ConnectorCode.INTERNAL: CodeInfo(
         "連携ソフトでエラーが発生しました。しばらくしてからもう一度照会してください。",

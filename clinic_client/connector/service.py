@@ -21,7 +21,9 @@ from clinic_client.connector.answering import (
     ServerOutage,
     answer_request,
     internal_error_answer,
+    refusal,
 )
+from clinic_client.connector.errors import ConnectorCode, RequestRejected
 from clinic_client.connector.names import RequestName
 from clinic_client.connector.requests import MAX_REQUEST_BYTES
 from clinic_client.connector.spool import Spool
@@ -91,19 +93,27 @@ class Connector:
             return None
         now = self._clock()
         try:
-            answer = answer_request(name, _read_head(claim), self._client, now=now)
+            data = _read_head(claim)
         except FileNotFoundError:
             log.warning("request %s: taken out of work/ before it was answered", name.label)
             return None
-        except ServerOutage as outage:
-            log.debug("request %s waits: %s", name.label, outage.reason)
-            return outage
-        except Exception as exc:
-            # One file never stops the loop, and never goes unanswered. The message may quote
-            # personal data (a server answer that failed validation): log where, not what.
-            where = "".join(traceback.format_tb(exc.__traceback__))
-            log.error("request %s: unexpected %s\n%s", name.label, type(exc).__name__, where)
-            answer = internal_error_answer(name, now=now)
+        except PermissionError as exc:
+            # Another user's file the connector may not read: refused, not retried forever.
+            # (Other read errors, a share gone offline, are the loop's to retry.)
+            log.warning("request %s: cannot be read (%s)", name.label, exc.strerror)
+            answer = refusal(name, RequestRejected(ConnectorCode.UNREADABLE_FILE), now=now)
+        else:
+            try:
+                answer = answer_request(name, data, self._client, now=now)
+            except ServerOutage as outage:
+                log.debug("request %s waits: %s", name.label, outage.reason)
+                return outage
+            except Exception as exc:
+                # One file never stops the loop, and never goes unanswered. The message may
+                # quote personal data (a server answer that failed validation): log where.
+                where = "".join(traceback.format_tb(exc.__traceback__))
+                log.error("request %s: unexpected %s\n%s", name.label, type(exc).__name__, where)
+                answer = internal_error_answer(name, now=now)
         if answer.refused_file:
             self._spool.keep_rejected(claim)
         self._spool.write_answer(answer.file_name, answer.data)

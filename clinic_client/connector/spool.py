@@ -150,34 +150,49 @@ class Spool:
         answer is published: a stop at any point leaves it in `work/`, `rejected/` or both,
         never nowhere. A hard link, so no bytes are copied; a copy where the file system has
         no links. Kept again after a restart, it is not doubled. None if the claim was
-        taken out of `work/` meanwhile."""
+        taken out of `work/` meanwhile, or if the connector may neither link nor read it
+        (another user's file, mode 000): `finish` moves that one in instead."""
         if not claim.exists():
             return None
-        target = self.rejected / claim.name
-        number = 0
-        while target.exists():
-            if os.path.samefile(target, claim):
-                return target
-            number += 1
-            target = self.rejected / _fitted(f"{number}-{claim.name}")
+        target = self._rejected_name(claim)
+        if target.exists():
+            return target  # kept before a restart
         try:
             os.link(claim, target)
         except FileNotFoundError:
             return None
-        except OSError:  # no hard links here (some network shares): copy, then rename
+        except OSError:  # no hard links here (some network shares), or not ours to link
             temporary = self.tmp / f"{uuid.uuid4().hex}.tmp"
             try:
                 shutil.copyfile(claim, temporary)
                 os.replace(temporary, target)
+            except PermissionError:
+                return None
             finally:
                 temporary.unlink(missing_ok=True)
         _fsync_directory(self.rejected)
         return target
 
     def finish(self, claim: Path) -> None:
-        """The request is answered: forget it."""
+        """The request is answered: forget it. One the connector may not read could not be
+        kept in `rejected/` by `keep_rejected`: it is moved there now, never deleted unseen."""
+        if not _readable(claim):
+            target = self._rejected_name(claim)
+            if not target.exists():  # (where links need no read access, it is kept already)
+                claim.rename(target)
+                _fsync_directory(self.rejected)
         claim.unlink(missing_ok=True)
         _fsync_directory(self.work)
+
+    def _rejected_name(self, claim: Path) -> Path:
+        """Where `claim` goes in `rejected/`: its own name, or `<n>-<name>` when another
+        file holds that; an entry that already is `claim` (linked before a restart) is kept."""
+        target = self.rejected / claim.name
+        number = 0
+        while target.exists() and not os.path.samefile(target, claim):
+            number += 1
+            target = self.rejected / _fitted(f"{number}-{claim.name}")
+        return target
 
     def remove_stale_temporaries(self) -> None:
         cutoff = time.time_ns() - int(STALE_TEMP_S * 1e9)
@@ -211,6 +226,18 @@ def _fitted(name: str) -> str:
     while len(os.fsencode(name)) > NAME_MAX_BYTES:
         name = name[:-1]
     return name
+
+
+def _readable(path: Path) -> bool:
+    """False only when opening `path` for reading is refused (a file that is gone counts
+    as readable: there is nothing left to keep)."""
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+    except PermissionError:
+        return False
+    except FileNotFoundError:
+        return True
+    return True
 
 
 def _is_file(path: Path) -> bool:

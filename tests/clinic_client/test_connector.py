@@ -4,9 +4,14 @@ with an error answer."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import shutil
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -309,3 +314,83 @@ def test_a_refusal_by_the_server_is_an_answer_too(spool: Spool, world) -> None: 
         spool, stranger, "OQSsiquc01req_s.xml", request_file(search_info("1001", "19800401"))
     )
     assert_error(found, "Q5001")
+
+
+def test_a_request_the_connector_may_not_read_is_refused_kept_and_does_not_stop_the_rest(
+    spool: Spool, client: QualificationClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Another user's file with no permissions for anyone (a receipt computer writing through
+    # a share with the wrong mask). It can be neither read, nor linked, nor copied.
+    locked = spool.req / "OQSsiquc01req_locked.xml"
+    locked.write_bytes(A_REQUEST)
+    locked.chmod(0)
+    if os.geteuid() == 0:
+        os.chown(locked, NOBODY, NOBODY)
+    (spool.req / "OQSsiquc01req_fine.xml").write_bytes(
+        request_file(search_info("1001", "19800401", symbol="記号12"))
+    )
+    connector = Connector(spool, client, settle_s=0)
+    with caplog.at_level(logging.INFO, logger="clinic_client"):
+        report = run_without_file_powers(connector.run_once)
+
+    assert report.answered == 2 and report.outage is None
+    assert list(spool.req.iterdir()) == [] and list(spool.work.iterdir()) == []
+    assert_error(read_answer(spool.res / "OQSsiquc01res_locked.xml"), "C1009")
+    fine = read_answer(spool.res / "OQSsiquc01res_fine.xml")
+    assert fine.text("MessageBody/QualificationValidity") == "1"
+    # Moved, not copied: the file is in rejected/ as it came, permissions and all.
+    (kept,) = spool.rejected.iterdir()
+    assert kept.name == locked.name and kept.stat().st_mode & 0o777 == 0
+    assert kept.read_bytes() == A_REQUEST  # (read back with the test's own powers)
+    assert "request locked: cannot be read (Permission denied)" in caplog.messages
+
+
+NOBODY = 65534
+T = TypeVar("T")
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER = 1, 2, 3
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def run_without_file_powers(work: Callable[[], T]) -> T:
+    """`work()` in a thread that has given up, for good, the capabilities that let root read,
+    link or move any file: it meets file permissions as any other user does. Capabilities
+    belong to a thread on Linux, so the rest of the test run keeps them. (Not root: nothing
+    to give up; the file is the test's own and mode 000 stops it alike.)"""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            header, data = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+            if libc.capget(ctypes.byref(header), data) != 0:
+                raise OSError(ctypes.get_errno(), "capget")
+            keep = ~((1 << CAP_DAC_OVERRIDE) | (1 << CAP_DAC_READ_SEARCH) | (1 << CAP_FOWNER))
+            data[0].effective &= keep
+            data[0].permitted &= keep
+            data[0].inheritable &= keep
+            if libc.capset(ctypes.byref(header), data) != 0:
+                raise OSError(ctypes.get_errno(), "capset")
+            outcome.append(work())
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "timed out"
+    if failure:
+        raise failure[0]
+    return outcome[0]
