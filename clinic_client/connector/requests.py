@@ -20,6 +20,7 @@ from clinic_client.connector.errors import ConnectorCode, RequestRejected
 from clinic_client.connector.names import RequestKind
 from clinic_client.connector.xmlcodec import ROOT, WireEncoding, XmlReadError, read_xml
 from insurer_registry.numbers import InsurerNumber, InvalidInsurerNumber
+from qualification_server.clinics import validate_clinic_code
 from qualification_server.schemas import InsuredCardQuery
 
 MAX_REQUEST_BYTES = 1 << 20  # 1 MiB: a batch of 2,000 people fits several times over
@@ -135,9 +136,17 @@ def read_header(root: ET.Element) -> RequestHeader:
             ConnectorCode.INVALID_VALUE,
             f"{HEADER}/ArbitraryFileIdentifier: longer than {MAX_FILE_IDENTIFIER} characters",
         )
+    clinic_code = _optional_text(header, "MedicalInstitutionCode", HEADER)
+    if clinic_code is not None:
+        try:
+            validate_clinic_code(clinic_code)
+        except ValueError as exc:
+            raise RequestRejected(
+                ConnectorCode.INVALID_VALUE, f"{HEADER}/MedicalInstitutionCode: {exc}"
+            ) from None
     return RequestHeader(
         confirmation_date=date,
-        medical_institution_code=_optional_text(header, "MedicalInstitutionCode", HEADER),
+        medical_institution_code=clinic_code,
         arbitrary_file_identifier=identifier,
     )
 

@@ -67,6 +67,7 @@ def request_file(
     encoding: str = "UTF-8",
     identifier: str = "rc-1",
     date: str = CONFIRMATION_DATE,
+    clinic_code: str = "1310000017",
 ) -> bytes:
     """A request document as a receipt computer writes it, encoded as its prolog declares
     (`encoding=""` leaves the declaration out)."""
@@ -74,7 +75,7 @@ def request_file(
     text = (
         f'<?xml version="1.0"{declaration}?>\n<XmlMsg><MessageHeader>'
         f"<QualificationConfirmationDate>{date}</QualificationConfirmationDate>"
-        "<MedicalInstitutionCode>1310000017</MedicalInstitutionCode>"
+        f"<MedicalInstitutionCode>{clinic_code}</MedicalInstitutionCode>"
         f"<ArbitraryFileIdentifier>{identifier}</ArbitraryFileIdentifier>"
         f"</MessageHeader><MessageBody>{''.join(infos)}</MessageBody></XmlMsg>\n"
     )

@@ -179,6 +179,15 @@ def test_a_header_date_that_is_not_a_date_is_refused() -> None:
     assert rejected.header is None  # nothing of the header is echoed when it is wrong
 
 
+@pytest.mark.parametrize("code", ["131000001", "13100000170", "1310OOOO17", "4810000017"])
+def test_a_medical_institution_code_that_is_not_one_is_refused(code: str) -> None:
+    rejected = refusal(request_file(search_info("1001", "19800401"), clinic_code=code))
+    assert rejected.code is ConnectorCode.INVALID_VALUE
+    assert rejected.detail is not None and "MessageHeader/MedicalInstitutionCode" in rejected.detail
+    assert code not in rejected.detail
+    assert rejected.header is None
+
+
 def test_a_refusal_after_the_header_keeps_the_encoding_and_the_header() -> None:
     data = request_file(search_info("1001", "19800401", insurer="1234"), encoding="Shift_JIS")
     rejected = refusal(data)
