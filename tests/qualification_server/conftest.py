@@ -10,6 +10,8 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Connection, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image
@@ -65,31 +68,78 @@ D = dt.date
 # --- databases: SQLite files, or throw-away PostgreSQL databases under DATABASE_URL ----------
 
 
+class Databases:
+    """Throw-away databases: SQLite files, or PostgreSQL databases under DATABASE_URL.
+
+    `databases(name)` is an empty one. `databases.migrated(name, schema)` is one whose
+    schema ("server" or "registry") is at head already: a copy of a template migrated once a
+    session (a file copy; `CREATE DATABASE … TEMPLATE`), which spares every test its
+    migrations. Everything made is dropped when the session ends."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        url = os.environ.get("DATABASE_URL", "").replace("postgresql://", "postgresql+psycopg://")
+        self._base = make_url(url) if url else None
+        self._created: list[str] = []
+        self._templates: dict[str, str] = {}
+
+    def __call__(self, name: str) -> str:
+        return self._make(name, template=None)
+
+    def migrated(self, name: str, schema: str) -> str:
+        if schema not in self._templates:
+            template = self._make(f"template_{schema}", template=None)
+            engine = (make_engine if schema == "server" else registry_db.make_engine)(template)
+            (migrate if schema == "server" else registry_db.migrate)(engine)
+            engine.dispose()  # a template may have no sessions when it is copied
+            self._templates[schema] = template
+        return self._make(name, template=self._templates[schema])
+
+    def _make(self, name: str, *, template: str | None) -> str:
+        tag = f"{name}_{uuid.uuid4().hex[:8]}"
+        if self._base is None:
+            path = self._folder / f"{tag}.db"
+            if template is not None:
+                source = Path(make_url(template).database or "")
+                assert not source.with_name(f"{source.name}-wal").exists()  # all in the file
+                shutil.copyfile(source, path)
+            return f"sqlite:///{path}"
+        db_name = f"onshi_qs_{tag}"
+        copy = f' TEMPLATE "{make_url(template).database}"' if template else ""
+        with self._admin() as conn:
+            conn.execute(text(f'CREATE DATABASE "{db_name}"{copy}'))
+        self._created.append(db_name)
+        return self._base.set(database=db_name).render_as_string(hide_password=False)
+
+    @contextmanager
+    def _admin(self) -> Iterator[Connection]:
+        assert self._base is not None
+        admin = create_engine(self._base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        try:
+            with admin.connect() as conn:
+                yield conn
+        finally:
+            admin.dispose()
+
+    def drop_all(self) -> None:
+        """Drop what was made, a few at a time (each DROP waits on the disk)."""
+
+        def drop(names: list[str]) -> None:
+            with self._admin() as conn:
+                for db_name in names:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+
+        if self._base is not None and self._created:
+            lanes = [self._created[i::4] for i in range(4)]
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                list(pool.map(drop, lanes))
+
+
 @pytest.fixture(scope="session")
-def database_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    base = os.environ.get("DATABASE_URL")
-    created: list[str] = []
-
-    def make(name: str) -> str:
-        if not base:
-            return f"sqlite:///{tmp_path_factory.mktemp('db') / name}.db"
-        url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
-        db_name = f"onshi_qs_{name}_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{db_name}"'))
-        admin.dispose()
-        created.append(db_name)
-        return url.set(database=db_name).render_as_string(hide_password=False)
-
-    yield make
-    if base:
-        url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
-        admin = create_engine(url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            for db_name in created:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-        admin.dispose()
+def database_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    databases = Databases(tmp_path_factory.mktemp("db"))
+    yield databases
+    databases.drop_all()
 
 
 # --- cards ------------------------------------------------------------------------------------
@@ -282,19 +332,18 @@ def seed_registry(url: str, residents: dict[str, Resident]) -> dict[str, int]:
 
 @pytest.fixture
 def world(
-    database_factory: object,
+    database_factory: Databases,
     issuer_template: Path,
     residents: dict[str, Resident],
     tmp_path: Path,
 ) -> Iterator[World]:
-    make_db = database_factory  # type: ignore[assignment]
     root = tmp_path / "issuer"
     shutil.copytree(issuer_template, root)
     issuer = Issuer.open(root, pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
-    registry_url = make_db("registry")  # type: ignore[operator]
+    registry_url = database_factory.migrated("registry", "registry")
     ids = seed_registry(registry_url, residents)
     settings = Settings(
-        database_url=make_db("server"),  # type: ignore[operator]
+        database_url=database_factory.migrated("server", "server"),
         registry_database_url=registry_url,
         jpki_ca_files=[issuer.ca_certificate_path(issuer.auth_ca.kind)],
         jpki_crl_files=[issuer.crl_path],
