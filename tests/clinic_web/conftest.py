@@ -43,13 +43,18 @@ def free_port() -> int:
 
 
 class ServerThread:
-    """uvicorn in a thread, on a free local port."""
+    """uvicorn in a thread, on a free local port (bound here and handed over: no other
+    process can take it between choosing and serving)."""
 
     def __init__(self, app: object) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")  # type: ignore[arg-type]
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = int(self.socket.getsockname()[1])
+        config = uvicorn.Config(app, log_level="warning")  # type: ignore[arg-type]
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -67,6 +72,7 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.socket.close()
 
 
 @pytest.fixture(scope="session")
