@@ -92,7 +92,7 @@ class Snapshot:
 class Import:
     """`insurer-registry import FILE` running as its own process."""
 
-    def __init__(self, database_url: str, path: Path, log: Path) -> None:
+    def __init__(self, database_url: str, path: Path, log: Path, *options: str) -> None:
         url = make_url(database_url)
         if url.get_backend_name() == "postgresql":
             url = url.update_query_dict({"application_name": APPLICATION})
@@ -102,7 +102,10 @@ class Import:
         self.log = log
         with log.open("wb") as out:
             self.process = subprocess.Popen(
-                [str(CLI), "import", str(path)], env=env, stdout=out, stderr=subprocess.STDOUT
+                [str(CLI), "import", *options, str(path)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         self.started = time.monotonic()
 
@@ -268,7 +271,9 @@ def test_an_import_killed_part_way_leaves_nothing_and_completes_when_run_again(
     rows += [member(n) for n in range(KNOWN, KNOWN + NEW)]
     big = write_csv(tmp_path / "members.csv", rows)
     empty_the_wal(engine)
-    killed = Import(database_url, big, tmp_path / "killed.log")
+    # The encoding given, the file is read once, by the staging itself: a kill part way
+    # through the reading is a kill while rows are staged (detection would read it first).
+    killed = Import(database_url, big, tmp_path / "killed.log", "--encoding", "utf-8")
     evidence = kill_when(phase, engine, killed)
     assert Snapshot.of(engine) == before, "a reader saw part of the killed import"
     orphan_s = wait_for_orphaned_session(engine)
