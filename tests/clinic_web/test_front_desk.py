@@ -124,21 +124,22 @@ class PulledDuringVerify(EmulatedCard):
     """A card the patient pulls out just as the PIN is checked."""
 
     on_verify: threading.Event
+    pulled: threading.Event
 
     def process(self, raw: bytes) -> bytes:
         if len(raw) > 5 and raw[1] == 0x20:
             self.on_verify.set()
-            threading.Event().wait(1.0)  # the card is gone before it answers
+            self.pulled.wait(10)  # the card is gone before it answers
         return super().process(raw)
 
 
 def test_card_removed_mid_check(desk: Desk) -> None:
     desk.world.register("yamada-taro")
-    verify_seen = threading.Event()
+    verify_seen, pulled = threading.Event(), threading.Event()
 
     def make(image, on_change):  # type: ignore[no-untyped-def]
         card = PulledDuringVerify(image, on_change)
-        card.on_verify = verify_seen
+        card.on_verify, card.pulled = verify_seen, pulled
         return card
 
     desk.insert("yamada-taro", make)
@@ -148,6 +149,7 @@ def test_card_removed_mid_check(desk: Desk) -> None:
     desk.page.click("#pin-ok")
     assert verify_seen.wait(5)
     desk.remove()
+    pulled.set()
     failure = desk.page.locator("#step-failure")
     expect(failure.locator("h2")).to_have_text("カードが取り出されました")
     expect(failure).to_contain_text("カードを置き直して")
