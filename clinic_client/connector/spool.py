@@ -236,7 +236,7 @@ def _readable(path: Path) -> bool:
     except PermissionError:
         return False
     except FileNotFoundError:
-        return True
+        pass
     return True
 
 
