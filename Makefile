@@ -32,7 +32,7 @@ test: lint
 	PG_URL='$(PG_URL)' scripts/run-tests.sh
 
 demo: install
-	$(BIN)/python -m scripts.demo
+	ONSHI_ENV=development $(BIN)/python -m scripts.demo
 
 bench: install
 	scripts/run-benchmarks.sh
@@ -40,8 +40,9 @@ bench: install
 # Regenerates the committed test card set (fixtures/README.md) from scratch.
 fixtures: install
 	rm -rf fixtures/issuer
-	$(BIN)/card-reader issue --residents fixtures/residents.json --out fixtures/issuer \
+	ONSHI_ENV=development $(BIN)/card-reader issue --residents fixtures/residents.json --out fixtures/issuer \
 		--pin 1234 --sign-password TESTPASS1
+	$(BIN)/python -m qualification_server.trust.test_material fixtures/issuer
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

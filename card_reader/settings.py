@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
+from onshi_kernel.settings import OnshiSettings
 
 
-class IssuerSettings(BaseSettings):
+class IssuerSettings(OnshiSettings):
     """`ONSHI_PSEUDONYM_KEY` (hex, ≥ 16 bytes) must be shared with the insurer registry.
 
-    The development key is refused unless `ONSHI_ENV=development` (the default).
+    The development key is refused unless `ONSHI_ENV=development` (unset means production).
     """
 
-    model_config = SettingsConfigDict(env_prefix="ONSHI_", extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore")
 
-    env: Literal["development", "test", "production"] = "development"
     pseudonym_key: SecretStr = SecretStr(DEVELOPMENT_PSEUDONYM_KEY.hex())
 
     @field_validator("pseudonym_key")
@@ -34,8 +32,10 @@ class IssuerSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_default_secret_outside_development(self) -> IssuerSettings:
-        if self.env != "development" and self.pseudonym_key_bytes == DEVELOPMENT_PSEUDONYM_KEY:
-            raise ValueError(f"ONSHI_PSEUDONYM_KEY is the development key but ONSHI_ENV={self.env}")
+        if not self.is_development and self.pseudonym_key_bytes == DEVELOPMENT_PSEUDONYM_KEY:
+            raise ValueError(
+                self.development_default_refused("ONSHI_PSEUDONYM_KEY", "development key")
+            )
         return self
 
     @property

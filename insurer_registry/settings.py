@@ -1,30 +1,25 @@
 """The registry's settings: one validated object, read from the environment.
 
 `DATABASE_URL` (unprefixed) selects the database; everything else is `ONSHI_…`.
-Outside development (`ONSHI_ENV`), the development pseudonym key is refused.
+Outside development (`ONSHI_ENV`; unset means production), the development pseudonym key is
+refused.
 """
 
 from __future__ import annotations
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from insurer_registry.db import with_psycopg3
+from onshi_kernel.settings import OnshiSettings
 
-DEVELOPMENT = "development"
 DEFAULT_DATABASE_URL = "sqlite:///var/registry.db"
 MIN_KEY_BYTES = 16
 
 
-class Settings(BaseSettings):
+class Settings(OnshiSettings):
     """Configuration of the insurer registry."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="ONSHI_", populate_by_name=True, frozen=True, hide_input_in_errors=True
-    )
-
-    env: str = DEVELOPMENT
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL,
         validation_alias=AliasChoices("DATABASE_URL", "database_url"),
@@ -53,9 +48,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_development_secrets_outside_development(self) -> Settings:
-        if self.env != DEVELOPMENT and self.pseudonym_bytes == DEVELOPMENT_PSEUDONYM_KEY:
+        if not self.is_development and self.pseudonym_bytes == DEVELOPMENT_PSEUDONYM_KEY:
             raise ValueError(
-                f"ONSHI_ENV={self.env}: set ONSHI_PSEUDONYM_KEY, the development key is refused"
+                self.development_default_refused("ONSHI_PSEUDONYM_KEY", "development key")
             )
         return self
 

@@ -106,8 +106,14 @@ def build_dependencies(settings: Settings) -> Dependencies:
     return Dependencies(
         settings=settings,
         sessions=make_session_factory(make_engine(settings.database_url, pool_size=POOL_SIZE)),
-        trust=TrustStore(settings.jpki_ca_files, settings.jpki_crl_files),
-        directory=FileIssuerDirectory(settings.issuer_directory_files),
+        trust=TrustStore(
+            settings.jpki_ca_files,
+            settings.jpki_crl_files,
+            refuse_test_material=not settings.is_development,
+        ),
+        directory=FileIssuerDirectory(
+            settings.issuer_directory_files, refuse_test_material=not settings.is_development
+        ),
         source=source,
         clock=lambda: dt.datetime.now(dt.UTC),
     )

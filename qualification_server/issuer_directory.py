@@ -18,6 +18,7 @@ from typing import Protocol
 from cryptography import x509
 
 from qualification_server.file_stamps import FileStamp, file_stamp
+from qualification_server.trust.test_material import refuse_test_directory
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ class IssuerDirectoryError(RuntimeError):
     """The directory file cannot be read."""
 
 
-def _parse(text: str) -> dict[tuple[str, int], str]:
+def parse_directory(text: str) -> dict[tuple[str, int], str]:
+    """(issuer, serial) → person reference, from a directory file's text."""
     doc = json.loads(text)
     if doc.get("format") != DIRECTORY_FORMAT:
         raise IssuerDirectoryError(f"not an issuer directory (format {doc.get('format')!r})")
@@ -45,8 +47,17 @@ def _parse(text: str) -> dict[tuple[str, int], str]:
 class FileIssuerDirectory:
     """`IssuerDirectory` over one or more `directory.json` files, reloaded on change."""
 
-    def __init__(self, paths: list[Path], check_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        paths: list[Path],
+        check_interval_s: float = 1.0,
+        *,
+        refuse_test_material: bool = False,
+    ) -> None:
+        """`refuse_test_material` (outside development): the committed test issuer's
+        directory is refused, at start and at every reload (`trust.test_material`)."""
         self._paths = list(paths)
+        self._refuse_test_material = refuse_test_material
         self._interval = check_interval_s
         self._lock = threading.Lock()
         self._stamp: FileStamp = ()
@@ -61,8 +72,11 @@ class FileIssuerDirectory:
         entries: dict[tuple[str, int], str] = {}
         for path in self._paths:
             try:
-                entries.update(_parse(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError, KeyError, IssuerDirectoryError) as exc:
+                parsed = parse_directory(path.read_text(encoding="utf-8"))
+                if self._refuse_test_material:
+                    refuse_test_directory(parsed, str(path))
+                entries.update(parsed)
+            except (OSError, ValueError, KeyError, TypeError, IssuerDirectoryError) as exc:
                 if not self._entries and not entries:
                     raise IssuerDirectoryError(f"cannot read {path}: {exc}") from exc
                 log.error("keeping the previous issuer directory: %s: %s", path, exc)

@@ -1,32 +1,29 @@
 """The qualification server's settings: one validated object from the environment.
 
 `DATABASE_URL` (unprefixed) selects the server's database; everything else is `ONSHI_…`.
-Outside development (`ONSHI_ENV`), development secrets are refused.
+Outside development (`ONSHI_ENV`; unset means production) the development challenge key and
+the committed test issuer (recognised by content, `trust.test_material`) are refused.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from insurer_registry.db import with_psycopg3
+from onshi_kernel.settings import OnshiSettings
+from qualification_server.trust.test_material import CommittedTestMaterial, refuse_test_files
 
-DEVELOPMENT = "development"
 DEFAULT_DATABASE_URL = "sqlite:///var/qualification.db"
 DEVELOPMENT_CHALLENGE_KEY = "onshi-development-challenge-key-not-for-production"
 FIXTURE_ISSUER = Path("fixtures/issuer")
 
 
-class Settings(BaseSettings):
+class Settings(OnshiSettings):
     """Configuration of the qualification server."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="ONSHI_", populate_by_name=True, frozen=True, hide_input_in_errors=True
-    )
-
-    env: str = DEVELOPMENT
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL,
         validation_alias=AliasChoices("DATABASE_URL", "database_url"),
@@ -69,21 +66,25 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_development_secrets_outside_development(self) -> Settings:
-        if self.env == DEVELOPMENT:
+        if self.is_development:
             return self
         if self.challenge_key_bytes == DEVELOPMENT_CHALLENGE_KEY.encode():
             raise ValueError(
-                f"ONSHI_ENV={self.env}: set ONSHI_CHALLENGE_KEY, the development key is refused"
+                self.development_default_refused("ONSHI_CHALLENGE_KEY", "development key")
             )
         # The committed test CA's key is public: trusting it would accept anyone's card.
-        fixtures = FIXTURE_ISSUER.resolve()
-        for name in ("jpki_ca_files", "jpki_crl_files", "issuer_directory_files"):
-            for path in getattr(self, name):
-                if path.resolve().is_relative_to(fixtures):
-                    raise ValueError(
-                        f"ONSHI_ENV={self.env}: ONSHI_{name.upper()} names the test issuer in "
-                        f"{FIXTURE_ISSUER}, which is refused outside development"
-                    )
+        checks: tuple[tuple[str, Literal["ca", "crl", "directory"], list[Path]], ...] = (
+            ("ONSHI_JPKI_CA_FILES", "ca", self.jpki_ca_files),
+            ("ONSHI_JPKI_CRL_FILES", "crl", self.jpki_crl_files),
+            ("ONSHI_ISSUER_DIRECTORY_FILES", "directory", self.issuer_directory_files),
+        )
+        for variable, kind, paths in checks:
+            try:
+                refuse_test_files(kind, paths)
+            except CommittedTestMaterial as exc:
+                raise ValueError(
+                    self.development_default_refused(variable, f"committed test issuer ({exc})")
+                ) from None
         return self
 
     @property

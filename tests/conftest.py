@@ -17,6 +17,11 @@ import pytest
 
 from card_reader.pcscd import Pcscd
 
+# Unset, ONSHI_ENV means production; the tests run on the development keys and the committed
+# test issuer, so they ask for development by name (the tests of the production guards set
+# or remove it themselves). Set on import, before any settings object is made.
+os.environ["ONSHI_ENV"] = "development"
+
 LOG_DIR = Path(__file__).resolve().parents[1] / "var" / "test-logs"
 OWN_PACKAGES = ("card_reader", "insurer_registry", "qualification_server", "clinic_client")
 LAST = "tests/test_logs.py"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from card_reader.settings import IssuerSettings
 from clinic_client.api import QualificationClient
@@ -22,12 +23,21 @@ app = typer.Typer(
 )
 
 
+def _pseudonym_key() -> bytes:
+    """The key of the kit's person references; the development key needs ONSHI_ENV=development."""
+    try:
+        return IssuerSettings().pseudonym_key_bytes
+    except ValidationError as exc:
+        typer.echo(f"conformance: settings: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def init(kit_dir: Annotated[Path, typer.Argument(help="A new directory for the kit")]) -> None:
     """Issue the kit's cards (its own test CA), a rogue CA's card, members.csv and a
     face-check device key; then say how to configure the server under test."""
     try:
-        kit = create_kit(kit_dir, pseudonym_key=IssuerSettings().pseudonym_key_bytes)
+        kit = create_kit(kit_dir, pseudonym_key=_pseudonym_key())
     except ValueError as exc:
         typer.echo(f"conformance: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -88,7 +98,7 @@ def run(
             client=client,
             server_url=server.rstrip("/"),
             kit=kit,
-            issuer=kit.issuer(IssuerSettings().pseudonym_key_bytes),
+            issuer=kit.issuer(_pseudonym_key()),
             device=(device_id, kit.device_key()) if device_id else None,
         )
         results = run_catalogue(context, [s for s in CATALOGUE if not only or s.id in only])

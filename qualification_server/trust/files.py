@@ -18,6 +18,11 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from qualification_server.file_stamps import FileStamp, file_stamp
+from qualification_server.trust.test_material import (
+    CommittedTestMaterial,
+    refuse_test_ca,
+    refuse_test_crl,
+)
 from qualification_server.trust.validation import DER_PARSE_ERRORS, TrustAnchors, TrustedCa
 
 log = logging.getLogger(__name__)
@@ -31,7 +36,8 @@ class TrustConfigurationError(RuntimeError):
 _LOAD_ERRORS = (OSError, UnsupportedAlgorithm, *DER_PARSE_ERRORS)
 
 
-def _load_certificates(path: Path) -> list[x509.Certificate]:
+def read_certificates(path: Path) -> list[x509.Certificate]:
+    """The certificates of a PEM (one or more) or DER file, each parsed in full."""
     data = path.read_bytes()
     if b"-----BEGIN" in data:
         certificates = x509.load_pem_x509_certificates(data)
@@ -44,7 +50,8 @@ def _load_certificates(path: Path) -> list[x509.Certificate]:
     return certificates
 
 
-def _load_crl(path: Path) -> x509.CertificateRevocationList:
+def read_crl(path: Path) -> x509.CertificateRevocationList:
+    """A CRL from a PEM or DER file."""
     data = path.read_bytes()
     crl = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
     # The entries stay lazy (a CRL can be long); `check_revocation` fails closed on a bad one.
@@ -62,18 +69,34 @@ def _signed_by(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> boo
         return False
 
 
-def load_anchors(ca_files: list[Path], crl_files: list[Path]) -> TrustAnchors:
-    """Read the CA certificates and match each CRL to the CA that signed it."""
+def load_anchors(
+    ca_files: list[Path], crl_files: list[Path], *, refuse_test_material: bool = False
+) -> TrustAnchors:
+    """Read the CA certificates and match each CRL to the CA that signed it.
+
+    `refuse_test_material` (outside development): a committed test CA is a configuration
+    error and a CRL the committed test CA signed is ignored (`test_material`)."""
     cas: list[x509.Certificate] = []
     for path in ca_files:
         try:
-            cas.extend(_load_certificates(path))
+            certificates = read_certificates(path)
+            if refuse_test_material:
+                for certificate in certificates:
+                    refuse_test_ca(certificate, str(path))
+        except CommittedTestMaterial as exc:
+            raise TrustConfigurationError(str(exc)) from None
         except _LOAD_ERRORS as exc:
             raise TrustConfigurationError(f"cannot load CA certificate {path}: {exc}") from exc
+        cas.extend(certificates)
     crls: dict[bytes, x509.CertificateRevocationList] = {}
     for path in crl_files:
         try:
-            crl = _load_crl(path)
+            crl = read_crl(path)
+            if refuse_test_material:
+                refuse_test_crl(crl, str(path))
+        except CommittedTestMaterial as exc:
+            log.error("%s: ignored, its CA's certificates will be refused", exc)
+            continue
         except _LOAD_ERRORS as exc:
             log.error(
                 "CRL %s cannot be loaded (%s): its CA's certificates will be refused", path, exc
@@ -99,16 +122,25 @@ class TrustStore:
     """The current `TrustAnchors`, reloaded from the files when they change."""
 
     def __init__(
-        self, ca_files: list[Path], crl_files: list[Path], check_interval_s: float = 1.0
+        self,
+        ca_files: list[Path],
+        crl_files: list[Path],
+        check_interval_s: float = 1.0,
+        *,
+        refuse_test_material: bool = False,
     ) -> None:
+        self._refuse_test_material = refuse_test_material
         self._ca_files = list(ca_files)
         self._crl_files = list(crl_files)
         self._paths = [*self._ca_files, *self._crl_files]
         self._interval = check_interval_s
         self._lock = threading.Lock()
         stamp = file_stamp(self._paths)
-        self._loaded = _Loaded(
-            stamp, load_anchors(self._ca_files, self._crl_files), time.monotonic()
+        self._loaded = _Loaded(stamp, self._load(), time.monotonic())
+
+    def _load(self) -> TrustAnchors:
+        return load_anchors(
+            self._ca_files, self._crl_files, refuse_test_material=self._refuse_test_material
         )
 
     def anchors(self) -> TrustAnchors:
@@ -121,7 +153,7 @@ class TrustStore:
             stamp = file_stamp(self._paths)
             if stamp != loaded.stamp:
                 try:
-                    anchors = load_anchors(self._ca_files, self._crl_files)
+                    anchors = self._load()
                 except TrustConfigurationError as exc:
                     log.error("keeping the previous trust anchors: %s", exc)
                     anchors = loaded.anchors

@@ -91,6 +91,19 @@ def test_settings_refuse_the_development_key_in_production(
     assert "development key" in text
 
 
+def test_issue_with_no_env_set_refuses_the_development_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unset means production: test cards under the public key are asked for by name."""
+    monkeypatch.delenv("ONSHI_ENV", raising=False)
+    monkeypatch.delenv("ONSHI_PSEUDONYM_KEY", raising=False)
+    residents = str(REPO / "fixtures" / "residents.json")
+    code, text = invoke("issue", "--residents", residents, "--out", str(tmp_path))
+    assert code == 1
+    assert "ONSHI_ENV is not set" in text
+    assert not (tmp_path / "directory.json").exists()
+
+
 # --- reading a card through pcscd ---------------------------------------------------------
 
 pcsc = pytest.mark.pcsc

@@ -399,7 +399,6 @@ def test_api_and_member_registrations_meet_in_one_registry(
 @pytest.fixture
 def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.delenv("ONSHI_ENV", raising=False)
     monkeypatch.delenv("ONSHI_PSEUDONYM_KEY", raising=False)
     return CliRunner()
 

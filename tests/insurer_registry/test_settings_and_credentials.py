@@ -12,14 +12,24 @@ from insurer_registry.credentials import CredentialKind
 from insurer_registry.settings import DEFAULT_DATABASE_URL, Settings
 
 
-def test_defaults_are_development_sqlite_and_the_development_key(
+def test_development_asked_for_by_name_runs_on_sqlite_and_the_development_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("DATABASE_URL", "ONSHI_ENV", "ONSHI_PSEUDONYM_KEY"):
+    for name in ("DATABASE_URL", "ONSHI_PSEUDONYM_KEY"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ONSHI_ENV", "development")
     settings = Settings()
     assert settings.database_url == DEFAULT_DATABASE_URL
     assert settings.pseudonym_bytes == DEVELOPMENT_PSEUDONYM_KEY
+
+
+def test_an_unset_env_means_production_and_refuses_the_development_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ONSHI_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("ONSHI_ENV", raising=False)
+    with pytest.raises(ValidationError, match="ONSHI_ENV is not set, which means production"):
+        Settings()
 
 
 def test_development_key_is_refused_outside_development(monkeypatch: pytest.MonkeyPatch) -> None:

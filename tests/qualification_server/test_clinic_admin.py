@@ -36,7 +36,6 @@ UNREGISTERED = "1310000099"
 def admin(world: World, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     """The command line, on the world's database."""
     monkeypatch.setenv("DATABASE_URL", world.deps.settings.database_url)
-    monkeypatch.delenv("ONSHI_ENV", raising=False)
     return CliRunner()
 
 

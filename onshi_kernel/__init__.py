@@ -1,0 +1,1 @@
+"""What several onshi packages need and none of them owns. Imports none of them."""
