@@ -3,14 +3,20 @@ real request files in a temporary directory, real answers parsed back."""
 
 from __future__ import annotations
 
+import ctypes
+import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from sqlalchemy import func, select
 
 from clinic_client.api import QualificationClient
 from clinic_client.connector.spool import Spool
+from qualification_server.models import AccessRecord
 from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
     KOKUHO,
     KYOKAI,
@@ -109,3 +115,59 @@ def read_answer(path: Path) -> AnswerFile:
     root = ET.fromstring(data.decode(CODECS[declared]))
     assert root.tag == "XmlMsg"
     return AnswerFile(declared, root)
+
+
+def lookups_recorded(world: World) -> int:
+    """How many lookups the server recorded in its access log."""
+    with world.deps.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(AccessRecord)) or 0)
+
+
+T = TypeVar("T")
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER = 1, 2, 3
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def run_without_file_powers(work: Callable[[], T]) -> T:
+    """`work()` in a thread that has given up, for good, the capabilities that let root read,
+    link or move any file: it meets file permissions as any other user does. Capabilities
+    belong to a thread on Linux, so the rest of the test run keeps them. (Not root: nothing
+    to give up; the file is the test's own and mode 000 stops it alike.)"""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            header, data = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+            if libc.capget(ctypes.byref(header), data) != 0:
+                raise OSError(ctypes.get_errno(), "capget")
+            keep = ~((1 << CAP_DAC_OVERRIDE) | (1 << CAP_DAC_READ_SEARCH) | (1 << CAP_FOWNER))
+            data[0].effective &= keep
+            data[0].permitted &= keep
+            data[0].inheritable &= keep
+            if libc.capset(ctypes.byref(header), data) != 0:
+                raise OSError(ctypes.get_errno(), "capset")
+            outcome.append(work())
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "timed out"
+    if failure:
+        raise failure[0]
+    return outcome[0]

@@ -4,14 +4,10 @@ with an error answer."""
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import shutil
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
@@ -27,6 +23,7 @@ from .conftest import (
     AnswerFile,
     read_answer,
     request_file,
+    run_without_file_powers,
     search_info,
 )
 
@@ -346,51 +343,3 @@ def test_a_request_the_connector_may_not_read_is_refused_kept_and_does_not_stop_
 
 
 NOBODY = 65534
-T = TypeVar("T")
-CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER = 1, 2, 3
-LINUX_CAPABILITY_VERSION_3 = 0x20080522
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [
-        ("effective", ctypes.c_uint32),
-        ("permitted", ctypes.c_uint32),
-        ("inheritable", ctypes.c_uint32),
-    ]
-
-
-def run_without_file_powers(work: Callable[[], T]) -> T:
-    """`work()` in a thread that has given up, for good, the capabilities that let root read,
-    link or move any file: it meets file permissions as any other user does. Capabilities
-    belong to a thread on Linux, so the rest of the test run keeps them. (Not root: nothing
-    to give up; the file is the test's own and mode 000 stops it alike.)"""
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            header, data = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
-            if libc.capget(ctypes.byref(header), data) != 0:
-                raise OSError(ctypes.get_errno(), "capget")
-            keep = ~((1 << CAP_DAC_OVERRIDE) | (1 << CAP_DAC_READ_SEARCH) | (1 << CAP_FOWNER))
-            data[0].effective &= keep
-            data[0].permitted &= keep
-            data[0].inheritable &= keep
-            if libc.capset(ctypes.byref(header), data) != 0:
-                raise OSError(ctypes.get_errno(), "capset")
-            outcome.append(work())
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join(timeout=60)
-    assert not thread.is_alive(), "timed out"
-    if failure:
-        raise failure[0]
-    return outcome[0]

@@ -14,24 +14,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from clinic_client.api import QualificationClient
 from clinic_client.connector import Connector, ConnectorBusy, run_connector
 from clinic_client.connector.spool import Spool
-from qualification_server.models import AccessRecord
 
-from .conftest import KOKUHO, World, read_answer, request_file, search_info
+from .conftest import KOKUHO, World, lookups_recorded, read_answer, request_file, search_info
 
 pytestmark = pytest.mark.db
 
 POLL_S = 0.02
-
-
-def lookups_recorded(world: World) -> int:
-    """How many lookups the server recorded in its access log."""
-    with world.deps.sessions() as session:
-        return int(session.scalar(select(func.count()).select_from(AccessRecord)) or 0)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
