@@ -26,6 +26,7 @@ class ConnectorCode(StrEnum):
     UNKNOWN_REQUEST = "C1007"
     NOT_SUPPORTED = "C1008"
     UNREADABLE_FILE = "C1009"
+    NOT_A_REGULAR_FILE = "C1010"
     INTERNAL = "C9001"
 
 
@@ -77,6 +78,11 @@ CATALOGUE: dict[ConnectorCode, CodeInfo] = {
         "照会ファイルを読み取れません。ファイルのアクセス権を確認してください。",
         "The connector may not read the request file (permission denied, or an I/O error); "
         "the file is kept in rejected/ as it is.",
+    ),
+    ConnectorCode.NOT_A_REGULAR_FILE: CodeInfo(
+        "照会ファイルが通常のファイルではありません（リンクなど）。レセコンの出力を確認してください。",
+        "The request is not a regular file (a symbolic link, a FIFO, a device or a folder in "
+        "its place): it is neither followed nor read, and is moved into rejected/ as it is.",
     ),
     ConnectorCode.INTERNAL: CodeInfo(
         "連携ソフトでエラーが発生しました。しばらくしてからもう一度照会してください。",

@@ -26,7 +26,7 @@ from clinic_client.connector.answering import (
 from clinic_client.connector.errors import ConnectorCode, RequestRejected
 from clinic_client.connector.names import RequestName
 from clinic_client.connector.requests import MAX_REQUEST_BYTES
-from clinic_client.connector.spool import Spool
+from clinic_client.connector.spool import NotARegularFile, Spool
 
 log = logging.getLogger(__name__)
 DEFAULT_SETTLE_S = 0.5  # a request file must sit untouched this long before it is read
@@ -93,10 +93,16 @@ class Connector:
             return None
         now = self._clock()
         try:
-            data = _read_head(claim)
+            # One more byte than a request may hold: enough to refuse it (C1006).
+            data = self._spool.read_claim(claim, max_bytes=MAX_REQUEST_BYTES + 1)
         except FileNotFoundError:
             log.warning("request %s: taken out of work/ before it was answered", name.label)
             return None
+        except NotARegularFile as exc:
+            # Put in place of a listed request (the listing saw a regular file): refused
+            # unread, and moved into rejected/ as it is, so the loop goes on.
+            log.warning("request %s: refused, %s in place of a file", name.label, exc.kind)
+            answer = refusal(name, RequestRejected(ConnectorCode.NOT_A_REGULAR_FILE), now=now)
         except PermissionError as exc:
             # Another user's file the connector may not read: refused, not retried forever.
             # (Other read errors, a share gone offline, are the loop's to retry.)
@@ -173,9 +179,3 @@ def run_connector(
 def _delay(poll_interval_s: float, failures: int) -> float:
     """The poll interval, doubled for each failed attempt in a row, up to 30 s."""
     return min(poll_interval_s * 2.0 ** min(failures, 16), max(MAX_BACKOFF_S, poll_interval_s))
-
-
-def _read_head(path: Path) -> bytes:
-    """The file's bytes, up to one more than a request may hold (enough to refuse it)."""
-    with path.open("rb") as handle:
-        return handle.read(MAX_REQUEST_BYTES + 1)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,12 +27,24 @@ from pathlib import Path
 from clinic_client.connector.names import NAME_MAX_BYTES, is_request_file
 
 LOCK_FILE = ".connector.lock"
+# How a claim is opened: a symbolic link is not followed (its target could be any file the
+# connector may read) and a FIFO does not wait for a writer (it would hold the loop forever).
+READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 STALE_TEMP_S = 3600.0
 TEMPORARY_SUFFIXES = (
     ".tmp",
     ".part",
     "~",
 )  # a temporary file this old was left by a writer that died
+
+
+class NotARegularFile(Exception):
+    """A claim that is not a regular file: something was put in place of a request file
+    after the connector listed it (a symbolic link, a FIFO, a device, a folder)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"not a regular file: {kind}")
+        self.kind = kind
 
 
 class ConnectorBusy(Exception):
@@ -97,8 +110,10 @@ class Spool:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def claimed(self) -> list[Path]:
-        """Requests in `work/`, oldest first: claimed, not yet answered."""
-        return [p for _, p in _stamped(p for p in self.work.iterdir() if _is_file(p))]
+        """Requests in `work/`, oldest first: claimed, not yet answered. Whatever a claim
+        turned out to be (a link, a FIFO swapped in before it was claimed) is listed, so that
+        it is answered and kept rather than left there."""
+        return [p for _, p in _stamped(p for p in self.work.iterdir() if not _hidden(p))]
 
     def waiting(self, *, settle_s: float) -> list[Path]:
         """Request files in `req/` left untouched for `settle_s` (a writer that writes in
@@ -122,7 +137,7 @@ class Spool:
         """Move `request` into `work/`; None if it is gone or a request of the same name is
         still being answered (it waits in `req/` rather than replace that one)."""
         claim = self.work / request.name
-        if claim.exists():
+        if os.path.lexists(claim):
             return None
         try:
             request.rename(claim)
@@ -135,9 +150,20 @@ class Spool:
         connector stopped between writing the answer and removing the claim."""
         answer = self.res / answer_name
         try:
-            return answer.stat().st_mtime_ns >= claim.stat().st_mtime_ns
+            return answer.lstat().st_mtime_ns >= claim.lstat().st_mtime_ns
         except FileNotFoundError:
             return False
+
+    def read_claim(self, claim: Path, *, max_bytes: int) -> bytes:
+        """The claimed request's bytes, at most `max_bytes`, read from one descriptor that was
+        opened without following a link or waiting on a FIFO and is a regular file.
+
+        Raises `NotARegularFile` for anything else, whatever the listing saw: the writer may
+        have swapped the file between the listing and now. `PermissionError` for a regular
+        file the connector may not read; other `OSError`s as they come.
+        """
+        with os.fdopen(_open_regular(claim), "rb") as handle:
+            return handle.read(max_bytes)
 
     def write_answer(self, name: str, data: bytes) -> Path:
         return self._publish(self.res, name, data)
@@ -150,23 +176,27 @@ class Spool:
         answer is published: a stop at any point leaves it in `work/`, `rejected/` or both,
         never nowhere. A hard link, so no bytes are copied; a copy where the file system has
         no links. Kept again after a restart, it is not doubled. None if the claim was
-        taken out of `work/` meanwhile, or if the connector may neither link nor read it
-        (another user's file, mode 000): `finish` moves that one in instead."""
-        if not claim.exists():
+        taken out of `work/` meanwhile, if it is not a regular file (a link, a FIFO), or if
+        the connector may neither link nor read it (another user's file, mode 000): `finish`
+        moves those in instead, as they are."""
+        try:
+            if not stat.S_ISREG(os.lstat(claim).st_mode):
+                return None
+        except FileNotFoundError:
             return None
         target = self._rejected_name(claim)
-        if target.exists():
+        if os.path.lexists(target):
             return target  # kept before a restart
         try:
-            os.link(claim, target)
+            os.link(claim, target, follow_symlinks=False)
         except FileNotFoundError:
             return None
         except OSError:  # no hard links here (some network shares), or not ours to link
             temporary = self.tmp / f"{uuid.uuid4().hex}.tmp"
             try:
-                shutil.copyfile(claim, temporary)
+                _copy_regular(claim, temporary)
                 os.replace(temporary, target)
-            except PermissionError:
+            except (PermissionError, NotARegularFile):
                 return None
             finally:
                 temporary.unlink(missing_ok=True)
@@ -174,11 +204,12 @@ class Spool:
         return target
 
     def finish(self, claim: Path) -> None:
-        """The request is answered: forget it. One the connector may not read could not be
-        kept in `rejected/` by `keep_rejected`: it is moved there now, never deleted unseen."""
-        if not _readable(claim):
+        """The request is answered: forget it. One that is not a regular file, or that the
+        connector may not read, could not be kept in `rejected/` by `keep_rejected`: it is
+        moved there now (a rename: a link is moved, not followed), never deleted unseen."""
+        if _kept_by_moving(claim):
             target = self._rejected_name(claim)
-            if not target.exists():  # (where links need no read access, it is kept already)
+            if not os.path.lexists(target):  # (where links need no read access, it is kept)
                 claim.rename(target)
                 _fsync_directory(self.rejected)
         claim.unlink(missing_ok=True)
@@ -189,7 +220,7 @@ class Spool:
         file holds that; an entry that already is `claim` (linked before a restart) is kept."""
         target = self.rejected / claim.name
         number = 0
-        while target.exists() and not os.path.samefile(target, claim):
+        while os.path.lexists(target) and not _same_entry(target, claim):
             number += 1
             target = self.rejected / _fitted(f"{number}-{claim.name}")
         return target
@@ -228,20 +259,81 @@ def _fitted(name: str) -> str:
     return name
 
 
-def _readable(path: Path) -> bool:
-    """False only when opening `path` for reading is refused (a file that is gone counts
-    as readable: there is nothing left to keep)."""
+def _kept_by_moving(path: Path) -> bool:
+    """True when `path` can be neither linked nor copied into `rejected/`: it is not a
+    regular file, or opening it for reading is refused. (A file that is gone is not: there
+    is nothing left to keep.)"""
     try:
-        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return True
+        os.close(os.open(path, READ_FLAGS))
     except PermissionError:
-        return False
+        return True
     except FileNotFoundError:
         pass
-    return True
+    return False
+
+
+def _open_regular(path: Path) -> int:
+    """A descriptor of `path` open for reading, checked to be a regular file; else
+    `NotARegularFile`, naming what it is. The check is on the descriptor, so what was
+    checked is what is read, whatever is put at `path` meanwhile."""
+    try:
+        fd = os.open(path, READ_FLAGS)
+    except FileNotFoundError:
+        raise
+    except OSError:
+        # A link refused by O_NOFOLLOW (ELOOP), a socket that cannot be opened (ENXIO):
+        # say what it is. A regular file keeps its error (permission denied, I/O).
+        mode = os.lstat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(_kind(mode)) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(_kind(mode))
+        os.set_blocking(fd, True)  # a regular file: O_NONBLOCK has done its work
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _copy_regular(source: Path, target: Path) -> None:
+    """Copy `source` to a new file `target`, read through a regular file's descriptor."""
+    with os.fdopen(_open_regular(source), "rb") as reading, target.open("xb") as writing:
+        shutil.copyfileobj(reading, writing)
+
+
+def _same_entry(a: Path, b: Path) -> bool:
+    """True when `a` and `b` are one directory entry's file (links not followed)."""
+    try:
+        first, second = os.lstat(a), os.lstat(b)
+    except FileNotFoundError:
+        return False
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is, for the log."""
+    kinds = (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _hidden(path: Path) -> bool:
+    return path.name.startswith(".")
 
 
 def _is_file(path: Path) -> bool:
-    return path.is_file() and not path.is_symlink() and not path.name.startswith(".")
+    return path.is_file() and not path.is_symlink() and not _hidden(path)
 
 
 def _is_request(path: Path) -> bool:
@@ -254,7 +346,7 @@ def _stamped(paths: Iterator[Path]) -> list[tuple[int, Path]]:
     stamped: list[tuple[int, str, Path]] = []
     for path in paths:
         try:
-            stamped.append((path.stat().st_mtime_ns, path.name, path))
+            stamped.append((path.lstat().st_mtime_ns, path.name, path))
         except FileNotFoundError:
             continue
     return [(mtime, path) for mtime, _, path in sorted(stamped)]
