@@ -2,8 +2,9 @@
 retried write return the first answer instead of doing the work twice.
 
 Each key is scoped to the insurer and stored with a fingerprint of the request (method,
-path, canonical body) and the answer. The same key with the same request returns the stored
-answer; with a different request it is `IdempotencyKeyReused`. The key is claimed (inserted)
+path, canonical body; keyed, since a body holds a My Number: `digests`) and the answer. The
+same key with the same request returns the stored answer; with a different request it is
+`IdempotencyKeyReused`. The key is claimed (inserted)
 before the work, in the work's transaction: a concurrent duplicate waits on the unique
 index and then reads the stored answer. A failed request stores nothing, so its retry runs
 again (and fails the same way if nothing changed).
@@ -11,7 +12,6 @@ again (and fails the same way if nothing changed).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from insurer_registry.db import transaction
+from insurer_registry.digests import keyed_digest
 from insurer_registry.errors import IdempotencyKeyRequired, IdempotencyKeyReused
 from insurer_registry.models import IdempotencyRecord
 
@@ -46,12 +47,12 @@ def validate_key(key: str | None) -> str:
     return key
 
 
-def fingerprint(method: str, path: str, payload: object) -> str:
-    """A digest of the request that a key must keep meaning."""
+def fingerprint(method: str, path: str, payload: object, *, pseudonym_key: bytes) -> str:
+    """A keyed digest of the request that a key must keep meaning."""
     canonical = json.dumps(
         [method.upper(), path, payload], sort_keys=True, ensure_ascii=False, default=str
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return keyed_digest(pseudonym_key, "idempotency", canonical.encode())
 
 
 def _stored(session: Session, insurer_id: int, key: str) -> IdempotencyRecord | None:

@@ -127,7 +127,7 @@ class Import(Base):
     insurer_id: Mapped[int | None] = mapped_column(ForeignKey("insurers.id"), index=True)
     actor: Mapped[str] = mapped_column(String(100))
     request_id: Mapped[str | None] = mapped_column(String(200))
-    file_sha256: Mapped[str] = mapped_column(String(64))
+    file_digest: Mapped[str] = mapped_column(String(64))  # keyed: `digests`
     encoding: Mapped[str] = mapped_column(String(16))
     rows_read: Mapped[int] = mapped_column(Integer)
     inserted: Mapped[int] = mapped_column(Integer)

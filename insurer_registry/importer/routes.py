@@ -96,7 +96,9 @@ async def import_members(
             sessions=sessions,
             insurer_id=insurer.id,
             key=key,
-            request_hash=fingerprint("POST", request.url.path, payload),
+            request_hash=fingerprint(
+                "POST", request.url.path, payload, pseudonym_key=settings.pseudonym_bytes
+            ),
             work=work,
         )
     return Response(answer.body, status_code=answer.status_code, media_type="application/json")

@@ -25,7 +25,11 @@ class ImportReportPublic(BaseModel):
     import_id: int | None = Field(alias="ImportId")
     committed: bool = Field(alias="Committed")
     encoding: str = Field(alias="Encoding")
-    file_sha256: str = Field(alias="FileSha256")
+    file_digest: str = Field(
+        alias="FileDigest",
+        description="HMAC-SHA-256 of the file under the registry's key: the same file gives "
+        "the same digest, and it cannot be turned back into the My Numbers the file holds",
+    )
     rows: int = Field(alias="Rows")
     inserted: int = Field(alias="Inserted")
     updated: int = Field(alias="Updated")
@@ -42,7 +46,7 @@ class ImportReportPublic(BaseModel):
                 "import_id": report.import_id,
                 "committed": report.committed,
                 "encoding": report.encoding,
-                "file_sha256": report.file_sha256,
+                "file_digest": report.file_digest,
                 "rows": report.rows,
                 "inserted": report.inserted,
                 "updated": report.updated,

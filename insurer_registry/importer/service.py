@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from insurer_registry.audit import Actor
+from insurer_registry.digests import keyed_digest
 from insurer_registry.domain import InvalidRecord, record_from_flat
 from insurer_registry.errors import Conflict, InsurerNotFound, RegistryError
 from insurer_registry.importer import merge, staging
@@ -49,7 +50,7 @@ class ImportReport:
     `on_rejection` sees every one."""
 
     encoding: str
-    file_sha256: str
+    file_digest: str  # keyed (`digests`): the file holds My Numbers
     rows: int
     inserted: int
     updated: int
@@ -183,7 +184,7 @@ def import_csv(
     ) -> ImportReport:
         return ImportReport(
             encoding=chosen,
-            file_sha256=hashing.sha256.hexdigest(),
+            file_digest=keyed_digest(pseudonym_key, "import-file", hashing.sha256.digest()),
             rows=rows,
             inserted=inserted,
             updated=updated,
@@ -203,7 +204,7 @@ def import_csv(
         insurer_id=insurer.id if insurer else None,
         actor=actor.label,
         request_id=actor.request_id,
-        file_sha256=hashing.sha256.hexdigest(),
+        file_digest=keyed_digest(pseudonym_key, "import-file", hashing.sha256.digest()),
         encoding=chosen,
         rows_read=rows,
         inserted=0,

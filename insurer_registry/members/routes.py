@@ -112,7 +112,9 @@ def register_member(
             sessions=sessions,
             insurer_id=insurer.id,
             key=key,
-            request_hash=fingerprint("POST", request.url.path, _payload(body)),
+            request_hash=fingerprint(
+                "POST", request.url.path, _payload(body), pseudonym_key=settings.pseudonym_bytes
+            ),
             work=work,
         )
     )
@@ -157,7 +159,9 @@ def correct_member(
             sessions=sessions,
             insurer_id=insurer.id,
             key=key,
-            request_hash=fingerprint("PATCH", request.url.path, _payload(body)),
+            request_hash=fingerprint(
+                "PATCH", request.url.path, _payload(body), pseudonym_key=settings.pseudonym_bytes
+            ),
             work=work,
         )
     )
@@ -176,6 +180,7 @@ def record_loss(
     caller: InsurerCallerDep,
     key: IdempotencyKeyDep,
     sessions: SessionsDep,
+    settings: SettingsDep,
 ) -> Response:
     """End a qualification: DisqualificationDate is the first day without it."""
     insurer = caller_insurer(caller)
@@ -196,7 +201,9 @@ def record_loss(
             sessions=sessions,
             insurer_id=insurer.id,
             key=key,
-            request_hash=fingerprint("POST", request.url.path, _payload(body)),
+            request_hash=fingerprint(
+                "POST", request.url.path, _payload(body), pseudonym_key=settings.pseudonym_bytes
+            ),
             work=work,
         )
     )
