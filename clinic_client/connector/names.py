@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from clinic_client.connector.logtext import loggable
+
 REQUEST_SUFFIX = ".xml"
 NAME_MAX_BYTES = 255  # the longest file name Linux file systems (and SMB shares) take
 FACE_PREFIX = "OQSsiquc01res_face_"
@@ -64,8 +66,9 @@ class RequestName:
 
     @property
     def label(self) -> str:
-        """How the log names the request (the id, or the file name)."""
-        return self.request_id if self.request_id is not None else self.file_name
+        """How the log names the request: the id, or the file name, escaped so that it
+        stays on its line (a name may hold a newline and a forged log line after it)."""
+        return loggable(self.request_id if self.request_id is not None else self.file_name)
 
 
 def is_request_file(file_name: str) -> bool:

@@ -24,6 +24,7 @@ from clinic_client.connector.answering import (
     refusal,
 )
 from clinic_client.connector.errors import ConnectorCode, RequestRejected
+from clinic_client.connector.logtext import loggable
 from clinic_client.connector.names import RequestName
 from clinic_client.connector.requests import MAX_REQUEST_BYTES
 from clinic_client.connector.spool import NotARegularFile, Spool
@@ -112,7 +113,7 @@ class Connector:
             try:
                 answer = answer_request(name, data, self._client, now=now)
             except ServerOutage as outage:
-                log.debug("request %s waits: %s", name.label, outage.reason)
+                log.debug("request %s waits: %s", name.label, loggable(outage.reason))
                 return outage
             except Exception as exc:
                 # One file never stops the loop, and never goes unanswered. The message may
@@ -132,7 +133,7 @@ class Connector:
         """Warn once about each stray name in `req/` while it stays there."""
         present = self._spool.ignored()
         for file_name in sorted(present - self._ignored):
-            log.warning("req/%s is not a request file (*.xml): left alone", file_name)
+            log.warning("req/%s is not a request file (*.xml): left alone", loggable(file_name))
         self._ignored = present
 
 
@@ -156,7 +157,8 @@ def run_connector(
     spool = Spool.open(directory)
     with spool.lock():
         spool.remove_stale_temporaries()
-        log.info("connector serving %s; %d requests to resume", directory, len(spool.claimed()))
+        resumed = len(spool.claimed())
+        log.info("connector serving %s; %d requests to resume", loggable(str(directory)), resumed)
         connector = Connector(spool, client, settle_s=settle_s)
         failures = 0
         while not stop.is_set():
@@ -170,7 +172,9 @@ def run_connector(
                 failures = 0
             elif trouble is not None:
                 if failures == 0:
-                    log.warning("cannot answer now (%s); requests wait, retrying", trouble)
+                    log.warning(
+                        "cannot answer now (%s); requests wait, retrying", loggable(trouble)
+                    )
                 failures += 1
             stop.wait(_delay(poll_interval_s, failures))
     log.info("connector stopped")
