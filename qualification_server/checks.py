@@ -19,7 +19,7 @@ from qualification_server.answers import (
     japan_date,
     timestamp,
 )
-from qualification_server.challenges import Purpose
+from qualification_server.challenges import Challenge, Purpose
 from qualification_server.check_record import Recorded
 from qualification_server.clinics import ClinicIdentity, device_key
 from qualification_server.db import transaction
@@ -81,12 +81,14 @@ async def card_check(
     der: bytes | None = None
     summary: dict[str, Any] = {"reference": "card", "method": method.value}
     person_ref: str | None = None
+    # Opened, and not yet spent by the record below: a refusal from here on spends it.
+    unspent: Challenge | None = None
     try:
         token = decode_b64(request.challenge, "challenge")
         der = decode_b64(request.certificate, "certificate")
         signature = decode_b64(request.proof.signature, "signature")
         confirmation = _confirmation_date(request.qualification_confirmation_date, now)
-        challenge = open_challenge_for(deps, token, Purpose.CHECK, clinic.code, now)
+        challenge = unspent = open_challenge_for(deps, token, Purpose.CHECK, clinic.code, now)
         summary["challenge_id"] = challenge.challenge_id
         cert = validate(deps, der, now)
         if isinstance(request.proof, PinProof):
@@ -106,6 +108,7 @@ async def card_check(
         )
         person = await deps.source.aqualifications_of(person_ref)
         answer = card_answer(person, request.consents, context)
+        unspent = None  # the record spends it, whatever it finds
         recorded = await deps.checks.record(
             challenge_id=challenge.challenge_id,
             expires_at=challenge.expires_at,
@@ -135,6 +138,7 @@ async def card_check(
                 method=method.value,
                 request=summary,
                 error=error,
+                challenge=unspent,
             )
         )
         raise

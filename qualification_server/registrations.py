@@ -9,6 +9,7 @@ revoked one fails certificate validation, so its use stops at once.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from qualification_server import access_log
@@ -27,6 +28,7 @@ from qualification_server.service import (
     open_challenge_for,
     person_of,
     record_refusal,
+    spend_on_refusal,
     validate,
 )
 from qualification_server.trust.validation import ValidatedCertificate
@@ -34,18 +36,37 @@ from qualification_server.trust.validation import ValidatedCertificate
 PORTAL = "portal"
 
 
+def open_proof_challenge(
+    deps: Dependencies, proof: CardProof, purpose: Purpose, client: str | None, now: dt.datetime
+) -> Challenge:
+    """The proof's challenge, checked for `purpose` and `client` (not yet spent)."""
+    return open_challenge_for(deps, decode_b64(proof.challenge, "challenge"), purpose, client, now)
+
+
+def prove_card(
+    deps: Dependencies, proof: CardProof, challenge: Challenge, now: dt.datetime
+) -> tuple[ValidatedCertificate, str]:
+    """Check a PIN-mode proof over an opened challenge: (certificate, person_ref)."""
+    der = decode_b64(proof.certificate, "certificate")
+    signature = decode_b64(proof.signature, "signature")
+    cert = validate(deps, der, now)
+    verify_card_signature(cert.public_key, challenge.token, signature)
+    return cert, person_of(deps, cert)
+
+
 def prove_with_pin(
     deps: Dependencies, proof: CardProof, purpose: Purpose, client: str | None
 ) -> tuple[Challenge, ValidatedCertificate, str]:
-    """Check a PIN-mode proof for `purpose`: (challenge, certificate, person_ref)."""
+    """Check a PIN-mode proof for `purpose`: (challenge, certificate, person_ref). A proof
+    that fails once its challenge has opened spends the challenge."""
     now = deps.clock()
-    token = decode_b64(proof.challenge, "challenge")
-    der = decode_b64(proof.certificate, "certificate")
-    signature = decode_b64(proof.signature, "signature")
-    challenge = open_challenge_for(deps, token, purpose, client, now)
-    cert = validate(deps, der, now)
-    verify_card_signature(cert.public_key, token, signature)
-    return challenge, cert, person_of(deps, cert)
+    challenge = open_proof_challenge(deps, proof, purpose, client, now)
+    try:
+        cert, person_ref = prove_card(deps, proof, challenge, now)
+    except QualificationError:
+        spend_on_refusal(deps, challenge)
+        raise
+    return challenge, cert, person_ref
 
 
 def register(
@@ -57,10 +78,12 @@ def register(
     via = clinic_code or PORTAL
     request: dict[str, Any] = {"reference": "registration", "via": via}
     person_ref: str | None = None
+    challenge: Challenge | None = None
     try:
+        challenge = open_proof_challenge(deps, proof, Purpose.REGISTRATION, clinic_code, now)
         if not consent:
             raise QualificationError(Code.CONSENT_REQUIRED)
-        challenge, cert, person_ref = prove_with_pin(deps, proof, Purpose.REGISTRATION, clinic_code)
+        cert, person_ref = prove_card(deps, proof, challenge, now)
         request["certificate"] = certificate_summary(cert, None)
         person = deps.source.qualifications_of(person_ref)
         current = person.current(japan_date(now))
@@ -98,7 +121,7 @@ def register(
     except QualificationError as error:
         record_refusal(
             deps, now=now, clinic_code=clinic_code, person_ref=person_ref,
-            method="registration", request=request, error=error,
+            method="registration", request=request, error=error, challenge=challenge,
         )  # fmt: skip
         raise
 

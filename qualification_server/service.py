@@ -98,8 +98,8 @@ def person_of(deps: Dependencies, cert: ValidatedCertificate) -> str:
     return person_ref
 
 
-def consume_challenge(session: Session, challenge: Challenge) -> None:
-    """Mark the challenge used, in the caller's transaction. Raises `CHALLENGE_REPLAYED`.
+def spend_challenge(session: Session, challenge: Challenge) -> bool:
+    """Mark the challenge used, in the caller's transaction; False if it already was.
 
     One INSERT … ON CONFLICT DO NOTHING: the unique id makes concurrent replays lose.
     """
@@ -110,8 +110,19 @@ def consume_challenge(session: Session, challenge: Challenge) -> None:
         .on_conflict_do_nothing(index_elements=["challenge_id"])
         .returning(UsedChallenge.challenge_id)
     )
-    if session.execute(statement).scalar_one_or_none() is None:
+    return session.execute(statement).scalar_one_or_none() is not None
+
+
+def consume_challenge(session: Session, challenge: Challenge) -> None:
+    """Mark the challenge used, in the caller's transaction. Raises `CHALLENGE_REPLAYED`."""
+    if not spend_challenge(session, challenge):
         raise QualificationError(Code.CHALLENGE_REPLAYED)
+
+
+def spend_on_refusal(deps: Dependencies, challenge: Challenge) -> None:
+    """A challenge answers one attempt, whatever its outcome: a refused one spends it too."""
+    with transaction(deps.sessions) as session:
+        spend_challenge(session, challenge)
 
 
 def certificate_summary(cert: ValidatedCertificate | None, der: bytes | None) -> dict[str, Any]:
@@ -129,9 +140,13 @@ def record_refusal(
     method: str,
     request: dict[str, Any],
     error: QualificationError,
+    challenge: Challenge | None = None,
 ) -> None:
-    """Record a refused request in the access log (in its own transaction)."""
+    """Record a refused request in the access log (in its own transaction), spending the
+    attempt's challenge with it when one was presented and opened: a refusal uses it up."""
     with transaction(deps.sessions) as session:
+        if challenge is not None:
+            spend_challenge(session, challenge)
         access_log.append(
             session,
             access_log.Entry(

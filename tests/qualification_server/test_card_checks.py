@@ -224,6 +224,63 @@ def test_a_refused_checks_challenge_is_used_up(world: World) -> None:
     assert (status, error_code(answer)) == (409, "Q2003")
 
 
+def _flip_last_byte(b64: str) -> str:
+    raw = bytearray(base64.b64decode(b64))
+    raw[-1] ^= 1
+    return base64.b64encode(bytes(raw)).decode()
+
+
+def test_a_challenge_refused_for_its_signature_is_used_up(world: World) -> None:
+    """A refusal spends the challenge too: the same challenge, signed right, is a replay."""
+    world.register("yamada-taro")
+    body = card_body(world, "yamada-taro", world.challenge())
+    forged = {
+        **body,
+        "proof": {"method": "pin", "signature": _flip_last_byte(str(body["proof"]["signature"]))},
+    }  # type: ignore[index]
+    status, answer = post_card(world, forged)
+    assert (status, error_code(answer)) == (403, "Q2005")
+    status, answer = post_card(world, body)
+    assert (status, error_code(answer)) == (409, "Q2003")
+
+
+def test_a_challenge_refused_for_an_unknown_device_is_used_up(world: World) -> None:
+    world.register("yamada-taro")
+    body = world.face_body("yamada-taro", device_id="face-unknown")
+    status, answer = post_card(world, body)
+    assert error_code(answer) == "Q2006", answer
+    status, answer = post_card(world, {**body, "proof": {**body["proof"], "device_id": "face-1"}})
+    assert (status, error_code(answer)) == (409, "Q2003")
+
+
+def test_a_challenge_refused_for_its_certificate_is_used_up(world: World) -> None:
+    world.register("yamada-taro")
+    body = card_body(world, "yamada-taro", world.challenge())
+    other = card_body(world, "suzuki-hanako", world.challenge())
+    status, answer = post_card(world, {**body, "certificate": other["certificate"]})
+    assert error_code(answer) == "Q2005", answer  # a certificate the signature is not of
+    status, answer = post_card(world, body)
+    assert (status, error_code(answer)) == (409, "Q2003")
+
+
+def test_a_registration_refused_for_missing_consent_uses_up_its_challenge(world: World) -> None:
+    proof = world.proof("yamada-taro", world.portal_challenge("registration"))
+    refused = world.client.post("/portal/v1/registrations", json={"proof": proof, "consent": False})
+    assert refused.json()["error"]["code"] == "Q2007"
+    again = world.client.post("/portal/v1/registrations", json={"proof": proof, "consent": True})
+    assert again.json()["error"]["code"] == "Q2003"
+
+
+def test_a_portal_login_refused_for_its_signature_uses_up_its_challenge(world: World) -> None:
+    world.register("yamada-taro")
+    proof = world.proof("yamada-taro", world.portal_challenge())
+    forged = {**proof, "signature": _flip_last_byte(proof["signature"])}
+    refused = world.client.post("/portal/v1/access-history", json={"proof": forged})
+    assert refused.json()["error"]["code"] == "Q2005"
+    again = world.client.post("/portal/v1/access-history", json={"proof": proof})
+    assert again.json()["error"]["code"] == "Q2003"
+
+
 def test_expired_challenge(world: World) -> None:
     world.register("yamada-taro")
     body = card_body(world, "yamada-taro", world.challenge())
