@@ -18,6 +18,7 @@ from pathlib import Path
 
 from clinic_client.api import QualificationClient
 from clinic_client.connector.answering import (
+    Answer,
     ServerOutage,
     answer_request,
     internal_error_answer,
@@ -28,6 +29,7 @@ from clinic_client.connector.logtext import loggable
 from clinic_client.connector.names import RequestName
 from clinic_client.connector.requests import MAX_REQUEST_BYTES
 from clinic_client.connector.spool import NotARegularFile, Spool
+from clinic_client.connector.unwritten import UnwrittenAnswers
 
 log = logging.getLogger(__name__)
 DEFAULT_SETTLE_S = 0.5  # a request file must sit untouched this long before it is read
@@ -59,6 +61,9 @@ class Connector:
         self._settle_s = settle_s
         self._clock = clock
         self._ignored: set[str] = set()
+        # The server's answers whose file could not be written yet: a retry writes them
+        # rather than ask again (each lookup is a record in the server's access log).
+        self._unwritten = UnwrittenAnswers()
 
     def run_once(self, stop: threading.Event | None = None) -> PassReport:
         """Answer the claimed requests, oldest first, then the settled ones in `req/`.
@@ -90,13 +95,17 @@ class Connector:
         # the answer and removing the claim); a fresh one always is answered.
         if resumed and self._spool.is_answered(claim, name.answer_name):
             self._spool.finish(claim)
+            self._unwritten.forget(claim.name)
             log.info("request %s: answered before the connector stopped", name.label)
             return None
+        if not resumed:  # a new request under a name answered before: nothing kept is its
+            self._unwritten.forget(claim.name)
         now = self._clock()
         try:
             # One more byte than a request may hold: enough to refuse it (C1006).
             data = self._spool.read_claim(claim, max_bytes=MAX_REQUEST_BYTES + 1)
         except FileNotFoundError:
+            self._unwritten.forget(claim.name)
             log.warning("request %s: taken out of work/ before it was answered", name.label)
             return None
         except NotARegularFile as exc:
@@ -110,24 +119,38 @@ class Connector:
             log.warning("request %s: cannot be read (%s)", name.label, exc.strerror)
             answer = refusal(name, RequestRejected(ConnectorCode.UNREADABLE_FILE), now=now)
         else:
-            try:
-                answer = answer_request(name, data, self._client, now=now)
-            except ServerOutage as outage:
-                log.debug("request %s waits: %s", name.label, loggable(outage.reason))
-                return outage
-            except Exception as exc:
-                # One file never stops the loop, and never goes unanswered. The message may
-                # quote personal data (a server answer that failed validation): log where.
-                where = "".join(traceback.format_tb(exc.__traceback__))
-                log.error("request %s: unexpected %s\n%s", name.label, type(exc).__name__, where)
-                answer = internal_error_answer(name, now=now)
+            kept = self._unwritten.find(claim.name, data) if resumed else None
+            if kept is not None:
+                log.info("request %s: writing the answer kept since writing it failed", name.label)
+                answer = kept
+            elif isinstance(asked := self._ask(name, data, now), ServerOutage):
+                return asked
+            else:
+                answer = asked
+                if not answer.refused_file:  # the server's: kept until its file is written
+                    self._unwritten.keep(claim.name, data, answer)
         if answer.refused_file:
             self._spool.keep_rejected(claim)
-        self._spool.write_answer(answer.file_name, answer.data)
+        self._spool.write_answer(answer.file_name, answer.data)  # an OSError: tried again
+        self._unwritten.forget(claim.name)
         self._spool.finish(claim)
         kind = name.kind.value if name.kind else "unknown file"
         log.info("request %s (%s): %s", name.label, kind, answer.outcome)
         return None
+
+    def _ask(self, name: RequestName, data: bytes, now: dt.datetime) -> Answer | ServerOutage:
+        """The answer to the request's bytes, through the server; the outage if it waits."""
+        try:
+            return answer_request(name, data, self._client, now=now)
+        except ServerOutage as outage:
+            log.debug("request %s waits: %s", name.label, loggable(outage.reason))
+            return outage
+        except Exception as exc:
+            # One file never stops the loop, and never goes unanswered. The message may
+            # quote personal data (a server answer that failed validation): log where.
+            where = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("request %s: unexpected %s\n%s", name.label, type(exc).__name__, where)
+            return internal_error_answer(name, now=now)
 
     def _note_ignored(self) -> None:
         """Warn once about each stray name in `req/` while it stays there."""
@@ -175,6 +198,8 @@ def run_connector(
                     log.warning(
                         "cannot answer now (%s); requests wait, retrying", loggable(trouble)
                     )
+                else:
+                    log.debug("still cannot answer (%s): attempt %d", loggable(trouble), failures)
                 failures += 1
             stop.wait(_delay(poll_interval_s, failures))
     log.info("connector stopped")

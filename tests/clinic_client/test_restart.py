@@ -19,7 +19,15 @@ from clinic_client.api import QualificationClient
 from clinic_client.connector import Connector, ConnectorBusy, run_connector
 from clinic_client.connector.spool import Spool
 
-from .conftest import KOKUHO, World, lookups_recorded, read_answer, request_file, search_info
+from .conftest import (
+    KOKUHO,
+    World,
+    lookups_recorded,
+    read_answer,
+    request_file,
+    run_without_file_powers,
+    search_info,
+)
 
 pytestmark = pytest.mark.db
 
@@ -34,13 +42,18 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
 
 
 @contextmanager
-def connector_running(directory: Path, client: QualificationClient) -> Iterator[threading.Thread]:
-    """`run_connector` in a thread, as `clinic connector` runs it, stopped on leaving."""
+def connector_running(
+    directory: Path, client: QualificationClient, *, file_powers: bool = True
+) -> Iterator[threading.Thread]:
+    """`run_connector` in a thread, as `clinic connector` runs it, stopped on leaving.
+    Without `file_powers`, the thread meets file permissions even as root."""
     stop = threading.Event()
+
+    def serve() -> None:
+        run_connector(directory, client, poll_interval_s=POLL_S, stop=stop, settle_s=0)
+
     thread = threading.Thread(
-        target=run_connector,
-        args=(directory, client),
-        kwargs={"poll_interval_s": POLL_S, "stop": stop, "settle_s": 0},
+        target=serve if file_powers else lambda: run_without_file_powers(serve)
     )
     thread.start()
     try:
@@ -119,6 +132,36 @@ def test_an_answer_older_than_the_claim_belongs_to_an_earlier_request_with_that_
     (spool.work / "OQSsiquc01req_same.xml").write_bytes(yamada("same"))
     assert Connector(spool, client, settle_s=0).run_once().answered == 1
     assert read_answer(earlier).text("MessageBody/QualificationValidity") == "1"
+    assert lookups_recorded(world) == 1
+
+
+def test_an_answer_that_could_not_be_written_is_written_later_without_asking_again(
+    tmp_path: Path, world: World, client: QualificationClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # res/ refuses the answer: read-only here, a real refusal by the file system (a full
+    # disk fails the same publish at its write instead of its rename; no small file system
+    # can be mounted here to fill). Every lookup is an access record: a retry that asked
+    # again would record it twice.
+    spool = Spool.open(tmp_path)
+    (spool.req / "OQSsiquc01req_full.xml").write_bytes(yamada("full"))
+    spool.res.chmod(0o555)
+
+    def retries() -> int:
+        return sum("still cannot answer" in r.getMessage() for r in caplog.records)
+
+    with (
+        caplog.at_level(logging.DEBUG, logger="clinic_client"),
+        connector_running(tmp_path, client, file_powers=False),
+    ):
+        wait_for(lambda: retries() >= 3 or lookups_recorded(world) > 1)
+        assert names(spool.res) == [] and names(spool.work) == ["OQSsiquc01req_full.xml"]
+        assert lookups_recorded(world) == 1
+        spool.res.chmod(0o755)  # the disk has room again
+        wait_for(lambda: names(spool.res) == ["OQSsiquc01res_full.xml"])
+    assert names(spool.work) == [] and names(spool.tmp) == []
+    answer = read_answer(spool.res / "OQSsiquc01res_full.xml")
+    assert answer.text("MessageHeader/ArbitraryFileIdentifier") == "full"
+    assert answer.text("MessageBody/QualificationValidity") == "1"
     assert lookups_recorded(world) == 1
 
 
