@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from insurer_registry.auth_header import MalformedAuthorization, bearer_token
 from insurer_registry.credentials import CredentialKind
 from insurer_registry.errors import AuthenticationFailed
 from insurer_registry.idempotency import validate_key
@@ -41,24 +42,28 @@ def get_session(sessions: SessionsDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+# `_bearer` puts the scheme in the API document; the header itself is read by
+# `auth_header`'s rule, from every Authorization header of the request (two are refused).
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def _caller(sessions: sessionmaker[Session], bearer: BearerDep, kind: CredentialKind) -> Caller:
-    if bearer is None or bearer.scheme.lower() != "bearer":
-        raise AuthenticationFailed("missing bearer credential")
+def _caller(sessions: sessionmaker[Session], request: Request, kind: CredentialKind) -> Caller:
+    try:
+        token = bearer_token(request.headers.getlist("authorization"))
+    except MalformedAuthorization as error:
+        raise AuthenticationFailed(str(error)) from None
     with sessions() as session:
-        return authenticate(session=session, token=bearer.credentials, kind=kind)
+        return authenticate(session=session, token=token, kind=kind)
 
 
-def get_insurer_caller(sessions: SessionsDep, bearer: BearerDep) -> Caller:
+def get_insurer_caller(sessions: SessionsDep, request: Request, _documented: BearerDep) -> Caller:
     """The insurer whose credential came with the request."""
-    return _caller(sessions, bearer, CredentialKind.INSURER)
+    return _caller(sessions, request, CredentialKind.INSURER)
 
 
-def get_network_caller(sessions: SessionsDep, bearer: BearerDep) -> Caller:
+def get_network_caller(sessions: SessionsDep, request: Request, _documented: BearerDep) -> Caller:
     """The network client whose credential came with the request."""
-    return _caller(sessions, bearer, CredentialKind.NETWORK)
+    return _caller(sessions, request, CredentialKind.NETWORK)
 
 
 InsurerCallerDep = Annotated[Caller, Depends(get_insurer_caller)]

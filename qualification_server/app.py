@@ -21,12 +21,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from insurer_registry.auth_header import MalformedAuthorization, bearer_token
 from insurer_registry.body_limit import BodySizeLimit
 from insurer_registry.lookup.local import RegistryQualificationSource
 from qualification_server import checks, portal, registrations
 from qualification_server.challenges import Purpose, issue_challenge
 from qualification_server.clinics import ClinicAuthenticator, ClinicIdentity
 from qualification_server.db import make_engine, make_session_factory
+from qualification_server.errors import Code, QualificationError
 from qualification_server.fhir import coverage_eligibility_response
 from qualification_server.housekeeping import Housekeeper
 from qualification_server.http_errors import install_error_handlers, too_large
@@ -130,11 +132,18 @@ DepsDep = Annotated[Dependencies, Depends(get_deps)]
 
 
 async def get_clinic(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    # Declared so the API document names the header; its value is read below from every
+    # Authorization header of the request, since two of them are refused.
+    authorization: Annotated[str | None, Header()] = None,
 ) -> ClinicIdentity:
     """The clinic behind `Authorization: Bearer <code>.<secret>` (from memory when it was
-    seen lately, else from the database in a worker thread)."""
-    token = authorization.removeprefix("Bearer ").strip() if authorization else None
+    seen lately, else from the database in a worker thread). The header follows
+    `insurer_registry.auth_header`'s rule; any other is Q5001."""
+    try:
+        token = bearer_token(request.headers.getlist("authorization"))
+    except MalformedAuthorization as error:
+        raise QualificationError(Code.CLIENT_UNAUTHENTICATED, str(error)) from None
     clinics: ClinicAuthenticator = request.app.state.clinics
     known = clinics.remembered(token)
     if known is not None:
