@@ -37,6 +37,7 @@ from clinic_client.desk import (
 )
 from clinic_client.reader import FrontDeskReader, ReaderState
 from insurer_registry.body_limit import BodySizeLimit
+from insurer_registry.importer.encoding import EncodingUnclear, detect_encoding
 from qualification_server.schemas import (
     BatchAnswer,
     Consents,
@@ -369,12 +370,12 @@ def parse_batch_csv(raw: bytes) -> list[InsuredCardQuery]:
     if len(raw) > MAX_BATCH_BYTES:
         raise ValueError("the file is larger than 1 MiB")
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("cp932")
-        except UnicodeDecodeError:
-            raise ValueError("neither UTF-8 nor Shift_JIS") from None
+        # The registry's import reads member files the same way: a file that mixes UTF-8
+        # and Shift_JIS is refused at its first line at fault, not read garbled.
+        encoding = detect_encoding(io.BytesIO(raw))
+    except EncodingUnclear as unclear:
+        raise ValueError(str(unclear)) from None
+    text = raw.decode(encoding)
     try:
         # newline="" as the csv module wants: a bare CR inside a file is then its business
         reader = csv.DictReader(io.StringIO(text, newline=""))

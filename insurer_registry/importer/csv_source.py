@@ -1,9 +1,10 @@
 """Reading a member CSV as a stream: its encoding, its header, its rows with line numbers.
 
 Files come in UTF-8 (with or without BOM) or Shift_JIS (read as CP932, Microsoft's superset
-that Japanese office software writes). Unless told, the encoding is detected by decoding the
-file as UTF-8 in chunks: any invalid sequence means CP932. The file is read twice (detect,
-then parse) and never held in memory.
+that Japanese office software writes). Unless told, the encoding is detected on the evidence
+of the file's lines (`encoding.detect_encoding`), and a file that mixes the two is refused
+with the first line at fault. The file is read twice or three times (detect, then parse) and
+never held in memory.
 """
 
 from __future__ import annotations
@@ -20,12 +21,10 @@ from insurer_registry.domain import (
     INSURER_NUMBER_ELEMENT,
     MY_NUMBER_ELEMENT,
 )
+from insurer_registry.importer import encoding as encodings
+from insurer_registry.importer.encoding import CP932, UTF8, UTF8_BOM
 
-UTF8 = "utf-8"
-UTF8_BOM = "utf-8-sig"
-CP932 = "cp932"
 ENCODINGS = (UTF8, UTF8_BOM, CP932)
-CHUNK_BYTES = 1 << 16
 
 # Columns: the SPEC §5 element names of the flat record fields, plus InsurerNumber and
 # MyNumber. Order does not matter; every column must be known.
@@ -50,13 +49,17 @@ _ELEMENT_SHAPED = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
 
 
 class ImportFileInvalid(ValueError):
-    """The file as a whole cannot be read: wrong encoding, a bad header, broken CSV."""
+    """The file as a whole cannot be read: wrong or mixed encodings, a bad header, broken
+    CSV. `offset`, when known, is the first byte at fault (from 0, in the file)."""
 
-    def __init__(self, reason: str, line: int | None = None) -> None:
+    def __init__(self, reason: str, line: int | None = None, offset: int | None = None) -> None:
         where = f" (line {line})" if line is not None else ""
+        if line is not None and offset is not None:
+            where = f" (line {line}, byte {offset})"
         super().__init__(f"cannot import this file{where}: {reason}")
         self.reason = reason
         self.line = line
+        self.offset = offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,41 +108,31 @@ class RawRow:
 
 
 def detect_encoding(source: BinaryIO) -> str:
-    """UTF-8 (`utf-8-sig` with a BOM) unless some bytes are not UTF-8, then CP932.
-    Leaves `source` at its start."""
-    source.seek(0)
-    start = source.read(len(codecs.BOM_UTF8))
-    if start == codecs.BOM_UTF8:
-        source.seek(0)
-        return UTF8_BOM
-    decoder = codecs.getincrementaldecoder(UTF8)()
-    chunk = start
+    """UTF-8 (`utf-8-sig` with a BOM) or CP932, on the evidence of the whole file; a file
+    that is neither as a whole is `ImportFileInvalid` with its first line at fault. Leaves
+    `source` at its start."""
     try:
-        while chunk:
-            decoder.decode(chunk)
-            chunk = source.read(CHUNK_BYTES)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return _rewound(source, CP932)
-    return _rewound(source, UTF8)
-
-
-def _rewound(source: BinaryIO, encoding: str) -> str:
-    source.seek(0)
-    return encoding
+        return encodings.detect_encoding(source)
+    except encodings.EncodingUnclear as unclear:
+        raise ImportFileInvalid(unclear.reason, line=unclear.line, offset=unclear.offset) from None
 
 
 def _lines(source: BinaryIO, encoding: str) -> Iterator[str]:
     """Decode line by line, so that bad bytes are reported on their own line. Splitting
     bytes at LF is safe in both encodings: 0x0A is never part of a multi-byte character."""
     codec = UTF8 if encoding == UTF8_BOM else encoding
+    offset = 0
     for number, raw in enumerate(source, start=1):
-        if number == 1 and encoding == UTF8_BOM:
-            raw = raw.removeprefix(codecs.BOM_UTF8)
+        start = offset
+        offset += len(raw)
+        if number == 1 and encoding == UTF8_BOM and raw.startswith(codecs.BOM_UTF8):
+            raw, start = raw[len(codecs.BOM_UTF8) :], start + len(codecs.BOM_UTF8)
         try:
             yield raw.decode(codec)
-        except UnicodeDecodeError:
-            raise ImportFileInvalid(f"bytes that are not {encoding}", line=number) from None
+        except UnicodeDecodeError as error:
+            raise ImportFileInvalid(
+                f"bytes that are not {encoding}", line=number, offset=start + error.start
+            ) from None
 
 
 def read_rows(source: BinaryIO, encoding: str) -> tuple[Header, Iterator[RawRow]]:

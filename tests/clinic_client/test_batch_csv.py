@@ -8,6 +8,9 @@ import pytest
 from clinic_client.web.app import parse_batch_csv
 
 HEADER = "InsurerNumber,InsuredCardSymbol,InsuredIdentificationNumber,InsuredBranchNumber,Birthdate"
+FIRST = f"{HEADER}\n06130017,東京,1,00,19800401\n"
+SECOND = "06130017,東京,2,00,19800401\n"
+SYMBOL_AT = SECOND.index("東")
 
 
 def test_a_list_is_read_in_utf8_and_shift_jis() -> None:
@@ -24,6 +27,14 @@ def test_a_list_is_read_in_utf8_and_shift_jis() -> None:
         (f'{HEADER}\n"06130017,\n'.encode(), "line 2"),  # an unclosed quote
         (f"{HEADER}\n06130017,,1234567,00,1980-04-01\n".encode(), "line 2: Birthdate"),
         (b"\x82\xff", "neither UTF-8 nor Shift_JIS"),
+        (  # 東京 in UTF-8 is valid Shift_JIS too (譚ｱ莠ｬ): the list was read garbled
+            FIRST.encode() + SECOND.encode("cp932"),
+            f"line 3, byte {len(FIRST.encode()) + SYMBOL_AT}: mixed encodings",
+        ),
+        (
+            FIRST.encode("cp932") + SECOND.encode(),
+            f"line 3, byte {len(FIRST.encode('cp932')) + SYMBOL_AT}: mixed encodings",
+        ),
         (b"a" * (1 << 20 + 1), "larger than"),
     ],
 )

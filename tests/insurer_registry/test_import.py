@@ -432,6 +432,47 @@ def test_cli_reports_every_rejected_line_and_exits_1(
     assert count(sessions, Qualification) == 0
 
 
+def test_cli_refuses_a_utf8_file_with_a_shift_jis_row_and_imports_nothing(
+    cli_env: CliRunner,
+    insurer_a: RegisteredInsurer,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    # 田中 in UTF-8 is valid CP932 too (逕ｰ荳ｭ): read as CP932, the rows around the odd one
+    # used to be imported garbled, with exit 0.
+    utf8 = csv_bytes([row(n, Name="田中", NameKana="") for n in (1, 2)])
+    odd = csv_bytes([row(3)], "cp932").split(b"\r\n", 1)[1]
+    path = tmp_path / "members.csv"
+    path.write_bytes(utf8 + odd)
+    result = cli_env.invoke(cli.app, ["import", str(path)])
+    assert result.exit_code == 1, result.output
+    symbol_at = len(utf8) + odd.index("東京".encode("cp932"))
+    assert f"(line 4, byte {symbol_at})" in result.output
+    assert "mixed encodings" in result.output
+    assert "田中" not in result.output and my_number(3) not in result.output
+    assert count(sessions, Qualification) == count(sessions, Person) == 0
+
+
+def test_an_explicit_encoding_is_not_second_guessed(
+    cli_env: CliRunner,
+    insurer_a: RegisteredInsurer,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    # Row 2's UTF-8 田中 makes the file mixed to the detector; the operator who says CP932
+    # gets CP932.
+    sjis = csv_bytes([row(1)], "cp932")
+    odd = csv_bytes([row(2, Name="田中", NameKana="")]).split(b"\r\n", 1)[1]
+    path = tmp_path / "members.csv"
+    path.write_bytes(sjis + odd)
+    assert cli_env.invoke(cli.app, ["import", str(path)]).exit_code == 1
+    result = cli_env.invoke(cli.app, ["import", str(path), "--encoding", "cp932"])
+    assert result.exit_code == 0, result.output
+    with sessions() as session:
+        names = session.scalars(select(Qualification.name).order_by(Qualification.id))
+        assert list(names) == ["山田　太郎", "逕ｰ荳ｭ"]  # 田中 in UTF-8, as asked
+
+
 def test_cli_adds_an_insurer_and_prints_its_credential_once(
     cli_env: CliRunner, engine: Any
 ) -> None:
