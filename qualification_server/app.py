@@ -319,11 +319,7 @@ def create_app(deps: Dependencies, *, seal_interval_s: float | None = 0.5) -> Fa
         # otherwise walk it all and stall every request in flight (BENCHMARKS.md).
         gc.collect()
         gc.freeze()
-        sealer = (
-            None
-            if seal_interval_s is None
-            else Housekeeper(deps.sessions, deps.clock, seal_interval_s)
-        )
+        sealer = None if seal_interval_s is None else Housekeeper(deps.sessions, seal_interval_s)
         if sealer is not None:
             sealer.start()
         try:

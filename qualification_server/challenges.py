@@ -3,7 +3,7 @@
 A challenge is self-contained and authenticated (HMAC-SHA-256 under the server's challenge
 key), so issuing one writes nothing and any instance behind the load balancer can check it.
 Single use is enforced where the check is recorded: the challenge id goes into
-`used_challenges` in the same transaction (see `checks.py`).
+`used_challenges` in the same transaction (see `check_record.py`), by the database's clock.
 
 Layout (big-endian): version 1 | purpose 1 | client 10 (clinic code, or zeros) |
 issued ms 8 | expires ms 8 | id 16, then the 32-byte MAC. The card signs SHA-256 of all of it.
@@ -26,6 +26,9 @@ _LAYOUT = struct.Struct(">BB10sQQ16s")
 MAC_SIZE = 32
 TOKEN_SIZE = _LAYOUT.size + MAC_SIZE
 NO_CLIENT = b"0" * 10
+# Instances behind one load balancer run on synchronised clocks; a challenge stamped further
+# ahead than this comes from a clock that is wrong, and would live longer than its lifetime.
+MAX_CLOCK_AHEAD = dt.timedelta(seconds=5)
 
 
 class Purpose(IntEnum):
@@ -104,4 +107,10 @@ def check_challenge(
         raise QualificationError(Code.CHALLENGE_FOREIGN, "issued to another client")
     if now > challenge.expires_at:
         raise QualificationError(Code.CHALLENGE_EXPIRED)
+    if challenge.issued_at > now + MAX_CLOCK_AHEAD:
+        raise QualificationError(
+            Code.CHALLENGE_UNKNOWN,
+            f"issued {(challenge.issued_at - now).total_seconds():.0f} s in the future: the "
+            "issuing instance's clock is ahead of this one's",
+        )
     return challenge

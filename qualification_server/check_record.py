@@ -10,6 +10,10 @@ worker thread.
 
 The challenge is used up even when the person is not registered: a challenge answers one
 attempt, whatever its outcome. A refusal's own record is written by the caller.
+
+Whether the challenge is still alive is decided here again by the database's clock: an
+instance whose clock runs slow must not take a challenge that every other instance (and the
+pruning of used challenges, which goes by the same clock) holds expired.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ import enum
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
-from sqlalchemy import insert, select
+from sqlalchemy import insert, literal, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from insurer_registry.db import AsyncPostgres
 from qualification_server.access_log import Entry
+from qualification_server.db import database_now
 from qualification_server.models import AccessRecord, Base, Registration, UsedChallenge
 
 if TYPE_CHECKING:
@@ -36,9 +41,11 @@ _RECORDS = Base.metadata.tables[AccessRecord.__tablename__]
 
 # psycopg's parameter style; run as a prepared statement on an async connection.
 _POSTGRESQL = """
-    WITH used AS (
+    WITH alive AS (
+        SELECT %(expires_at)s::timestamptz > now() AS alive
+    ), used AS (
         INSERT INTO used_challenges (challenge_id, expires_at)
-        VALUES (%(challenge_id)s, %(expires_at)s)
+        SELECT %(challenge_id)s, %(expires_at)s FROM alive WHERE alive
         ON CONFLICT (challenge_id) DO NOTHING
         RETURNING 1
     ), registered AS (
@@ -50,7 +57,8 @@ _POSTGRESQL = """
         WHERE EXISTS (SELECT 1 FROM used) AND EXISTS (SELECT 1 FROM registered)
         RETURNING 1
     )
-    SELECT EXISTS (SELECT 1 FROM used), EXISTS (SELECT 1 FROM registered)
+    SELECT EXISTS (SELECT 1 FROM used), EXISTS (SELECT 1 FROM registered),
+        (SELECT alive FROM alive)
 """
 
 
@@ -59,6 +67,7 @@ class Recorded(enum.Enum):
 
     ANSWERED = "answered"  # challenge used up, person registered, record appended
     REPLAYED = "replayed"  # the challenge had been used: nothing written
+    EXPIRED = "expired"  # expired by the database's clock: nothing written
     NOT_REGISTERED = "not registered"  # challenge used up, nothing recorded
 
 
@@ -93,11 +102,13 @@ class CheckRecorder:
                     {"challenge_id": challenge_id, "expires_at": expires_at, **record},
                     prepare=True,
                 )
-                fresh, registered = await cursor.fetchone() or (False, False)
+                fresh, registered, alive = await cursor.fetchone() or (False, False, True)
         else:
-            fresh, registered = await anyio.to_thread.run_sync(
+            fresh, registered, alive = await anyio.to_thread.run_sync(
                 self._in_steps, challenge_id, expires_at, person_ref, record
             )
+        if not alive:
+            return Recorded.EXPIRED
         if not fresh:
             return Recorded.REPLAYED
         return Recorded.ANSWERED if registered else Recorded.NOT_REGISTERED
@@ -118,8 +129,13 @@ class CheckRecorder:
         expires_at: dt.datetime,
         person_ref: str,
         record: dict[str, Any],
-    ) -> tuple[bool, bool]:
+    ) -> tuple[bool, bool, bool]:
         with self._engine.begin() as connection:
+            alive = connection.execute(
+                select(literal(expires_at, _USED.c.expires_at.type) > database_now("sqlite"))
+            ).scalar_one()
+            if not alive:
+                return False, False, False
             used = connection.execute(
                 sqlite_insert(_USED)
                 .values(challenge_id=challenge_id, expires_at=expires_at)
@@ -127,7 +143,7 @@ class CheckRecorder:
                 .returning(_USED.c.challenge_id)
             ).first()
             if used is None:
-                return False, False
+                return False, False, True
             registered = (
                 connection.execute(
                     select(_REGISTRATIONS.c.person_ref).where(
@@ -138,4 +154,4 @@ class CheckRecorder:
             )
             if registered:
                 connection.execute(insert(_RECORDS), record)
-            return True, registered
+            return True, registered, True

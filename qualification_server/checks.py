@@ -123,6 +123,8 @@ async def card_check(
         )
         if recorded is Recorded.REPLAYED:
             raise QualificationError(Code.CHALLENGE_REPLAYED)
+        if recorded is Recorded.EXPIRED:
+            raise QualificationError(Code.CHALLENGE_EXPIRED, "expired by the database's clock")
         if recorded is Recorded.NOT_REGISTERED:
             raise QualificationError(Code.CARD_NOT_REGISTERED)
         return answer

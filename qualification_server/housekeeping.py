@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 
 from qualification_server import access_log
+from qualification_server.db import database_now
 from qualification_server.models import UsedChallenge
 
 if TYPE_CHECKING:
@@ -22,11 +22,14 @@ log = logging.getLogger(__name__)
 USED_CHALLENGE_GRACE = dt.timedelta(minutes=1)
 
 
-def prune_used_challenges(session: Session, now: dt.datetime) -> int:
-    """Forget used challenges that expired (they would be refused as expired anyway)."""
-    result = session.execute(
-        delete(UsedChallenge).where(UsedChallenge.expires_at < now - USED_CHALLENGE_GRACE)
+def prune_used_challenges(session: Session) -> int:
+    """Forget used challenges that expired by the database's clock (they are refused as
+    expired by it anyway, see `check_record`). Never by this instance's own clock: one that
+    runs fast would forget challenges another instance could still be shown (a replay)."""
+    expired = database_now(
+        session.get_bind().dialect.name, -int(USED_CHALLENGE_GRACE.total_seconds())
     )
+    result = session.execute(delete(UsedChallenge).where(UsedChallenge.expires_at < expired))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -36,11 +39,9 @@ class Housekeeper:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        clock: Callable[[], dt.datetime],
         interval_s: float = 0.5,
     ) -> None:
         self._sessions = sessions
-        self._clock = clock
         self._interval = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
@@ -60,6 +61,10 @@ class Housekeeper:
         with self._sessions() as session, session.begin():
             return access_log.seal(session)
 
+    def prune_now(self) -> int:
+        with self._sessions() as session, session.begin():
+            return prune_used_challenges(session)
+
     def _run(self) -> None:
         rounds = 0
         while not self._stop.wait(self._interval):
@@ -68,8 +73,7 @@ class Housekeeper:
                     pass
                 rounds += 1
                 if rounds % 120 == 0:  # about once a minute
-                    with self._sessions() as session, session.begin():
-                        prune_used_challenges(session, self._clock())
+                    self.prune_now()
             except SQLAlchemyError as exc:
                 # The database is away: records wait, upkeep resumes with it.
                 log.warning("housekeeping failed: %s", type(exc).__name__)

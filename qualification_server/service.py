@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import literal, select
+
 from qualification_server import access_log
 from qualification_server.challenges import Challenge, Purpose, check_challenge
 from qualification_server.check_record import CheckRecorder
-from qualification_server.db import transaction, upsert_insert
+from qualification_server.db import database_now, transaction, upsert_insert
 from qualification_server.errors import Code, QualificationError
 from qualification_server.models import UsedChallenge
 from qualification_server.trust.validation import (
@@ -99,14 +101,19 @@ def person_of(deps: Dependencies, cert: ValidatedCertificate) -> str:
 
 
 def spend_challenge(session: Session, challenge: Challenge) -> bool:
-    """Mark the challenge used, in the caller's transaction; False if it already was.
+    """Mark the challenge used, in the caller's transaction; False if it already was, or if
+    it has expired by the database's clock (the one every instance shares).
 
-    One INSERT … ON CONFLICT DO NOTHING: the unique id makes concurrent replays lose.
+    One INSERT … SELECT … ON CONFLICT DO NOTHING: the unique id makes concurrent replays lose.
     """
     insert = upsert_insert(session)
+    expires_at = literal(challenge.expires_at, UsedChallenge.__table__.c.expires_at.type)
+    alive = select(literal(challenge.challenge_id), expires_at).where(
+        expires_at > database_now(session.get_bind().dialect.name)
+    )
     statement = (
         insert(UsedChallenge)
-        .values(challenge_id=challenge.challenge_id, expires_at=challenge.expires_at)
+        .from_select(["challenge_id", "expires_at"], alive)
         .on_conflict_do_nothing(index_elements=["challenge_id"])
         .returning(UsedChallenge.challenge_id)
     )
@@ -114,8 +121,11 @@ def spend_challenge(session: Session, challenge: Challenge) -> bool:
 
 
 def consume_challenge(session: Session, challenge: Challenge) -> None:
-    """Mark the challenge used, in the caller's transaction. Raises `CHALLENGE_REPLAYED`."""
+    """Mark the challenge used, in the caller's transaction. Raises `CHALLENGE_REPLAYED`, or
+    `CHALLENGE_EXPIRED` when the database's clock says it has expired."""
     if not spend_challenge(session, challenge):
+        if session.get(UsedChallenge, challenge.challenge_id) is None:
+            raise QualificationError(Code.CHALLENGE_EXPIRED, "expired by the database's clock")
         raise QualificationError(Code.CHALLENGE_REPLAYED)
 
 

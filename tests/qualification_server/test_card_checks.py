@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography import x509
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 
 from card_reader.issuance.issuer import Issuer
 from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
@@ -415,15 +415,93 @@ def test_records_never_hold_names_or_birth_dates(world: World, residents: dict) 
         assert secret not in text
 
 
-def test_spent_challenges_are_forgotten_once_expired(world: World) -> None:
+def test_spent_challenges_are_forgotten_once_expired_by_the_databases_clock(
+    world: World,
+) -> None:
     from qualification_server.housekeeping import prune_used_challenges
     from qualification_server.models import UsedChallenge
 
+    real = dt.datetime.now(dt.UTC)
+    with world.deps.sessions() as s, s.begin():
+        for name, expires in (
+            ("expired-long-ago", real - dt.timedelta(minutes=5)),
+            ("expired-in-grace", real - dt.timedelta(seconds=20)),
+            ("alive", real + dt.timedelta(minutes=1)),
+        ):
+            s.add(UsedChallenge(challenge_id=name, expires_at=expires))
+    with world.deps.sessions() as s, s.begin():
+        assert prune_used_challenges(s) == 1
+        assert set(s.scalars(select(UsedChallenge.challenge_id))) == {
+            "expired-in-grace", "alive",
+        }  # fmt: skip
+
+
+def test_an_instance_whose_clock_runs_fast_prunes_nothing_still_presentable(
+    world: World,
+) -> None:
+    """Two instances on one database, one 15 minutes fast: its upkeep must not forget a
+    used challenge that the other instance could still be shown (a second answer)."""
+    from qualification_server.housekeeping import Housekeeper
+
     world.register("yamada-taro")
-    world.check("yamada-taro")
-    with world.deps.sessions() as s, s.begin():
-        assert prune_used_challenges(s, world.clock.now) == 0  # still presentable
-        assert s.scalar(select(func.count()).select_from(UsedChallenge)) == 2
-    later = world.clock.now + dt.timedelta(seconds=world.deps.settings.challenge_ttl_s + 61)
-    with world.deps.sessions() as s, s.begin():
-        assert prune_used_challenges(s, later) == 2
+    body = card_body(world, "yamada-taro", world.challenge())
+    status, _ = post_card(world, body)
+    assert status == 200
+    fast = Housekeeper(world.deps.sessions)  # its clock is not asked: there is none to ask
+    world.clock.advance(15 * 60)
+    fast.prune_now()
+    world.clock.advance(-15 * 60)
+    status, answer = post_card(world, body)
+    assert (status, error_code(answer)) == (409, "Q2003")
+
+
+@pytest.mark.parametrize(("seconds", "outcome"), [(-30, "expired"), (30, "answered")])
+def test_the_record_goes_by_the_databases_clock_not_the_instances(
+    world: World,
+    residents: dict,
+    seconds: int,
+    outcome: str,  # type: ignore[type-arg]
+) -> None:
+    """An instance whose clock runs slow still thinks a challenge alive; the database's
+    clock, which every instance and the pruning of used challenges share, decides."""
+    from card_reader.mynumber import person_reference
+    from qualification_server.check_record import Recorded
+
+    world.register("yamada-taro")
+    real = dt.datetime.now(dt.UTC)
+    entry = access_log.Entry(
+        now=real - dt.timedelta(minutes=3),  # the slow instance's time
+        clinic_code=CLINIC,
+        person_ref=person_reference(residents["yamada-taro"].my_number, DEVELOPMENT_PSEUDONYM_KEY),
+        method="pin",
+        request={},
+        answer={},
+    )
+    recorded = asyncio.run(
+        world.deps.checks.record(
+            challenge_id=f"slow-{seconds}",
+            expires_at=real + dt.timedelta(seconds=seconds),
+            entry=entry,
+        )
+    )
+    assert recorded is Recorded(outcome)
+
+
+def test_a_challenge_issued_in_the_future_is_refused(world: World) -> None:
+    """One instance 15 minutes fast: its challenges would live 17 minutes at the others."""
+    world.register("yamada-taro")
+    world.clock.advance(15 * 60)
+    body = card_body(world, "yamada-taro", world.challenge())
+    world.clock.advance(-15 * 60)
+    status, answer = post_card(world, body)
+    assert (status, error_code(answer)) == (400, "Q2001")
+
+
+def test_a_challenge_a_second_ahead_is_taken(world: World) -> None:
+    """Clocks synchronised to within the bound (5 s) agree."""
+    world.register("yamada-taro")
+    world.clock.advance(1)
+    body = card_body(world, "yamada-taro", world.challenge())
+    world.clock.advance(-1)
+    status, answer = post_card(world, body)
+    assert status == 200, answer
