@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 PUBLIC_ID_BYTES = 6
 SECRET_BYTES = 32
-_DUMMY_DIGEST = hashlib.sha256(b"no such credential").hexdigest()
 
 
 class CredentialKind(enum.StrEnum):
@@ -62,6 +61,11 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
+# What a secret presented with an unknown public id is compared with: a digest made as a
+# stored one is, of a secret nobody holds.
+_UNKNOWN_ID_DIGEST = digest(secrets.token_urlsafe(SECRET_BYTES))
+
+
 def mint(kind: CredentialKind) -> IssuedCredential:
     """A new random credential of `kind`."""
     public_id = secrets.token_hex(PUBLIC_ID_BYTES)
@@ -93,6 +97,6 @@ def matches(presented: PresentedCredential, stored_digest: str | None) -> bool:
     `stored_digest` is None when no credential has that public id; the comparison still
     runs, so timing does not tell a known id from an unknown one.
     """
-    expected = stored_digest if stored_digest is not None else _DUMMY_DIGEST
+    expected = stored_digest if stored_digest is not None else _UNKNOWN_ID_DIGEST
     same = hmac.compare_digest(digest(presented.secret), expected)
     return same and stored_digest is not None
