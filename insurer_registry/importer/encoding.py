@@ -13,9 +13,9 @@ valid UTF-8. So a file is read by what each line proves:
 
 A file that decodes as UTF-8 as a whole is UTF-8 (`utf-8-sig` with a BOM). Otherwise it is
 CP932 only if every line is CP932 and no line proves UTF-8. A file in which lines prove
-both is refused as mixed, naming the first line that contradicts the lines before it; a
-line neither encoding can read is refused too. The refusal names the line and the byte
-offset (from 0, in the file), never the bytes.
+both is refused as mixed, naming the first line of the odd one out (the encoding fewer lines
+prove; on a tie, the one met later); a line neither encoding can read is refused too. The
+refusal names the line and the byte offset (from 0, in the file), never the bytes.
 
 Weaker evidence was measured and left out: a single valid UTF-8 multi-byte sequence turns
 up in about 80 % of CP932 rows with half-width kana (ｶﾅ pairs are two-byte UTF-8), and a
@@ -29,6 +29,7 @@ as the registry's import does.
 from __future__ import annotations
 
 import codecs
+from dataclasses import dataclass
 from typing import BinaryIO
 
 UTF8 = "utf-8"
@@ -90,46 +91,76 @@ def detect_encoding(source: BinaryIO) -> str:
     return CP932
 
 
+@dataclass(slots=True)
+class _Proof:
+    """The lines that prove one encoding: how many, and the first one's number and the
+    offset of its first byte at fault for the other encoding."""
+
+    name: str
+    lines: int = 0
+    line: int = 0
+    offset: int = 0
+    by_mark_only: bool = False  # UTF-8 proved by nothing but the byte order mark
+
+    def add(self, line: int, offset: int) -> None:
+        if not self.lines:
+            self.line, self.offset = line, offset
+        self.lines += 1
+        self.by_mark_only = False
+
+    def said(self) -> str:
+        """Where this encoding is, for the refusal of a file that mixes it with the other."""
+        if self.by_mark_only:
+            return "the file starts with a UTF-8 byte order mark"
+        if self.lines == 1:
+            return f"line {self.line} is {self.name}"
+        return f"{self.lines} lines are {self.name} (the first: line {self.line})"
+
+
 def _read_line_by_line(source: BinaryIO) -> None:
     """Raise `EncodingUnclear` unless every line is CP932 and none proves UTF-8.
 
-    Splitting at LF is safe in both encodings: 0x0A is never part of a multi-byte character.
+    A line neither reads is refused as soon as it is met. Of a file whose lines prove both,
+    the encoding fewer lines prove is the odd one out (on a tie, the one met later), and its
+    first line is named. Splitting at LF is safe in both encodings: 0x0A is never part of a
+    multi-byte character.
     """
-    utf8_since: str | None = None  # what proved UTF-8 first, said for a refusal
-    sjis_since: int | None = None  # the first line that proved CP932
+    utf8, sjis = _Proof("UTF-8"), _Proof(SHIFT_JIS)
     offset = 0
     for number, raw in enumerate(iter(source.readline, b""), start=1):
         start, line = offset, raw
         offset += len(raw)
         if number == 1 and raw.startswith(codecs.BOM_UTF8):
-            utf8_since = "the file starts with a UTF-8 byte order mark"
+            utf8.add(1, 0)
+            utf8.by_mark_only = True
             start, line = start + len(codecs.BOM_UTF8), raw[len(codecs.BOM_UTF8) :]
         if line.isascii():
             continue
         utf8_bad, cp932_bad, proves_utf8 = _evidence(line)
         if utf8_bad is not None and cp932_bad is not None:
-            at = cp932_bad if utf8_since is None and sjis_since is not None else utf8_bad
+            at = cp932_bad if sjis.lines > utf8.lines else utf8_bad
             raise EncodingUnclear(
                 f"bytes that are neither UTF-8 nor {SHIFT_JIS}", line=number, offset=start + at
             )
-        if utf8_bad is not None:  # CP932, and only CP932
-            if utf8_since is not None:
-                raise EncodingUnclear(
-                    f"mixed encodings: this line is {SHIFT_JIS}, but {utf8_since}; "
-                    "save the whole file in one encoding",
-                    line=number,
-                    offset=start + utf8_bad,
-                )
-            sjis_since = sjis_since or number
+        if utf8_bad is not None:
+            sjis.add(number, start + utf8_bad)
+        elif proves_utf8 and not (number == 1 and utf8.lines):  # the mark counts once
+            # CP932 misreads it from its first non-ASCII byte on.
+            utf8.add(number, start + _first_non_ascii(line))
         elif proves_utf8:
-            if sjis_since is not None:  # CP932 misreads it from its first non-ASCII byte
-                raise EncodingUnclear(
-                    f"mixed encodings: this line is UTF-8, but line {sjis_since} is "
-                    f"{SHIFT_JIS}; save the whole file in one encoding",
-                    line=number,
-                    offset=start + _first_non_ascii(line),
-                )
-            utf8_since = utf8_since or f"line {number} is UTF-8"
+            utf8.by_mark_only = False
+    if utf8.lines and sjis.lines:
+        if utf8.lines != sjis.lines:
+            odd, usual = (utf8, sjis) if utf8.lines < sjis.lines else (sjis, utf8)
+        else:
+            odd, usual = (utf8, sjis) if utf8.line > sjis.line else (sjis, utf8)
+        more = f" (and {odd.lines - 1} more)" if odd.lines > 1 else ""
+        raise EncodingUnclear(
+            f"mixed encodings: this line{more} is {odd.name}, but {usual.said()}; "
+            "save the whole file in one encoding",
+            line=odd.line,
+            offset=odd.offset,
+        )
 
 
 def _evidence(line: bytes) -> tuple[int | None, int | None, bool]:

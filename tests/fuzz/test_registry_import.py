@@ -306,6 +306,44 @@ def test_a_file_without_its_header_is_refused_without_quoting_its_first_row(
             assert value not in str(refused), str(refused)
 
 
+# Common surnames and given names; 12 of these surnames in UTF-8 are valid CP932 as well.
+# The odd row is one of three or more, so that it is the odd one out.
+SURNAMES = [
+    *("佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村"),
+    *("小林", "加藤", "吉田", "山田", "佐々木", "山口", "松本"),
+]
+GIVEN_NAMES = ["太郎", "花子", "一郎", "陽子", "翔", "結衣", "大輔", "美咲", "健", "愛"]
+names = st.builds(lambda s, g: f"{s}　{g}", st.sampled_from(SURNAMES), st.sampled_from(GIVEN_NAMES))
+
+
+@database_examples(60)
+@given(
+    rows=st.lists(names, min_size=3, max_size=6),
+    odd=st.data(),
+    file_encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp932"]),
+)
+def test_a_row_in_the_other_encoding_is_refused_on_its_line_and_nothing_is_imported(
+    sessions: sessionmaker[Session],
+    insurer_a: RegisteredInsurer,
+    rows: list[str],
+    odd: st.DataObject,
+    file_encoding: str,
+) -> None:
+    at = odd.draw(st.integers(0, len(rows) - 1), label="odd row")
+    lines = csv_text([{**valid_row(n), "Name": name} for n, name in enumerate(rows, 1)])
+    header, *body = lines.split("\r\n")
+    other = "utf-8" if file_encoding == "cp932" else "cp932"
+    data = header.encode(file_encoding) + b"".join(
+        b"\r\n" + line.encode(other if n == at else file_encoding.removesuffix("-sig"))
+        for n, line in enumerate(body)
+    )
+    refused = outcome_of(sessions, data)
+    assert isinstance(refused, ImportFileInvalid), refused
+    assert "mixed encodings" in refused.reason and refused.line == at + 2
+    for name in rows:
+        assert name not in str(refused)
+
+
 # --- the API --------------------------------------------------------------------------------
 
 

@@ -95,7 +95,7 @@ def test_a_mixed_file_is_refused_without_its_content() -> None:
     with pytest.raises(ImportFileInvalid) as refused:
         detect_encoding(io.BytesIO(UTF8_FILE + ROW.encode("cp932")))
     said = str(refused.value)
-    assert "mixed encodings" in said and "line 2 is UTF-8" in said
+    assert "mixed encodings" in said and "2 lines are UTF-8 (the first: line 2)" in said
     for value in ("山田", "123456789018", "19800401", "螻ｱ逕ｰ", "\\x"):
         assert value not in said
 
