@@ -147,8 +147,17 @@ def _end_entity_policy(user_auth_policy: x509.ObjectIdentifier) -> ExtensionPoli
         if ext is None or user_auth_policy not in [p.policy_identifier for p in ext]:
             raise ValueError(f"not a user-authentication certificate (policy {user_auth_policy})")
 
+    def not_a_ca(
+        _policy: Policy, _cert: x509.Certificate, ext: x509.BasicConstraints | None
+    ) -> None:
+        # RFC 5280 §4.2.1.9: a card's certificate is an end entity; one that says it is a
+        # CA could sign certificates of its own under the JPKI's name.
+        if ext is not None and ext.ca:
+            raise ValueError("an end-entity certificate must not be a CA (BasicConstraints)")
+
     return (
         ExtensionPolicy.permit_all()
+        .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, not_a_ca)
         .require_present(x509.KeyUsage, Criticality.CRITICAL, key_usage_ok)
         .require_present(x509.CertificatePolicies, Criticality.AGNOSTIC, policy_ok)
     )
