@@ -1,14 +1,96 @@
-"""Wire types shared by the HTTP schemas: `YYYYMMDD` dates and the My Number."""
+"""Wire types shared by the HTTP schemas: `YYYYMMDD` dates, the My Number, insurer numbers,
+the parts of an insured number and bounded text.
+
+Each type states in its JSON Schema the rule that `domain` and `numbers` enforce, so that
+what the API document calls valid is what the registry accepts. A rule JSON Schema cannot
+state (a check digit, a byte count in Shift_JIS) is said in the type's description."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 
 from card_reader.mynumber import validate_my_number
-from insurer_registry.wire import format_wire_date, parse_wire_date
+from insurer_registry.domain import (
+    ADDRESS_MAX_CHARACTERS,
+    BRANCH_NUMBER_LENGTH,
+    NAME_MAX_CHARACTERS,
+)
+from insurer_registry.wire import INSURED_NUMBER_MAX_BYTES, format_wire_date, parse_wire_date
+
+
+def _calendar_date_pattern() -> str:
+    """`YYYYMMDD` for the calendar dates of years 0001–9999, February 29th in leap years
+    only: what `parse_wire_date` accepts."""
+    year = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+    day_of_month = (
+        "(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])"
+        "|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)"
+        "|02(?:0[1-9]|1[0-9]|2[0-8]))"
+    )
+    multiple_of_4 = "(?:0[48]|[2468][048]|[13579][26])"  # 04 … 96, not 00
+    leap_year = f"(?:[0-9]{{2}}{multiple_of_4}|{multiple_of_4}00)"
+    return f"^(?:{year}{day_of_month}|{leap_year}0229)$"
+
+
+WIRE_DATE_PATTERN = _calendar_date_pattern()
+
+# 都道府県番号, the 3rd and 4th digits of an 8-digit insurer number or the first two of a
+# 6-digit 国保 number: 01 北海道 … 47 沖縄.
+_PREFECTURE = "(?:0[1-9]|[1-3][0-9]|4[0-7])"
+# 8 digits, or 6 with at most two spaces around them (SPEC §6: a 国保 number may come
+# right-aligned in 8 characters; `InsurerNumber.parse` strips the spaces, and zero padding
+# is 8 digits). The Luhn check digit is beyond a pattern.
+INSURER_NUMBER_PATTERN = (
+    f"^(?:[0-9]{{2}}{_PREFECTURE}[0-9]{{4}}| {{0,2}}{_PREFECTURE}[0-9]{{4}} {{0,2}})$"
+)
+INSURER_NUMBER_DESCRIPTION = (
+    "保険者番号: 8 digits, or a 6-digit 国保 number (which may be right-aligned in 8 "
+    "characters with spaces or zeros); 都道府県番号 01–47; the last digit is the Luhn check "
+    "digit of the others (refused with InsurerNumber named when it does not match)"
+)
+
+# What `wire.has_control_characters` refuses, and what `str.strip` takes for blank (its
+# whitespace besides the control characters), as character-class contents.
+_CONTROL = r"\x00-\x1f\x7f"
+_SPACE = r" \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_EDGE_SPACE = r" \u3000"  # the spaces an insured number may not start or end with
+
+
+def _text_pattern() -> str:
+    """No control character, and something besides spaces."""
+    return f"^[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*$"
+
+
+def _insured_number_part_pattern() -> str:
+    """Text (`_text_pattern`) that neither starts nor ends with a space of either width."""
+    any_char, solid, inner_edge = (
+        f"[^{_CONTROL}]",
+        f"[^{_CONTROL}{_SPACE}]",
+        f"[^{_CONTROL}{_EDGE_SPACE}]",
+    )
+    return (
+        f"^(?:{solid}"  # one character
+        f"|{solid}{any_char}*{inner_edge}"  # something besides spaces first
+        f"|{inner_edge}{any_char}*{solid}"  # … or last
+        f"|{inner_edge}{any_char}*{solid}{any_char}*{inner_edge})$"  # … or within
+    )
+
+
+TEXT_PATTERN = _text_pattern()
+INSURED_NUMBER_PART_PATTERN = _insured_number_part_pattern()
+# Full-width katakana (with ー), half-width katakana, spaces of either width; not blank.
+_KANA = r"\u30a0-\u30ff\uff65-\uff9f"
+KANA_PATTERN = f"^[{_KANA} \u3000]*[{_KANA}][{_KANA} \u3000]*$"
 
 
 def _date_from_wire(value: Any) -> Any:
@@ -21,7 +103,14 @@ WireDate = Annotated[
     date,
     BeforeValidator(_date_from_wire),
     PlainSerializer(format_wire_date, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "pattern": "^[0-9]{8}$", "examples": ["20240401"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": WIRE_DATE_PATTERN,
+            "description": "a calendar date as YYYYMMDD",
+            "examples": ["20240401"],
+        }
+    ),
 ]
 
 MyNumber = Annotated[
@@ -31,11 +120,45 @@ MyNumber = Annotated[
         {
             "type": "string",
             "pattern": "^[0-9]{12}$",
-            "description": "個人番号 (12 digits with its check digit); never stored or echoed",
+            "description": "個人番号: 12 digits, the last the check digit of the others "
+            "(refused with MyNumber named when it does not match); never stored or echoed",
             "writeOnly": True,
         }
     ),
 ]
+
+InsurerNumberText = Annotated[
+    str, Field(pattern=INSURER_NUMBER_PATTERN, description=INSURER_NUMBER_DESCRIPTION)
+]
+InsuredNumberPart = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=INSURED_NUMBER_MAX_BYTES,
+        pattern=INSURED_NUMBER_PART_PATTERN,
+        description=f"at most {INSURED_NUMBER_MAX_BYTES} bytes in Shift_JIS (CP932), where a "
+        "full-width character takes two, and only characters CP932 carries; no control "
+        "characters, no space of either width at either end",
+    ),
+]
+BranchNumber = Annotated[
+    str,
+    Field(
+        pattern=f"^[0-9]{{{BRANCH_NUMBER_LENGTH}}}$",
+        description=f"{BRANCH_NUMBER_LENGTH} digits, leading zeros kept",
+    ),
+]
+NameText = Annotated[str, Field(max_length=NAME_MAX_CHARACTERS, pattern=TEXT_PATTERN)]
+AddressText = Annotated[str, Field(max_length=ADDRESS_MAX_CHARACTERS, pattern=TEXT_PATTERN)]
+KanaText = Annotated[
+    str,
+    Field(
+        max_length=NAME_MAX_CHARACTERS,
+        pattern=KANA_PATTERN,
+        description="katakana (full- or half-width) and spaces",
+    ),
+]
+PostNumberText = Annotated[str, Field(pattern="^[0-9]{3}-[0-9]{4}$", examples=["123-4567"])]
 
 SPEC_NAMES = ConfigDict(
     populate_by_name=True,

@@ -7,10 +7,40 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
-Base64 = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/_-]*={0,2}$", max_length=8192)]
-Yyyymmdd = Annotated[str, Field(pattern=r"^\d{8}$")]
+from insurer_registry.schemas_common import (
+    INSURER_NUMBER_DESCRIPTION,
+    INSURER_NUMBER_PATTERN,
+    WIRE_DATE_PATTERN,
+)
+from qualification_server.challenges import TOKEN_SIZE
+
+# Standard or URL-safe base64, padded: what `service.decode_b64` decodes.
+_B64 = "[A-Za-z0-9+/_-]"
+Base64 = Annotated[
+    str, Field(pattern=f"^(?:{_B64}{{4}})*(?:{_B64}{{2}}==|{_B64}{{3}}=)?$", max_length=8192)
+]
+
+
+def _base64_of(size: int) -> str:
+    """The pattern of `size` bytes in padded base64."""
+    full, rest = divmod(size, 3)
+    tail = {0: "", 1: f"{_B64}{{2}}==", 2: f"{_B64}{{3}}="}[rest]
+    return f"^{_B64}{{{4 * full}}}{tail}$"
+
+
+ChallengeText = Annotated[
+    str,
+    Field(
+        pattern=_base64_of(TOKEN_SIZE),
+        description=f"a challenge this server issued ({TOKEN_SIZE} bytes in base64); one it "
+        "did not issue is refused with Q2001, an expired one with Q2002",
+    ),
+]
+Yyyymmdd = Annotated[
+    str, Field(pattern=WIRE_DATE_PATTERN, description="a calendar date as YYYYMMDD")
+]
 Flag = Literal["0", "1"]
 Validity = Literal["1", "2", "3", "4", "5"]
 
@@ -75,9 +105,15 @@ class Consents(Strict):
     operation: bool = False  # 手術情報
 
 
+CERTIFICATE_DESCRIPTION = (
+    "the JPKI auth certificate, DER in base64 (one that is no DER certificate is refused "
+    "with Q1001)"
+)
+
+
 class CardCheckRequest(Strict):
-    challenge: Base64
-    certificate: Base64 = Field(description="the JPKI auth certificate, DER in base64")
+    challenge: ChallengeText
+    certificate: Base64 = Field(description=CERTIFICATE_DESCRIPTION)
     proof: Annotated[PinProof | DeviceProof, Field(discriminator="method")]
     consents: Consents = Consents()
     qualification_confirmation_date: Yyyymmdd | None = None
@@ -87,10 +123,15 @@ class CardCheckRequest(Strict):
 class InsuredCardQuery(Spec):
     """個別照会 by what a health insurance card shows (SPEC §6 element names)."""
 
-    InsurerNumber: str = Field(min_length=6, max_length=8)
+    InsurerNumber: str = Field(
+        min_length=6,
+        max_length=8,
+        pattern=INSURER_NUMBER_PATTERN,
+        description=INSURER_NUMBER_DESCRIPTION,
+    )
     InsuredCardSymbol: str | None = Field(default=None, max_length=38)
     InsuredIdentificationNumber: str = Field(min_length=1, max_length=38)
-    InsuredBranchNumber: str = Field(pattern=r"^\d{2}$")
+    InsuredBranchNumber: str = Field(pattern=r"^[0-9]{2}$")
     Birthdate: Yyyymmdd
     LimitApplicationCertificateRelatedConsFlg: Flag = "0"
 
@@ -104,7 +145,11 @@ class InsuredNumberLookupRequest(Strict):
 class BatchLookupRequest(Strict):
     """一括照会: a list of insured numbers, e.g. tomorrow's appointments."""
 
-    entries: list[InsuredCardQuery] = Field(min_length=1)
+    entries: list[InsuredCardQuery] = Field(
+        min_length=1,
+        description="at most the server's configured number of entries (2,000 unless set "
+        "otherwise; more is refused with Q4003)",
+    )
     qualification_confirmation_date: Yyyymmdd | None = None
     arbitrary_file_identifier: str | None = Field(default=None, max_length=64)
 
@@ -257,14 +302,26 @@ class ErrorResponse(Strict):
 class CardProof(Strict):
     """PIN-mode proof: the card signed SHA-256(challenge) after VERIFY PIN."""
 
-    challenge: Base64
-    certificate: Base64
+    challenge: ChallengeText
+    certificate: Base64 = Field(description=CERTIFICATE_DESCRIPTION)
     signature: Base64
 
 
 class RegistrationRequest(Strict):
     proof: CardProof
-    consent: bool = Field(description="the person agreed to use the card as insurance card")
+    # Published as `true` only: false is refused with its own code (Q2007), not as a schema
+    # mismatch (Q6001), so the model still takes it.
+    consent: Annotated[
+        bool,
+        WithJsonSchema(
+            {
+                "const": True,
+                "type": "boolean",
+                "description": "the person agreed to use the card as insurance card; "
+                "registration needs it (without it: Q2007)",
+            }
+        ),
+    ]
 
 
 class RegistrationResult(Strict):
