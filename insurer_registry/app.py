@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from insurer_registry import http_errors
+from insurer_registry.access_log_queries import redact_access_log_queries
 from insurer_registry.body_limit import BodySizeLimit
 from insurer_registry.db import make_engine, make_session_factory
 from insurer_registry.importer.routes import router as import_router
@@ -36,6 +37,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     overrides the one `settings.database_url` would make (tests share theirs)."""
     settings = settings or Settings()
     engine = engine or make_engine(settings.database_url)
+    # uvicorn's access log writes each request's query as sent: a token put there by
+    # mistake would stay in the log.
+    redact_access_log_queries()
     app = FastAPI(
         title="onshi insurer registry",
         version="1",
