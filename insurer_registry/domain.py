@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Sequence
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -335,6 +336,61 @@ def record_from_flat(
         limit=limit,
         specific_diseases=tuple(specific_diseases),
     )
+
+
+# The text fields a caller writes freely (the rest are codes, dates and digits).
+INPUT_TEXT_FIELDS = ("symbol", "number", "insured_name", "name", "name_kana", "address")
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf"})
+
+
+def invisible_character(text: str) -> str | None:
+    """The first control (Unicode category Cc) or format (Cf: bidi controls, zero-width
+    characters, the BOM, soft hyphen, tags) character of `text`, or None.
+
+    Such a character changes how a name is shown or compared without being seen: U+202E
+    shows 山田太郎 as 山田郎太, U+200B makes two names that look the same differ. Ideographic
+    spaces, variation selectors (Mn: a registered glyph variant) and private-use 外字 (Co)
+    are none of these and pass.
+    """
+    # Fast path, in C: printable text (the ideographic space is Zs, so not "printable").
+    if text.replace("\u3000", "").isprintable():
+        return None
+    return next((c for c in text if unicodedata.category(c) in _INVISIBLE_CATEGORIES), None)
+
+
+def input_problems(values: Mapping[str, Any]) -> list[FieldProblem]:
+    """What the registry does not take in, beyond a record's own rules: a control or format
+    character (`invisible_character`) in any text field of `values` (record attributes).
+
+    Checked where values come in, the API's bodies and the CSV import, and not on every
+    `MemberRecord`: a record stored before this rule must stay readable and correctable.
+    """
+    problems = []
+    for name in INPUT_TEXT_FIELDS:
+        value = values.get(name)
+        if isinstance(value, str) and (found := invisible_character(value)) is not None:
+            problems.append(
+                FieldProblem(
+                    ELEMENT_NAMES[name],
+                    f"contains U+{ord(found):04X} (a control or format character)",
+                )
+            )
+    return problems
+
+
+def accepted_record(values: Mapping[str, Any]) -> MemberRecord:
+    """A record from what a caller sent (record attributes): `input_problems` and the
+    record's own rules, every problem reported at once in one `InvalidRecord`."""
+    refused = input_problems(values)
+    try:
+        record = MemberRecord(**values)
+    except InvalidRecord as error:
+        named = {problem.field for problem in refused}
+        others = [problem for problem in error.problems if problem.field not in named]
+        raise InvalidRecord([*refused, *others]) from None
+    if refused:
+        raise InvalidRecord(refused)
+    return record
 
 
 def changed_elements(before: MemberRecord, after: MemberRecord) -> tuple[str, ...]:

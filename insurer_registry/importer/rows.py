@@ -16,6 +16,7 @@ from insurer_registry.domain import (
     MY_NUMBER_ELEMENT,
     FieldProblem,
     InvalidRecord,
+    input_problems,
     record_from_flat,
 )
 from insurer_registry.importer.csv_source import Header, RawRow
@@ -131,10 +132,11 @@ class RowParser:
             person_ref = person_reference(my_number, self._key)
         except InvalidMyNumber as error:
             problems.append(FieldProblem(MY_NUMBER_ELEMENT, error.reason))
+        problems.extend(input_problems(fields))
         try:
             record = record_from_flat(fields)
         except InvalidRecord as error:
-            # A value that could not be read is not also "required".
+            # A value that could not be read, or was not taken in, is not also "required".
             unreadable = {problem.field for problem in problems}
             problems.extend(p for p in error.problems if p.field not in unreadable)
         if problems:

@@ -22,9 +22,12 @@ from insurer_registry.codes import (
 )
 from insurer_registry.domain import (
     ElderlyRecipientCertificate,
+    InvalidRecord,
     LimitApplicationCertificate,
     MemberRecord,
     SpecificDiseaseCertificate,
+    accepted_record,
+    input_problems,
 )
 from insurer_registry.members.service import Member
 from insurer_registry.schemas_common import SPEC_NAMES, MyNumber, WireDate
@@ -135,12 +138,13 @@ class MemberFields(BaseModel):
     )
 
     def record(self) -> MemberRecord:
-        """The domain record; raises `InvalidRecord` when a rule is broken."""
+        """The domain record; raises `InvalidRecord` when a rule is broken, or a text field
+        holds what the registry does not take in (`domain.input_problems`)."""
         values = {name: getattr(self, name) for name in MemberFields.model_fields}
         values["elderly"] = self.elderly.value() if self.elderly else None
         values["limit"] = self.limit.value() if self.limit else None
         values["specific_diseases"] = tuple(body.value() for body in self.specific_diseases)
-        return MemberRecord(**values)
+        return accepted_record(values)
 
 
 class MemberCreate(MemberFields):
@@ -204,6 +208,9 @@ class MemberCorrection(BaseModel):
             elif value is None and name in _REQUIRED:
                 raise ValueError(f"{MemberCorrection.model_fields[name].alias} cannot be cleared")
             changes[name] = value
+        refused = input_problems(changes)
+        if refused:
+            raise InvalidRecord(refused)
         return changes
 
 

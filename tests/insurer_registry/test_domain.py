@@ -18,6 +18,7 @@ from insurer_registry.codes import (
     SpecificDiseaseCategory,
 )
 from insurer_registry.domain import (
+    ELEMENT_NAMES,
     ElderlyRecipientCertificate,
     FieldProblem,
     InvalidRecord,
@@ -26,6 +27,7 @@ from insurer_registry.domain import (
     SpecificDiseaseCertificate,
     changed_elements,
     elderly_recipient_eligible_from,
+    input_problems,
     record_from_flat,
 )
 
@@ -252,3 +254,50 @@ def test_changed_elements_name_the_spec_elements() -> None:
     before = record()
     after = dataclasses.replace(before, name="山田　次郎", branch="01")
     assert changed_elements(before, after) == ("InsuredBranchNumber", "Name")
+
+
+# What the registry takes in: no control (Cc) or format (Cf) character in a text field.
+INVISIBLE = [
+    ("\u202e", "U+202E"),  # right-to-left override: 山田 shown as 田山
+    ("\u2066", "U+2066"),  # left-to-right isolate
+    ("\u200b", "U+200B"),  # zero-width space: two names that look the same
+    ("\u200d", "U+200D"),  # zero-width joiner
+    ("\ufeff", "U+FEFF"),  # byte order mark
+    ("\u00ad", "U+00AD"),  # soft hyphen
+    ("\x07", "U+0007"),  # bell
+    ("\x85", "U+0085"),  # next line (C1)
+    ("\U000e0041", "U+E0041"),  # tag character
+]
+
+
+@pytest.mark.parametrize(("character", "said"), INVISIBLE, ids=[said for _, said in INVISIBLE])
+@pytest.mark.parametrize("field", ["name", "insured_name", "address", "symbol", "number"])
+def test_text_with_a_control_or_format_character_is_not_taken_in(
+    field: str, character: str, said: str
+) -> None:
+    value = f"山田{character}太郎" if field != "number" else f"12{character}34"
+    (problem,) = input_problems({field: value})
+    assert problem == FieldProblem(
+        ELEMENT_NAMES[field], f"contains {said} (a control or format character)"
+    )
+    assert "山田" not in problem.reason
+
+
+def test_kana_with_a_format_character_is_refused_naming_the_character() -> None:
+    (problem,) = input_problems({"name_kana": "ヤマダ\u200bタロウ"})
+    assert problem.reason.startswith("contains U+200B")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "山田　太郎",  # ideographic space (Zs)
+        "𠮷野　家",  # outside the BMP
+        "葛\U000e0100城",  # an ideographic variation selector (Mn): a registered glyph variant
+        "髙橋　﨑子",
+        "\ue000田",  # a private-use 外字 (Co)
+        "O'Brien Smith-Jones",
+    ],
+)
+def test_names_of_every_script_and_glyph_variant_are_taken_in(name: str) -> None:
+    assert input_problems({"name": name, "insured_name": name}) == []

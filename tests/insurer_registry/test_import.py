@@ -194,6 +194,18 @@ def test_a_bad_row_in_the_middle_imports_nothing(
     assert count(sessions, Import) == 0
 
 
+def test_a_name_with_a_control_or_format_character_is_rejected_on_its_line(
+    sessions: sessionmaker[Session], insurer_a: RegisteredInsurer
+) -> None:
+    rows = [row(1), row(2, Name="山田\u202e太郎"), row(3, NameKana="ヤマダ\ufeffタロウ")]
+    report = rejected(sessions, csv_bytes(rows))
+    assert reasons(report) == {
+        3: "Name: contains U+202E (a control or format character)",
+        4: "NameKana: contains U+FEFF (a control or format character)",
+    }
+    assert count(sessions, Qualification) == 0
+
+
 def test_partial_import_keeps_the_good_rows(
     sessions: sessionmaker[Session], insurer_a: RegisteredInsurer
 ) -> None:

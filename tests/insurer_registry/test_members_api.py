@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from insurer_registry.db import transaction
 from insurer_registry.http_errors import MAX_REQUEST_BYTES
+from insurer_registry.models import Qualification
 from tests.insurer_registry.conftest import (
     INSURER_A,
     RegisteredInsurer,
@@ -110,6 +112,56 @@ def test_errors_never_echo_the_my_number_or_the_name(
     assert "123456789012" not in response.text
     assert "秘密" not in response.text
     assert "1980-04-01" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("element", "value", "said"),
+    [
+        ("Name", "山田\u202e太郎", "U+202E"),  # shown as 山田郎太 by the bidi algorithm
+        ("Name", "山田\u200b太郎", "U+200B"),  # looks like 山田太郎, is not
+        ("Name", "\ufeff山田　太郎", "U+FEFF"),
+        ("Name", "山田\x85太郎", "U+0085"),
+        ("InsuredName", "山田\u2066太郎", "U+2066"),
+        ("NameKana", "ヤマダ\u200dタロウ", "U+200D"),
+        ("Address", "東京都千代田区\u202e1-1", "U+202E"),
+    ],
+)
+def test_a_control_or_format_character_in_a_name_is_refused_naming_the_code_point(
+    writer: Writer, insurer_a: RegisteredInsurer, element: str, value: str, said: str
+) -> None:
+    response = writer.post("/v1/members", insurer_a, member_body(1, **{element: value}))
+    assert response.status_code == 422, response.text
+    assert error_code(response) == "invalid_record"
+    reason = f"contains {said} (a control or format character)"
+    assert {"field": element, "reason": reason} in response.json()["error"]["problems"]
+    assert value[1:3] not in response.text and "山田" not in response.text
+
+
+def test_a_correction_may_not_bring_in_a_format_character(
+    writer: Writer, insurer_a: RegisteredInsurer
+) -> None:
+    member = register(writer, insurer_a)
+    path = f"/v1/members/{member['QualificationId']}"
+    response = writer.patch(path, insurer_a, {"InsuredName": "山田\u200b一郎"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["problems"] == [
+        {"field": "InsuredName", "reason": "contains U+200B (a control or format character)"}
+    ]
+
+
+def test_a_name_stored_before_the_rule_stays_readable_and_correctable(
+    client: TestClient, writer: Writer, insurer_a: RegisteredInsurer, sessions: Any
+) -> None:
+    member = register(writer, insurer_a)
+    with transaction(sessions) as session:
+        row = session.get(Qualification, member["QualificationId"])
+        assert row is not None
+        row.name = "山田\u200b太郎"
+    path = f"/v1/members/{member['QualificationId']}"
+    assert client.get(path, headers=insurer_a.headers).status_code == 200
+    corrected = writer.patch(path, insurer_a, {"Name": "山田　太郎"})
+    assert corrected.status_code == 200, corrected.text
+    assert corrected.json()["Name"] == "山田　太郎"
 
 
 def test_same_insured_number_and_date_twice_is_a_conflict(
