@@ -10,6 +10,7 @@ import base64
 import contextlib
 import datetime as dt
 import gc
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -19,6 +20,8 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from insurer_registry.auth_header import MalformedAuthorization, bearer_token
@@ -50,7 +53,9 @@ from qualification_server.schemas import (
 )
 from qualification_server.service import Dependencies
 from qualification_server.settings import Settings
+from qualification_server.trust import rollback
 from qualification_server.trust.files import TrustStore
+from qualification_server.trust.rollback import CrlHighWater
 
 REQUESTS = Counter("onshi_requests_total", "HTTP requests", ["route", "status"])
 LATENCY = Histogram(
@@ -86,6 +91,8 @@ LOOKUP_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+log = logging.getLogger(__name__)
+
 # Enough connections for every worker thread, with room for the housekeeping thread.
 POOL_SIZE = 10
 
@@ -105,13 +112,15 @@ def build_dependencies(settings: Settings) -> Dependencies:
             # Lookups only read: no BEGIN/ROLLBACK round trips around each one.
             registry = registry.execution_options(isolation_level="AUTOCOMMIT")
         source = RegistryQualificationSource(make_session_factory(registry))
+    sessions = make_session_factory(make_engine(settings.database_url, pool_size=POOL_SIZE))
     return Dependencies(
         settings=settings,
-        sessions=make_session_factory(make_engine(settings.database_url, pool_size=POOL_SIZE)),
+        sessions=sessions,
         trust=TrustStore(
             settings.jpki_ca_files,
             settings.jpki_crl_files,
             refuse_test_material=not settings.is_development,
+            high_water=_crl_marks_of(sessions),
         ),
         directory=FileIssuerDirectory(
             settings.issuer_directory_files, refuse_test_material=not settings.is_development
@@ -119,6 +128,22 @@ def build_dependencies(settings: Settings) -> Dependencies:
         source=source,
         clock=lambda: dt.datetime.now(dt.UTC),
     )
+
+
+def _crl_marks_of(sessions: sessionmaker[Session]) -> CrlHighWater:
+    """The CRL marks every instance has seen, read before the first CRL is loaded, so that a
+    restart does not forget them (the housekeeping keeps them in step afterwards)."""
+    marks = CrlHighWater()
+    try:
+        with sessions() as session, session.begin():
+            rollback.sync(session, marks)
+    except SQLAlchemyError as exc:
+        log.warning(
+            "CRL marks not read (%s): until the database answers, this instance knows only "
+            "the CRLs it loads itself",
+            type(exc).__name__,
+        )
+    return marks
 
 
 # Dependencies are `async def` so FastAPI calls them on the event loop: a sync dependency
@@ -319,7 +344,11 @@ def create_app(deps: Dependencies, *, seal_interval_s: float | None = 0.5) -> Fa
         # otherwise walk it all and stall every request in flight (BENCHMARKS.md).
         gc.collect()
         gc.freeze()
-        sealer = None if seal_interval_s is None else Housekeeper(deps.sessions, seal_interval_s)
+        sealer = (
+            None
+            if seal_interval_s is None
+            else Housekeeper(deps.sessions, seal_interval_s, crl_marks=deps.trust.high_water)
+        )
         if sealer is not None:
             sealer.start()
         try:

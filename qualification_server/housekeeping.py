@@ -1,4 +1,5 @@
-"""Background upkeep of each server instance: seal the access log, drop spent challenges."""
+"""Background upkeep of each server instance: seal the access log, drop spent challenges,
+share the newest CRL marks with the other instances."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from qualification_server import access_log
 from qualification_server.db import database_now
 from qualification_server.models import UsedChallenge
+from qualification_server.trust import rollback
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
+
+    from qualification_server.trust.rollback import CrlHighWater
 
 log = logging.getLogger(__name__)
 # A used challenge must be kept while it could still be presented: until it expires.
@@ -34,14 +38,18 @@ def prune_used_challenges(session: Session) -> int:
 
 
 class Housekeeper:
-    """Seals the access log every `interval_s` and prunes used challenges, in a thread."""
+    """Seals the access log every `interval_s`, prunes used challenges and syncs the CRL
+    marks (`trust.rollback`), in a thread."""
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
         interval_s: float = 0.5,
+        *,
+        crl_marks: CrlHighWater | None = None,
     ) -> None:
         self._sessions = sessions
+        self._crl_marks = crl_marks
         self._interval = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
@@ -65,6 +73,13 @@ class Housekeeper:
         with self._sessions() as session, session.begin():
             return prune_used_challenges(session)
 
+    def sync_crl_marks_now(self) -> bool:
+        """Merge this instance's CRL marks with the database's; True if one of ours rose."""
+        if self._crl_marks is None:
+            return False
+        with self._sessions() as session, session.begin():
+            return rollback.sync(session, self._crl_marks)
+
     def _run(self) -> None:
         rounds = 0
         while not self._stop.wait(self._interval):
@@ -72,6 +87,8 @@ class Housekeeper:
                 while self.seal_now() == access_log.SEAL_BATCH:
                     pass
                 rounds += 1
+                if rounds % 10 == 0:  # every few seconds: a rollback elsewhere shows here
+                    self.sync_crl_marks_now()
                 if rounds % 120 == 0:  # about once a minute
                     self.prune_now()
             except SQLAlchemyError as exc:

@@ -62,6 +62,16 @@ class UsedChallenge(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
+class CrlHighWater(Base):
+    """The newest CRL seen of a CA, so that an older one is never used again (rollback)."""
+
+    __tablename__ = "crl_high_water"
+
+    ca_key: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of its SPKI
+    crl_number: Mapped[str] = mapped_column(String(50))  # zero-padded decimal: sorts as text
+    this_update: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Registration(Base):
     """初回登録: the person agreed to use the card as a health insurance card."""
 

@@ -1,4 +1,5 @@
-"""Trust material on disk, reloaded when it changes (a new CRL is published daily).
+"""Trust material on disk, reloaded when it changes (a new CRL is published daily), and
+never rolled back to an older CRL (`rollback`).
 
 A reload checks the files' modification stamps at most once per `check_interval_s`; a file
 that is being replaced and does not parse keeps the previous anchors until it does, and a
@@ -18,10 +19,12 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from qualification_server.file_stamps import FileStamp, file_stamp
+from qualification_server.trust.rollback import CrlHighWater, CrlMark
 from qualification_server.trust.test_material import (
     CommittedTestMaterial,
     refuse_test_ca,
     refuse_test_crl,
+    spki_fingerprint,
 )
 from qualification_server.trust.validation import DER_PARSE_ERRORS, TrustAnchors, TrustedCa
 
@@ -70,12 +73,19 @@ def _signed_by(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> boo
 
 
 def load_anchors(
-    ca_files: list[Path], crl_files: list[Path], *, refuse_test_material: bool = False
+    ca_files: list[Path],
+    crl_files: list[Path],
+    *,
+    refuse_test_material: bool = False,
+    high_water: CrlHighWater | None = None,
+    previous: TrustAnchors | None = None,
 ) -> TrustAnchors:
     """Read the CA certificates and match each CRL to the CA that signed it.
 
     `refuse_test_material` (outside development): a committed test CA is a configuration
-    error and a CRL the committed test CA signed is ignored (`test_material`)."""
+    error and a CRL the committed test CA signed is ignored (`test_material`).
+    `high_water`: a CRL older than one seen of its CA is ignored, and the CA keeps the newer
+    one of `previous` (the anchors in use) if it has it, else none (`rollback`)."""
     cas: list[x509.Certificate] = []
     for path in ca_files:
         try:
@@ -108,7 +118,38 @@ def load_anchors(
                 break
         else:
             log.error("CRL %s is not signed by any configured CA: ignored", path)
-    return TrustAnchors(tuple(TrustedCa(ca, crls.get(ca.subject.public_bytes())) for ca in cas))
+    return TrustAnchors(
+        tuple(
+            TrustedCa(
+                ca, _not_rolled_back(ca, crls.get(ca.subject.public_bytes()), high_water, previous)
+            )
+            for ca in cas
+        )
+    )
+
+
+def _not_rolled_back(
+    ca: x509.Certificate,
+    crl: x509.CertificateRevocationList | None,
+    high_water: CrlHighWater | None,
+    previous: TrustAnchors | None,
+) -> x509.CertificateRevocationList | None:
+    if crl is None or high_water is None:
+        return crl
+    ca_key = spki_fingerprint(ca)
+    mark = CrlMark.of(crl)
+    if high_water.admits(ca_key, mark):
+        return crl
+    newest = high_water.mark_of(ca_key)
+    log.error(
+        "the CRL of %s is older than one already seen (number %s, thisUpdate %s; newest seen: "
+        "number %s, thisUpdate %s): a rollback, ignored",
+        ca.subject.rfc4514_string(), mark.number, mark.this_update.isoformat(),
+        newest.number if newest else "-", newest.this_update.isoformat() if newest else "-",
+    )  # fmt: skip
+    held = previous.ca_for(ca.subject) if previous is not None else None
+    kept = held.crl if held is not None and held.certificate == ca else None
+    return kept if kept is not None and high_water.admits(ca_key, CrlMark.of(kept)) else None
 
 
 @dataclass
@@ -128,8 +169,12 @@ class TrustStore:
         check_interval_s: float = 1.0,
         *,
         refuse_test_material: bool = False,
+        high_water: CrlHighWater | None = None,
     ) -> None:
+        """`high_water`: the CRL marks shared with the database (`rollback.sync`); by default
+        this store's own, in memory."""
         self._refuse_test_material = refuse_test_material
+        self.high_water = CrlHighWater() if high_water is None else high_water
         self._ca_files = list(ca_files)
         self._crl_files = list(crl_files)
         self._paths = [*self._ca_files, *self._crl_files]
@@ -138,9 +183,14 @@ class TrustStore:
         stamp = file_stamp(self._paths)
         self._loaded = _Loaded(stamp, self._load(), time.monotonic())
 
-    def _load(self) -> TrustAnchors:
+    def _load(self, previous: TrustAnchors | None = None) -> TrustAnchors:
+        self._high_water_version = self.high_water.version
         return load_anchors(
-            self._ca_files, self._crl_files, refuse_test_material=self._refuse_test_material
+            self._ca_files,
+            self._crl_files,
+            refuse_test_material=self._refuse_test_material,
+            high_water=self.high_water,
+            previous=previous,
         )
 
     def anchors(self) -> TrustAnchors:
@@ -151,9 +201,10 @@ class TrustStore:
         with self._lock:
             loaded = self._loaded
             stamp = file_stamp(self._paths)
-            if stamp != loaded.stamp:
+            # Files changed, or another instance saw a newer CRL than the one in use.
+            if stamp != loaded.stamp or self.high_water.version != self._high_water_version:
                 try:
-                    anchors = self._load()
+                    anchors = self._load(previous=loaded.anchors)
                 except TrustConfigurationError as exc:
                     log.error("keeping the previous trust anchors: %s", exc)
                     anchors = loaded.anchors
