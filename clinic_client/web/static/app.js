@@ -301,11 +301,23 @@ function batchRows(batch) {
   });
 }
 
+// A spreadsheet reads a cell that starts with = + - @ TAB or CR as a formula: a name such as
+// =HYPERLINK(…) would be live in the file a receptionist opens. OWASP's rule: such a cell gets
+// a leading ' (shown as text, not evaluated), and every cell is quoted, quotes doubled.
+const FORMULA_START = /^[=+\-@\t\r]/;
+function csvCell(value) {
+  const text = String(value);
+  return `"${(FORMULA_START.test(text) ? `'${text}` : text).replaceAll('"', '""')}"`;
+}
+
+function batchCsv(batch) {
+  const lines = [t("batch_cols").map(csvCell).join(",")].concat(batchRows(batch).map((r) => r.cells.map(csvCell).join(",")));
+  return "\ufeff" + lines.join("\r\n");
+}
+
 function exportBatch() {
   if (!lastBatch) return;
-  const quote = (v) => `"${String(v).replaceAll('"', '""')}"`;
-  const lines = [t("batch_cols").map(quote).join(",")].concat(batchRows(lastBatch).map((r) => r.cells.map(quote).join(",")));
-  const blob = new Blob(["\ufeff" + lines.join("\r\n")], { type: "text/csv;charset=utf-8" });
+  const blob = new Blob([batchCsv(lastBatch)], { type: "text/csv;charset=utf-8" });
   const a = document.createElement("a"); a.href = URL.createObjectURL(blob); a.download = "eligibility.csv"; a.click();
   URL.revokeObjectURL(a.href);
 }
