@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import bindparam, func, literal_column, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from qualification_server.errors import Code, QualificationError
@@ -153,23 +153,24 @@ def list_clinics(*, session: Session) -> list[ClinicSummary]:
     return [ClinicSummary(*row) for row in rows]
 
 
-# A clinic's columns as `_clinic_or_nulls` reads them: all None when no clinic has the code.
+# The clinic registered under :code as one row of plain columns, or one row of NULLs when
+# there is none (an outer join from a one-row select): the database, the driver and the ORM
+# do the same work for a known code and an unknown one. An ORM object for a known code only,
+# or no row at all for an unknown one, made a known code answer measurably slower. Built
+# once: building it costs more than running it.
+_CLINIC_OR_NULLS = (
+    select(Clinic.id, Clinic.code, Clinic.name, Clinic.token_hash, Clinic.disabled_at)
+    .select_from(select(literal_column("1").label("one")).subquery())
+    .outerjoin(Clinic, Clinic.code == bindparam("code"))
+)
+# Its row as `_clinic_or_nulls` gives it: all None when no clinic has the code.
 _ClinicOrNulls = tuple[int | None, str | None, str | None, bytes | None, dt.datetime | None]
 
 
 def _clinic_or_nulls(session: Session, code: str) -> _ClinicOrNulls:
-    """The clinic registered under `code`, or a row of NULLs when there is none. One row
-    either way, of plain columns, so the database, the driver and the ORM do the same work
-    for a known code and an unknown one (an ORM object for a known code only, or no row at
-    all for an unknown one, made a known code answer measurably slower)."""
-    one_row = select(literal_column("1").label("one")).subquery()
-    statement = (
-        select(Clinic.id, Clinic.code, Clinic.name, Clinic.token_hash, Clinic.disabled_at)
-        .select_from(one_row)
-        .outerjoin(Clinic, Clinic.code == code)
-    )
-    # Unpacked into the wider types: an outer join's columns are all None when no row matched.
-    clinic_id, clinic_code, name, token_hash, disabled_at = session.execute(statement).one()
+    clinic_id, clinic_code, name, token_hash, disabled_at = session.execute(
+        _CLINIC_OR_NULLS, {"code": code}
+    ).one()
     return clinic_id, clinic_code, name, token_hash, disabled_at
 
 

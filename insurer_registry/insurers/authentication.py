@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import literal_column, select
+from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
 from insurer_registry import credentials
@@ -20,26 +20,28 @@ from insurer_registry.errors import AuthenticationFailed
 from insurer_registry.insurers.service import Caller, InsurerInfo
 from insurer_registry.models import Credential, Insurer
 
-# A credential's columns as `_stored_or_nulls` reads them: all None for an unknown id.
+# The stored credential of :public_id as one row of plain columns, or one row of NULLs when
+# there is none (an outer join from a one-row select). Built once: building it costs more
+# than running it.
+_STORED_OR_NULLS = (
+    select(
+        Credential.public_id,
+        Credential.kind,
+        Credential.insurer_id,
+        Credential.secret_digest,
+        Credential.revoked_at,
+    )
+    .select_from(select(literal_column("1").label("one")).subquery())
+    .outerjoin(Credential, Credential.public_id == bindparam("public_id"))
+)
+# Its row as `_stored_or_nulls` gives it: all None when no credential has the id.
 _StoredOrNulls = tuple[str | None, str | None, int | None, str | None, datetime | None]
 
 
 def _stored_or_nulls(session: Session, public_id: str) -> _StoredOrNulls:
-    """The stored credential of `public_id`, or NULLs: one row of plain columns either way."""
-    one_row = select(literal_column("1").label("one")).subquery()
-    statement = (
-        select(
-            Credential.public_id,
-            Credential.kind,
-            Credential.insurer_id,
-            Credential.secret_digest,
-            Credential.revoked_at,
-        )
-        .select_from(one_row)
-        .outerjoin(Credential, Credential.public_id == public_id)
-    )
-    # Unpacked into the wider types: an outer join's columns are all None when no row matched.
-    stored_id, kind, insurer_id, secret_digest, revoked_at = session.execute(statement).one()
+    stored_id, kind, insurer_id, secret_digest, revoked_at = session.execute(
+        _STORED_OR_NULLS, {"public_id": public_id}
+    ).one()
     return stored_id, kind, insurer_id, secret_digest, revoked_at
 
 
