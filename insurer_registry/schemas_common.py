@@ -1,23 +1,16 @@
 """Wire types shared by the HTTP schemas: `YYYYMMDD` dates, the My Number, insurer numbers,
 the parts of an insured number and bounded text.
 
-Each type states in its JSON Schema the rule that `domain` and `numbers` enforce, so that
-what the API document calls valid is what the registry accepts. A rule JSON Schema cannot
-state (a check digit, a byte count in Shift_JIS) is said in the type's description."""
+Each type states in its JSON Schema the rule that is enforced on it, so that what an API
+document calls valid is what the server accepts. A rule JSON Schema cannot state (a check
+digit, a byte count in Shift_JIS) is said in the type's description."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    WithJsonSchema,
-)
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 
 from card_reader.mynumber import validate_my_number
 from insurer_registry.domain import (
@@ -59,15 +52,23 @@ INSURER_NUMBER_DESCRIPTION = (
     "digit of the others (refused with InsurerNumber named when it does not match)"
 )
 
-# What `wire.has_control_characters` refuses, and what `str.strip` takes for blank (its
-# whitespace besides the control characters), as character-class contents.
-_CONTROL = r"\x00-\x1f\x7f"
+# Control (Unicode category Cc) and format (Cf) characters, which text fields refuse: a
+# character that changes how a name shows or compares without being seen (U+202E, U+200B,
+# the BOM, tags). Cf as of Unicode 14.0, the tables of the Python that checks them.
+_CONTROL = (
+    r"\x00-\x1f\x7f-\x9f"  # Cc
+    r"\xad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f"
+    r"\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    r"\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    r"\U000e0020-\U000e007f"
+)
+# What `str.strip` takes for blank (its whitespace besides the control characters).
 _SPACE = r" \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _EDGE_SPACE = r" \u3000"  # the spaces an insured number may not start or end with
 
 
 def _text_pattern() -> str:
-    """No control character, and something besides spaces."""
+    """No control or format character, and something besides spaces."""
     return f"^[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*$"
 
 
@@ -127,38 +128,62 @@ MyNumber = Annotated[
     ),
 ]
 
+
+def _published(**schema: Any) -> WithJsonSchema:
+    """The JSON Schema of a string field whose rule `domain` or `numbers` enforces."""
+    return WithJsonSchema({"type": "string", **schema})
+
+
+# The registry's own rules on the fields below are enforced where the API and the CSV import
+# both pass (`domain.MemberRecord`, `numbers.InsurerNumber`), and answered with the problem
+# named; these types publish the same rules (tests hold the patterns to them).
 InsurerNumberText = Annotated[
-    str, Field(pattern=INSURER_NUMBER_PATTERN, description=INSURER_NUMBER_DESCRIPTION)
+    str, _published(pattern=INSURER_NUMBER_PATTERN, description=INSURER_NUMBER_DESCRIPTION)
 ]
 InsuredNumberPart = Annotated[
     str,
-    Field(
-        min_length=1,
-        max_length=INSURED_NUMBER_MAX_BYTES,
+    _published(
+        minLength=1,
+        maxLength=INSURED_NUMBER_MAX_BYTES,
         pattern=INSURED_NUMBER_PART_PATTERN,
         description=f"at most {INSURED_NUMBER_MAX_BYTES} bytes in Shift_JIS (CP932), where a "
-        "full-width character takes two, and only characters CP932 carries; no control "
-        "characters, no space of either width at either end",
+        "full-width character takes two, and only characters CP932 carries; no control or "
+        "format characters, no space of either width at either end",
     ),
 ]
 BranchNumber = Annotated[
     str,
-    Field(
+    _published(
         pattern=f"^[0-9]{{{BRANCH_NUMBER_LENGTH}}}$",
         description=f"{BRANCH_NUMBER_LENGTH} digits, leading zeros kept",
+        examples=["00"],
     ),
 ]
-NameText = Annotated[str, Field(max_length=NAME_MAX_CHARACTERS, pattern=TEXT_PATTERN)]
-AddressText = Annotated[str, Field(max_length=ADDRESS_MAX_CHARACTERS, pattern=TEXT_PATTERN)]
+NameText = Annotated[
+    str,
+    _published(
+        maxLength=NAME_MAX_CHARACTERS,
+        pattern=TEXT_PATTERN,
+        description="not blank; no control or format characters",
+    ),
+]
+AddressText = Annotated[
+    str,
+    _published(
+        maxLength=ADDRESS_MAX_CHARACTERS,
+        pattern=TEXT_PATTERN,
+        description="not blank; no control or format characters",
+    ),
+]
 KanaText = Annotated[
     str,
-    Field(
-        max_length=NAME_MAX_CHARACTERS,
+    _published(
+        maxLength=NAME_MAX_CHARACTERS,
         pattern=KANA_PATTERN,
-        description="katakana (full- or half-width) and spaces",
+        description="katakana (full- or half-width) and spaces, not blank",
     ),
 ]
-PostNumberText = Annotated[str, Field(pattern="^[0-9]{3}-[0-9]{4}$", examples=["123-4567"])]
+PostNumberText = Annotated[str, _published(pattern="^[0-9]{3}-[0-9]{4}$", examples=["123-4567"])]
 
 SPEC_NAMES = ConfigDict(
     populate_by_name=True,

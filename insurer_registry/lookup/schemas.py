@@ -12,7 +12,7 @@ from insurer_registry.members.schemas import (
     SpecificDiseaseBody,
 )
 from insurer_registry.numbers import InsurerNumber
-from insurer_registry.schemas_common import SPEC_NAMES
+from insurer_registry.schemas_common import SPEC_NAMES, InsurerNumberText
 
 
 class ByPerson(BaseModel):
@@ -28,7 +28,7 @@ class ByInsuredNumber(BaseModel):
 
     model_config = SPEC_NAMES
 
-    insurer_number: str = Field(alias="InsurerNumber")
+    insurer_number: InsurerNumberText = Field(alias="InsurerNumber")
     symbol: str | None = Field(None, alias="InsuredCardSymbol")
     number: str = Field(alias="InsuredIdentificationNumber")
     branch: str = Field(alias="InsuredBranchNumber")

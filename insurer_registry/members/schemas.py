@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from insurer_registry.audit import Change
 from insurer_registry.codes import (
@@ -30,7 +30,21 @@ from insurer_registry.domain import (
     input_problems,
 )
 from insurer_registry.members.service import Member
-from insurer_registry.schemas_common import SPEC_NAMES, MyNumber, WireDate
+from insurer_registry.schemas_common import (
+    SPEC_NAMES,
+    AddressText,
+    BranchNumber,
+    InsuredNumberPart,
+    InsurerNumberText,
+    KanaText,
+    MyNumber,
+    NameText,
+    PostNumberText,
+    WireDate,
+)
+
+# The self-pay limit is a 32-bit integer in the database.
+SELF_PAY_MAX_YEN = 2**31 - 1
 
 
 class ElderlyCertificateBody(BaseModel):
@@ -88,7 +102,9 @@ class SpecificDiseaseBody(BaseModel):
     certificate_date: WireDate | None = Field(None, alias="SpecificDiseasesCertificateDate")
     valid_start: WireDate = Field(alias="SpecificDiseasesValidStartDate")
     valid_end: WireDate | None = Field(None, alias="SpecificDiseasesValidEndDate")
-    self_pay_limit_yen: int | None = Field(None, alias="SpecificDiseasesSelfPay", ge=0)
+    self_pay_limit_yen: int | None = Field(
+        None, alias="SpecificDiseasesSelfPay", ge=0, le=SELF_PAY_MAX_YEN
+    )
 
     def value(self) -> SpecificDiseaseCertificate:
         """The domain value."""
@@ -109,18 +125,18 @@ class MemberFields(BaseModel):
 
     model_config = SPEC_NAMES
 
-    symbol: str | None = Field(None, alias="InsuredCardSymbol", examples=["東京１"])
-    number: str = Field(alias="InsuredIdentificationNumber", examples=["1234567"])
-    branch: str = Field(alias="InsuredBranchNumber", examples=["01"])
+    symbol: InsuredNumberPart | None = Field(None, alias="InsuredCardSymbol", examples=["東京１"])
+    number: InsuredNumberPart = Field(alias="InsuredIdentificationNumber", examples=["1234567"])
+    branch: BranchNumber = Field(alias="InsuredBranchNumber", examples=["01"])
     card_classification: InsuredCardClassification = Field(alias="InsuredCardClassification")
     personal_family: PersonalFamilyClassification = Field(alias="PersonalFamilyClassification")
-    insured_name: str | None = Field(None, alias="InsuredName")
-    name: str = Field(alias="Name")
-    name_kana: str | None = Field(None, alias="NameKana")
+    insured_name: NameText | None = Field(None, alias="InsuredName")
+    name: NameText = Field(alias="Name")
+    name_kana: KanaText | None = Field(None, alias="NameKana")
     sex: Sex = Field(alias="Sex1")
     birthdate: WireDate = Field(alias="Birthdate")
-    address: str | None = Field(None, alias="Address")
-    post_number: str | None = Field(None, alias="PostNumber", examples=["123-4567"])
+    address: AddressText | None = Field(None, alias="Address")
+    post_number: PostNumberText | None = Field(None, alias="PostNumber")
     qualification_date: WireDate = Field(alias="QualificationDate")
     disqualification_date: WireDate | None = Field(None, alias="DisqualificationDate")
     reason_of_loss: ReasonOfLoss | None = Field(None, alias="ReasonOfLoss")
@@ -151,11 +167,25 @@ class MemberCreate(MemberFields):
     """A new qualification. The insurer is the caller; InsurerNumber, when sent, must be it."""
 
     my_number: MyNumber = Field(alias="MyNumber")
-    insurer_number: str | None = Field(None, alias="InsurerNumber")
+    insurer_number: InsurerNumberText | None = Field(
+        None, alias="InsurerNumber", description="the calling insurer's number"
+    )
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    """Document a correction's field as never `null`: one every qualification has cannot be
+    cleared (`MemberCorrection.changes` refuses it)."""
+    schema.pop("default", None)
+    kept = [branch for branch in schema.pop("anyOf") if branch != {"type": "null"}]
+    if len(kept) == 1:
+        schema.update(kept[0])
+    else:
+        schema["anyOf"] = kept
 
 
 class MemberCorrection(BaseModel):
-    """A correction: only the fields sent change; `null` clears an optional field."""
+    """A correction: only the fields sent change; `null` clears an optional field, and a
+    field every qualification has takes none."""
 
     model_config = SPEC_NAMES
 
@@ -163,23 +193,29 @@ class MemberCorrection(BaseModel):
         None, alias="Version", description="refuse the change unless the record is still here"
     )
     my_number: MyNumber | None = Field(None, alias="MyNumber")
-    symbol: str | None = Field(None, alias="InsuredCardSymbol")
-    number: str | None = Field(None, alias="InsuredIdentificationNumber")
-    branch: str | None = Field(None, alias="InsuredBranchNumber")
+    symbol: InsuredNumberPart | None = Field(None, alias="InsuredCardSymbol")
+    number: InsuredNumberPart | None = Field(
+        None, alias="InsuredIdentificationNumber", json_schema_extra=_not_null
+    )
+    branch: BranchNumber | None = Field(
+        None, alias="InsuredBranchNumber", json_schema_extra=_not_null
+    )
     card_classification: InsuredCardClassification | None = Field(
-        None, alias="InsuredCardClassification"
+        None, alias="InsuredCardClassification", json_schema_extra=_not_null
     )
     personal_family: PersonalFamilyClassification | None = Field(
-        None, alias="PersonalFamilyClassification"
+        None, alias="PersonalFamilyClassification", json_schema_extra=_not_null
     )
-    insured_name: str | None = Field(None, alias="InsuredName")
-    name: str | None = Field(None, alias="Name")
-    name_kana: str | None = Field(None, alias="NameKana")
-    sex: Sex | None = Field(None, alias="Sex1")
-    birthdate: WireDate | None = Field(None, alias="Birthdate")
-    address: str | None = Field(None, alias="Address")
-    post_number: str | None = Field(None, alias="PostNumber")
-    qualification_date: WireDate | None = Field(None, alias="QualificationDate")
+    insured_name: NameText | None = Field(None, alias="InsuredName")
+    name: NameText | None = Field(None, alias="Name", json_schema_extra=_not_null)
+    name_kana: KanaText | None = Field(None, alias="NameKana")
+    sex: Sex | None = Field(None, alias="Sex1", json_schema_extra=_not_null)
+    birthdate: WireDate | None = Field(None, alias="Birthdate", json_schema_extra=_not_null)
+    address: AddressText | None = Field(None, alias="Address")
+    post_number: PostNumberText | None = Field(None, alias="PostNumber")
+    qualification_date: WireDate | None = Field(
+        None, alias="QualificationDate", json_schema_extra=_not_null
+    )
     disqualification_date: WireDate | None = Field(None, alias="DisqualificationDate")
     reason_of_loss: ReasonOfLoss | None = Field(None, alias="ReasonOfLoss")
     contribution_ratio: ContributionRatio | None = Field(
@@ -260,10 +296,23 @@ class MemberPublic(MemberFields):
         )
 
 
-class MemberSearchBody(BaseModel):
-    """Search criteria, sent in the body so no personal data lands in a URL or access log."""
+def _one_of_these_given(*names: str) -> dict[str, Any]:
+    """JSON Schema: at least one of `names` is sent, and not as null."""
+    return {
+        "anyOf": [{"required": [name], "properties": {name: {"type": "string"}}} for name in names]
+    }
 
-    model_config = SPEC_NAMES
+
+class MemberSearchBody(BaseModel):
+    """Search criteria, sent in the body so no personal data lands in a URL or access log.
+    At least one of the insured number, the My Number, the kana name or the birth date."""
+
+    model_config = ConfigDict(
+        **SPEC_NAMES,
+        json_schema_extra=_one_of_these_given(
+            "InsuredIdentificationNumber", "MyNumber", "NameKana", "Birthdate"
+        ),
+    )
 
     my_number: MyNumber | None = Field(None, alias="MyNumber")
     symbol: str | None = Field(None, alias="InsuredCardSymbol")

@@ -1,7 +1,8 @@
 """Schemathesis against the insurer registry's OpenAPI document, in process, on a real
-database: no 5xx, and every answer (status code, content type, body) is one the document
-promises. The insurer API is called with an insurer's credential, the network API with a
-network credential."""
+database: no 5xx, every answer (status code, content type, body) is one the document
+promises, and a request the document calls valid is not refused as malformed but for a
+reason no schema can state (`excuse`). The insurer API is called with an insurer's
+credential, the network API with a network credential."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from schemathesis import Case, Response
 
 from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from insurer_registry.app import create_app
@@ -30,7 +32,7 @@ from tests.insurer_registry.conftest import (  # noqa: F401 - fixtures
     settings,
 )
 
-from .common import CHECKS, examples
+from .common import CHECKS, accepts_valid_requests, document_accepts, examples
 
 pytestmark = pytest.mark.db
 
@@ -40,7 +42,48 @@ EXAMPLES = examples(20)
 
 # The registry as `create_app` builds it; its OpenAPI document depends on the routes only.
 DOCUMENT_APP: FastAPI = create_app(Settings(database_url="sqlite://", env="development"))
+DOCUMENT = DOCUMENT_APP.openapi()
 schema = schemathesis.openapi.from_asgi("/openapi.json", DOCUMENT_APP)
+
+# The problems (their reasons) a request the document calls valid may still have: rules no
+# JSON Schema states, each with why.
+EXCUSED_PROBLEMS = {
+    "check digit does not match": "a check digit (My Number, insurer number)",
+    "not the insurer of this credential": "an InsurerNumber other than the caller's",
+    "Shift_JIS (CP932) cannot carry": "a character the file interface's encoding lacks",
+    "bytes": "a 記号 or 番号 longer than 38 bytes in CP932 (a character counts 1 or 2)",
+    "before the": "dates out of order, between fields or with the stored record",
+    "a loss date": "a loss date and its reason go together (sent, or stored)",
+    "eligibility at 70": "a 高齢受給者証 before the holder's 70th birthday",
+    "ends before it starts": "a certificate's dates out of order",
+    "the same certificate twice": "a certificate listed twice",
+}
+# Whole answers excused: (status, code) → why.
+EXCUSED_ANSWERS = {
+    (422, "invalid_file"): "the CSV's content, which the document leaves to the README",
+    (422, "import_rejected"): "the CSV's rows, which the document leaves to the README",
+    (413, "request_too_large"): "a body over the registry's size limit",
+    # The document calls the header optional; a write needs it (1–200 printable ASCII).
+    # It is declared in deps.py, outside the schemas: a known gap, not a rule no schema states.
+    (400, "idempotency_key_required"): "a write without a usable Idempotency-Key",
+}
+
+
+def excuse(_case: Case, response: Response) -> str | None:
+    error = response.json()["error"]
+    answer = EXCUSED_ANSWERS.get((response.status_code, error["code"]))
+    if answer is not None:
+        return answer
+    if response.status_code != 422 or error["code"] not in ("invalid_request", "invalid_record"):
+        return None
+    whys = [
+        next((why for text, why in EXCUSED_PROBLEMS.items() if text in problem["reason"]), None)
+        for problem in error.get("problems") or [{"reason": ""}]
+    ]
+    return None if None in whys else "; ".join(str(why) for why in whys)
+
+
+REGISTRY_CHECKS = [*CHECKS, accepts_valid_requests(excuse)]
 
 
 class Caller:
@@ -57,7 +100,9 @@ class Caller:
 
     def validate(self, case: schemathesis.Case) -> Any:
         """Send `case` with the right credential; check the answer against the document."""
-        return case.call_and_validate(app=self.app, headers=self.headers(case), checks=CHECKS)
+        return case.call_and_validate(
+            app=self.app, headers=self.headers(case), checks=REGISTRY_CHECKS
+        )
 
 
 @pytest.fixture
@@ -73,6 +118,75 @@ def test_the_document_tested_is_the_registrys(client: TestClient) -> None:
 @EXAMPLES
 def test_every_operation_keeps_its_promises(case: schemathesis.Case, caller: Caller) -> None:
     caller.validate(case)
+
+
+def _document_accepts(path: str, method: str, body: Any) -> bool:
+    if method == "post":
+        return document_accepts(DOCUMENT, path, body)
+    content = DOCUMENT["paths"][path][method]["requestBody"]["content"]["application/json"]
+    return document_accepts(
+        {**DOCUMENT, "paths": {path: {"post": {"requestBody": {"content": {
+            "application/json": content}}}}}},
+        path,
+        body,
+    )  # fmt: skip
+
+
+A_MEMBER = "/v1/members/{qualification_id}"
+BY_NUMBER = "/network/v1/qualifications/by-insured-number"
+NUMBER = {"InsurerNumber": INSURER_A, "InsuredIdentificationNumber": "1001",
+          "InsuredBranchNumber": "00"}  # fmt: skip
+# What the registry refuses as malformed and the document used to call valid (schemathesis's
+# positive-data check found each): the document now refuses it too.
+MALFORMED = [
+    ("/v1/members", "post", member_body(1, Birthdate="19800230"), "a date that is not one"),
+    ("/v1/members", "post", member_body(1, QualificationDate="00000000"), "year 0"),
+    ("/v1/members", "post", member_body(1, InsuredBranchNumber="1"), "a branch of 1 digit"),
+    ("/v1/members", "post", member_body(1, Name="山田\u0007太郎"), "a control character"),
+    ("/v1/members", "post", member_body(1, Name="山田\u202e太郎"), "a format character"),
+    ("/v1/members", "post", member_body(1, Address="\u3000 "), "a blank address"),
+    ("/v1/members", "post", member_body(1, NameKana="Yamada"), "kana that is not kana"),
+    ("/v1/members", "post", member_body(1, PostNumber="1234567"), "a postcode without -"),
+    ("/v1/members", "post", member_body(1, InsuredIdentificationNumber=" 1001"),
+     "an insured number starting with a space"),
+    ("/v1/members", "post", member_body(1, InsuredCardSymbol="x" * 39), "a 記号 of 39"),
+    ("/v1/members", "post", member_body(1, InsurerNumber="06130"), "an insurer number of 5"),
+    ("/v1/members", "post", member_body(1, SpecificDiseasesCertificateList=[
+        {"SpecificDiseasesDiseaseCategory": "1", "SpecificDiseasesValidStartDate": "20230101",
+         "SpecificDiseasesSelfPay": 2**31}]), "a self-pay over the database's integer"),
+    (A_MEMBER, "patch", {"Name": None}, "a required field cleared"),
+    (A_MEMBER, "patch", {"Sex1": None}, "a required field cleared"),
+    (A_MEMBER, "patch", {"InsuredCardValidDate": "20240431"}, "a date that is not one"),
+    ("/v1/members/{qualification_id}/loss", "post",
+     {"DisqualificationDate": "20230229", "ReasonOfLoss": "01"}, "a date that is not one"),
+    ("/v1/members/search", "post", {"ValidOn": "20240401"}, "no criterion"),
+    ("/v1/members/search", "post", {"MyNumber": None}, "no criterion but a null"),
+    ("/v1/members/search", "post", {"Birthdate": "19801301"}, "a date that is not one"),
+    (BY_NUMBER, "post", {**NUMBER, "InsurerNumber": ""}, "an empty insurer number"),
+    (BY_NUMBER, "post", {**NUMBER, "InsurerNumber": "06480017"}, "都道府県番号 48"),
+    (BY_NUMBER, "post", {**NUMBER, "InsurerNumber": "0613001"}, "an insurer number of 7"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "body", "what"), MALFORMED, ids=[m[3] for m in MALFORMED]
+)
+def test_what_the_registry_refuses_as_malformed_the_document_calls_invalid(
+    caller: Caller, path: str, method: str, body: Any, what: str
+) -> None:
+    assert not _document_accepts(path, method, body), what
+    created = caller.validate(_write("/v1/members", "POST", member_body(9), "m-0"))
+    url = path.replace("{qualification_id}", str(created.json()["QualificationId"]))
+    headers = {**caller.headers(schema[path][method.upper()].Case()), "Idempotency-Key": "m-1"}
+    answer = TestClient(caller.app).request(method, url, json=body, headers=headers)
+    assert answer.status_code == 422, answer.text
+
+
+def test_the_bodies_the_refusals_start_from_are_valid_by_the_document() -> None:
+    assert _document_accepts("/v1/members", "post", member_body(1))
+    assert _document_accepts(A_MEMBER, "patch", {"Name": "山田　花子", "InsuredName": None})
+    assert _document_accepts("/v1/members/search", "post", {"NameKana": "ヤマダ"})
+    assert _document_accepts(BY_NUMBER, "post", {**NUMBER, "InsurerNumber": "  138008"})
 
 
 def _write(path: str, method: str, body: Any, key: str, **extra: Any) -> schemathesis.Case:
