@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from insurer_registry import credentials
 from insurer_registry.audit import Actor
 from insurer_registry.credentials import CredentialKind, IssuedCredential
-from insurer_registry.errors import AuthenticationFailed, InsurerExists, InsurerNotFound
+from insurer_registry.errors import InsurerExists, InsurerNotFound
 from insurer_registry.models import Credential, Insurer, utc_now
 from insurer_registry.numbers import InsurerKind, InsurerNumber
 
@@ -115,20 +115,3 @@ def revoke_credentials(*, session: Session, insurer: InsurerInfo) -> int:
     count = int(getattr(result, "rowcount", 0))
     log.info("revoked %d credential(s) of insurer %s", count, insurer.number)
     return count
-
-
-def authenticate(*, session: Session, token: str, kind: CredentialKind) -> Caller:
-    """The caller a bearer token belongs to; `AuthenticationFailed` otherwise."""
-    try:
-        presented = credentials.parse(token)
-    except ValueError:
-        raise AuthenticationFailed("malformed credential") from None
-    row = session.scalar(select(Credential).where(Credential.public_id == presented.public_id))
-    if not credentials.matches(presented, row.secret_digest if row else None) or row is None:
-        raise AuthenticationFailed("unknown credential")
-    if row.revoked_at is not None:
-        raise AuthenticationFailed("revoked credential")
-    if presented.kind is not kind or row.kind != kind.value:
-        raise AuthenticationFailed(f"this endpoint needs a {kind.value} credential")
-    insurer = InsurerInfo.of(row.insurer) if row.insurer is not None else None
-    return Caller(kind=kind, credential_id=row.public_id, insurer=insurer)
