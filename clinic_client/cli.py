@@ -19,6 +19,7 @@ from clinic_client.connector import ConnectorBusy, run_connector, write_face_res
 from clinic_client.desk import Failure, check_card, failure_of
 from clinic_client.reader import FrontDeskReader
 from clinic_client.settings import ClinicSettings
+from onshi_kernel.http_limits import BoundedHttpToolsProtocol
 from qualification_server.schemas import Consents, EligibilityAnswer, InsuredCardQuery
 
 app = typer.Typer(
@@ -88,7 +89,7 @@ def serve(
         on_check=_face_writer(settings),
     )
     typer.echo(f"front desk at http://{host}:{port}/")
-    uvicorn.run(web, host=host, port=port, log_level="warning")
+    uvicorn.run(web, host=host, port=port, log_level="warning", http=BoundedHttpToolsProtocol)
 
 
 def _face_writer(settings: ClinicSettings) -> Callable[[EligibilityAnswer], None] | None:

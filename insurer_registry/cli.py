@@ -74,11 +74,14 @@ def serve(
     import uvicorn
 
     from insurer_registry.app import create_app
+    from onshi_kernel.http_limits import BoundedHttpToolsProtocol
 
     settings = Settings()
     engine = make_engine(settings.database_url)
     migrate(engine)
-    uvicorn.run(create_app(settings, engine=engine), host=host, port=port)
+    uvicorn.run(
+        create_app(settings, engine=engine), host=host, port=port, http=BoundedHttpToolsProtocol
+    )
 
 
 @insurer_app.command("add")

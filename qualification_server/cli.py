@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from card_reader.logs import configure_logging
+from onshi_kernel.http_limits import HTTP_PROTOCOL
 from qualification_server import access_log
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
 from qualification_server.settings import Settings
@@ -73,6 +74,7 @@ def serve(
         log_level=os.environ.get("ONSHI_LOG_LEVEL", "warning").lower(),
         access_log=False,
         server_header=False,  # do not tell the world which server software answers
+        http=HTTP_PROTOCOL,  # bounded header size and read deadlines; an import path, for workers
     )
 
 
