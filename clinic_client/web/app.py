@@ -68,18 +68,36 @@ BATCH_COLUMNS = (
 )
 
 
-class CheckRequest(BaseModel):
+Pin = Annotated[str, Field(pattern=r"^[0-9]{4}$", description="the card's 4-digit PIN")]
+
+
+class PinCheck(BaseModel):
+    """A check the card proves with its PIN: the PIN is needed."""
+
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["pin", "face", "visual"]
-    pin: str | None = Field(default=None, pattern=r"^\d{4}$")
+    mode: Literal["pin"]
+    pin: Pin
     consents: Consents = Consents()
+
+
+class DeviceCheck(BaseModel):
+    """A check this terminal's face or visual reader proves: a PIN sent is not used."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["face", "visual"]
+    pin: Pin | None = None
+    consents: Consents = Consents()
+
+
+CheckRequest = Annotated[PinCheck | DeviceCheck, Field(discriminator="mode")]
 
 
 class RegisterRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    pin: str = Field(pattern=r"^\d{4}$")
+    pin: Pin
 
 
 # What the page receives, as documented in the app's OpenAPI document (the routes build
