@@ -71,7 +71,10 @@ class Served:
         self.socket = socket.socket()
         self.socket.bind(("127.0.0.1", 0))
         self.port = int(self.socket.getsockname()[1])
-        self.server = uvicorn.Server(uvicorn.Config(app, http=protocol, log_level="warning"))
+        # keep-alive far above the deadlines, so a test that waits between two requests
+        # does not run into it
+        config = uvicorn.Config(app, http=protocol, log_level="warning", timeout_keep_alive=30)
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
         )
@@ -145,7 +148,7 @@ def served(
 class Answer:
     raw: bytes  # everything the server sent until it closed (or until the wait ended)
     closed: bool  # the server closed the connection (or reset it)
-    after_s: float  # from the start of the wait
+    at: float  # when the wait ended (time.monotonic())
 
     @property
     def status(self) -> int | None:
@@ -156,7 +159,6 @@ class Answer:
 
 def read_until_closed(sock: socket.socket, wait_s: float) -> Answer:
     """All the server sends until it closes the connection, waiting at most `wait_s`."""
-    start = time.monotonic()
     raw = b""
     sock.settimeout(wait_s)
     try:
@@ -167,7 +169,7 @@ def read_until_closed(sock: socket.socket, wait_s: float) -> Answer:
         closed = False
     except ConnectionResetError:
         closed = True
-    return Answer(raw, closed, time.monotonic() - start)
+    return Answer(raw, closed, time.monotonic())
 
 
 def send_all_it_takes(sock: socket.socket, data: bytes) -> None:
@@ -283,12 +285,14 @@ def test_chunked_trailers_over_the_limit_are_refused(served: Served) -> None:
 def test_a_half_sent_header_is_cut_off_with_408_after_the_header_timeout(
     served: Served,
 ) -> None:
+    start = time.monotonic()  # the server's clock starts later, when it takes the connection
     with served.connect() as sock:
         sock.sendall(served.request(served.get)[:-2])  # all but the final empty line
         answer = read_until_closed(sock, HEADER_TIMEOUT_S + SLACK_S)
     assert answer.closed
     assert answer.status == 408
-    assert HEADER_TIMEOUT_S * 0.9 <= answer.after_s <= HEADER_TIMEOUT_S + SLACK_S
+    # not at once, and not much later (half: the server's clock may run from a stale reading)
+    assert HEADER_TIMEOUT_S / 2 <= answer.at - start <= HEADER_TIMEOUT_S + SLACK_S
     served.wait_for_no_connections()
 
 
@@ -324,11 +328,12 @@ def test_a_stalled_body_is_cut_off_with_408_after_the_read_timeout(served: Serve
         headers="Content-Type: application/json\r\nContent-Length: 100\r\n",
     )  # fmt: skip
     with served.connect() as sock:
+        start = time.monotonic()
         sock.sendall(head + b'{"mode": "p')
         answer = read_until_closed(sock, BODY_READ_TIMEOUT_S + SLACK_S)
     assert answer.closed
     assert answer.status == 408
-    assert BODY_READ_TIMEOUT_S * 0.9 <= answer.after_s <= BODY_READ_TIMEOUT_S + SLACK_S
+    assert BODY_READ_TIMEOUT_S / 2 <= answer.at - start <= BODY_READ_TIMEOUT_S + SLACK_S
     served.wait_for_no_connections()
 
 
@@ -352,7 +357,7 @@ def test_requests_on_one_kept_alive_connection_are_all_answered(served: Served) 
 def test_a_later_request_on_a_kept_alive_connection_has_a_header_clock_of_its_own(
     served: Served,
 ) -> None:
-    # waits longer than the header timeout between two requests, less than keep-alive's 5 s
+    # waits longer than the header timeout between two requests (less than keep-alive's)
     connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
     connection.request("GET", served.get)
     first = connection.getresponse()
