@@ -21,7 +21,13 @@ RETRY_AFTER_S = "2"
 
 
 def _request_id(request: Request) -> str:
-    return request.headers.get("x-request-id") or uuid.uuid4().hex
+    """The client's X-Request-ID, or one made for this request: made once, so that the
+    answer and the log line name the same id."""
+    request_id: str | None = getattr(request.state, "request_id", None)
+    if request_id is None:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = request_id
+    return request_id
 
 
 def error_response(
