@@ -10,6 +10,11 @@ class RegistryError(Exception):
     """Base of every error the registry's services raise on purpose."""
 
 
+class CallerMistake(ValueError):
+    """A request the registry refuses as malformed (422). Its message names what is wrong,
+    never the value; a ValueError of any other kind is the registry's own fault (500)."""
+
+
 class NotFound(RegistryError):
     """Something the caller named does not exist (or is not theirs to see)."""
 

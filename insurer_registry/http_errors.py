@@ -182,8 +182,9 @@ def _invalid_record_handler(_request: Request, error: Exception) -> JSONResponse
 
 
 def _caller_mistake_handler(_request: Request, error: Exception) -> JSONResponse:
-    # ValueErrors raised on purpose say what is wrong without the value (InvalidMyNumber,
-    # InvalidInsurerNumber, a cleared required field).
+    # Only the errors raised on purpose to say what is wrong without the value
+    # (InvalidMyNumber, InvalidInsurerNumber, CallerMistake): any other ValueError's text
+    # could echo input, and is an internal error.
     field = (
         "MyNumber"
         if isinstance(error, InvalidMyNumber)
@@ -225,5 +226,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ImportFileInvalid, _import_file_handler)
     app.add_exception_handler(errors.RegistryError, _registry_handler)
     app.add_exception_handler(InvalidRecord, _invalid_record_handler)
-    app.add_exception_handler(ValueError, _caller_mistake_handler)
+    for mistake in (InvalidMyNumber, InvalidInsurerNumber, errors.CallerMistake):
+        app.add_exception_handler(mistake, _caller_mistake_handler)
     app.add_exception_handler(Exception, _internal_handler)

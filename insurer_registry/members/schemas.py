@@ -29,6 +29,7 @@ from insurer_registry.domain import (
     accepted_record,
     input_problems,
 )
+from insurer_registry.errors import CallerMistake
 from insurer_registry.members.service import Member
 from insurer_registry.schemas_common import (
     SPEC_NAMES,
@@ -233,7 +234,7 @@ class MemberCorrection(BaseModel):
 
     def changes(self) -> dict[str, Any]:
         """The `MemberRecord` attributes this correction sets (a required one cannot be
-        cleared: sending null for it is `ValueError`)."""
+        cleared: sending null for it is a `CallerMistake`)."""
         changes: dict[str, Any] = {}
         for name in self.model_fields_set - {"expected_version", "my_number"}:
             value = getattr(self, name)
@@ -242,7 +243,8 @@ class MemberCorrection(BaseModel):
             elif name == "specific_diseases":
                 value = tuple(body.value() for body in value or [])
             elif value is None and name in _REQUIRED:
-                raise ValueError(f"{MemberCorrection.model_fields[name].alias} cannot be cleared")
+                alias = MemberCorrection.model_fields[name].alias
+                raise CallerMistake(f"{alias} cannot be cleared")
             changes[name] = value
         refused = input_problems(changes)
         if refused:

@@ -28,6 +28,7 @@ from insurer_registry.codes import ReasonOfLoss
 from insurer_registry.domain import MY_NUMBER_ELEMENT, MemberRecord, changed_elements
 from insurer_registry.errors import (
     AlreadyLost,
+    CallerMistake,
     InsuredNumberTaken,
     OverlappingQualification,
     QualificationExists,
@@ -72,10 +73,10 @@ class MemberSearch:
 
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= SEARCH_LIMIT_MAX:
-            raise ValueError(f"limit must be between 1 and {SEARCH_LIMIT_MAX}")
+            raise CallerMistake(f"limit must be between 1 and {SEARCH_LIMIT_MAX}")
         given = (self.number, self.person_ref, self.name_kana, self.birthdate)
         if all(value is None for value in given):
-            raise ValueError("search by insured number, person, kana name or birth date")
+            raise CallerMistake("search by insured number, person, kana name or birth date")
 
 
 def _member(row: Qualification, insurer: InsurerInfo) -> Member:
