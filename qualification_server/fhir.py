@@ -68,6 +68,12 @@ def _coverage(index: int, r: QualificationResult, validity: str) -> dict[str, An
     return coverage
 
 
+def _in_force(validity: str, loss: str | None, on: str) -> bool:
+    """In force on the day asked about: a valid answer, and not lost by then (the loss date,
+    DisqualificationDate, is the first day without it; one recorded in advance is later)."""
+    return validity in ("1", "5") and (loss is None or on < loss)
+
+
 def coverage_eligibility_response(answer: EligibilityAnswer) -> dict[str, Any]:
     """FHIR JSON of an eligibility answer, validated by fhir.resources."""
     header, body = answer.MessageHeader, answer.MessageBody
@@ -126,7 +132,8 @@ def coverage_eligibility_response(answer: EligibilityAnswer) -> dict[str, Any]:
         "insurer": {"reference": "#insurer-1"} if results else {"display": "unknown"},
         "insurance": [
             {"coverage": {"reference": f"#coverage-{i}"},
-             "inforce": body.QualificationValidity in ("1", "5") and not r.DisqualificationDate}
+             "inforce": _in_force(body.QualificationValidity, r.DisqualificationDate,
+                                  header.QualificationConfirmationDate)}
             for i, r in enumerate(results, start=1)
         ],
         "contained": contained,

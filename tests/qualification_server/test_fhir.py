@@ -37,3 +37,39 @@ def test_card_check_as_coverage_eligibility_response(world: World) -> None:
     assert str(patient.birthDate) == "1980-04-01"
     assert patient.gender == "male"
     assert contained["Organization"].identifier[0].value == "01130012"
+
+
+def test_a_loss_recorded_in_advance_leaves_the_coverage_in_force_until_that_day(
+    world: World,
+) -> None:
+    """An insurer records a loss that starts next month: today the coverage is still in
+    force (inforce true); the loss date is the first day without it."""
+    import datetime as dt
+
+    from insurer_registry import db as registry_db
+    from insurer_registry.audit import Actor
+    from insurer_registry.codes import ReasonOfLoss
+    from insurer_registry.insurers.service import get_insurer
+    from insurer_registry.members.service import record_loss
+
+    from .conftest import KYOKAI
+
+    world.register("yamada-taro")
+    with registry_db.transaction(world.registry) as session:
+        record_loss(
+            session=session, insurer=get_insurer(session=session, number=KYOKAI),
+            qualification_id=world.qualification_ids["yamada"],
+            loss_date=dt.date.today() + dt.timedelta(days=40), reason=ReasonOfLoss.OTHER,
+            actor=Actor.operator("test"),
+        )  # fmt: skip
+    challenge = world.challenge()
+    proof = world.proof("yamada-taro", challenge)
+    response = world.client.post(
+        "/fhir/v1/eligibility/card",
+        json={"challenge": challenge, "certificate": proof["certificate"],
+              "proof": {"method": "pin", "signature": proof["signature"]}},
+        headers=world.headers(),
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    resource = CoverageEligibilityResponse.model_validate(response.json())
+    assert resource.insurance[0].inforce is True
