@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from clinic_client.desk import Failure, check_card, failure_of
 from clinic_client.reader import FrontDeskReader
 from clinic_client.settings import ClinicSettings
 from onshi_kernel.http_limits import BoundedHttpToolsProtocol
+from onshi_kernel.japan_time import japan_today, yyyymmdd
 from qualification_server.schemas import Consents, EligibilityAnswer, InsuredCardQuery
 
 app = typer.Typer(
@@ -169,9 +169,7 @@ def lookup(
         _fail(f"invalid query: {exc}")
     settings = ClinicSettings()
     try:
-        answer = _client(settings).lookup(
-            query, confirmation_date=date or dt.date.today().strftime("%Y%m%d")
-        )
+        answer = _client(settings).lookup(query, confirmation_date=date or yyyymmdd(japan_today()))
     except Exception as exc:
         _print_failure(failure_of(exc))
     _print_answer(answer, as_json)

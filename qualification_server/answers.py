@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from onshi_kernel.japan_time import timestamp
 from qualification_server.schemas import (
     AnswerBody,
     AnswerHeader,
@@ -27,22 +28,12 @@ from qualification_server.schemas import (
 if TYPE_CHECKING:
     from insurer_registry.lookup.types import PersonQualifications, QualificationInfo
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 # How long a viewing consent given at the desk lasts (unconfirmed in the real system).
 VIEWING_CONSENT_PERIOD = dt.timedelta(days=1)
 
 
 def ymd(day: dt.date | None) -> str | None:
     return day.strftime("%Y%m%d") if day else None
-
-
-def timestamp(moment: dt.datetime) -> str:
-    """`YYYYMMDDHHmmss` in Japan time (SPEC §4)."""
-    return moment.astimezone(JST).strftime("%Y%m%d%H%M%S")
-
-
-def japan_date(moment: dt.datetime) -> dt.date:
-    return moment.astimezone(JST).date()
 
 
 @dataclass(frozen=True, slots=True)

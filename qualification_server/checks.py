@@ -11,13 +11,12 @@ import anyio.to_thread
 
 from insurer_registry.errors import InsuredNumberNotFound
 from insurer_registry.numbers import InsurerNumber, InvalidInsurerNumber
+from onshi_kernel.japan_time import japan_date, timestamp
 from qualification_server import access_log
 from qualification_server.answers import (
     AnswerContext,
     card_answer,
     insured_number_answer,
-    japan_date,
-    timestamp,
 )
 from qualification_server.challenges import Challenge, Purpose
 from qualification_server.check_record import Recorded

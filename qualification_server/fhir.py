@@ -9,6 +9,7 @@ from typing import Any
 
 from fhir.resources.R4B.coverageeligibilityresponse import CoverageEligibilityResponse
 
+from onshi_kernel.japan_time import JST
 from qualification_server.schemas import EligibilityAnswer, QualificationResult
 
 JP_CORE = "http://jpfhir.jp/fhir/core"
@@ -112,9 +113,7 @@ def coverage_eligibility_response(answer: EligibilityAnswer) -> dict[str, Any]:
             }
         )
         contained.append(_coverage(index, r, body.QualificationValidity))
-    created = dt.datetime.strptime(header.ProcessExecutionTime, "%Y%m%d%H%M%S").replace(
-        tzinfo=dt.timezone(dt.timedelta(hours=9))
-    )
+    created = dt.datetime.strptime(header.ProcessExecutionTime, "%Y%m%d%H%M%S").replace(tzinfo=JST)
     resource = {
         "resourceType": "CoverageEligibilityResponse",
         "status": "active",

@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from onshi_kernel.japan_time import japan_date
 from qualification_server import access_log
-from qualification_server.answers import japan_date
 from qualification_server.challenges import Challenge, Purpose
 from qualification_server.db import transaction
 from qualification_server.errors import Code, QualificationError

@@ -33,7 +33,6 @@ from card_reader.emulator.image import CardImage, load_image, save_image
 from card_reader.files import atomic_write
 from card_reader.issuance.personalise import key_pem, personalise
 from card_reader.issuance.profile import (
-    JST,
     CaKind,
     Revocation,
     TestCa,
@@ -49,6 +48,7 @@ from card_reader.issuance.validity import auth_certificate_expiry, card_expiry
 from card_reader.jpki import JpkiFile
 from card_reader.kenhojo import BasicInfo, KenhojoFile
 from card_reader.mynumber import person_reference
+from onshi_kernel.japan_time import JST
 
 if TYPE_CHECKING:
     from card_reader.issuance.residents import Resident

@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
+from onshi_kernel.japan_time import JST
+
 RSA_BITS = 2048
 PUBLIC_EXPONENT = 65537
 POLICY_USER_AUTH = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")  # (unconfirmed) SPEC §3

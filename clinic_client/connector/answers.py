@@ -17,19 +17,14 @@ from pydantic import BaseModel
 from clinic_client.connector.errors import CATALOGUE
 from clinic_client.connector.requests import BatchRequest, RejectedEntry, RequestHeader
 from clinic_client.connector.xmlcodec import WireEncoding, write_xml
+from onshi_kernel.japan_time import JST, timestamp
 from qualification_server.schemas import AnswerHeader, BatchAnswer, BatchHeader, EligibilityAnswer
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 FILE_REFERENCE = "2"  # ReferenceClassification: every file request is by insured-card number
 SEGMENT_NORMAL, SEGMENT_ERROR = "1", "9"
 STATUS_ERROR = "2"
 # SPEC §5 names the list but not its items; the item name below is unconfirmed.
 LIST_ITEMS = {"SpecificDiseasesCertificateList": "SpecificDiseasesCertificateInfo"}
-
-
-def timestamp(moment: dt.datetime) -> str:
-    """`YYYYMMDDHHmmss` in Japan time (SPEC §4)."""
-    return moment.astimezone(JST).strftime("%Y%m%d%H%M%S")
 
 
 def eligibility_answer_file(answer: EligibilityAnswer, encoding: WireEncoding) -> bytes:

@@ -8,10 +8,11 @@ import re
 import uuid
 from pathlib import Path
 
-from clinic_client.connector.answers import eligibility_answer_file, timestamp
+from clinic_client.connector.answers import eligibility_answer_file
 from clinic_client.connector.names import face_result_name
 from clinic_client.connector.spool import Spool
 from clinic_client.connector.xmlcodec import WireEncoding
+from onshi_kernel.japan_time import timestamp
 from qualification_server.schemas import EligibilityAnswer
 
 _TIMESTAMP = re.compile(r"^\d{14}$")

@@ -4,6 +4,7 @@ check leaves for the receipt computer (SPEC §6 `face/`)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from card_reader.pcscd import Pcscd
 from clinic_client.cli import app
+from onshi_kernel.japan_time import japan_today, yyyymmdd
 from qualification_server.app import create_app
 
 from .conftest import READER, Desk, ServerThread, World
@@ -44,6 +46,24 @@ def test_lookup_prints_json(clinic_env: Path) -> None:
     assert result.exit_code == 0, result.output
     answer = json.loads(result.output)
     assert answer["MessageBody"]["QualificationValidity"] == "1"
+
+
+def test_lookup_asks_about_the_day_in_japan_whatever_the_hosts_zone(
+    clinic_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host set to UTC-12 is on another day than Japan (UTC+9) for 21 hours of 24."""
+    monkeypatch.setenv("TZ", "Etc/GMT+12")
+    time.tzset()
+    try:
+        args = ["lookup", "--insurer", "01130012", "--symbol", "記号12", "--number", "1001",
+                "--birthdate", "19800401", "--json"]  # fmt: skip
+        result = runner.invoke(app, args)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert result.exit_code == 0, result.output
+    header = json.loads(result.output)["MessageHeader"]
+    assert header["QualificationConfirmationDate"] == yyyymmdd(japan_today())
 
 
 def test_lookup_with_a_wrong_birth_date_says_so(clinic_env: Path) -> None:
