@@ -175,11 +175,6 @@ class MemberRecord:
         if problems:
             raise InvalidRecord(problems)
 
-    @property
-    def is_lost(self) -> bool:
-        """True once a loss date (資格喪失日) is recorded."""
-        return self.disqualification_date is not None
-
     def is_valid_on(self, day: date) -> bool:
         """True if the qualification covers `day`: the loss date is the first day without."""
         if day < self.qualification_date:

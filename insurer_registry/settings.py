@@ -58,8 +58,3 @@ class Settings(OnshiSettings):
     def pseudonym_bytes(self) -> bytes:
         """The pseudonym key as bytes."""
         return bytes.fromhex(self.pseudonym_key.get_secret_value())
-
-    @property
-    def is_postgresql(self) -> bool:
-        """True when the database is PostgreSQL."""
-        return self.database_url.startswith("postgresql")

@@ -1,6 +1,6 @@
 """Stable, numbered errors: a short text for the front desk (Japanese) and one for IT.
 
-Services raise `QualificationError(code)`; `http.py` turns it into an answer. Codes never
+Services raise `QualificationError(code)`; `http_errors.py` turns it into an answer. Codes never
 change meaning; new ones are added at the end of their hundred.
 """
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from card_reader.mynumber import InvalidMyNumber, person_reference
@@ -147,8 +146,3 @@ class RowParser:
         if record.symbol is None:
             staged[0] = NO_SYMBOL
         return (row.line, insurer_id, person_ref, *staged)
-
-
-def staged_values(row: StagedRow) -> dict[str, date | str | None]:
-    """The flat columns of a staged row by name."""
-    return dict(zip(FLAT_FIELDS, row[3:], strict=True))

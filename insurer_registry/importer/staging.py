@@ -7,7 +7,6 @@ PostgreSQL rows are streamed in with COPY; elsewhere with batched INSERTs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, insert, text
@@ -99,11 +98,6 @@ class StagingWriter:
         self._batch.append(row)
         if len(self._batch) >= SQLITE_BATCH_ROWS:
             self._flush()
-
-    def write_many(self, rows: Iterable[StagedRow]) -> None:
-        """Add rows."""
-        for row in rows:
-            self.write(row)
 
     def _flush(self) -> None:
         if self._batch:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -129,11 +128,6 @@ class ValidatedCertificate:
     @property
     def serial(self) -> int:
         return self.certificate.serial_number
-
-    @property
-    def fingerprint(self) -> bytes:
-        """SHA-256 of the DER: what a face-mode device signs together with the challenge."""
-        return hashlib.sha256(self.der).digest()
 
 
 def _end_entity_policy(user_auth_policy: x509.ObjectIdentifier) -> ExtensionPolicy:
