@@ -60,7 +60,11 @@ def test_ca_certificate_issued_the_auth_certificate(connection: InProcessConnect
     session = JpkiSession(connection)
     cert = x509.load_der_x509_certificate(session.read_auth_certificate())
     ca = x509.load_der_x509_certificate(session.read_auth_ca_certificate())
-    cert.verify_directly_issued_by(ca)
+    assert cert.issuer == ca.subject
+    authority = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    subject_key = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert authority.key_identifier == subject_key.digest
+    cert.verify_directly_issued_by(ca)  # raises InvalidSignature unless the CA signed it
 
 
 def test_wrong_pin_reports_tries_left_then_blocks(connection: InProcessConnection) -> None:

@@ -4,6 +4,7 @@ out of reach, and a qualification that ended."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -20,6 +21,7 @@ from .test_front_desk import enter_pin, wait_for_mode_choice
 pytestmark = [pytest.mark.db, pytest.mark.pcsc]
 
 
+@contextmanager
 def open_page(browser: Browser, app: object) -> Iterator[tuple[Page, str]]:
     with ServerThread(app) as web:
         context = browser.new_context(viewport={"width": 1100, "height": 700}, locale="ja-JP")
@@ -32,7 +34,7 @@ def open_page(browser: Browser, app: object) -> Iterator[tuple[Page, str]]:
 def test_no_reader(browser: Browser, pcscd: Pcscd) -> None:
     reader = FrontDeskReader("Absent Reader 00 00")
     client = QualificationClient(f"http://127.0.0.1:{free_port()}", "1310000017.x")
-    for page, _ in open_page(browser, create_clinic_app(reader=reader, client=client)):
+    with open_page(browser, create_clinic_app(reader=reader, client=client)) as (page, _):
         expect(page.locator("#reader-text")).to_have_text("リーダーなし")
         failure = page.locator("#step-failure")
         expect(failure.locator("h2")).to_have_text("カードリーダーが見つかりません")
@@ -45,7 +47,7 @@ def test_server_unreachable(desk: Desk, browser: Browser) -> None:
     reader = FrontDeskReader(READER)
     client = QualificationClient(f"http://127.0.0.1:{free_port()}", desk.world.clinic_token)
     desk.insert("yamada-taro")
-    for page, _ in open_page(browser, create_clinic_app(reader=reader, client=client)):
+    with open_page(browser, create_clinic_app(reader=reader, client=client)) as (page, _):
         expect(page.locator("#step-mode")).to_be_visible()
         page.click("#mode-pin")
         page.fill("#pin", "1234")
