@@ -14,7 +14,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 
 from insurer_registry.db import with_psycopg3
 from onshi_kernel.settings import OnshiSettings
-from qualification_server.trust.test_material import CommittedTestMaterial, refuse_test_files
+from qualification_server.trust.production import refuse_test_files
+from qualification_server.trust.test_material import CommittedTestMaterial
 
 DEFAULT_DATABASE_URL = "sqlite:///var/qualification.db"
 DEVELOPMENT_CHALLENGE_KEY = "onshi-development-challenge-key-not-for-production"

@@ -22,7 +22,6 @@ import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -99,30 +98,6 @@ def refuse_test_directory(entries: dict[tuple[str, int], str], source: str) -> N
         raise CommittedTestMaterial(
             f"{source} is the committed test issuer's directory (it lists its test cards)"
         )
-
-
-def refuse_test_files(kind: Literal["ca", "crl", "directory"], paths: list[Path]) -> None:
-    """Refuse any of these CA, CRL or issuer-directory files that holds committed test
-    material.
-
-    A file that cannot be read or parsed is left to its loader, which reports it (the trust
-    store and the issuer directory check their files again at every reload)."""
-    from qualification_server.issuer_directory import parse_directory
-    from qualification_server.trust.files import read_certificates, read_crl
-
-    for path in paths:
-        try:
-            if kind == "ca":
-                for certificate in read_certificates(path):
-                    refuse_test_ca(certificate, str(path))
-            elif kind == "crl":
-                refuse_test_crl(read_crl(path), str(path))
-            else:
-                refuse_test_directory(parse_directory(path.read_text(encoding="utf-8")), str(path))
-        except CommittedTestMaterial:
-            raise
-        except (OSError, UnsupportedAlgorithm, ValueError, TypeError, KeyError):
-            continue
 
 
 def describe(issuer_dir: Path) -> dict[str, object]:
