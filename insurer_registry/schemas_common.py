@@ -12,13 +12,13 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 
-from card_reader.mynumber import validate_my_number
 from insurer_registry.domain import (
     ADDRESS_MAX_CHARACTERS,
     BRANCH_NUMBER_LENGTH,
     NAME_MAX_CHARACTERS,
 )
 from insurer_registry.wire import INSURED_NUMBER_MAX_BYTES, format_wire_date, parse_wire_date
+from onshi_kernel.mynumber import validate_my_number
 
 
 def _calendar_date_pattern() -> str:
@@ -40,12 +40,10 @@ WIRE_DATE_PATTERN = _calendar_date_pattern()
 # 都道府県番号, the 3rd and 4th digits of an 8-digit insurer number or the first two of a
 # 6-digit 国保 number: 01 北海道 … 47 沖縄.
 _PREFECTURE = "(?:0[1-9]|[1-3][0-9]|4[0-7])"
-# 8 digits, or 6 with at most two spaces around them (SPEC §6: a 国保 number may come
-# right-aligned in 8 characters; `InsurerNumber.parse` strips the spaces, and zero padding
-# is 8 digits). The Luhn check digit is beyond a pattern.
-INSURER_NUMBER_PATTERN = (
-    f"^(?:[0-9]{{2}}{_PREFECTURE}[0-9]{{4}}| {{0,2}}{_PREFECTURE}[0-9]{{4}} {{0,2}})$"
-)
+# 8 digits, or 6, with spaces around them if any (SPEC §6: a 国保 number may come
+# right-aligned in 8 characters; `InsurerNumber.parse` strips the spaces, and reads 8 digits
+# starting 00 as the 6 after them). The Luhn check digit is beyond a pattern.
+INSURER_NUMBER_PATTERN = f"^ *(?:[0-9]{{2}}{_PREFECTURE}[0-9]{{4}}|{_PREFECTURE}[0-9]{{4}}) *$"
 INSURER_NUMBER_DESCRIPTION = (
     "保険者番号: 8 digits, or a 6-digit 国保 number (which may be right-aligned in 8 "
     "characters with spaces or zeros); 都道府県番号 01–47; the last digit is the Luhn check "
