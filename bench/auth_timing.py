@@ -35,7 +35,7 @@ from insurer_registry.credentials import CredentialKind
 from insurer_registry.errors import AuthenticationFailed
 from insurer_registry.insurers.authentication import authenticate
 from insurer_registry.insurers.service import add_insurer, issue_credential
-from insurer_registry.numbers import InsurerNumber
+from onshi_kernel.numbers import InsurerNumber
 from qualification_server import db as server_db
 from qualification_server.clinics import ClinicAuthenticator, register_clinic
 from qualification_server.errors import QualificationError

@@ -23,9 +23,9 @@ from card_reader.emulator.vpcd import vpcd_reader_name
 from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import load_residents
 from card_reader.jpki import JpkiSession
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from card_reader.pcscd import Pcscd
 from card_reader.transports.pcsc import PcscReaders
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKS = int(os.environ.get("BENCH_CARD_CHECKS", "300"))

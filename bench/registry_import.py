@@ -32,13 +32,13 @@ from sqlalchemy import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number
 from insurer_registry.audit import Actor
 from insurer_registry.db import make_engine, make_session_factory, migrate, transaction
 from insurer_registry.domain import ELEMENT_NAMES
 from insurer_registry.importer.service import import_csv
 from insurer_registry.insurers.service import add_insurer
-from insurer_registry.numbers import InsurerNumber, complete_insurer_number
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number
+from onshi_kernel.numbers import InsurerNumber, complete_insurer_number
 
 DEFAULT_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
 INSURERS = 50

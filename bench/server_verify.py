@@ -41,7 +41,6 @@ from card_reader.emulator.image import load_image
 from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import Resident
 from card_reader.jpki import JpkiFile
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number, person_reference
 from insurer_registry import db as registry_db
 from insurer_registry.audit import Actor
 from insurer_registry.codes import (
@@ -53,7 +52,8 @@ from insurer_registry.codes import (
 from insurer_registry.domain import MemberRecord
 from insurer_registry.insurers.service import add_insurer
 from insurer_registry.members.service import register_member
-from insurer_registry.numbers import InsurerNumber, complete_insurer_number
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number, person_reference
+from onshi_kernel.numbers import InsurerNumber, complete_insurer_number
 from qualification_server import checks
 from qualification_server.app import build_dependencies, create_app
 from qualification_server.challenges import Purpose, issue_challenge

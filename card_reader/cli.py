@@ -34,9 +34,9 @@ from card_reader.errors import (
 from card_reader.issuance.issuer import Issuer, IssuerError
 from card_reader.issuance.residents import load_residents
 from card_reader.jpki import JpkiFile, JpkiSession
-from card_reader.logs import configure_logging
 from card_reader.settings import IssuerSettings
 from card_reader.transports.pcsc import PcscConnection, PcscReaders
+from onshi_kernel.logs import configure_logging
 
 app = typer.Typer(
     help="Read, use, emulate and issue My Number cards (JPKI) through PC/SC.",

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 from card_reader.errors import MalformedResponse
 from card_reader.iso7816 import MAX_EF_BYTES, IsoChannel
 from card_reader.jpki import validate_auth_pin
-from card_reader.mynumber import InvalidMyNumber, validate_my_number
 from card_reader.tlv import TlvError, encode_tlv, first_tlv, iter_tlvs, parse_header
+from onshi_kernel.mynumber import InvalidMyNumber, validate_my_number
 
 if TYPE_CHECKING:
     from card_reader.connection import CardConnection

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from onshi_kernel.settings import OnshiSettings
 
 

@@ -12,7 +12,6 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from card_reader.logs import configure_logging
 from clinic_client.api import QualificationClient
 from clinic_client.connector import ConnectorBusy, run_connector, write_face_result
 from clinic_client.desk import Failure, check_card, failure_of
@@ -20,6 +19,7 @@ from clinic_client.reader import FrontDeskReader
 from clinic_client.settings import ClinicSettings
 from onshi_kernel.http_limits import BoundedHttpToolsProtocol
 from onshi_kernel.japan_time import japan_today, yyyymmdd
+from onshi_kernel.logs import configure_logging
 from qualification_server.schemas import Consents, EligibilityAnswer, InsuredCardQuery
 
 app = typer.Typer(

@@ -9,12 +9,12 @@ from sqlalchemy import Engine
 
 from insurer_registry import http_errors
 from insurer_registry.access_log_queries import redact_access_log_queries
-from insurer_registry.body_limit import BodySizeLimit
 from insurer_registry.db import make_engine, make_session_factory
 from insurer_registry.importer.routes import router as import_router
 from insurer_registry.lookup.routes import router as network_router
 from insurer_registry.members.routes import router as member_router
 from insurer_registry.settings import Settings
+from onshi_kernel.body_limit import BodySizeLimit
 
 DESCRIPTION = """
 The insurer registry of onshi: insurers register, correct and end the qualifications of

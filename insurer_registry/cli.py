@@ -20,7 +20,6 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from card_reader.logs import configure_logging
 from insurer_registry.audit import Actor
 from insurer_registry.credentials import CredentialKind
 from insurer_registry.db import make_engine, make_session_factory, migrate, transaction
@@ -29,8 +28,9 @@ from insurer_registry.importer.csv_source import ENCODINGS, ImportFileInvalid
 from insurer_registry.importer.rows import Rejection
 from insurer_registry.importer.service import ImportRejected, ImportReport, import_csv
 from insurer_registry.insurers import service as insurers
-from insurer_registry.numbers import InsurerNumber, InvalidInsurerNumber
 from insurer_registry.settings import Settings
+from onshi_kernel.logs import configure_logging
+from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 
 # No local variables in crash reports: they could hold a My Number read from a file.
 app = typer.Typer(

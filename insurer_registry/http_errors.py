@@ -17,13 +17,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from card_reader.mynumber import InvalidMyNumber
 from insurer_registry import errors
 from insurer_registry.domain import InvalidRecord
 from insurer_registry.importer.csv_source import ImportFileInvalid
 from insurer_registry.importer.schemas import ImportReportPublic
 from insurer_registry.importer.service import ImportRejected
-from insurer_registry.numbers import InvalidInsurerNumber
+from onshi_kernel.mynumber import InvalidMyNumber
+from onshi_kernel.numbers import InvalidInsurerNumber
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from insurer_registry.db import with_psycopg3
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from onshi_kernel.settings import OnshiSettings
 
 DEFAULT_DATABASE_URL = "sqlite:///var/registry.db"

@@ -24,9 +24,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from insurer_registry.auth_header import MalformedAuthorization, bearer_token
-from insurer_registry.body_limit import BodySizeLimit
 from insurer_registry.lookup.local import RegistryQualificationSource
+from onshi_kernel.auth_header import MalformedAuthorization, bearer_token
+from onshi_kernel.body_limit import BodySizeLimit
 from qualification_server import checks, portal, registrations
 from qualification_server.challenges import Purpose, issue_challenge
 from qualification_server.clinics import ClinicAuthenticator, ClinicIdentity
@@ -164,7 +164,7 @@ async def get_clinic(
 ) -> ClinicIdentity:
     """The clinic behind `Authorization: Bearer <code>.<secret>` (from memory when it was
     seen lately, else from the database in a worker thread). The header follows
-    `insurer_registry.auth_header`'s rule; any other is Q5001."""
+    `onshi_kernel.auth_header`'s rule; any other is Q5001."""
     try:
         token = bearer_token(request.headers.getlist("authorization"))
     except MalformedAuthorization as error:

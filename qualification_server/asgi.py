@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from card_reader.logs import configure_logging
+from onshi_kernel.logs import configure_logging
 from qualification_server.app import build_dependencies, create_app
 from qualification_server.settings import Settings
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from insurer_registry.errors import InsuredNumberNotFound
-from insurer_registry.numbers import InsurerNumber, InvalidInsurerNumber
 from onshi_kernel.japan_time import japan_date, timestamp
+from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 from qualification_server import access_log
 from qualification_server.answers import (
     AnswerContext,

@@ -11,8 +11,8 @@ import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from card_reader.logs import configure_logging
 from onshi_kernel.http_limits import HTTP_PROTOCOL
+from onshi_kernel.logs import configure_logging
 from qualification_server import access_log
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
 from qualification_server.settings import Settings

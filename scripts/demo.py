@@ -32,12 +32,12 @@ from card_reader.emulator.vpcd import VpcdCardSocket, vpcd_reader_name
 from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import Resident, load_residents
 from card_reader.jpki import JpkiSession
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from card_reader.pcscd import Pcscd, PcscdError
 from card_reader.transports.inprocess import InProcessConnection
 from card_reader.transports.pcsc import PcscReaders
 from clinic_client.api import QualificationClient, challenge_digest
 from clinic_client.conformance.kit import member_row, write_members_csv
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from qualification_server.schemas import Consents
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from card_reader.files import atomic_write
+from onshi_kernel.files import atomic_write
 
 IMAGE_FORMAT = "onshi-card-image/1"
 PIN_HASH_ITERATIONS = 1000  # a 4-digit PIN falls to any cost; this only keeps it out of view

@@ -30,7 +30,6 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from card_reader.emulator.image import CardImage, load_image, save_image
-from card_reader.files import atomic_write
 from card_reader.issuance.personalise import key_pem, personalise
 from card_reader.issuance.profile import (
     CaKind,
@@ -47,8 +46,9 @@ from card_reader.issuance.profile import (
 from card_reader.issuance.validity import auth_certificate_expiry, card_expiry
 from card_reader.jpki import JpkiFile
 from card_reader.kenhojo import BasicInfo, KenhojoFile
-from card_reader.mynumber import person_reference
+from onshi_kernel.files import atomic_write
 from onshi_kernel.japan_time import JST
+from onshi_kernel.mynumber import person_reference
 
 if TYPE_CHECKING:
     from card_reader.issuance.residents import Resident

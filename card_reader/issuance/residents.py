@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from card_reader.mynumber import validate_my_number
+from onshi_kernel.mynumber import validate_my_number
 
 
 class Resident(BaseModel):

@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from card_reader.files import atomic_write
 from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import Resident
-from card_reader.mynumber import complete_my_number
+from onshi_kernel.files import atomic_write
+from onshi_kernel.mynumber import complete_my_number
 
 PIN = "1234"
 KIT_FORMAT = "onshi-conformance-kit/1"

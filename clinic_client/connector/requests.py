@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from clinic_client.connector.errors import ConnectorCode, RequestRejected
 from clinic_client.connector.names import RequestKind
 from clinic_client.connector.xmlcodec import ROOT, WireEncoding, XmlReadError, read_xml
-from insurer_registry.numbers import InsurerNumber, InvalidInsurerNumber
+from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 from qualification_server.clinics import validate_clinic_code
 from qualification_server.schemas import InsuredCardQuery
 

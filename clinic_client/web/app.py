@@ -36,8 +36,8 @@ from clinic_client.desk import (
     register_card,
 )
 from clinic_client.reader import FrontDeskReader, ReaderState
-from insurer_registry.body_limit import BodySizeLimit
-from insurer_registry.importer.encoding import EncodingUnclear, detect_encoding
+from onshi_kernel.body_limit import BodySizeLimit
+from onshi_kernel.encoding import EncodingUnclear, detect_encoding
 from qualification_server.schemas import (
     BatchAnswer,
     Consents,

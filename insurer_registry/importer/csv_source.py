@@ -21,8 +21,8 @@ from insurer_registry.domain import (
     INSURER_NUMBER_ELEMENT,
     MY_NUMBER_ELEMENT,
 )
-from insurer_registry.importer import encoding as encodings
-from insurer_registry.importer.encoding import CP932, UTF8, UTF8_BOM
+from onshi_kernel import encoding as encodings
+from onshi_kernel.encoding import CP932, UTF8, UTF8_BOM
 
 ENCODINGS = (UTF8, UTF8_BOM, CP932)
 

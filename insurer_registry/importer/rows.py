@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from card_reader.mynumber import InvalidMyNumber, person_reference
 from insurer_registry.domain import (
     ELEMENT_NAMES,
     FLAT_FIELDS,
@@ -20,8 +19,9 @@ from insurer_registry.domain import (
 )
 from insurer_registry.importer.csv_source import Header, RawRow
 from insurer_registry.models import NO_SYMBOL
-from insurer_registry.numbers import InsurerNumber, InvalidInsurerNumber
 from insurer_registry.wire import parse_post_number, parse_wire_date
+from onshi_kernel.mynumber import InvalidMyNumber, person_reference
+from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 
 DATE_FIELDS = frozenset(name for name in FLAT_FIELDS if name.endswith("date") or "valid_" in name)
 

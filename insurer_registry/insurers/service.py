@@ -13,7 +13,7 @@ from insurer_registry.audit import Actor
 from insurer_registry.credentials import CredentialKind, IssuedCredential
 from insurer_registry.errors import InsurerExists, InsurerNotFound
 from insurer_registry.models import Credential, Insurer, utc_now
-from insurer_registry.numbers import InsurerKind, InsurerNumber
+from onshi_kernel.numbers import InsurerKind, InsurerNumber
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from insurer_registry.lookup.types import PersonQualifications, QualificationInf
 from insurer_registry.members.mapping import stored_certificate, stored_record
 from insurer_registry.models import NO_SYMBOL, Insurer, Person, Qualification
 from insurer_registry.models import SpecificDiseaseCertificate as CertificateRow
-from insurer_registry.numbers import InsurerNumber
 from insurer_registry.persons import short_ref, validate_person_ref
+from onshi_kernel.numbers import InsurerNumber
 
 log = logging.getLogger(__name__)
 

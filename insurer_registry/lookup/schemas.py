@@ -11,8 +11,8 @@ from insurer_registry.members.schemas import (
     MemberFields,
     SpecificDiseaseBody,
 )
-from insurer_registry.numbers import InsurerNumber
 from insurer_registry.schemas_common import SPEC_NAMES, InsurerNumberText
+from onshi_kernel.numbers import InsurerNumber
 
 
 class ByPerson(BaseModel):

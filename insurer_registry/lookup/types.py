@@ -8,7 +8,7 @@ from typing import Protocol
 
 from insurer_registry.codes import QualificationValidity
 from insurer_registry.domain import MemberRecord
-from insurer_registry.numbers import InsurerNumber
+from onshi_kernel.numbers import InsurerNumber
 
 
 @dataclass(frozen=True, slots=True)

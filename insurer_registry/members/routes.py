@@ -10,7 +10,6 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from card_reader.mynumber import person_reference
 from insurer_registry.deps import (
     IdempotencyKeyDep,
     InsurerCallerDep,
@@ -33,7 +32,8 @@ from insurer_registry.members.schemas import (
     MemberPublic,
     MemberSearchBody,
 )
-from insurer_registry.numbers import InsurerNumber
+from onshi_kernel.mynumber import person_reference
+from onshi_kernel.numbers import InsurerNumber
 
 router = APIRouter(prefix="/v1", tags=["members"])
 

@@ -14,10 +14,10 @@ from card_reader.emulator.image import load_image, save_image
 from card_reader.emulator.vpcd import VpcdCardSocket, vpcd_reader_name
 from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import Resident, load_residents
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from card_reader.pcscd import Pcscd
 from card_reader.transports.inprocess import InProcessConnection
 from card_reader.transports.pcsc import PcscReaders
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 PIN = "1234"

@@ -25,8 +25,8 @@ from card_reader.issuance.validity import (
     nth_birthday_after,
 )
 from card_reader.jpki import JpkiFile, JpkiSession
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from card_reader.transports.inprocess import InProcessConnection
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 
 from .conftest import PIN
 

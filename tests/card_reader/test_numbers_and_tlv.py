@@ -4,15 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from card_reader.mynumber import (
-    DEVELOPMENT_PSEUDONYM_KEY,
-    InvalidMyNumber,
-    check_digit,
-    complete_my_number,
-    is_valid_my_number,
-    person_reference,
-    validate_my_number,
-)
 from card_reader.tlv import (
     TlvError,
     der_total_length,
@@ -20,6 +11,15 @@ from card_reader.tlv import (
     first_tlv,
     iter_tlvs,
     parse_header,
+)
+from onshi_kernel.mynumber import (
+    DEVELOPMENT_PSEUDONYM_KEY,
+    InvalidMyNumber,
+    check_digit,
+    complete_my_number,
+    is_valid_my_number,
+    person_reference,
+    validate_my_number,
 )
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from clinic_client.api import QualificationClient
 from clinic_client.conformance import scenarios
 from clinic_client.conformance.connector_mode import CONNECTOR_CATALOGUE, FolderContext
@@ -25,6 +24,7 @@ from clinic_client.conformance.scenarios import CATALOGUE, Context
 from clinic_client.connector import run_connector
 from insurer_registry import db as registry_db
 from insurer_registry.lookup.local import RegistryQualificationSource
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from qualification_server.app import create_app
 from qualification_server.clinics import register_clinic, register_device
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction

@@ -28,9 +28,9 @@ from card_reader.errors import CardError, MalformedResponse
 from card_reader.iso7816 import MAX_EF_BYTES, MAX_RESPONSE_BYTES, IsoChannel
 from card_reader.jpki import JpkiSession
 from card_reader.kenhojo import BasicInfo, KenhojoSession, decode_my_number, encode_my_number
-from card_reader.mynumber import is_valid_my_number
 from card_reader.tlv import TlvError, der_total_length, first_tlv, iter_tlvs, parse_header
 from card_reader.transports.inprocess import InProcessConnection
+from onshi_kernel.mynumber import is_valid_my_number
 
 from .mutations import mutated
 from .outcomes import attempt

@@ -23,13 +23,13 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, table
 from sqlalchemy.orm import Session, sessionmaker
 
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from insurer_registry.audit import Actor
 from insurer_registry.db import transaction
 from insurer_registry.importer import routes
 from insurer_registry.importer.csv_source import ATTRIBUTE_OF_COLUMN, ImportFileInvalid
 from insurer_registry.importer.service import ImportRejected, ImportReport, import_csv
 from insurer_registry.models import Qualification, table_names
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from tests.insurer_registry.conftest import INSURER_A, RegisteredInsurer, my_number
 
 from .mutations import mutated

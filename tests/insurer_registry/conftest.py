@@ -20,14 +20,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from card_reader.mynumber import complete_my_number
 from insurer_registry.app import create_app
 from insurer_registry.credentials import CredentialKind
 from insurer_registry.db import make_engine, make_session_factory, migrate, transaction
 from insurer_registry.insurers.service import InsurerInfo, add_insurer, issue_credential
 from insurer_registry.models import table_names
-from insurer_registry.numbers import InsurerNumber
 from insurer_registry.settings import Settings
+from onshi_kernel.mynumber import complete_my_number
+from onshi_kernel.numbers import InsurerNumber
 
 # Three insurers: a health insurance society (06), a 国保 (6 digits), a 後期高齢 (39).
 INSURER_A = "06130017"

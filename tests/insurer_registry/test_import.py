@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from insurer_registry import cli
 from insurer_registry.audit import Actor
 from insurer_registry.db import transaction
@@ -23,6 +22,7 @@ from insurer_registry.importer.service import ImportRejected, ImportReport, impo
 from insurer_registry.insurers.service import InsurerInfo
 from insurer_registry.models import ChangeLogEntry, Import, Person, Qualification
 from insurer_registry.models import SpecificDiseaseCertificate as CertificateRow
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from tests.insurer_registry.conftest import (
     INSURER_A,
     INSURER_B,

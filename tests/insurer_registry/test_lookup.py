@@ -11,13 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from insurer_registry.codes import QualificationValidity, ReasonOfLoss
 from insurer_registry.errors import AuthenticationFailed, InsuredNumberNotFound
 from insurer_registry.lookup import QualificationSource
 from insurer_registry.lookup.http import HttpQualificationSource
 from insurer_registry.lookup.local import RegistryQualificationSource
-from insurer_registry.numbers import InsurerNumber
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
+from onshi_kernel.numbers import InsurerNumber
 from tests.insurer_registry.conftest import (
     INSURER_A,
     INSURER_B,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from insurer_registry.numbers import (
+from onshi_kernel.numbers import (
     InsurerKind,
     InsurerNumber,
     InvalidInsurerNumber,

@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from insurer_registry.audit import Actor
 from insurer_registry.db import transaction
 from insurer_registry.digests import keyed_digest
@@ -20,6 +19,7 @@ from insurer_registry.importer.service import import_csv
 from insurer_registry.lookup.local import RegistryQualificationSource
 from insurer_registry.members.schemas import MemberCreate
 from insurer_registry.models import IdempotencyRecord, Import
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from tests.insurer_registry.conftest import (
     INSURER_A,
     RegisteredInsurer,
@@ -59,7 +59,7 @@ def test_member_writes_reads_imports_and_lookups_log_no_personal_data(
             pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY,
             actor=Actor.operator("test"),
         )
-    from card_reader.mynumber import person_reference
+    from onshi_kernel.mynumber import person_reference
 
     person = person_reference(my_number(2), DEVELOPMENT_PSEUDONYM_KEY)
     RegistryQualificationSource(sessions).qualifications_of(person)

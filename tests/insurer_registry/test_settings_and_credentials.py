@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from insurer_registry import credentials
 from insurer_registry.credentials import CredentialKind
 from insurer_registry.settings import DEFAULT_DATABASE_URL, Settings
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 
 
 def test_development_asked_for_by_name_runs_on_sqlite_and_the_development_key(

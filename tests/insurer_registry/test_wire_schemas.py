@@ -16,7 +16,6 @@ from pydantic import TypeAdapter
 
 from insurer_registry.codes import InsuredCardClassification, PersonalFamilyClassification, Sex
 from insurer_registry.domain import ELEMENT_NAMES, InvalidRecord, accepted_record
-from insurer_registry.numbers import InsurerNumber, InvalidInsurerNumber
 from insurer_registry.schemas_common import (
     AddressText,
     InsuredNumberPart,
@@ -26,6 +25,7 @@ from insurer_registry.schemas_common import (
     WireDate,
 )
 from insurer_registry.wire import parse_wire_date
+from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 
 
 def published(annotation: Any) -> jsonschema_rs.Validator:

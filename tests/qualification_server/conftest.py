@@ -29,7 +29,6 @@ from card_reader.emulator.image import load_image
 from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import Resident, load_residents
 from card_reader.jpki import JpkiSession
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from card_reader.transports.inprocess import InProcessConnection
 from insurer_registry import db as registry_db
 from insurer_registry.audit import Actor
@@ -46,7 +45,8 @@ from insurer_registry.domain import LimitApplicationCertificate, MemberRecord
 from insurer_registry.insurers.service import add_insurer
 from insurer_registry.lookup.local import RegistryQualificationSource
 from insurer_registry.members.service import record_loss, register_member
-from insurer_registry.numbers import InsurerNumber, complete_insurer_number
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
+from onshi_kernel.numbers import InsurerNumber, complete_insurer_number
 from qualification_server.app import create_app
 from qualification_server.clinics import register_clinic, register_device
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction

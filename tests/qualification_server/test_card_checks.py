@@ -12,7 +12,7 @@ from cryptography import x509
 from sqlalchemy import delete, select, update
 
 from card_reader.issuance.issuer import Issuer
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from qualification_server import access_log, checks
 from qualification_server.clinics import ClinicAuthenticator
 from qualification_server.errors import QualificationError
@@ -464,7 +464,7 @@ def test_the_record_goes_by_the_databases_clock_not_the_instances(
 ) -> None:
     """An instance whose clock runs slow still thinks a challenge alive; the database's
     clock, which every instance and the pruning of used challenges share, decides."""
-    from card_reader.mynumber import person_reference
+    from onshi_kernel.mynumber import person_reference
     from qualification_server.check_record import Recorded
 
     world.register("yamada-taro")

@@ -26,7 +26,7 @@ from card_reader.transports.pcsc import PcscReaders
 from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
 from clinic_client.web.app import create_clinic_app
-from insurer_registry.numbers import InsurerNumber, InvalidInsurerNumber
+from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 from tests.card_reader.conftest import InsertedCard
 from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
     KYOKAI,

@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from schemathesis import Case, Response
 
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from insurer_registry.app import create_app
 from insurer_registry.settings import Settings
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from tests.insurer_registry.conftest import (  # noqa: F401 - fixtures
     INSURER_A,
     RegisteredInsurer,

@@ -32,7 +32,6 @@ from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute, Mount, Route
 
 from card_reader.emulator.vpcd import vpcd_reader_name
-from card_reader.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from card_reader.pcscd import Pcscd
 from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
@@ -40,6 +39,7 @@ from clinic_client.web.app import create_clinic_app
 from insurer_registry import db as registry_db
 from insurer_registry.credentials import CredentialKind
 from insurer_registry.insurers.service import get_insurer, issue_credential
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from qualification_server.clinics import disable_clinic, register_clinic, rotate_clinic_token
 from qualification_server.db import transaction
 from tests.clinic_web.conftest import ServerThread

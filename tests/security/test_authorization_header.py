@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from insurer_registry.auth_header import MalformedAuthorization, bearer_token
+from onshi_kernel.auth_header import MalformedAuthorization, bearer_token
 from tests.insurer_registry.conftest import (  # noqa: F401 - fixtures
     RegisteredInsurer,
     client,
