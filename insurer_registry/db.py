@@ -1,154 +1,42 @@
-"""Engines, sessions and schema migrations for the configured database."""
+"""The registry's database: the kernel's engines and sessions, and the registry's own
+migrations."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
-from sqlalchemy import URL, Engine, create_engine, event, make_url
-from sqlalchemy.orm import Session, sessionmaker
+from onshi_kernel import db as kernel
+from onshi_kernel.db import (
+    AsyncPostgres,
+    make_engine,
+    make_session_factory,
+    transaction,
+    with_psycopg3,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+__all__ = [
+    "MIGRATIONS",
+    "AsyncPostgres",
+    "downgrade",
+    "make_engine",
+    "make_session_factory",
+    "migrate",
+    "transaction",
+    "with_psycopg3",
+]
 
 
-def with_psycopg3(url: str) -> str:
-    """A bare postgresql:// would make SQLAlchemy look for psycopg2, which we do not ship."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """An engine for `url`. SQLite gets foreign keys, WAL and a busy timeout; a SQLite
-    file's folder is created when missing.
-
-    A server engine is sized with `pool_size` (as many again may overflow). Connections are
-    not pinged on checkout: a connection that died with a database restart fails its
-    request, which SQLAlchemy turns into invalidating the whole pool, so service resumes
-    with fresh connections and healthy requests pay no extra round trip.
-    """
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_size=pool_size, max_overflow=pool_size)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not pysqlite, decide when a transaction begins, so BEGIN covers
-        # reads too (the documented recipe for serializable SQLite transactions).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _sqlite_begin(connection: Any) -> None:
-        # IMMEDIATE takes the write lock at the start: two writers queue instead of one
-        # failing half-way with "database is locked".
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded objects usable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
-
-
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose work is committed on success and rolled back on any error."""
-    with factory() as session, session.begin():
-        yield session
-
-
-def alembic_config(engine: Engine, migrations: Path = MIGRATIONS) -> Config:
-    """Alembic configured from a package's migrations folder, so they run from a wheel."""
-    config = Config()
-    config.set_main_option("script_location", str(migrations))
-    config.attributes["engine"] = engine
-    return config
-
-
-def migrate(engine: Engine, revision: str = "head", *, migrations: Path = MIGRATIONS) -> None:
-    """Bring the schema to `revision` (the newest by default)."""
-    command.upgrade(alembic_config(engine, migrations), revision)
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the registry's schema to `revision` (the newest by default)."""
+    kernel.migrate(engine, revision, migrations=MIGRATIONS)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    """Take the schema back to `revision` (`base` removes every table)."""
-    command.downgrade(alembic_config(engine), revision)
-
-
-class AsyncPostgres:
-    """PostgreSQL connections for `async` code, in autocommit, for hot paths that are one
-    statement each (no BEGIN/COMMIT round trips).
-
-    A pool belongs to an event loop: an application opens one for its loop at start-up
-    (`open`) and closes it at shutdown (`aclose`); that is psycopg's own async pool. Code on
-    any other loop (a test's, a script's) gets a connection of its own for each use, so a
-    short-lived loop never leaves a pool or its connections behind.
-    """
-
-    def __init__(self, url: str | URL, *, max_size: int = 10, timeout_s: float = 3.0) -> None:
-        parsed = make_url(url) if isinstance(url, str) else url
-        if parsed.get_backend_name() != "postgresql":
-            raise ValueError(f"AsyncPostgres is for PostgreSQL, not {parsed.get_backend_name()}")
-        # libpq takes the URL without SQLAlchemy's "+driver".
-        self._conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._max_size = max_size
-        self._timeout = timeout_s  # waiting for a connection: fail fast when the database is away
-        self._pools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool] = {}
-
-    async def open(self) -> None:
-        """Open the pool of the running event loop (idempotent)."""
-        loop = asyncio.get_running_loop()
-        if loop in self._pools:
-            return
-        pool = AsyncConnectionPool(
-            self._conninfo,
-            min_size=1,
-            max_size=self._max_size,
-            kwargs={"autocommit": True},
-            timeout=self._timeout,
-            open=False,
-        )
-        self._pools[loop] = pool
-        try:
-            await pool.open()
-        except BaseException:
-            del self._pools[loop]
-            raise
-
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        """A connection in autocommit: from the running loop's pool, or of its own."""
-        pool = self._pools.get(asyncio.get_running_loop())
-        if pool is not None:
-            async with pool.connection() as connection:
-                yield connection
-            return
-        own = await AsyncConnection.connect(
-            self._conninfo, autocommit=True, connect_timeout=max(1, int(self._timeout))
-        )
-        async with own:
-            yield own
-
-    async def aclose(self) -> None:
-        """Close the running event loop's pool, if it has one."""
-        pool = self._pools.pop(asyncio.get_running_loop(), None)
-        if pool is not None:
-            await pool.close()
+    """Take the registry's schema back to `revision` (`base` removes every table)."""
+    kernel.downgrade(engine, revision, migrations=MIGRATIONS)

@@ -25,7 +25,7 @@ import anyio.to_thread
 from sqlalchemy import insert, literal, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from insurer_registry.db import AsyncPostgres
+from onshi_kernel.db import AsyncPostgres
 from qualification_server.access_log import Entry
 from qualification_server.db import database_now
 from qualification_server.models import AccessRecord, Base, Registration, UsedChallenge

@@ -11,8 +11,8 @@ from sqlalchemy import ColumnElement, func, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from insurer_registry import db as shared
-from insurer_registry.db import make_engine, make_session_factory, transaction
+from onshi_kernel import db as kernel
+from onshi_kernel.db import make_engine, make_session_factory, transaction
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -35,7 +35,7 @@ __all__ = [
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the server's schema to `revision` (the newest by default)."""
-    shared.migrate(engine, revision, migrations=MIGRATIONS)
+    kernel.migrate(engine, revision, migrations=MIGRATIONS)
 
 
 def upsert_insert(session: Session) -> Callable[[Any], PostgresqlInsert | SqliteInsert]:

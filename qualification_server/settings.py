@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
-from insurer_registry.db import with_psycopg3
+from onshi_kernel.db import with_psycopg3
 from onshi_kernel.settings import OnshiSettings
 from qualification_server.trust.production import refuse_test_files
 from qualification_server.trust.test_material import CommittedTestMaterial

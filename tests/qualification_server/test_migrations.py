@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from insurer_registry.db import alembic_config
+from onshi_kernel.db import alembic_config
 from qualification_server.db import MIGRATIONS, VERSION_TABLE, make_engine, migrate
 from qualification_server.models import Base
 
