@@ -6,6 +6,8 @@ import re
 from datetime import date
 from functools import lru_cache
 
+from onshi_kernel.japan_time import yyyymmdd
+
 # SPEC §4: 記号・番号 are at most 38 bytes. Counted in CP932, the encoding of the file
 # interface (SPEC §6), where a full-width character takes two bytes (unconfirmed: the
 # official definition of the byte count is not public).
@@ -28,9 +30,7 @@ def parse_wire_date(text: str) -> date:
         raise ValueError("not a calendar date") from None
 
 
-def format_wire_date(value: date) -> str:
-    """A date as `YYYYMMDD`."""
-    return f"{value.year:04d}{value.month:02d}{value.day:02d}"
+format_wire_date = yyyymmdd  # a date as `YYYYMMDD`
 
 
 def parse_post_number(text: str) -> str:

@@ -25,8 +25,9 @@ def japan_today() -> dt.date:
 
 
 def yyyymmdd(day: dt.date) -> str:
-    """A date as the wire writes it: `YYYYMMDD`."""
-    return day.strftime("%Y%m%d")
+    """A date as the wire writes it: `YYYYMMDD`, the year in four digits even before 1000
+    (`strftime` does not pad it on Linux)."""
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
 def timestamp(moment: dt.datetime) -> str:

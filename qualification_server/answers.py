@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from onshi_kernel.japan_time import timestamp
+from onshi_kernel.japan_time import timestamp, yyyymmdd
 from qualification_server.schemas import (
     AnswerBody,
     AnswerHeader,
@@ -33,7 +33,7 @@ VIEWING_CONSENT_PERIOD = dt.timedelta(days=1)
 
 
 def ymd(day: dt.date | None) -> str | None:
-    return day.strftime("%Y%m%d") if day else None
+    return yyyymmdd(day) if day else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ class AnswerContext:
     def header(self) -> AnswerHeader:
         return AnswerHeader(
             ProcessExecutionTime=timestamp(self.now),
-            QualificationConfirmationDate=self.confirmation_date.strftime("%Y%m%d"),
+            QualificationConfirmationDate=yyyymmdd(self.confirmation_date),
             MedicalInstitutionCode=self.clinic_code,
             ArbitraryFileIdentifier=self.arbitrary_file_identifier,
             ReferenceClassification="1" if self.reference_classification == "1" else "2",
@@ -68,8 +68,8 @@ def result_of(info: QualificationInfo, consents: Consents, now: dt.datetime) -> 
     elderly = (
         ElderlyInfo(
             ElderlyRecipientCertificateDate=ymd(r.elderly.certificate_date),
-            ElderlyRecipientValidStartDate=r.elderly.valid_start.strftime("%Y%m%d"),
-            ElderlyRecipientValidEndDate=r.elderly.valid_end.strftime("%Y%m%d"),
+            ElderlyRecipientValidStartDate=yyyymmdd(r.elderly.valid_start),
+            ElderlyRecipientValidEndDate=yyyymmdd(r.elderly.valid_end),
             ElderlyRecipientContributionRatio=r.elderly.contribution_ratio.value,
         )
         if r.elderly
@@ -82,7 +82,7 @@ def result_of(info: QualificationInfo, consents: Consents, now: dt.datetime) -> 
                 r.limit.income_class.value if r.limit.income_class else None
             ),
             LimitApplicationCertificateDate=ymd(r.limit.certificate_date),
-            LimitApplicationCertificateValidStartDate=r.limit.valid_start.strftime("%Y%m%d"),
+            LimitApplicationCertificateValidStartDate=yyyymmdd(r.limit.valid_start),
             LimitApplicationCertificateValidEndDate=ymd(r.limit.valid_end),
             LimitApplicationCertificateLongTermDate=ymd(r.limit.long_term_date),
         )
@@ -93,7 +93,7 @@ def result_of(info: QualificationInfo, consents: Consents, now: dt.datetime) -> 
         [
             DiseaseInfo(
                 SpecificDiseasesDiseaseCategory=d.category.value,
-                SpecificDiseasesValidStartDate=d.valid_start.strftime("%Y%m%d"),
+                SpecificDiseasesValidStartDate=yyyymmdd(d.valid_start),
                 SpecificDiseasesValidEndDate=ymd(d.valid_end),
                 SpecificDiseasesCertificateDate=ymd(d.certificate_date),
                 SpecificDiseasesSelfPay=(
@@ -124,10 +124,10 @@ def result_of(info: QualificationInfo, consents: Consents, now: dt.datetime) -> 
         Name=r.name,
         NameKana=r.name_kana,
         Sex1=r.sex.value,
-        Birthdate=r.birthdate.strftime("%Y%m%d"),
+        Birthdate=yyyymmdd(r.birthdate),
         Address=r.address,
         PostNumber=r.post_number,
-        QualificationDate=r.qualification_date.strftime("%Y%m%d"),
+        QualificationDate=yyyymmdd(r.qualification_date),
         DisqualificationDate=ymd(r.disqualification_date),
         InsuredCertificateIssuanceDate=ymd(r.certificate_issuance_date),
         InsuredCardValidDate=ymd(r.card_valid_date),

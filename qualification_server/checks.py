@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from insurer_registry.errors import InsuredNumberNotFound
-from onshi_kernel.japan_time import japan_date, timestamp
+from onshi_kernel.japan_time import japan_date, timestamp, yyyymmdd
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 from qualification_server import access_log
 from qualification_server.answers import (
@@ -208,7 +208,7 @@ def _lookup_one(
             and q.record.branch == query.InsuredBranchNumber
         ]
         birth = query.Birthdate
-        if not matching or matching[0].record.birthdate.strftime("%Y%m%d") != birth:
+        if not matching or yyyymmdd(matching[0].record.birthdate) != birth:
             # One answer for "no such number" and "wrong birth date": no oracle for guessing.
             raise QualificationError(Code.INSURED_NUMBER_NOT_MATCHED)
         person_ref = person.person_ref
@@ -337,7 +337,7 @@ def batch_lookup(
     return BatchAnswer(
         MessageHeader=BatchHeader(
             ProcessExecutionTime=timestamp(now),
-            QualificationConfirmationDate=context.confirmation_date.strftime("%Y%m%d"),
+            QualificationConfirmationDate=yyyymmdd(context.confirmation_date),
             MedicalInstitutionCode=clinic.code,
             ArbitraryFileIdentifier=request.arbitrary_file_identifier,
             NumberOfProcessingResult=len(units),

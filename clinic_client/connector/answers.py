@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from clinic_client.connector.errors import CATALOGUE
 from clinic_client.connector.requests import BatchRequest, RejectedEntry, RequestHeader
 from clinic_client.connector.xmlcodec import WireEncoding, write_xml
-from onshi_kernel.japan_time import JST, timestamp
+from onshi_kernel.japan_time import japan_date, timestamp, yyyymmdd
 from qualification_server.schemas import AnswerHeader, BatchAnswer, BatchHeader, EligibilityAnswer
 
 FILE_REFERENCE = "2"  # ReferenceClassification: every file request is by insured-card number
@@ -131,7 +131,7 @@ def _error_body(code: str, message: str, detail: str | None) -> dict[str, str]:
 
 
 def _confirmation_date(header: RequestHeader, now: dt.datetime) -> str:
-    return header.confirmation_date or now.astimezone(JST).strftime("%Y%m%d")
+    return header.confirmation_date or yyyymmdd(japan_date(now))
 
 
 def _ordered(model: type[BaseModel], values: Mapping[str, Any]) -> dict[str, Any]:
