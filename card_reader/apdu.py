@@ -1,6 +1,6 @@
 """ISO/IEC 7816-4 short APDUs: command encoding and parsing, status words, log redaction.
 
-Only short APDUs exist here: the JPKI applet speaks nothing else (SPEC §2).
+Only short APDUs exist here: the JPKI applet speaks nothing else (docs/card.md, commands).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Ins(IntEnum):
 
 
 class SW(IntEnum):
-    """Status words this project sends or interprets (ISO 7816-4 §5.6, SPEC §2)."""
+    """Status words this project sends or interprets (ISO 7816-4 §5.6; docs/card.md)."""
 
     OK = 0x9000
     END_OF_FILE = 0x6282  # fewer bytes than Le before the end of the file
