@@ -1,4 +1,4 @@
-"""An emulated My Number card: the JPKI AP and the 券面事項入力補助AP as SPEC §2 describes.
+"""An emulated My Number card: the JPKI AP and the 券面事項入力補助AP as docs/card.md describes.
 
 `EmulatedCard.process` turns a command APDU into a response APDU. It does no I/O: a changed
 retry counter or PIN is handed to `on_change` so the caller can persist the image, which is
@@ -216,7 +216,7 @@ class EmulatedCard:
         if secret is None:
             return _response(SW.NO_CURRENT_EF)
         state = self._image.pins[secret]
-        if not command.data:  # SPEC §2: an empty VERIFY reports the tries left, spends none
+        if not command.data:  # docs/card.md: an empty VERIFY reports the tries left, spends none
             return _response(SW_COUNTER | state.tries_left)
         if state.blocked:
             return _response(SW.REFERENCE_DATA_NOT_USABLE)
