@@ -21,7 +21,7 @@ from onshi_kernel.files import atomic_write
 IMAGE_FORMAT = "onshi-card-image/1"
 PIN_HASH_ITERATIONS = 1000  # a 4-digit PIN falls to any cost; this only keeps it out of view
 
-# OpenSC's table for the JPKI card (SPEC §2). Clients must select the AID, not trust this.
+# OpenSC's table for the JPKI card (docs/card.md). Clients must select the AID, not trust this.
 DEFAULT_ATR = bytes.fromhex("3BE000FF8131FE4514")
 
 
