@@ -1,4 +1,4 @@
-"""Test CAs, the JPKI certificate profile (SPEC §3) and CRLs. Pure: keys and times come in.
+"""Test CAs, the JPKI certificate profile (docs/card.md) and CRLs. Pure: keys and times come in.
 
 Every name here says TEST: no fixture may ever claim to be the production J-LIS CA.
 """
@@ -20,7 +20,7 @@ from onshi_kernel.japan_time import JST
 
 RSA_BITS = 2048
 PUBLIC_EXPONENT = 65537
-POLICY_USER_AUTH = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")  # (unconfirmed) SPEC §3
+POLICY_USER_AUTH = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")  # (unconfirmed) docs/card.md
 POLICY_SIGNATURE = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.1")  # (unconfirmed)
 SUBJECT_ID_LENGTH = 23
 TEST_ORGANISATION = "JPKI-TEST"
@@ -52,7 +52,7 @@ def ca_name(kind: CaKind) -> x509.Name:
 
 
 def crl_distribution_name(kind: CaKind) -> x509.Name:
-    """The CRL distribution point is a directory name under the CA's name (SPEC §3)."""
+    """The CRL distribution point is a directory name under the CA's name (docs/card.md)."""
     return x509.Name(
         [
             *ca_name(kind),
