@@ -1,4 +1,4 @@
-"""How long a card and its user-authentication certificate live (SPEC §3). No I/O.
+"""How long a card and its user-authentication certificate live (docs/card.md). No I/O.
 
 The certificate is valid until the holder's 5th birthday after issuance, capped by the
 card's expiry; the card of an adult (18 or over at issuance) expires on the 10th birthday
