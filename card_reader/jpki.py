@@ -1,4 +1,4 @@
-"""The JPKI application (公的個人認証AP) of the My Number card: SPEC §2.
+"""The JPKI application (公的個人認証AP) of the My Number card (docs/card.md).
 
 `JpkiSession` selects the application and offers its verbs: read the certificates, tell the
 PIN tries left, verify the PIN and sign with the user-authentication key.
@@ -20,14 +20,14 @@ AID_JPKI = bytes.fromhex("D392F000260100000001")
 # DigestInfo prefix for SHA-256 (RFC 8017 §9.2 note 1); the card adds PKCS#1 v1.5 padding.
 SHA256_DIGEST_INFO_PREFIX = bytes.fromhex("3031300D060960864801650304020105000420")
 SHA256_DIGEST_SIZE = 32
-SIGNATURE_SIZE = 256  # RSA-2048 (SPEC §2)
+SIGNATURE_SIZE = 256  # RSA-2048 (docs/card.md, signing)
 
 AUTH_PIN_LENGTH = 4
 SIGN_PASSWORD_MIN, SIGN_PASSWORD_MAX = 6, 16
 
 
 class JpkiFile(IntEnum):
-    """Elementary files of the JPKI AP (SPEC §2)."""
+    """Elementary files of the JPKI AP (docs/card.md, its files)."""
 
     SIGN_CERT = 0x0001
     SIGN_CA_CERT = 0x0002
