@@ -1,4 +1,4 @@
-"""The 券面事項入力補助AP (card-face information for data entry): SPEC §2.
+"""The 券面事項入力補助AP (card-face information for data entry): docs/card.md.
 
 Behind its own 4-digit PIN (EF 0011, usually set to the same value as the JPKI auth PIN) it
 holds the My Number (EF 0001) and the 基本4情報: name, address, birth date, sex (EF 0002).
@@ -50,7 +50,7 @@ class BasicInfo:
     name: str = field(repr=False)
     address: str = field(repr=False)
     birth_date: dt.date = field(repr=False)
-    sex: str = field(repr=False)  # "1" male, "2" female, "3" unset (Sex1 codes, SPEC §5)
+    sex: str = field(repr=False)  # "1" male, "2" female, "3" unset (Sex1 codes, docs/answer.md)
 
     def encode(self) -> bytes:
         """The EF 0002 content for these facts (used to personalise emulated cards)."""
