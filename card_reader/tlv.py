@@ -65,7 +65,7 @@ def parse_header(data: bytes, offset: int = 0) -> TlvHeader:
 def der_total_length(prefix: bytes) -> int:
     """Total size of the DER object that starts with `prefix` (its header suffices).
 
-    A certificate starts `30 82 LL LL`: the total is LL LL + 4 (SPEC §2).
+    A certificate starts `30 82 LL LL`: the total is LL LL + 4 (docs/card.md).
     """
     header = parse_header(prefix)
     if header.tag != 0x30:
