@@ -1,8 +1,9 @@
 """The front desk's client for the qualification server API (httpx, typed).
 
 Answers come back as the server's pydantic models (`qualification_server.schemas`), so the
-SPEC §5 element names are checked on both sides. A refusal raises `ServerRefused` with the
-numbered code and both texts; a server that cannot be reached raises `ServerUnreachable`.
+answer's element names (docs/answer.md) are checked on both sides. A refusal raises
+`ServerRefused` with the numbered code and both texts; a server that cannot be reached
+raises `ServerUnreachable`.
 """
 
 from __future__ import annotations
