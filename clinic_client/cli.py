@@ -108,7 +108,7 @@ def _face_writer(settings: ClinicSettings) -> Callable[[EligibilityAnswer], None
 def connector(
     directory: Annotated[Path, typer.Option("--dir", help="The folder with req/ and res/")],
 ) -> None:
-    """Answer the receipt computer's request files (SPEC §6) until Ctrl-C."""
+    """Answer the receipt computer's request files (docs/file-interface.md) until Ctrl-C."""
     settings = ClinicSettings()
     typer.echo(f"watching {directory / 'req'}; answers go to {directory / 'res'}")
     try:
