@@ -1,5 +1,6 @@
-"""The kit's second mode: drive a receipt-computer connector through its folders (SPEC §6)
-with request files in UTF-8 and Shift_JIS, and check the answer files it writes."""
+"""The kit's second mode: drive a receipt-computer connector through its folders
+(docs/file-interface.md) with request files in UTF-8 and Shift_JIS, and check the answer
+files it writes."""
 
 from __future__ import annotations
 
