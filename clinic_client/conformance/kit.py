@@ -63,7 +63,7 @@ PEOPLE = (
 def member_row(
     resident: Resident, insurer: str, number: str, start: str, **extra: str
 ) -> dict[str, str]:
-    """One row of the registry's member CSV (SPEC §5 names) for a test resident: an insured
+    """One row of the registry's member CSV (element names) for a test resident: an insured
     person (本人) with a general card and 3割, unless `extra` says otherwise."""
     return {
         "InsurerNumber": insurer, "InsuredIdentificationNumber": number,
