@@ -132,7 +132,7 @@ def registration(ctx: Context) -> None:
 
 
 def pin_mode(ctx: Context) -> None:
-    """PIN mode: validity 1, the kit's insurer and insured number, the SPEC §5 fields."""
+    """PIN mode: validity 1, the kit's insurer and insured number, the answer's fields."""
     answer = ctx.check("valid")
     validity(answer, "1")
     (r,) = results(answer)
