@@ -1,5 +1,6 @@
-"""The receipt-computer connector (SPEC §6): request files in `req/`, answers in `res/`,
-card-check results in `face/`. See README.md in this folder for the folder protocol."""
+"""The receipt-computer connector (docs/file-interface.md): request files in `req/`,
+answers in `res/`, card-check results in `face/`. See README.md in this folder for the
+folder protocol."""
 
 from __future__ import annotations
 
