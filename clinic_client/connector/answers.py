@@ -1,5 +1,5 @@
-"""Answer files (SPEC §5, §6): the server's answers and the connector's refusals as `XmlMsg`
-trees in the request's encoding. Pure.
+"""Answer files (docs/answer.md, docs/file-interface.md): the server's answers and the
+connector's refusals as `XmlMsg` trees in the request's encoding. Pure.
 
 Elements come in the order of the server's models, absent ones omitted, values as plain text.
 A refusal (the server's `Q…` or the connector's `C…`) is `SegmentOfResult` 9 with
@@ -23,7 +23,7 @@ from qualification_server.schemas import AnswerHeader, BatchAnswer, BatchHeader,
 FILE_REFERENCE = "2"  # ReferenceClassification: every file request is by insured-card number
 SEGMENT_NORMAL, SEGMENT_ERROR = "1", "9"
 STATUS_ERROR = "2"
-# SPEC §5 names the list but not its items; the item name below is unconfirmed.
+# The list's item element is unconfirmed: chosen here (docs/domain.md lists it).
 LIST_ITEMS = {"SpecificDiseasesCertificateList": "SpecificDiseasesCertificateInfo"}
 
 
@@ -41,7 +41,7 @@ def batch_answer_file(
 
     `answer` holds the server's units for the entries that could be sent (None when none
     could); an entry the connector refused gets a unit with its `C…` code. The header counts
-    every entry. The units sit in `MessageBody`, as SPEC §6 puts every answer's content.
+    every entry. The units sit in `MessageBody`, as in every answer file.
     """
     sent = request.queries
     server_units = list(answer.BulkConfirmUnit) if answer else []
