@@ -1,5 +1,5 @@
-"""Results of card checks at the front desk, as files for the receipt computer (SPEC §6:
-`OQSsiquc01res_face_<…>.xml` in `face/`)."""
+"""Results of card checks at the front desk, as files for the receipt computer
+(docs/file-interface.md: `OQSsiquc01res_face_<…>.xml` in `face/`)."""
 
 from __future__ import annotations
 
