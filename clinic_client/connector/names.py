@@ -1,5 +1,5 @@
-"""File names of the folder interface (SPEC §6): which request a file is, what its answer
-is called. Pure."""
+"""File names of the folder interface (docs/file-interface.md): which request a file
+is, what its answer is called. Pure."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ _REQUEST = re.compile(r"^(OQS(?:si|mu)(?:quc|imm)01)req_(.*)(?i:\.xml)$")
 
 
 class RequestKind(StrEnum):
-    """The request files of SPEC §6, by their name prefix."""
+    """The request files of docs/file-interface.md, by their name prefix."""
 
     SINGLE = "OQSsiquc01"  # 個別照会
     BATCH = "OQSmuquc01"  # 一括照会
@@ -28,7 +28,7 @@ class RequestKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RequestName:
-    """A file found in `req/`: its kind and id when the name follows SPEC §6."""
+    """A file found in `req/`: its kind and id when the name is one of docs/file-interface.md."""
 
     file_name: str
     kind: RequestKind | None
@@ -78,5 +78,5 @@ def is_request_file(file_name: str) -> bool:
 
 
 def face_result_name(timestamp: str, unique: str) -> str:
-    """`OQSsiquc01res_face_<YYYYMMDDHHMMSS>_<unique>.xml` (SPEC §6)."""
+    """`OQSsiquc01res_face_<YYYYMMDDHHMMSS>_<unique>.xml` (docs/file-interface.md, face results)."""
     return f"{FACE_PREFIX}{timestamp}_{unique}{REQUEST_SUFFIX}"
