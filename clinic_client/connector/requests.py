@@ -1,10 +1,10 @@
-"""Request files (SPEC §6) read into frozen values. Pure: bytes in, values or
+"""Request files (docs/file-interface.md) read into frozen values. Pure: bytes in, values or
 `RequestRejected` out.
 
 個別照会 (`OQSsiquc01req`): `XmlMsg/MessageHeader` {`QualificationConfirmationDate`,
 `MedicalInstitutionCode`, `ArbitraryFileIdentifier`, each optional} and
 `XmlMsg/MessageBody/QualificationConfirmSearchInfo` once. 一括照会 (`OQSmuquc01req`, body
-unconfirmed in SPEC): the same header and `QualificationConfirmSearchInfo` repeated, one per
+chosen here): the same header and `QualificationConfirmSearchInfo` repeated, one per
 person; an entry that cannot be read is refused on its own, the others are still looked up.
 """
 
@@ -28,7 +28,7 @@ MAX_FILE_IDENTIFIER = 64  # what the server accepts for ArbitraryFileIdentifier
 HEADER = "MessageHeader"
 BODY = "MessageBody"
 SEARCH_INFO = "QualificationConfirmSearchInfo"
-QUERY_ELEMENTS = tuple(InsuredCardQuery.model_fields)  # SPEC §6 order
+QUERY_ELEMENTS = tuple(InsuredCardQuery.model_fields)  # the order of docs/file-interface.md
 REQUIRED_QUERY_ELEMENTS = (
     "InsurerNumber",
     "InsuredIdentificationNumber",
@@ -153,7 +153,7 @@ def read_header(root: ET.Element) -> RequestHeader:
 
 def read_query(info: ET.Element, path: str) -> InsuredCardQuery:
     """One `QualificationConfirmSearchInfo`. A 6-digit 国保 number, space- or zero-padded,
-    is passed on in the answer's form: right-aligned in 8 with spaces (SPEC §5)."""
+    is passed on in the answer's form: right-aligned in 8 with spaces (docs/numbers.md)."""
     values = {
         name: text
         for name in QUERY_ELEMENTS
