@@ -1,4 +1,4 @@
-"""Bytes ⇄ XML for the file interface (SPEC §6). Pure: no files, no network.
+"""Bytes ⇄ XML for the file interface (docs/file-interface.md). Pure: no files, no network.
 
 A request declares its encoding in the XML prolog: UTF-8 or Shift_JIS (read as cp932, the
 Windows superset receipt computers actually write); with no declaration XML means UTF-8.
@@ -24,7 +24,7 @@ Node: TypeAlias = "str | int | Mapping[str, Node] | Sequence[Node]"
 
 
 class WireEncoding(StrEnum):
-    """The two encodings of SPEC §6; the value is `CharacterCodeIdentifier` (SPEC §5)."""
+    """The two encodings of the file interface; the value is `CharacterCodeIdentifier`."""
 
     UTF8 = "0"
     SHIFT_JIS = "1"
