@@ -383,8 +383,8 @@ def create_clinic_app(
 
 
 def parse_batch_csv(raw: bytes) -> list[InsuredCardQuery]:
-    """Tomorrow's appointments: a CSV (UTF-8 or Shift_JIS) with SPEC element names as
-    columns. Raises ValueError naming the line and the problem."""
+    """Tomorrow's appointments: a CSV (UTF-8 or Shift_JIS) with the answer's element names
+    (docs/answer.md) as columns. Raises ValueError naming the line and the problem."""
     if len(raw) > MAX_BATCH_BYTES:
         raise ValueError("the file is larger than 1 MiB")
     try:
