@@ -1,6 +1,6 @@
 """The change log: who changed which fields of which qualification, and when.
 
-Entries are only ever added. They name fields by their SPEC element, never copy values, and
+Entries are only ever added. They name fields by their element name, never copy values, and
 name the person's change as `MyNumber` without the number itself.
 """
 
