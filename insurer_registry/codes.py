@@ -1,4 +1,4 @@
-"""The closed code lists of the eligibility answer (SPEC §5). Values are the wire codes."""
+"""The closed code lists of the eligibility answer (docs/answer.md). Values are the wire codes."""
 
 from __future__ import annotations
 
