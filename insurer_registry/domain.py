@@ -1,12 +1,13 @@
 """What an insurer records about one insured person: frozen values and their rules. No I/O.
 
 A `MemberRecord` is one qualification (資格) as the insurer states it: the individual insured
-number (記号・番号・枝番, SPEC §4), the card, the person's name and birth date, the period, the
-copay ratio and the certificates of SPEC §5. Every rule that can be checked on the record
-alone lives here; rules that need other records (one person, one qualification at a time per
-insurer; one insured number, one person) live in the member service and the importer.
+number (記号・番号・枝番, docs/numbers.md), the card, the person's name and birth date, the
+period, the copay ratio and the certificates of the answer (docs/answer.md). Every rule that
+can be checked on the record alone lives here; rules that need other records (one person, one
+qualification at a time per insurer; one insured number, one person) live in the member
+service and the importer.
 
-Field names in problems are the SPEC §5 element names, so an insurer can map a rejection back
+Field names in problems are the answer's element names, so an insurer can map a rejection back
 to its own column. A problem never repeats the value it rejects.
 """
 
@@ -44,7 +45,7 @@ NAME_MAX_CHARACTERS = 100  # unconfirmed: the official length of Name is not pub
 ADDRESS_MAX_CHARACTERS = 200  # unconfirmed
 ELDERLY_RECIPIENT_AGE = 70
 
-# The SPEC §5 element name of every flat field, in the order columns are written
+# The element name (docs/answer.md) of every flat field, in the order columns are written
 # (database, staging table, CSV). Nested certificates are flattened with their own names.
 ELEMENT_NAMES: dict[str, str] = {
     "symbol": "InsuredCardSymbol",
@@ -91,7 +92,7 @@ _LIMIT_FIELDS = tuple(name for name in FLAT_FIELDS if name.startswith("limit_"))
 
 @dataclass(frozen=True, slots=True)
 class FieldProblem:
-    """One broken rule: the SPEC element it concerns and why, without the value."""
+    """One broken rule: the element it concerns and why, without the value."""
 
     field: str
     reason: str
@@ -389,7 +390,7 @@ def accepted_record(values: Mapping[str, Any]) -> MemberRecord:
 
 
 def changed_elements(before: MemberRecord, after: MemberRecord) -> tuple[str, ...]:
-    """The SPEC element names whose values differ between two records, in column order."""
+    """The element names whose values differ between two records, in column order."""
     old, new = before.flat(), after.flat()
     changed = [ELEMENT_NAMES[name] for name in FLAT_FIELDS if old[name] != new[name]]
     if before.specific_diseases != after.specific_diseases:
