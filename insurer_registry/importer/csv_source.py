@@ -26,7 +26,7 @@ from onshi_kernel.encoding import CP932, UTF8, UTF8_BOM
 
 ENCODINGS = (UTF8, UTF8_BOM, CP932)
 
-# Columns: the SPEC §5 element names of the flat record fields, plus InsurerNumber and
+# Columns: the answer's element names of the flat record fields, plus InsurerNumber and
 # MyNumber. Order does not matter; every column must be known.
 ATTRIBUTE_OF_COLUMN: dict[str, str] = {element: name for name, element in ELEMENT_NAMES.items()}
 ATTRIBUTE_OF_COLUMN[INSURER_NUMBER_ELEMENT] = "insurer_number"
