@@ -1,4 +1,4 @@
-"""The network endpoint's JSON: the same SPEC §5 names as the member API."""
+"""The network endpoint's JSON: the same element names as the member API."""
 
 from __future__ import annotations
 
