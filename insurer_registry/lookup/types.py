@@ -13,7 +13,7 @@ from onshi_kernel.numbers import InsurerNumber
 
 @dataclass(frozen=True, slots=True)
 class QualificationInfo:
-    """One qualification with everything SPEC §5 answers about it (consent-gated parts
+    """One qualification with everything the answer says about it (consent-gated parts
     included: the qualification server decides what a clinic may see)."""
 
     qualification_id: int
@@ -38,7 +38,7 @@ class PersonQualifications:
         return tuple(q for q in self.qualifications if q.is_valid_on(on))
 
     def validity_on(self, on: date) -> QualificationValidity:
-        """QualificationValidity of the person on `on` (SPEC §5): 1 one valid, 5 several,
+        """QualificationValidity of the person on `on` (docs/answer.md): 1 one valid, 5 several,
         2 none valid any more, 4 never qualified."""
         valid = self.current(on)
         if len(valid) == 1:
@@ -92,5 +92,5 @@ class QualificationSource(Protocol):
         self, *, insurer_number: InsurerNumber, symbol: str | None, number: str, branch: str
     ) -> PersonQualifications:
         """The qualifications of the person holding this insured number (a lookup without
-        the card, SPEC §1); `InsuredNumberNotFound` when nobody holds it."""
+        the card, docs/domain.md); `InsuredNumberNotFound` when nobody holds it."""
         ...
