@@ -1,4 +1,4 @@
-"""HTTP bodies of the member API. Field aliases are the SPEC §5 element names; separate
+"""HTTP bodies of the member API. Field aliases are the answer's element names; separate
 models for create, correct, loss and the public view, so the My Number is write-only."""
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def _fields(value: Any) -> dict[str, Any]:
 
 
 class MemberFields(BaseModel):
-    """Everything an insurer states about a qualification (SPEC §5 names)."""
+    """Everything an insurer states about a qualification (the answer's element names)."""
 
     model_config = SPEC_NAMES
 
