@@ -1,7 +1,7 @@
 """The registry's tables (SQLAlchemy 2). The schema itself is made by the Alembic
 migrations in `migrations/`; a test keeps the two in step.
 
-Codes are stored as their SPEC §5 wire values (`"01"`, `"030"`), dates as dates, and the
+Codes are stored as their wire values (docs/answer.md) (`"01"`, `"030"`), dates as dates, and the
 person only as `person_ref`, the keyed hash of the My Number. An absent 記号 is stored as
 the empty string so that the insured number can be unique on every database (NULLs are
 never equal to each other in a unique index).
@@ -139,11 +139,11 @@ class Import(Base):
 
 
 class Qualification(Base):
-    """One qualification (資格) of a person at an insurer; columns follow SPEC §5."""
+    """One qualification (資格) of a person at an insurer; columns follow the answer's elements."""
 
     __tablename__ = "qualifications"
     __table_args__ = (
-        # The individual insured number (SPEC §4) and the date it was acquired.
+        # The individual insured number (docs/numbers.md) and the date it was acquired.
         UniqueConstraint(
             "insurer_id",
             "symbol",
@@ -246,7 +246,7 @@ class SpecificDiseaseCertificate(Base):
 class ChangeLogEntry(Base):
     """Append-only: who changed which fields of which qualification, and when.
 
-    Values are not copied here, only the SPEC element names of the fields that changed;
+    Values are not copied here, only the element names of the fields that changed;
     the My Number never is (a change of person is logged as the element `MyNumber`).
     """
 
