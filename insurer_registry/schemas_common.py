@@ -40,7 +40,7 @@ WIRE_DATE_PATTERN = _calendar_date_pattern()
 # 都道府県番号, the 3rd and 4th digits of an 8-digit insurer number or the first two of a
 # 6-digit 国保 number: 01 北海道 … 47 沖縄.
 _PREFECTURE = "(?:0[1-9]|[1-3][0-9]|4[0-7])"
-# 8 digits, or 6, with spaces around them if any (SPEC §6: a 国保 number may come
+# 8 digits, or 6, with spaces around them if any (docs/numbers.md: a 国保 number may come
 # right-aligned in 8 characters; `InsurerNumber.parse` strips the spaces, and reads 8 digits
 # starting 00 as the 6 after them). The Luhn check digit is beyond a pattern.
 INSURER_NUMBER_PATTERN = f"^ *(?:[0-9]{{2}}{_PREFECTURE}[0-9]{{4}}|{_PREFECTURE}[0-9]{{4}}) *$"
