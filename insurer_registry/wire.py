@@ -8,8 +8,8 @@ from functools import lru_cache
 
 from onshi_kernel.japan_time import yyyymmdd
 
-# SPEC §4: 記号・番号 are at most 38 bytes. Counted in CP932, the encoding of the file
-# interface (SPEC §6), where a full-width character takes two bytes (unconfirmed: the
+# 記号・番号 are at most 38 bytes (docs/numbers.md). Counted in CP932, the encoding of the file
+# interface (docs/file-interface.md), where a full-width character takes two bytes (unconfirmed: the
 # official definition of the byte count is not public).
 INSURED_NUMBER_MAX_BYTES = 38
 TEXT_ENCODING_FOR_LIMITS = "cp932"
@@ -21,7 +21,7 @@ _POST_NUMBER_RE = re.compile(r"([0-9]{3})-?([0-9]{4})")
 
 @lru_cache(maxsize=65536)
 def parse_wire_date(text: str) -> date:
-    """Read a `YYYYMMDD` date (SPEC §4). Raises ValueError for anything else."""
+    """Read a `YYYYMMDD` date (docs/numbers.md). Raises ValueError for anything else."""
     if not _DATE_RE.fullmatch(text):
         raise ValueError("expected a date as YYYYMMDD")
     try:
@@ -34,7 +34,7 @@ format_wire_date = yyyymmdd  # a date as `YYYYMMDD`
 
 
 def parse_post_number(text: str) -> str:
-    """Read a postcode given as `1234567` or `123-4567`; answer it as `123-4567` (SPEC §5)."""
+    """Read a postcode as `1234567` or `123-4567`; answer it as `123-4567` (docs/numbers.md)."""
     match = _POST_NUMBER_RE.fullmatch(text)
     if match is None:
         raise ValueError("expected a postcode as 123-4567")
