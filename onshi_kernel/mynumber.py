@@ -1,8 +1,8 @@
 """個人番号 (My Number): format, check digit, and the pseudonymous reference derived from it.
 
-SPEC §4: 12 digits, the last a check digit. With the first 11 digits read from the right as
-P1..P11 and weights Qn = n+1 for n=1..6 and n-5 for n=7..11, r = Σ Pn·Qn mod 11 and the check
-digit is 0 if r ≤ 1, else 11 − r.
+12 digits, the last a check digit (docs/numbers.md). With the first 11 digits read from the
+right as P1..P11 and weights Qn = n+1 for n=1..6 and n-5 for n=7..11, r = Σ Pn·Qn mod 11 and
+the check digit is 0 if r ≤ 1, else 11 − r.
 
 By law a My Number is not a lookup key for eligibility and this project never stores or logs
 one in the clear: everything past the edge that received it works with `person_reference`,
