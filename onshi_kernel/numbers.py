@@ -1,12 +1,12 @@
 """保険者番号 (insurer numbers): format, check digit and kind. Pure, no I/O.
 
-SPEC §4: 8 digits = 法別番号(2) + 都道府県番号(2) + 保険者別番号(3) + check digit(1);
+8 digits = 法別番号(2) + 都道府県番号(2) + 保険者別番号(3) + check digit(1);
 国民健康保険 uses 6 digits (no 法別番号), its check digit over the first 5; 後期高齢者医療
 numbers start with 39. The check digit is Luhn over the preceding digits: from the right,
 weights 2, 1, 2, …; the digits of a two-digit product are summed;
-check = (10 − sum mod 10) mod 10. Example: `3312001` → `5`.
+check = (10 − sum mod 10) mod 10. Example: `3312001` → `5` (docs/numbers.md).
 
-SPEC §6: a 6-digit 国保 number may arrive space-padded or zero-padded to 8 characters.
+On the wire a 6-digit 国保 number may arrive space-padded or zero-padded to 8 characters.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ _KIND_BY_LAW_NUMBER = {
 
 
 def luhn_check_digit(digits: str) -> int:
-    """The Luhn check digit for `digits` (SPEC §4)."""
+    """The Luhn check digit for `digits` (docs/numbers.md)."""
     if not (digits.isascii() and digits.isdigit()):
         raise InvalidInsurerNumber("expected digits only")
     total = 0
@@ -103,7 +103,7 @@ class InsurerNumber:
     def parse(cls, text: str) -> InsurerNumber:
         """Read an insurer number as it arrives on the wire.
 
-        A 国保 number may be right-aligned in 8 characters with spaces or zeros (SPEC §6);
+        A 国保 number may be right-aligned in 8 characters with spaces or zeros (docs/numbers.md);
         both come back as the 6 digits.
         """
         stripped = text.strip(" ")
