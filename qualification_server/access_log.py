@@ -1,4 +1,4 @@
-"""The access log: every lookup, append-only and tamper-evident (SPEC §1, 情報提供等記録).
+"""The access log: every lookup, append-only and tamper-evident (docs/domain.md, 情報提供等記録).
 
 A lookup appends its record inside its own transaction (one INSERT, no shared lock, so
 lookups never queue behind each other). Sealing, done by every server instance in the
