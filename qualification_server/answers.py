@@ -1,4 +1,4 @@
-"""Eligibility answers (SPEC §5) from the registry's qualifications. No I/O.
+"""Eligibility answers (docs/answer.md) from the registry's qualifications. No I/O.
 
 Consent-gated parts are present only when the person consented at this visit; otherwise the
 flag says "0" and the details are absent.
