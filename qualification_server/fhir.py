@@ -1,6 +1,6 @@
 """The eligibility answer as FHIR R4B: a CoverageEligibilityResponse that contains the
 Patient, the insurers (Organization) and one Coverage per qualification, with JP Core's
-JP_Coverage extensions for 記号・番号 and `dependent` = 枝番 (SPEC §7). Pure."""
+JP_Coverage extensions for 記号・番号 and `dependent` = 枝番 (docs/answer.md). Pure."""
 
 from __future__ import annotations
 
