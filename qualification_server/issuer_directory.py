@@ -1,4 +1,4 @@
-"""Who a certificate belongs to: the card issuer's directory (J-LIS's role, SPEC §1).
+"""Who a certificate belongs to: the card issuer's directory (J-LIS's role, docs/domain.md).
 
 The directory maps an auth certificate (issuer + serial) to the person reference the insurer
 registry also knows. Here it is the issuer's `directory.json` (written by `card-reader
