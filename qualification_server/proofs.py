@@ -3,7 +3,7 @@
 PIN mode: the card signed SHA-256(challenge) with its auth key after VERIFY PIN
 (RSASSA-PKCS1-v1_5), checked against the validated certificate.
 
-Face and visual mode (SPEC §1, unconfirmed in the real system): the clinic's registered
+Face and visual mode (unconfirmed in the real system; docs/domain.md): the clinic's registered
 reader device signs, with its Ed25519 key, `FACE_PROOF_CONTEXT ‖ challenge ‖ SHA-256(card
 certificate DER) ‖ method`, so the proof names the card it saw and how it checked the person.
 """
