@@ -1,4 +1,4 @@
-"""初回登録 — the portal link flow (SPEC §1 steps ①–⑦) — and its undoing.
+"""初回登録 — the portal link flow (docs/domain.md, registration) — and its undoing.
 
 The person proves possession of the card with the PIN (signature over a registration
 challenge), consents; the server resolves the person through the issuer directory, asks the
