@@ -1,4 +1,4 @@
-"""HTTP bodies. The eligibility answer mirrors SPEC §5: its field names are the element names
+"""HTTP bodies. The eligibility answer mirrors docs/answer.md: its field names are the element names
 real clinic software parses (`XmlMsg/MessageHeader/…`, `MessageBody/ResultList/…`), its values
 plain text with leading zeros kept. Absent elements are omitted, never null."""
 
@@ -58,7 +58,7 @@ class Strict(BaseModel):
 
 
 class Spec(BaseModel):
-    """SPEC element names are CapWords on purpose."""
+    """The answer's element names are CapWords on purpose."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -121,7 +121,7 @@ class CardCheckRequest(Strict):
 
 
 class InsuredCardQuery(Spec):
-    """個別照会 by what a health insurance card shows (SPEC §6 element names)."""
+    """個別照会 by what a health insurance card shows (element names of docs/file-interface.md)."""
 
     InsurerNumber: str = Field(
         min_length=6,
@@ -154,7 +154,7 @@ class BatchLookupRequest(Strict):
     arbitrary_file_identifier: str | None = Field(default=None, max_length=64)
 
 
-# --- the answer (SPEC §5) -------------------------------------------------------------------
+# --- the answer (docs/answer.md) ------------------------------------------------------------
 
 
 class AnswerHeader(Spec):
@@ -186,7 +186,7 @@ class LimitInfo(Spec):
 
 
 class DiseaseInfo(Spec):
-    # Element names inside the list are unconfirmed (SPEC §5 names only the list).
+    # Element names inside the list are unconfirmed: chosen (docs/domain.md).
     SpecificDiseasesDiseaseCategory: str
     SpecificDiseasesValidStartDate: str
     SpecificDiseasesValidEndDate: str | None = None
