@@ -1,7 +1,7 @@
 """Validate a user-authentication certificate against the JPKI trust anchors. No I/O.
 
 Path validation is cryptography's X.509 verifier (RFC 5280 path building and signatures)
-with an end-entity policy that fits the JPKI profile (SPEC §3: no SubjectAltName, KeyUsage
+with an end-entity policy that fits the JPKI profile (docs/card.md: no SubjectAltName, KeyUsage
 digitalSignature, the user-authentication certificate policy). The verifier does not check
 revocation; the CRL of the issuing CA is checked here and fails closed when it is missing or
 past its next update.
@@ -25,7 +25,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-# SPEC §3 (unconfirmed inside real certificates): kept a setting of `TrustAnchors`.
+# docs/card.md (unconfirmed inside real certificates): kept a setting of `TrustAnchors`.
 USER_AUTH_POLICY = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")
 # A JPKI auth certificate is about 1.1 KB (README); the API carries at most 8,192 base64
 # characters (6,144 bytes). Anything larger is refused before it is parsed.
