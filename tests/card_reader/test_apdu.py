@@ -1,4 +1,4 @@
-"""Short APDU encoding and parsing (ISO 7816-3 cases 1-4), with SPEC §2 vectors."""
+"""Short APDU encoding and parsing (ISO 7816-3 cases 1-4), with vectors of docs/card.md."""
 
 from __future__ import annotations
 
