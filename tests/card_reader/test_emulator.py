@@ -1,4 +1,4 @@
-"""The emulated card answers as SPEC §2 says a JPKI card does, APDU by APDU."""
+"""The emulated card answers as docs/card.md says a JPKI card does, APDU by APDU."""
 
 from __future__ import annotations
 
