@@ -1,4 +1,4 @@
-"""Test card issuance: the SPEC §3 certificate profile, validity rules, CRL, renewal."""
+"""Test card issuance: the certificate profile of docs/card.md, validity rules, CRL, renewal."""
 
 from __future__ import annotations
 
