@@ -1,4 +1,4 @@
-"""My Number check digits (SPEC §4) and the BER-TLV helpers."""
+"""My Number check digits (docs/numbers.md) and the BER-TLV helpers."""
 
 from __future__ import annotations
 
