@@ -51,7 +51,7 @@ def search_info(
     branch: str = "00",
     limit_consent: str | None = None,
 ) -> str:
-    """One QualificationConfirmSearchInfo element (SPEC §6)."""
+    """One QualificationConfirmSearchInfo element (docs/file-interface.md)."""
     parts = [f"<InsurerNumber>{insurer}</InsurerNumber>"]
     if symbol is not None:
         parts.append(f"<InsuredCardSymbol>{symbol}</InsuredCardSymbol>")
