@@ -1,4 +1,4 @@
-"""Answer documents as written (SPEC §5): element order, absent elements, lists, and text
+"""Answer documents as written (docs/answer.md): element order, absent elements, lists, and text
 Shift_JIS cannot carry. Pure: no server, no folders."""
 
 from __future__ import annotations
