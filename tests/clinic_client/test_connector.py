@@ -1,6 +1,6 @@
 """Request files in `req/` answered in `res/` by a connector talking to a real qualification
-server (SPEC §5 element values, §6 names and encodings), refusals and malformed files each
-with an error answer."""
+server (the element values of docs/answer.md, the names and encodings of
+docs/file-interface.md), refusals and malformed files each with an error answer."""
 
 from __future__ import annotations
 
