@@ -1,5 +1,5 @@
 """A card check at the front desk becomes `face/OQSsiquc01res_face_<time>_<unique>.xml`
-(SPEC §6), written whole, in the encoding the receipt computer reads."""
+(docs/file-interface.md), written whole, in the encoding the receipt computer reads."""
 
 from __future__ import annotations
 
