@@ -1,5 +1,5 @@
-"""Request files read as SPEC §6 describes them: encodings, padded 国保 numbers, and every way
-a file can be wrong, each with its own code. Pure: no server, no folders."""
+"""Request files read as docs/file-interface.md describes them: encodings, padded 国保
+numbers, and every way a file can be wrong, each with its own code. Pure: no server, no folders."""
 
 from __future__ import annotations
 
