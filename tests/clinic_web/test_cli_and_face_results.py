@@ -1,5 +1,5 @@
 """`clinic verify` and `clinic lookup` as scripts use them, and the face results a card
-check leaves for the receipt computer (SPEC §6 `face/`)."""
+check leaves for the receipt computer (`face/`, docs/file-interface.md)."""
 
 from __future__ import annotations
 
