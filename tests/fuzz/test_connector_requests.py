@@ -1,4 +1,4 @@
-"""The receipt-computer connector (SPEC §6) under arbitrary request files.
+"""The receipt-computer connector (docs/file-interface.md) under arbitrary request files.
 
 Two levels. `read_request` (pure) turns any bytes into a request or a `RequestRejected` with
 a file-level `C…` code whose detail never quotes a value. The loop (`Connector.run_once`
@@ -303,7 +303,7 @@ file_ids = st.text(alphabet=string.ascii_letters + string.digits + "-_.記号 ",
 
 @st.composite
 def request_files(draw: st.DrawFn) -> dict[str, bytes]:
-    """A few request files, names as SPEC §6 has them or not, distinct answers."""
+    """A few request files, names as docs/file-interface.md has them or not, distinct answers."""
     files: dict[str, bytes] = {}
     for number in range(draw(st.integers(1, 4))):
         prefix = draw(st.sampled_from(PREFIXES))
