@@ -1,4 +1,4 @@
-"""保険者番号 rules (SPEC §4)."""
+"""保険者番号 rules (docs/numbers.md)."""
 
 from __future__ import annotations
 
