@@ -4,7 +4,7 @@ pcscd listens (35963 for `Virtual PCD 00 00`, 35964 for `00 01`); the card conne
 client, and an open connection is a card in the slot. Frames both ways: a 2-byte big-endian
 length, then the payload. A 1-byte payload is a control message: 00 power off, 01 power on,
 02 reset (no reply), 04 get ATR (reply: the ATR). Anything longer is a command APDU, answered
-with the response APDU. See ../shared/PCSC_NOTES.md.
+with the response APDU. See docs/card.md (the emulated card through pcscd).
 """
 
 from __future__ import annotations
