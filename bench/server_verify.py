@@ -58,9 +58,9 @@ from qualification_server import checks
 from qualification_server.app import build_dependencies, create_app
 from qualification_server.challenges import Purpose, issue_challenge
 from qualification_server.clinics import ClinicAuthenticator, register_clinic
+from qualification_server.contract.schemas import CardCheckRequest
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
 from qualification_server.models import Registration
-from qualification_server.schemas import CardCheckRequest
 from qualification_server.settings import Settings
 
 PG = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")

@@ -1,6 +1,6 @@
 """The front desk's client for the qualification server API (httpx, typed).
 
-Answers come back as the server's pydantic models (`qualification_server.schemas`), so the
+Answers come back as the server's pydantic models (`qualification_server.contract.schemas`), so the
 answer's element names (docs/answer.md) are checked on both sides. A refusal raises
 `ServerRefused` with the numbered code and both texts; a server that cannot be reached
 raises `ServerUnreachable`.
@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from qualification_server.schemas import (
+from qualification_server.contract.schemas import (
     BatchAnswer,
     Consents,
     EligibilityAnswer,

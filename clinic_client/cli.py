@@ -20,7 +20,7 @@ from clinic_client.settings import ClinicSettings
 from onshi_kernel.http_limits import BoundedHttpToolsProtocol
 from onshi_kernel.japan_time import japan_today, yyyymmdd
 from onshi_kernel.logs import configure_logging
-from qualification_server.schemas import Consents, EligibilityAnswer, InsuredCardQuery
+from qualification_server.contract.schemas import Consents, EligibilityAnswer, InsuredCardQuery
 
 app = typer.Typer(
     help="The clinic's front desk: web app, receipt-computer connector, scripted checks.",

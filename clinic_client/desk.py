@@ -24,8 +24,8 @@ from clinic_client.api import (
     ServerUnreachable,
     challenge_digest,
 )
-from qualification_server.proofs import Method, device_message
-from qualification_server.schemas import Consents, EligibilityAnswer, RegistrationResult
+from qualification_server.contract.presence import Method, device_message
+from qualification_server.contract.schemas import Consents, EligibilityAnswer, RegistrationResult
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

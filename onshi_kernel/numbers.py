@@ -137,3 +137,15 @@ class InsurerNumber:
 def complete_insurer_number(without_check_digit: str) -> str:
     """Append the check digit to 5 or 7 digits (used to make test insurers)."""
     return without_check_digit + str(luhn_check_digit(without_check_digit))
+
+
+CLINIC_CODE_LENGTH = 10
+
+
+def validate_clinic_code(code: str) -> str:
+    """医療機関コード: 10 digits (都道府県 2 + 点数表 1 + 7). Raises ValueError."""
+    if len(code) != CLINIC_CODE_LENGTH or not (code.isascii() and code.isdigit()):
+        raise ValueError("a medical institution code is 10 digits")
+    if not 1 <= int(code[:2]) <= 47:
+        raise ValueError("a medical institution code starts with a prefecture number 01-47")
+    return code

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from onshi_kernel.japan_time import timestamp, yyyymmdd
-from qualification_server.schemas import (
+from qualification_server.contract.schemas import (
     AnswerBody,
     AnswerHeader,
     Consents,

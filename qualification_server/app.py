@@ -30,13 +30,7 @@ from onshi_kernel.body_limit import BodySizeLimit
 from qualification_server import checks, portal, registrations
 from qualification_server.challenges import Purpose, issue_challenge
 from qualification_server.clinics import ClinicAuthenticator, ClinicIdentity
-from qualification_server.db import make_engine, make_session_factory
-from qualification_server.errors import Code, QualificationError
-from qualification_server.fhir import coverage_eligibility_response
-from qualification_server.housekeeping import Housekeeper
-from qualification_server.http_errors import install_error_handlers, too_large
-from qualification_server.issuer_directory import FileIssuerDirectory
-from qualification_server.schemas import (
+from qualification_server.contract.schemas import (
     AccessHistory,
     BatchAnswer,
     BatchLookupRequest,
@@ -51,6 +45,12 @@ from qualification_server.schemas import (
     RegistrationRequest,
     RegistrationResult,
 )
+from qualification_server.db import make_engine, make_session_factory
+from qualification_server.errors import Code, QualificationError
+from qualification_server.fhir import coverage_eligibility_response
+from qualification_server.housekeeping import Housekeeper
+from qualification_server.http_errors import install_error_handlers, too_large
+from qualification_server.issuer_directory import FileIssuerDirectory
 from qualification_server.service import Dependencies
 from qualification_server.settings import Settings
 from qualification_server.trust import rollback

@@ -19,12 +19,15 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
+from qualification_server.contract.presence import CHALLENGE_BYTES
 from qualification_server.errors import Code, QualificationError
 
 VERSION = 1
 _LAYOUT = struct.Struct(">BB10sQQ16s")
 MAC_SIZE = 32
 TOKEN_SIZE = _LAYOUT.size + MAC_SIZE
+if TOKEN_SIZE != CHALLENGE_BYTES:  # the contract publishes the size: keep them one
+    raise RuntimeError(f"a challenge is {TOKEN_SIZE} bytes, the contract says {CHALLENGE_BYTES}")
 NO_CLIENT = b"0" * 10
 # Instances behind one load balancer run on synchronised clocks; a challenge stamped further
 # ahead than this comes from a clock that is wrong, and would live longer than its lifetime.

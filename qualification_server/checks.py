@@ -21,11 +21,7 @@ from qualification_server.answers import (
 from qualification_server.challenges import Challenge, Purpose
 from qualification_server.check_record import Recorded
 from qualification_server.clinics import ClinicIdentity, device_key
-from qualification_server.db import transaction
-from qualification_server.errors import Code, QualificationError
-from qualification_server.proofs import Method, verify_card_signature, verify_device_signature
-from qualification_server.rate_limit import Budget, exhausted, left, spend
-from qualification_server.schemas import (
+from qualification_server.contract.schemas import (
     AnswerBody,
     BatchAnswer,
     BatchHeader,
@@ -38,6 +34,10 @@ from qualification_server.schemas import (
     InsuredNumberLookupRequest,
     PinProof,
 )
+from qualification_server.db import transaction
+from qualification_server.errors import Code, QualificationError
+from qualification_server.proofs import Method, verify_card_signature, verify_device_signature
+from qualification_server.rate_limit import Budget, exhausted, left, spend
 from qualification_server.service import (
     Dependencies,
     certificate_summary,

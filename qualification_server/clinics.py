@@ -21,10 +21,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import bindparam, func, literal_column, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from onshi_kernel.numbers import validate_clinic_code
 from qualification_server.errors import Code, QualificationError
 from qualification_server.models import Clinic, ClinicDevice
 
-CLINIC_CODE_LENGTH = 10
 log = logging.getLogger(__name__)
 
 
@@ -63,15 +63,6 @@ class DeviceNotFound(ValueError):
         super().__init__(f"clinic {clinic_code} has no device {device_id!r}")
         self.clinic_code = clinic_code
         self.device_id = device_id
-
-
-def validate_clinic_code(code: str) -> str:
-    """医療機関コード: 10 digits (都道府県 2 + 点数表 1 + 7). Raises ValueError."""
-    if len(code) != CLINIC_CODE_LENGTH or not (code.isascii() and code.isdigit()):
-        raise ValueError("a medical institution code is 10 digits")
-    if not 1 <= int(code[:2]) <= 47:
-        raise ValueError("a medical institution code starts with a prefecture number 01-47")
-    return code
 
 
 def _hash(secret: str) -> bytes:

@@ -10,7 +10,7 @@ from typing import Any
 from fhir.resources.R4B.coverageeligibilityresponse import CoverageEligibilityResponse
 
 from onshi_kernel.japan_time import JST
-from qualification_server.schemas import EligibilityAnswer, QualificationResult
+from qualification_server.contract.schemas import EligibilityAnswer, QualificationResult
 
 JP_CORE = "http://jpfhir.jp/fhir/core"
 EXT_SYMBOL = f"{JP_CORE}/Extension/StructureDefinition/JP_Coverage_InsuredPersonSymbol"

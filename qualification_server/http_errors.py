@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
+from qualification_server.contract.schemas import ErrorBody, ErrorResponse
 from qualification_server.errors import CATALOGUE, Code, QualificationError
-from qualification_server.schemas import ErrorBody, ErrorResponse
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = "2"

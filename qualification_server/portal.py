@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from qualification_server import access_log
 from qualification_server.challenges import Purpose
+from qualification_server.contract.schemas import AccessEntry, AccessHistory, CardProof
 from qualification_server.db import transaction
 from qualification_server.models import Clinic
 from qualification_server.registrations import prove_with_pin
-from qualification_server.schemas import AccessEntry, AccessHistory, CardProof
 from qualification_server.service import Dependencies, certificate_summary, consume_challenge
 
 

@@ -10,8 +10,6 @@ certificate DER) ‖ method`, so the proof names the card it saw and how it chec
 
 from __future__ import annotations
 
-import hashlib
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
@@ -19,33 +17,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from qualification_server.contract.presence import Method, device_message
 from qualification_server.errors import Code, QualificationError
+
+__all__ = ["Method", "device_message", "verify_card_signature", "verify_device_signature"]
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
-
-FACE_PROOF_CONTEXT = b"onshi-presence-proof/1\x00"
-
-
-class Method(StrEnum):
-    """How presence was proved; recorded with every check."""
-
-    PIN = "pin"
-    FACE = "face"
-    VISUAL = "visual"
-    INSURED_NUMBER = "insured-number"  # no card: the insured number printed on a card
-
-
-def device_message(challenge: bytes, certificate_der: bytes, method: Method) -> bytes:
-    """What a face/visual-check device signs."""
-    if method not in (Method.FACE, Method.VISUAL):
-        raise ValueError("device proofs are for face or visual checks")
-    return (
-        FACE_PROOF_CONTEXT
-        + challenge
-        + hashlib.sha256(certificate_der).digest()
-        + method.value.encode("ascii")
-    )
 
 
 def verify_card_signature(public_key: rsa.RSAPublicKey, challenge: bytes, signature: bytes) -> None:

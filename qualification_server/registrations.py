@@ -15,11 +15,11 @@ from typing import Any
 from onshi_kernel.japan_time import japan_date
 from qualification_server import access_log
 from qualification_server.challenges import Challenge, Purpose
+from qualification_server.contract.schemas import CardProof, RegistrationResult
 from qualification_server.db import transaction
 from qualification_server.errors import Code, QualificationError
 from qualification_server.models import Registration
 from qualification_server.proofs import verify_card_signature
-from qualification_server.schemas import CardProof, RegistrationResult
 from qualification_server.service import (
     Dependencies,
     certificate_summary,

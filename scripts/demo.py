@@ -38,7 +38,7 @@ from card_reader.transports.pcsc import PcscReaders
 from clinic_client.api import QualificationClient, challenge_digest
 from clinic_client.conformance.kit import member_row, write_members_csv
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
-from qualification_server.schemas import Consents
+from qualification_server.contract.schemas import Consents
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "var" / "demo"

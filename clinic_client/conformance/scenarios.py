@@ -25,8 +25,8 @@ from card_reader.jpki import JpkiFile, JpkiSession
 from card_reader.transports.inprocess import InProcessConnection
 from clinic_client.api import QualificationClient, ServerRefused, challenge_digest
 from clinic_client.conformance.kit import FAR_LOSS, INSURER_A, INSURER_B, PEOPLE, PIN, Kit
-from qualification_server.proofs import Method, device_message
-from qualification_server.schemas import Consents, EligibilityAnswer, InsuredCardQuery
+from qualification_server.contract.presence import Method, device_message
+from qualification_server.contract.schemas import Consents, EligibilityAnswer, InsuredCardQuery
 
 RELOAD_WAIT_S = 10.0  # how long a server may take to notice a new CRL or directory
 

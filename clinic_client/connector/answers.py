@@ -18,7 +18,12 @@ from clinic_client.connector.errors import CATALOGUE
 from clinic_client.connector.requests import BatchRequest, RejectedEntry, RequestHeader
 from clinic_client.connector.xmlcodec import WireEncoding, write_xml
 from onshi_kernel.japan_time import japan_date, timestamp, yyyymmdd
-from qualification_server.schemas import AnswerHeader, BatchAnswer, BatchHeader, EligibilityAnswer
+from qualification_server.contract.schemas import (
+    AnswerHeader,
+    BatchAnswer,
+    BatchHeader,
+    EligibilityAnswer,
+)
 
 FILE_REFERENCE = "2"  # ReferenceClassification: every file request is by insured-card number
 SEGMENT_NORMAL, SEGMENT_ERROR = "1", "9"

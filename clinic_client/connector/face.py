@@ -13,7 +13,7 @@ from clinic_client.connector.names import face_result_name
 from clinic_client.connector.spool import Spool
 from clinic_client.connector.xmlcodec import WireEncoding
 from onshi_kernel.japan_time import timestamp
-from qualification_server.schemas import EligibilityAnswer
+from qualification_server.contract.schemas import EligibilityAnswer
 
 _TIMESTAMP = re.compile(r"^\d{14}$")
 

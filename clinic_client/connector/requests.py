@@ -19,9 +19,8 @@ from pydantic import ValidationError
 from clinic_client.connector.errors import ConnectorCode, RequestRejected
 from clinic_client.connector.names import RequestKind
 from clinic_client.connector.xmlcodec import ROOT, WireEncoding, XmlReadError, read_xml
-from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
-from qualification_server.clinics import validate_clinic_code
-from qualification_server.schemas import InsuredCardQuery
+from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber, validate_clinic_code
+from qualification_server.contract.schemas import InsuredCardQuery
 
 MAX_REQUEST_BYTES = 1 << 20  # 1 MiB: a batch of 2,000 people fits several times over
 MAX_FILE_IDENTIFIER = 64  # what the server accepts for ArbitraryFileIdentifier

@@ -38,7 +38,7 @@ from clinic_client.desk import (
 from clinic_client.reader import FrontDeskReader, ReaderState
 from onshi_kernel.body_limit import BodySizeLimit
 from onshi_kernel.encoding import EncodingUnclear, detect_encoding
-from qualification_server.schemas import (
+from qualification_server.contract.schemas import (
     BatchAnswer,
     Consents,
     EligibilityAnswer,

@@ -13,7 +13,7 @@ from clinic_client.connector.answering import ServerOutage, _server
 from clinic_client.connector.answers import eligibility_answer_file, error_answer_file
 from clinic_client.connector.requests import RequestHeader
 from clinic_client.connector.xmlcodec import WireEncoding, write_xml
-from qualification_server.schemas import EligibilityAnswer
+from qualification_server.contract.schemas import EligibilityAnswer
 
 NOW = dt.datetime(2026, 4, 15, 1, 2, 3, tzinfo=dt.UTC)
 

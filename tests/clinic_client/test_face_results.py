@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from clinic_client.connector import write_face_result
-from qualification_server.schemas import EligibilityAnswer
+from qualification_server.contract.schemas import EligibilityAnswer
 
 from .conftest import World, read_answer
 

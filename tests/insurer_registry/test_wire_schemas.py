@@ -60,7 +60,7 @@ def test_february_29th_is_a_date_in_the_leap_years_only() -> None:
 def test_the_qualification_servers_dates_are_the_same_calendar_dates() -> None:
     """Its date fields enforce the same pattern (pydantic's regex engine, not the
     document's)."""
-    from qualification_server.schemas import Yyyymmdd
+    from qualification_server.contract.schemas import Yyyymmdd
 
     server = TypeAdapter(Yyyymmdd)
     for year in ("0000", "0001", "1900", "2000", "2024", "2100"):

@@ -15,10 +15,10 @@ from card_reader.issuance.issuer import Issuer
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from qualification_server import access_log, checks
 from qualification_server.clinics import ClinicAuthenticator
+from qualification_server.contract.schemas import CardCheckRequest
 from qualification_server.errors import QualificationError
 from qualification_server.models import AccessRecord
 from qualification_server.proofs import Method, device_message
-from qualification_server.schemas import CardCheckRequest
 
 from .conftest import CLINIC, KYOKAI, PIN, World, sign_with_card
 

@@ -9,12 +9,12 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
-from insurer_registry.schemas_common import (
+from onshi_kernel.patterns import (
     INSURER_NUMBER_DESCRIPTION,
     INSURER_NUMBER_PATTERN,
     WIRE_DATE_PATTERN,
 )
-from qualification_server.challenges import TOKEN_SIZE
+from qualification_server.contract.presence import CHALLENGE_BYTES as TOKEN_SIZE
 
 # Standard or URL-safe base64, padded: what `service.decode_b64` decodes.
 _B64 = "[A-Za-z0-9+/_-]"

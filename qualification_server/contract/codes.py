@@ -1,0 +1,157 @@
+"""Stable, numbered errors of the wire contract: each code with its HTTP status, a short
+text for the front desk (Japanese) and one for IT. Codes never change meaning; new ones are
+added at the end of their hundred."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    MALFORMED_CERTIFICATE = "Q1001"
+    UNTRUSTED_CERTIFICATE = "Q1002"
+    CERTIFICATE_EXPIRED = "Q1003"
+    CERTIFICATE_NOT_YET_VALID = "Q1004"
+    CERTIFICATE_REVOKED = "Q1005"
+    REVOCATION_UNAVAILABLE = "Q1006"
+    CHALLENGE_UNKNOWN = "Q2001"
+    CHALLENGE_EXPIRED = "Q2002"
+    CHALLENGE_REPLAYED = "Q2003"
+    CHALLENGE_FOREIGN = "Q2004"
+    PROOF_INVALID = "Q2005"
+    DEVICE_UNKNOWN = "Q2006"
+    CONSENT_REQUIRED = "Q2007"
+    CARD_NOT_REGISTERED = "Q3001"
+    PERSON_UNKNOWN = "Q3002"
+    NO_QUALIFICATION = "Q3003"
+    INSURED_NUMBER_NOT_MATCHED = "Q4001"
+    TOO_MANY_LOOKUPS = "Q4002"
+    BATCH_TOO_LARGE = "Q4003"
+    CLIENT_UNAUTHENTICATED = "Q5001"
+    FORBIDDEN = "Q5002"
+    PORTAL_UNAUTHENTICATED = "Q5003"
+    INVALID_REQUEST = "Q6001"
+    REQUEST_TOO_LARGE = "Q6002"
+    INTERNAL = "Q9001"
+    UNAVAILABLE = "Q9002"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    http_status: int
+    front_desk: str
+    it: str
+
+
+RETRY = "しばらくしてからもう一度お試しください。"
+
+CATALOGUE: dict[Code, ErrorInfo] = {
+    Code.MALFORMED_CERTIFICATE: ErrorInfo(
+        400, "カードを読み取れませんでした。カードを置き直してください。",
+        "The certificate is not a DER X.509 certificate.",
+    ),
+    Code.UNTRUSTED_CERTIFICATE: ErrorInfo(
+        403, "このカードは確認できません。健康保険証などで資格を確認してください。",
+        "The certificate does not chain to a configured JPKI CA or breaks the JPKI "
+        "user-authentication profile.",
+    ),
+    Code.CERTIFICATE_EXPIRED: ErrorInfo(
+        403, "カードの電子証明書の有効期限が切れています。市区町村での更新をご案内ください。",
+        "The certificate is past its notAfter at the time of the check.",
+    ),
+    Code.CERTIFICATE_NOT_YET_VALID: ErrorInfo(
+        403, "カードの電子証明書がまだ有効になっていません。",
+        "The certificate is before its notBefore at the time of the check.",
+    ),
+    Code.CERTIFICATE_REVOKED: ErrorInfo(
+        403, "このカードの電子証明書は失効しています。健康保険証などで資格を確認してください。",
+        "The certificate is on its CA's CRL.",
+    ),
+    Code.REVOCATION_UNAVAILABLE: ErrorInfo(
+        503, f"現在カードの確認ができません。{RETRY}",
+        "The issuing CA's CRL is missing, invalid or past its next update: the server "
+        "fails closed. Publish a current CRL.",
+    ),
+    Code.CHALLENGE_UNKNOWN: ErrorInfo(
+        400, "確認をやり直してください。カードを置き直してください。",
+        "The challenge was not issued by this system or is malformed.",
+    ),
+    Code.CHALLENGE_EXPIRED: ErrorInfo(
+        400, "確認の時間が切れました。カードを置き直してください。",
+        "The challenge expired before the proof arrived.",
+    ),
+    Code.CHALLENGE_REPLAYED: ErrorInfo(
+        409, "この確認は既に使われています。もう一度やり直してください。",
+        "The challenge was already used: every challenge answers one check only.",
+    ),
+    Code.CHALLENGE_FOREIGN: ErrorInfo(
+        403, "確認をやり直してください。",
+        "The challenge was issued to another client.",
+    ),
+    Code.PROOF_INVALID: ErrorInfo(
+        403, "本人確認に失敗しました。もう一度やり直してください。",
+        "The proof of presence does not verify (card or device signature).",
+    ),
+    Code.DEVICE_UNKNOWN: ErrorInfo(
+        403, "この読取端末は登録されていません。システム管理者に連絡してください。",
+        "The face/visual-check device is not registered to this clinic.",
+    ),
+    Code.CONSENT_REQUIRED: ErrorInfo(
+        400, "利用登録には本人の同意が必要です。",
+        "The registration request did not carry the person's consent.",
+    ),
+    Code.CARD_NOT_REGISTERED: ErrorInfo(
+        404, "このカードは健康保険証として利用登録されていません。この端末で登録できます。",
+        "The card holder has no registration (初回登録) for use as a health insurance card.",
+    ),
+    Code.PERSON_UNKNOWN: ErrorInfo(
+        404, "このカードの持ち主を確認できません。市区町村にお問い合わせください。",
+        "The issuer directory has no person for this certificate.",
+    ),
+    Code.NO_QUALIFICATION: ErrorInfo(
+        404, "保険の資格情報が見つかりません。保険者にお問い合わせください。",
+        "The insurer registry holds no qualification for this person.",
+    ),
+    Code.INSURED_NUMBER_NOT_MATCHED: ErrorInfo(
+        404, "該当する資格がありません。保険者番号・記号・番号・枝番と生年月日をご確認ください。",
+        "No qualification matches this insured number and birth date.",
+    ),
+    Code.TOO_MANY_LOOKUPS: ErrorInfo(
+        429, f"照会が多すぎます。{RETRY}",
+        "Rate limit on insured-number lookups for this clinic reached; see Retry-After.",
+    ),
+    Code.BATCH_TOO_LARGE: ErrorInfo(
+        413, "一度に照会できる件数を超えています。分けて照会してください。",
+        "The batch holds more entries than allowed.",
+    ),
+    Code.CLIENT_UNAUTHENTICATED: ErrorInfo(
+        401, "医療機関の認証に失敗しました。システム管理者に連絡してください。",
+        "Missing or invalid clinic credential (Authorization: Bearer <token>).",
+    ),
+    Code.FORBIDDEN: ErrorInfo(
+        403, "この操作は許可されていません。",
+        "The credential does not allow this operation.",
+    ),
+    Code.PORTAL_UNAUTHENTICATED: ErrorInfo(
+        401, "カードでの本人確認ができませんでした。",
+        "The portal request was not authenticated with the card.",
+    ),
+    Code.INVALID_REQUEST: ErrorInfo(
+        422, "入力内容に誤りがあります。",
+        "The request does not match the API schema; see detail.",
+    ),
+    Code.REQUEST_TOO_LARGE: ErrorInfo(
+        413, "送信データが大きすぎます。",
+        "The request body is larger than the server accepts (ONSHI_MAX_REQUEST_BYTES); it was "
+        "refused before being read to the end.",
+    ),
+    Code.INTERNAL: ErrorInfo(
+        500, f"システムエラーが発生しました。{RETRY}",
+        "Unexpected server error; the request id locates it in the server log.",
+    ),
+    Code.UNAVAILABLE: ErrorInfo(
+        503, f"一時的に利用できません。{RETRY}",
+        "The database is unavailable; retry after the Retry-After delay.",
+    ),
+}  # fmt: skip
