@@ -27,8 +27,9 @@ their members; the qualification server looks them up.
 * **Network API** (`/network/v1/…`): `Authorization: Bearer net_…`, for the qualification
   server (the 情報提供ネットワーク role).
 
-Field names are the SPEC §5 element names; dates are `YYYYMMDD`. Errors are
-`{"error": {"code", "message", …}}` with a stable `code`, and never repeat submitted values.
+Field names are the element names of the eligibility answer (docs/answer.md); dates are
+`YYYYMMDD`. Errors are `{"error": {"code", "message", …}}` with a stable `code`, and never
+repeat submitted values.
 """
 
 

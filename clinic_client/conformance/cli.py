@@ -62,7 +62,8 @@ def run(
         str | None, typer.Option(help="<医療機関コード>.<secret>, for the server mode")
     ] = None,
     connector: Annotated[
-        Path | None, typer.Option(help="Drive this connector folder instead (SPEC §6)")
+        Path | None,
+        typer.Option(help="Drive this connector folder instead (docs/file-interface.md)"),
     ] = None,
     clinic_code: Annotated[
         str, typer.Option(help="MedicalInstitutionCode in the connector mode's requests")

@@ -66,7 +66,7 @@ CATALOGUE: dict[ConnectorCode, CodeInfo] = {
     ),
     ConnectorCode.UNKNOWN_REQUEST: CodeInfo(
         "照会ファイルの名前が規定の形式ではありません。",
-        "The file name is not one of SPEC §6 (OQSsiquc01req_<id>.xml, OQSmuquc01req_<id>.xml, "
+        "The file name is not a request file name (OQSsiquc01req_<id>.xml, OQSmuquc01req_<id>.xml, "
         "OQSsiimm01req_<id>.xml, OQSmuimm01req_<id>.xml) or carries no id.",
     ),
     ConnectorCode.NOT_SUPPORTED: CodeInfo(
