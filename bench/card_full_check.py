@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from card_reader.core.jpki import JpkiSession
 from card_reader.emulator.vpcd import vpcd_reader_name
 from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import load_residents
-from card_reader.jpki import JpkiSession
 from card_reader.pcscd import Pcscd
 from card_reader.transports.pcsc import PcscReaders
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY

@@ -37,10 +37,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from sqlalchemy import create_engine, make_url, text
 
+from card_reader.core.jpki import JpkiFile
 from card_reader.emulator.image import load_image
 from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import Resident
-from card_reader.jpki import JpkiFile
 from insurer_registry import db as registry_db
 from insurer_registry.audit import Actor
 from insurer_registry.codes import (

@@ -19,10 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import ValidationError
 
-from card_reader.emulator.card import EmulatedCard
-from card_reader.emulator.image import load_image, save_image
-from card_reader.emulator.vpcd import VPCD_READER_PREFIX, VpcdCardSocket
-from card_reader.errors import (
+from card_reader.core.errors import (
     CardError,
     CardRemoved,
     NoCard,
@@ -31,9 +28,12 @@ from card_reader.errors import (
     PinError,
     ReaderUnavailable,
 )
+from card_reader.core.jpki import JpkiFile, JpkiSession
+from card_reader.emulator.card import EmulatedCard
+from card_reader.emulator.image import load_image, save_image
+from card_reader.emulator.vpcd import VPCD_READER_PREFIX, VpcdCardSocket
 from card_reader.issuance.issuer import Issuer, IssuerError
 from card_reader.issuance.residents import load_residents
-from card_reader.jpki import JpkiFile, JpkiSession
 from card_reader.settings import IssuerSettings
 from card_reader.transports.pcsc import PcscConnection, PcscReaders
 from onshi_kernel.logs import configure_logging

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
-from card_reader.errors import (
+from card_reader.core.errors import (
     CardError,
     CardRemoved,
     NoCard,

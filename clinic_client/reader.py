@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from card_reader.errors import CardError, NoReader, ReaderUnavailable
-from card_reader.jpki import JpkiSession
+from card_reader.core.errors import CardError, NoReader, ReaderUnavailable
+from card_reader.core.jpki import JpkiSession
 from card_reader.transports.pcsc import PcscReaders
 
 

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import httpx
 
+from card_reader.core.jpki import JpkiSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image, save_image
 from card_reader.emulator.vpcd import VpcdCardSocket, vpcd_reader_name
 from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import Resident, load_residents
-from card_reader.jpki import JpkiSession
 from card_reader.pcscd import Pcscd, PcscdError
 from card_reader.transports.inprocess import InProcessConnection
 from card_reader.transports.pcsc import PcscReaders

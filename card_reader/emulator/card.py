@@ -17,9 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from card_reader.apdu import SW, SW_COUNTER, CommandApdu, Ins, MalformedApdu
-from card_reader.emulator.image import MAX_TRIES, CardImage, Secret
-from card_reader.iso7816 import (
+from card_reader.core.apdu import SW, SW_COUNTER, CommandApdu, Ins, MalformedApdu
+from card_reader.core.iso7816 import (
     CLA_ISO,
     CLA_PROPRIETARY,
     P1_NEW_REFERENCE_ONLY,
@@ -27,7 +26,7 @@ from card_reader.iso7816 import (
     P1_SELECT_EF_UNDER_DF,
     P2_SPECIFIC_REFERENCE,
 )
-from card_reader.jpki import (
+from card_reader.core.jpki import (
     AID_JPKI,
     SHA256_DIGEST_INFO_PREFIX,
     SHA256_DIGEST_SIZE,
@@ -35,7 +34,8 @@ from card_reader.jpki import (
     validate_auth_pin,
     validate_sign_password,
 )
-from card_reader.kenhojo import AID_KENHOJO, KenhojoFile
+from card_reader.core.kenhojo import AID_KENHOJO, KenhojoFile
+from card_reader.emulator.image import MAX_TRIES, CardImage, Secret
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

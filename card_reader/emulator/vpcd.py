@@ -17,7 +17,7 @@ import threading
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from card_reader.apdu import SW, redact_apdu
+from card_reader.core.apdu import SW, redact_apdu
 
 if TYPE_CHECKING:
     from card_reader.emulator.card import EmulatedCard

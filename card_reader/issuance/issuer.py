@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
+from card_reader.core.jpki import JpkiFile
+from card_reader.core.kenhojo import BasicInfo, KenhojoFile
 from card_reader.emulator.image import CardImage, load_image, save_image
 from card_reader.issuance.personalise import key_pem, personalise
 from card_reader.issuance.profile import (
@@ -44,8 +46,6 @@ from card_reader.issuance.profile import (
     revocations_of,
 )
 from card_reader.issuance.validity import auth_certificate_expiry, card_expiry
-from card_reader.jpki import JpkiFile
-from card_reader.kenhojo import BasicInfo, KenhojoFile
 from onshi_kernel.files import atomic_write
 from onshi_kernel.japan_time import JST
 from onshi_kernel.mynumber import person_reference

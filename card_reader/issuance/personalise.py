@@ -10,9 +10,14 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
 )
 
+from card_reader.core.jpki import (
+    TOKEN_INFO_SIZE,
+    JpkiFile,
+    validate_auth_pin,
+    validate_sign_password,
+)
+from card_reader.core.kenhojo import BasicInfo, KenhojoFile, encode_my_number
 from card_reader.emulator.image import MAX_TRIES, CardImage, PinState, Secret
-from card_reader.jpki import TOKEN_INFO_SIZE, JpkiFile, validate_auth_pin, validate_sign_password
-from card_reader.kenhojo import BasicInfo, KenhojoFile, encode_my_number
 
 if TYPE_CHECKING:
     from cryptography import x509

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from card_reader.errors import CardRemoved
+from card_reader.core.errors import CardRemoved
 
 if TYPE_CHECKING:
     from card_reader.emulator.card import EmulatedCard

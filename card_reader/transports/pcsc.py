@@ -12,8 +12,8 @@ import time
 
 from smartcard import scard
 
-from card_reader.apdu import redact_apdu
-from card_reader.errors import CardError, CardRemoved, NoCard, NoReader, ReaderUnavailable
+from card_reader.core.apdu import redact_apdu
+from card_reader.core.errors import CardError, CardRemoved, NoCard, NoReader, ReaderUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from card_reader.errors import CardError
+from card_reader.core.errors import CardError
 from clinic_client.api import ServerError
 from clinic_client.conformance.scenarios import NotRun, Unexpected
 

@@ -17,11 +17,11 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from card_reader.core.errors import PinBlocked, PinError
+from card_reader.core.jpki import JpkiFile, JpkiSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image, save_image
-from card_reader.errors import PinBlocked, PinError
 from card_reader.issuance.issuer import Issuer
-from card_reader.jpki import JpkiFile, JpkiSession
 from card_reader.transports.inprocess import InProcessConnection
 from clinic_client.api import QualificationClient, ServerRefused, challenge_digest
 from clinic_client.conformance.kit import FAR_LOSS, INSURER_A, INSURER_B, PEOPLE, PIN, Kit

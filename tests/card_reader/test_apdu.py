@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from card_reader.apdu import (
+from card_reader.core.apdu import (
     CommandApdu,
     MalformedApdu,
     ResponseApdu,

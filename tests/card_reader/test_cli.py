@@ -14,9 +14,9 @@ from cryptography import x509
 from typer.testing import CliRunner
 
 from card_reader.cli import EXIT_BLOCKED, EXIT_NO_CARD, EXIT_NO_READER, EXIT_WRONG_PIN, app
+from card_reader.core.jpki import JpkiFile
 from card_reader.emulator.image import Secret, load_image
 from card_reader.emulator.vpcd import vpcd_reader_name
-from card_reader.jpki import JpkiFile
 from card_reader.transports.pcsc import PcscReaders
 
 from .conftest import REPO, InsertedCard

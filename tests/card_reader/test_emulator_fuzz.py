@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from card_reader.apdu import SW, SW_COUNTER
+from card_reader.core.apdu import SW, SW_COUNTER
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image
 

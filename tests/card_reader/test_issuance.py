@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store
 
+from card_reader.core.jpki import JpkiFile, JpkiSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image
 from card_reader.issuance.issuer import Issuer, IssuerError
@@ -24,7 +25,6 @@ from card_reader.issuance.validity import (
     card_expiry,
     nth_birthday_after,
 )
-from card_reader.jpki import JpkiFile, JpkiSession
 from card_reader.transports.inprocess import InProcessConnection
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 

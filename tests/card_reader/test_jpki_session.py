@@ -11,17 +11,17 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from card_reader.emulator.card import EmulatedCard
-from card_reader.errors import (
+from card_reader.core.errors import (
     ApplicationNotFound,
     CardRemoved,
     PinBlocked,
     PinError,
     SecurityStatusNotSatisfied,
 )
+from card_reader.core.jpki import JpkiFile, JpkiSession
+from card_reader.core.kenhojo import KenhojoSession
+from card_reader.emulator.card import EmulatedCard
 from card_reader.issuance.residents import Resident
-from card_reader.jpki import JpkiFile, JpkiSession
-from card_reader.kenhojo import KenhojoSession
 from card_reader.transports.inprocess import InProcessConnection
 
 from .conftest import PIN, SIGN_PASSWORD

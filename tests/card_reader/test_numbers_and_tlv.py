@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from card_reader.tlv import (
+from card_reader.core.tlv import (
     TlvError,
     der_total_length,
     encode_tlv,

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from card_reader.core.jpki import JpkiFile
 from card_reader.emulator.card import EmulatedCard
-from card_reader.jpki import JpkiFile
 
 from .conftest import PIN, InsertedCard
 

@@ -10,12 +10,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from card_reader.core.errors import CardRemoved, NoCard, NoReader, PinBlocked, PinError
+from card_reader.core.iso7816 import IsoChannel
+from card_reader.core.jpki import AID_JPKI, JpkiFile, JpkiSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image, save_image
 from card_reader.emulator.vpcd import vpcd_reader_name
-from card_reader.errors import CardRemoved, NoCard, NoReader, PinBlocked, PinError
-from card_reader.iso7816 import IsoChannel
-from card_reader.jpki import AID_JPKI, JpkiFile, JpkiSession
 from card_reader.pcscd import Pcscd
 from card_reader.transports.pcsc import PcscReaders
 

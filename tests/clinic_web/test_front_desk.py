@@ -9,9 +9,9 @@ import pytest
 from cryptography import x509
 from playwright.sync_api import expect
 
+from card_reader.core.jpki import JpkiFile
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image
-from card_reader.jpki import JpkiFile
 from clinic_client.web.app import MAX_REQUEST_BYTES
 
 from .conftest import Desk

@@ -20,15 +20,15 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from card_reader.apdu import SW, CommandApdu, ResponseApdu
-from card_reader.connection import CardConnection
+from card_reader.core.apdu import SW, CommandApdu, ResponseApdu
+from card_reader.core.connection import CardConnection
+from card_reader.core.errors import CardError, MalformedResponse
+from card_reader.core.iso7816 import MAX_EF_BYTES, MAX_RESPONSE_BYTES, IsoChannel
+from card_reader.core.jpki import JpkiSession
+from card_reader.core.kenhojo import BasicInfo, KenhojoSession, decode_my_number, encode_my_number
+from card_reader.core.tlv import TlvError, der_total_length, first_tlv, iter_tlvs, parse_header
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image
-from card_reader.errors import CardError, MalformedResponse
-from card_reader.iso7816 import MAX_EF_BYTES, MAX_RESPONSE_BYTES, IsoChannel
-from card_reader.jpki import JpkiSession
-from card_reader.kenhojo import BasicInfo, KenhojoSession, decode_my_number, encode_my_number
-from card_reader.tlv import TlvError, der_total_length, first_tlv, iter_tlvs, parse_header
 from card_reader.transports.inprocess import InProcessConnection
 from onshi_kernel.mynumber import is_valid_my_number
 

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from card_reader.tlv import encode_tlv, parse_header
+from card_reader.core.tlv import encode_tlv, parse_header
 from qualification_server.trust.files import TrustConfigurationError, load_anchors
 from qualification_server.trust.validation import (
     MAX_CERTIFICATE_BYTES,

@@ -24,11 +24,11 @@ from sqlalchemy import Connection, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from card_reader.core.jpki import JpkiSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image
 from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import Resident, load_residents
-from card_reader.jpki import JpkiSession
 from card_reader.transports.inprocess import InProcessConnection
 from insurer_registry import db as registry_db
 from insurer_registry.audit import Actor

@@ -11,9 +11,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from card_reader.core.jpki import JpkiSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image
-from card_reader.jpki import JpkiSession
 from card_reader.transports.inprocess import InProcessConnection
 from qualification_server.trust.files import load_anchors
 from qualification_server.trust.validation import UntrustedCertificate, validate_certificate

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from card_reader.apdu import (
+from card_reader.core.apdu import (
     MAX_SHORT_LE,
     SW,
     SW1_MORE_DATA,
@@ -16,7 +16,7 @@ from card_reader.apdu import (
     Ins,
     tries_left_from_sw,
 )
-from card_reader.errors import (
+from card_reader.core.errors import (
     ApduError,
     ApplicationNotFound,
     FileNotFound,
@@ -25,10 +25,10 @@ from card_reader.errors import (
     PinError,
     SecurityStatusNotSatisfied,
 )
-from card_reader.tlv import TlvError, der_total_length
+from card_reader.core.tlv import TlvError, der_total_length
 
 if TYPE_CHECKING:
-    from card_reader.connection import CardConnection
+    from card_reader.core.connection import CardConnection
 
 CLA_ISO = 0x00
 CLA_PROPRIETARY = 0x80

@@ -9,11 +9,11 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from card_reader.errors import MalformedResponse
-from card_reader.iso7816 import IsoChannel
+from card_reader.core.errors import MalformedResponse
+from card_reader.core.iso7816 import IsoChannel
 
 if TYPE_CHECKING:
-    from card_reader.connection import CardConnection
+    from card_reader.core.connection import CardConnection
 
 AID_JPKI = bytes.fromhex("D392F000260100000001")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from card_reader.errors import MalformedResponse
+from card_reader.core.errors import MalformedResponse
 
 MAX_SHORT_LC = 255
 MAX_SHORT_LE = 256  # encoded as 00

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from card_reader.errors import MalformedResponse
-from card_reader.iso7816 import MAX_EF_BYTES, IsoChannel
-from card_reader.jpki import validate_auth_pin
-from card_reader.tlv import TlvError, encode_tlv, first_tlv, iter_tlvs, parse_header
+from card_reader.core.errors import MalformedResponse
+from card_reader.core.iso7816 import MAX_EF_BYTES, IsoChannel
+from card_reader.core.jpki import validate_auth_pin
+from card_reader.core.tlv import TlvError, encode_tlv, first_tlv, iter_tlvs, parse_header
 from onshi_kernel.mynumber import InvalidMyNumber, validate_my_number
 
 if TYPE_CHECKING:
-    from card_reader.connection import CardConnection
+    from card_reader.core.connection import CardConnection
 
 AID_KENHOJO = bytes.fromhex("D3921000310001010408")
 
