@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from insurer_registry.errors import InsuredNumberNotFound
+from insurer_registry.lookup.types import InsuredNumberNotFound
 from onshi_kernel.japan_time import japan_date, timestamp, yyyymmdd
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 from qualification_server import access_log

@@ -8,7 +8,16 @@ from typing import Protocol
 
 from insurer_registry.codes import QualificationValidity
 from insurer_registry.domain import MemberRecord
+from insurer_registry.errors import InsuredNumberNotFound
 from onshi_kernel.numbers import InsurerNumber
+
+# What a source raises for a number nobody holds: part of the lookup's interface.
+__all__ = [
+    "InsuredNumberNotFound",
+    "PersonQualifications",
+    "QualificationInfo",
+    "QualificationSource",
+]
 
 
 @dataclass(frozen=True, slots=True)
