@@ -29,6 +29,10 @@ $(VENV)/.installed: pyproject.toml $(LOCK) $(BUILD_LOCK)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pip install -q --require-hashes \
 		--no-build-isolation -r $(LOCK)
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	@# The lock must cover pyproject: resolved against the venv alone (no index), a dependency
+	@# added to pyproject without `make lock`, or below its floor, stops the install naming it.
+	$(BIN)/python -m pip install -q --dry-run --no-index --no-build-isolation -e '.[dev]' \
+		|| { echo "$(LOCK) does not satisfy pyproject.toml: run make lock" >&2; exit 1; }
 	touch $@
 
 system:
