@@ -37,7 +37,7 @@ from insurer_registry.insurers.authentication import authenticate
 from insurer_registry.insurers.service import add_insurer, issue_credential
 from onshi_kernel.numbers import InsurerNumber
 from qualification_server import db as server_db
-from qualification_server.clinics import ClinicAuthenticator, register_clinic
+from qualification_server.clinics.service import ClinicAuthenticator, register_clinic
 from qualification_server.errors import QualificationError
 
 ROUNDS = int(os.environ.get("BENCH_AUTH_ROUNDS", "5000"))

@@ -54,10 +54,10 @@ from insurer_registry.insurers.service import add_insurer
 from insurer_registry.members.service import register_member
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number, person_reference
 from onshi_kernel.numbers import InsurerNumber, complete_insurer_number
-from qualification_server import checks
-from qualification_server.app import build_dependencies, create_app
-from qualification_server.challenges import Purpose, issue_challenge
-from qualification_server.clinics import ClinicAuthenticator, register_clinic
+from qualification_server.api.app import build_dependencies, create_app
+from qualification_server.cards import check as checks
+from qualification_server.cards.challenges import Purpose, issue_challenge
+from qualification_server.clinics.service import ClinicAuthenticator, register_clinic
 from qualification_server.contract.schemas import CardCheckRequest
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
 from qualification_server.models import Registration

@@ -85,9 +85,9 @@ from server_verify import (
 )
 from sqlalchemy import Engine, create_engine, func, make_url, select, text
 
-from qualification_server import access_log
-from qualification_server.challenges import Purpose, issue_challenge
-from qualification_server.clinics import register_clinic
+from qualification_server.access_log import log as access_log
+from qualification_server.cards.challenges import Purpose, issue_challenge
+from qualification_server.clinics.service import register_clinic
 from qualification_server.db import make_engine, make_session_factory, transaction
 from qualification_server.models import AccessRecord, UsedChallenge
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from onshi_kernel.http_limits import HTTP_PROTOCOL
 from onshi_kernel.logs import configure_logging
-from qualification_server import access_log
+from qualification_server.access_log import log as access_log
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
 from qualification_server.settings import Settings
 
@@ -84,7 +84,7 @@ def clinic_add(
     name: Annotated[str, typer.Argument(help="The clinic's name")],
 ) -> None:
     """Register a clinic and print its credential (shown once)."""
-    from qualification_server.clinics import register_clinic
+    from qualification_server.clinics.service import register_clinic
 
     try:
         with transaction(_sessions()) as session:
@@ -103,7 +103,7 @@ def clinic_device(
     public_key_hex: Annotated[str, typer.Argument(help="Its Ed25519 public key, 32 bytes hex")],
 ) -> None:
     """Register a face-recognition reader of a clinic."""
-    from qualification_server.clinics import register_device
+    from qualification_server.clinics.service import register_device
 
     sessions = _sessions()
     try:
@@ -124,7 +124,7 @@ def clinic_device_remove(
     device_id: Annotated[str, typer.Argument(help="The reader device's name")],
 ) -> None:
     """Remove a reader device (lost or stolen): the checks it signs are refused at once."""
-    from qualification_server.clinics import remove_device
+    from qualification_server.clinics.service import remove_device
 
     try:
         with transaction(_sessions()) as session:
@@ -142,7 +142,7 @@ def clinic_rotate_token(
 
     A running server that accepted the old token in the last 30 s keeps trusting it for the
     rest of those 30 s."""
-    from qualification_server.clinics import rotate_clinic_token
+    from qualification_server.clinics.service import rotate_clinic_token
 
     try:
         with transaction(_sessions()) as session:
@@ -161,7 +161,7 @@ def clinic_disable(
 
     A running server that accepted the token in the last 30 s keeps trusting it for the rest
     of those 30 s."""
-    from qualification_server.clinics import disable_clinic
+    from qualification_server.clinics.service import disable_clinic
 
     try:
         with transaction(_sessions()) as session:
@@ -179,7 +179,7 @@ def clinic_enable(
     code: Annotated[str, typer.Argument(help="The clinic's 医療機関コード")],
 ) -> None:
     """Accept a disabled clinic's token again."""
-    from qualification_server.clinics import enable_clinic
+    from qualification_server.clinics.service import enable_clinic
 
     try:
         with transaction(_sessions()) as session:
@@ -192,7 +192,7 @@ def clinic_enable(
 @clinic_app.command("list")
 def clinic_list() -> None:
     """List the registered clinics: code, name, registered, status, devices (no tokens)."""
-    from qualification_server.clinics import list_clinics
+    from qualification_server.clinics.service import list_clinics
 
     sessions = _sessions()
     with sessions() as session:

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from qualification_server.file_stamps import FileStamp, file_stamp
+from qualification_server.trust.file_stamps import FileStamp, file_stamp
 from qualification_server.trust.rollback import CrlHighWater, CrlMark
 from qualification_server.trust.test_material import (
     CommittedTestMaterial,

@@ -9,8 +9,8 @@ from typing import Literal
 
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from qualification_server.issuer_directory import parse_directory
 from qualification_server.trust.files import read_certificates, read_crl
+from qualification_server.trust.issuer_directory import parse_directory
 from qualification_server.trust.test_material import (
     CommittedTestMaterial,
     refuse_test_ca,

@@ -21,7 +21,7 @@ from card_reader.transports.pcsc import PcscReaders
 from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
 from clinic_client.web.app import create_clinic_app
-from qualification_server.app import create_app
+from qualification_server.api.app import create_app
 from tests.card_reader.conftest import InsertedCard
 from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
     World,

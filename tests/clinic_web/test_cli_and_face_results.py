@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from card_reader.pcscd import Pcscd
 from clinic_client.cli import app
 from onshi_kernel.japan_time import japan_today, yyyymmdd
-from qualification_server.app import create_app
+from qualification_server.api.app import create_app
 
 from .conftest import READER, Desk, ServerThread, World
 

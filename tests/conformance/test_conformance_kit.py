@@ -25,13 +25,13 @@ from clinic_client.connector import run_connector
 from insurer_registry import db as registry_db
 from insurer_registry.lookup.local import RegistryQualificationSource
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
-from qualification_server.app import create_app
-from qualification_server.clinics import register_clinic, register_device
+from qualification_server.api.app import create_app
+from qualification_server.api.dependencies import Dependencies
+from qualification_server.clinics.service import register_clinic, register_device
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
-from qualification_server.issuer_directory import FileIssuerDirectory
-from qualification_server.service import Dependencies
 from qualification_server.settings import Settings
 from qualification_server.trust.files import TrustStore
+from qualification_server.trust.issuer_directory import FileIssuerDirectory
 from tests.clinic_web.conftest import ServerThread
 from tests.qualification_server.conftest import database_factory  # noqa: F401 - fixture
 

@@ -47,14 +47,14 @@ from insurer_registry.lookup.local import RegistryQualificationSource
 from insurer_registry.members.service import record_loss, register_member
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from onshi_kernel.numbers import InsurerNumber, complete_insurer_number
-from qualification_server.app import create_app
-from qualification_server.clinics import register_clinic, register_device
+from qualification_server.api.app import create_app
+from qualification_server.api.dependencies import Dependencies
+from qualification_server.cards.proofs import Method, device_message
+from qualification_server.clinics.service import register_clinic, register_device
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
-from qualification_server.issuer_directory import FileIssuerDirectory
-from qualification_server.proofs import Method, device_message
-from qualification_server.service import Dependencies
 from qualification_server.settings import Settings
 from qualification_server.trust.files import TrustStore
+from qualification_server.trust.issuer_directory import FileIssuerDirectory
 
 REPO = Path(__file__).resolve().parents[2]
 PIN = "1234"

@@ -13,12 +13,13 @@ from sqlalchemy import delete, select, update
 
 from card_reader.issuance.issuer import Issuer
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
-from qualification_server import access_log, checks
-from qualification_server.clinics import ClinicAuthenticator
+from qualification_server.access_log import log as access_log
+from qualification_server.cards import check as checks
+from qualification_server.cards.proofs import Method, device_message
+from qualification_server.clinics.service import ClinicAuthenticator
 from qualification_server.contract.schemas import CardCheckRequest
 from qualification_server.errors import QualificationError
 from qualification_server.models import AccessRecord
-from qualification_server.proofs import Method, device_message
 
 from .conftest import CLINIC, KYOKAI, PIN, World, sign_with_card
 
@@ -418,7 +419,7 @@ def test_records_never_hold_names_or_birth_dates(world: World, residents: dict) 
 def test_spent_challenges_are_forgotten_once_expired_by_the_databases_clock(
     world: World,
 ) -> None:
-    from qualification_server.housekeeping import prune_used_challenges
+    from qualification_server.access_log.housekeeping import prune_used_challenges
     from qualification_server.models import UsedChallenge
 
     real = dt.datetime.now(dt.UTC)
@@ -441,7 +442,7 @@ def test_an_instance_whose_clock_runs_fast_prunes_nothing_still_presentable(
 ) -> None:
     """Two instances on one database, one 15 minutes fast: its upkeep must not forget a
     used challenge that the other instance could still be shown (a second answer)."""
-    from qualification_server.housekeeping import Housekeeper
+    from qualification_server.access_log.housekeeping import Housekeeper
 
     world.register("yamada-taro")
     body = card_body(world, "yamada-taro", world.challenge())
@@ -465,7 +466,7 @@ def test_the_record_goes_by_the_databases_clock_not_the_instances(
     """An instance whose clock runs slow still thinks a challenge alive; the database's
     clock, which every instance and the pruning of used challenges share, decides."""
     from onshi_kernel.mynumber import person_reference
-    from qualification_server.check_record import Recorded
+    from qualification_server.cards.check_record import Recorded
 
     world.register("yamada-taro")
     real = dt.datetime.now(dt.UTC)

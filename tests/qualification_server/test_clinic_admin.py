@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from qualification_server import cli
-from qualification_server.clinics import (
+from qualification_server.clinics.service import (
     ClinicAuthenticator,
     ClinicNotFound,
     DeviceNotFound,
@@ -152,7 +152,7 @@ def test_a_disabled_clinic_gets_the_answer_of_an_unknown_one(
     result = run(admin, "disable", CLINIC)
     assert result.exit_code == 0, result.output
     assert f"clinic {CLINIC} disabled" in result.stdout
-    with caplog.at_level(logging.INFO, logger="qualification_server.clinics"):
+    with caplog.at_level(logging.INFO, logger="qualification_server.clinics.service"):
         disabled = challenge_status(world, world.clinic_token)
     unknown_token = f"{UNREGISTERED}.{world.clinic_token.split('.', 1)[1]}"
     unknown = challenge_status(world, unknown_token)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from qualification_server.access_log.housekeeping import Housekeeper
 from qualification_server.db import transaction
-from qualification_server.housekeeping import Housekeeper
 from qualification_server.trust import rollback
 from qualification_server.trust.files import TrustStore
 from qualification_server.trust.rollback import CrlHighWater, CrlMark

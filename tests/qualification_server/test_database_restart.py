@@ -31,8 +31,8 @@ from sqlalchemy import create_engine, func, select, text
 from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import Resident
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
-from qualification_server import access_log
-from qualification_server.clinics import register_clinic
+from qualification_server.access_log import log as access_log
+from qualification_server.clinics.service import register_clinic
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
 from qualification_server.models import AccessRecord, Registration
 

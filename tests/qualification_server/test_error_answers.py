@@ -21,7 +21,7 @@ def test_an_internal_error_answers_with_the_request_id_it_logged(
 
     world.client.app.add_api_route("/v1/broken", broken)  # type: ignore[attr-defined]
     headers = {"X-Request-ID": sent} if sent else {}
-    with caplog.at_level(logging.ERROR, logger="qualification_server.http_errors"):
+    with caplog.at_level(logging.ERROR, logger="qualification_server.api.errors"):
         response = TestClient(world.client.app, raise_server_exceptions=False).get(
             "/v1/broken", headers=headers
         )

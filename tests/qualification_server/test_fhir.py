@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fhir.resources.R4B.coverageeligibilityresponse import CoverageEligibilityResponse
 
-from qualification_server.fhir import EXT_BRANCH, EXT_NUMBER, EXT_SYMBOL
+from qualification_server.answers.fhir import EXT_BRANCH, EXT_NUMBER, EXT_SYMBOL
 
 from .conftest import World
 

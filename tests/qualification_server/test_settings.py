@@ -18,9 +18,9 @@ from pydantic import ValidationError
 
 from card_reader.issuance import profile
 from card_reader.issuance.profile import CaKind, build_crl, create_ca
-from qualification_server.issuer_directory import FileIssuerDirectory, IssuerDirectoryError
 from qualification_server.settings import DEVELOPMENT_CHALLENGE_KEY, Settings
 from qualification_server.trust.files import TrustConfigurationError, TrustStore
+from qualification_server.trust.issuer_directory import FileIssuerDirectory, IssuerDirectoryError
 from qualification_server.trust.test_material import MANIFEST, describe
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,8 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import Case, Response
 
-from qualification_server.app import build_dependencies, create_app
-from qualification_server.proofs import Method, device_message
+from qualification_server.api.app import build_dependencies, create_app
+from qualification_server.cards.proofs import Method, device_message
 from qualification_server.settings import Settings
 from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
     KYOKAI,

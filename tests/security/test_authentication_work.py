@@ -26,7 +26,7 @@ from insurer_registry.db import transaction
 from insurer_registry.errors import AuthenticationFailed
 from insurer_registry.insurers.authentication import authenticate
 from insurer_registry.insurers.service import issue_credential
-from qualification_server.clinics import ClinicAuthenticator
+from qualification_server.clinics.service import ClinicAuthenticator
 from qualification_server.errors import QualificationError
 from tests.insurer_registry.conftest import (  # noqa: F401 - fixtures
     RegisteredInsurer,

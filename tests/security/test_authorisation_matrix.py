@@ -40,7 +40,11 @@ from insurer_registry import db as registry_db
 from insurer_registry.credentials import CredentialKind
 from insurer_registry.insurers.service import get_insurer, issue_credential
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
-from qualification_server.clinics import disable_clinic, register_clinic, rotate_clinic_token
+from qualification_server.clinics.service import (
+    disable_clinic,
+    register_clinic,
+    rotate_clinic_token,
+)
 from qualification_server.db import transaction
 from tests.clinic_web.conftest import ServerThread
 from tests.insurer_registry.conftest import (  # noqa: F401 - fixtures

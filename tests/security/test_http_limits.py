@@ -40,8 +40,8 @@ from onshi_kernel.http_limits import (
     MAX_HEADER_FIELDS,
     BoundedHttpToolsProtocol,
 )
-from qualification_server.app import build_dependencies
-from qualification_server.app import create_app as create_server_app
+from qualification_server.api.app import build_dependencies
+from qualification_server.api.app import create_app as create_server_app
 from qualification_server.settings import Settings as ServerSettings
 
 HEADER_TIMEOUT_S = 1.0

@@ -6,13 +6,15 @@ import json
 
 from sqlalchemy import select
 
-from qualification_server import access_log
-from qualification_server.challenges import Purpose
+from qualification_server.access_log import log as access_log
+from qualification_server.api.dependencies import Dependencies
+from qualification_server.cards.attempts import consume_challenge
+from qualification_server.cards.challenges import Purpose
 from qualification_server.contract.schemas import AccessEntry, AccessHistory, CardProof
 from qualification_server.db import transaction
 from qualification_server.models import Clinic
-from qualification_server.registrations import prove_with_pin
-from qualification_server.service import Dependencies, certificate_summary, consume_challenge
+from qualification_server.registrations.service import prove_with_pin
+from qualification_server.trust.certificates import certificate_summary
 
 
 def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:

@@ -10,6 +10,8 @@ certificate DER) ‖ method`, so the proof names the card it saw and how it chec
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
@@ -20,10 +22,24 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from qualification_server.contract.presence import Method, device_message
 from qualification_server.errors import Code, QualificationError
 
-__all__ = ["Method", "device_message", "verify_card_signature", "verify_device_signature"]
+__all__ = [
+    "Method",
+    "decode_b64",
+    "device_message",
+    "verify_card_signature",
+    "verify_device_signature",
+]
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
+
+
+def decode_b64(value: str, what: str) -> bytes:
+    """Standard or URL-safe base64. Raises `QualificationError(INVALID_REQUEST)`."""
+    try:
+        return base64.b64decode(value.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise QualificationError(Code.INVALID_REQUEST, f"{what} is not base64") from None
 
 
 def verify_card_signature(public_key: rsa.RSAPublicKey, challenge: bytes, signature: bytes) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy import insert, literal, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from onshi_kernel.db import AsyncPostgres
-from qualification_server.access_log import Entry
+from qualification_server.access_log.log import Entry
 from qualification_server.db import database_now
 from qualification_server.models import AccessRecord, Base, Registration, UsedChallenge
 

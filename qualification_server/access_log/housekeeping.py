@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 
-from qualification_server import access_log
+from qualification_server.access_log import log as access_log
 from qualification_server.db import database_now
 from qualification_server.models import UsedChallenge
 from qualification_server.trust import rollback

@@ -13,24 +13,21 @@ import datetime as dt
 from typing import Any
 
 from onshi_kernel.japan_time import japan_date
-from qualification_server import access_log
-from qualification_server.challenges import Challenge, Purpose
+from qualification_server.access_log import log as access_log
+from qualification_server.api.dependencies import Dependencies
+from qualification_server.cards.attempts import (
+    consume_challenge,
+    open_challenge_for,
+    record_refusal,
+    spend_on_refusal,
+)
+from qualification_server.cards.challenges import Challenge, Purpose
+from qualification_server.cards.proofs import decode_b64, verify_card_signature
 from qualification_server.contract.schemas import CardProof, RegistrationResult
 from qualification_server.db import transaction
 from qualification_server.errors import Code, QualificationError
 from qualification_server.models import Registration
-from qualification_server.proofs import verify_card_signature
-from qualification_server.service import (
-    Dependencies,
-    certificate_summary,
-    consume_challenge,
-    decode_b64,
-    open_challenge_for,
-    person_of,
-    record_refusal,
-    spend_on_refusal,
-    validate,
-)
+from qualification_server.trust.certificates import certificate_summary, person_of, validate
 from qualification_server.trust.validation import ValidatedCertificate
 
 PORTAL = "portal"

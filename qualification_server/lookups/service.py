@@ -1,165 +1,44 @@
-"""The front desk's lookups: by card (PIN or face/visual proof), by insured-card number, and
-in a batch. Every lookup, answered or refused, is recorded in the access log."""
+"""Lookups without a card: 個別照会 by insured-card number and 一括照会 of many, each
+answered or refused on its own and recorded, within the clinic's budgets (`rate_limit`), so
+that they cannot become an oracle for guessing numbers and birth dates."""
 
 from __future__ import annotations
 
 import datetime as dt
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
-
 from insurer_registry.lookup.types import InsuredNumberNotFound
-from onshi_kernel.japan_time import japan_date, timestamp, yyyymmdd
+from onshi_kernel.japan_time import timestamp, yyyymmdd
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
-from qualification_server import access_log
-from qualification_server.answers import (
+from qualification_server.access_log import log as access_log
+from qualification_server.answers.eligibility import (
     AnswerContext,
-    card_answer,
+    answer_summary,
+    confirmation_date,
     insured_number_answer,
 )
-from qualification_server.challenges import Challenge, Purpose
-from qualification_server.check_record import Recorded
-from qualification_server.clinics import ClinicIdentity, device_key
+from qualification_server.api.dependencies import Dependencies
+from qualification_server.cards.proofs import (
+    Method,
+)
+from qualification_server.clinics.service import ClinicIdentity
 from qualification_server.contract.schemas import (
     AnswerBody,
     BatchAnswer,
     BatchHeader,
     BatchLookupRequest,
     BatchUnit,
-    CardCheckRequest,
     Consents,
     EligibilityAnswer,
     InsuredCardQuery,
     InsuredNumberLookupRequest,
-    PinProof,
 )
 from qualification_server.db import transaction
 from qualification_server.errors import Code, QualificationError
-from qualification_server.proofs import Method, verify_card_signature, verify_device_signature
-from qualification_server.rate_limit import Budget, exhausted, left, spend
-from qualification_server.service import (
-    Dependencies,
-    certificate_summary,
-    decode_b64,
-    open_challenge_for,
-    person_of,
-    record_refusal,
-    validate,
-)
+from qualification_server.lookups.rate_limit import Budget, exhausted, left, spend
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
-
-    from qualification_server.trust.validation import ValidatedCertificate
-
-
-def _confirmation_date(value: str | None, now: dt.datetime) -> dt.date:
-    if value is None:
-        return japan_date(now)
-    try:
-        return dt.datetime.strptime(value, "%Y%m%d").date()
-    except ValueError:
-        raise QualificationError(
-            Code.INVALID_REQUEST, "QualificationConfirmationDate is not a date"
-        ) from None
-
-
-async def card_check(
-    deps: Dependencies, *, clinic: ClinicIdentity, request: CardCheckRequest
-) -> EligibilityAnswer:
-    """Check a card: challenge, certificate, proof of presence, registration, eligibility.
-
-    Async, because it is the hot path: the registry lookup and the recording are one
-    statement each on async connections; the CPU work between them (a certificate path, two
-    signatures, the answer) is a fraction of a millisecond. What is not on the hot path (a
-    face reader's key, recording a refusal) runs in a worker thread."""
-    now = deps.clock()
-    method = Method(request.proof.method)
-    cert: ValidatedCertificate | None = None
-    der: bytes | None = None
-    summary: dict[str, Any] = {"reference": "card", "method": method.value}
-    person_ref: str | None = None
-    # Opened, and not yet spent by the record below: a refusal from here on spends it.
-    unspent: Challenge | None = None
-    try:
-        token = decode_b64(request.challenge, "challenge")
-        der = decode_b64(request.certificate, "certificate")
-        signature = decode_b64(request.proof.signature, "signature")
-        confirmation = _confirmation_date(request.qualification_confirmation_date, now)
-        challenge = unspent = open_challenge_for(deps, token, Purpose.CHECK, clinic.code, now)
-        summary["challenge_id"] = challenge.challenge_id
-        cert = validate(deps, der, now)
-        if isinstance(request.proof, PinProof):
-            verify_card_signature(cert.public_key, token, signature)
-        else:
-            summary["device_id"] = request.proof.device_id
-            key = await anyio.to_thread.run_sync(_device_key, deps, clinic, request.proof.device_id)
-            verify_device_signature(key, token, der, method, signature)
-        person_ref = person_of(deps, cert)
-        summary["certificate"] = certificate_summary(cert, der)
-        context = AnswerContext(
-            clinic_code=clinic.code,
-            now=now,
-            confirmation_date=confirmation,
-            reference_classification="1",
-            arbitrary_file_identifier=request.arbitrary_file_identifier,
-        )
-        person = await deps.source.aqualifications_of(person_ref)
-        answer = card_answer(person, request.consents, context)
-        unspent = None  # the record spends it, whatever it finds
-        recorded = await deps.checks.record(
-            challenge_id=challenge.challenge_id,
-            expires_at=challenge.expires_at,
-            entry=access_log.Entry(
-                now=now,
-                clinic_code=clinic.code,
-                person_ref=person_ref,
-                method=method.value,
-                request={**summary, "consents": request.consents.model_dump()},
-                answer=_answer_summary(answer, person.qualifications),
-            ),
-        )
-        if recorded is Recorded.REPLAYED:
-            raise QualificationError(Code.CHALLENGE_REPLAYED)
-        if recorded is Recorded.EXPIRED:
-            raise QualificationError(Code.CHALLENGE_EXPIRED, "expired by the database's clock")
-        if recorded is Recorded.NOT_REGISTERED:
-            raise QualificationError(Code.CARD_NOT_REGISTERED)
-        return answer
-    except QualificationError as error:
-        summary.setdefault("certificate", certificate_summary(cert, der))
-        await anyio.to_thread.run_sync(
-            partial(
-                record_refusal,
-                deps,
-                now=now,
-                clinic_code=clinic.code,
-                person_ref=person_ref,
-                method=method.value,
-                request=summary,
-                error=error,
-                challenge=unspent,
-            )
-        )
-        raise
-
-
-def _device_key(deps: Dependencies, clinic: ClinicIdentity, device_id: str) -> bytes:
-    with deps.sessions() as session:
-        return device_key(session=session, clinic=clinic, device_id=device_id)
-
-
-def _answer_summary(answer: EligibilityAnswer, qualifications: tuple[Any, ...]) -> dict[str, Any]:
-    results = answer.MessageBody.ResultList
-    return {
-        "validity": answer.MessageBody.QualificationValidity,
-        "results": len(results.ResultOfQualificationConfirmation) if results else 0,
-        "qualification_ids": [q.qualification_id for q in qualifications],
-    }
-
-
-# --- without a card -----------------------------------------------------------------------
 
 
 def _query_summary(query: InsuredCardQuery) -> dict[str, Any]:
@@ -224,7 +103,7 @@ def _lookup_one(
                 person_ref=person_ref,
                 method=Method.INSURED_NUMBER.value,
                 request=summary,
-                answer=_answer_summary(answer, (matching[0],)),
+                answer=answer_summary(answer, (matching[0],)),
             ),
         )
         return answer
@@ -251,7 +130,7 @@ def insured_number_lookup(
     context = AnswerContext(
         clinic_code=clinic.code,
         now=now,
-        confirmation_date=_confirmation_date(request.qualification_confirmation_date, now),
+        confirmation_date=confirmation_date(request.qualification_confirmation_date, now),
         reference_classification="2",
         arbitrary_file_identifier=request.arbitrary_file_identifier,
     )
@@ -302,7 +181,7 @@ def batch_lookup(
     context = AnswerContext(
         clinic_code=clinic.code,
         now=now,
-        confirmation_date=_confirmation_date(request.qualification_confirmation_date, now),
+        confirmation_date=confirmation_date(request.qualification_confirmation_date, now),
         reference_classification="2",
         arbitrary_file_identifier=request.arbitrary_file_identifier,
     )

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from cryptography import x509
 
-from qualification_server.file_stamps import FileStamp, file_stamp
+from qualification_server.trust.file_stamps import FileStamp, file_stamp
 from qualification_server.trust.test_material import refuse_test_directory
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from onshi_kernel.japan_time import timestamp, yyyymmdd
+from onshi_kernel.japan_time import japan_date, timestamp, yyyymmdd
 from qualification_server.contract.schemas import (
     AnswerBody,
     AnswerHeader,
@@ -24,6 +24,7 @@ from qualification_server.contract.schemas import (
     Results,
     Validity,
 )
+from qualification_server.errors import Code, QualificationError
 
 if TYPE_CHECKING:
     from insurer_registry.lookup.types import PersonQualifications, QualificationInfo
@@ -208,3 +209,26 @@ def _answer(
             ResultList=Results(ResultOfQualificationConfirmation=results) if results else None,
         ),
     )
+
+
+def confirmation_date(value: str | None, now: dt.datetime) -> dt.date:
+    """The day asked about (`YYYYMMDD`), or today in Japan."""
+    if value is None:
+        return japan_date(now)
+    try:
+        return dt.datetime.strptime(value, "%Y%m%d").date()
+    except ValueError:
+        raise QualificationError(
+            Code.INVALID_REQUEST, "QualificationConfirmationDate is not a date"
+        ) from None
+
+
+def answer_summary(answer: EligibilityAnswer, qualifications: tuple[Any, ...]) -> dict[str, Any]:
+    """What the access log keeps of an answer: its validity, how many results, which
+    qualifications (never a name or a birth date)."""
+    results = answer.MessageBody.ResultList
+    return {
+        "validity": answer.MessageBody.QualificationValidity,
+        "results": len(results.ResultOfQualificationConfirmation) if results else 0,
+        "qualification_ids": [q.qualification_id for q in qualifications],
+    }

@@ -1,0 +1,3 @@
+"""The access log: every lookup recorded, sealed into a chain, and the housekeeping that seals
+it.
+"""

@@ -1,0 +1,123 @@
+"""A card check: challenge, certificate, proof of presence (PIN, or a face or visual check at
+a registered reader), registration, eligibility; answered or refused, it is recorded."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+
+from qualification_server.access_log import log as access_log
+from qualification_server.answers.eligibility import (
+    AnswerContext,
+    answer_summary,
+    card_answer,
+    confirmation_date,
+)
+from qualification_server.api.dependencies import Dependencies
+from qualification_server.cards.attempts import open_challenge_for, record_refusal
+from qualification_server.cards.challenges import Challenge, Purpose
+from qualification_server.cards.check_record import Recorded
+from qualification_server.cards.proofs import (
+    Method,
+    decode_b64,
+    verify_card_signature,
+    verify_device_signature,
+)
+from qualification_server.clinics.service import ClinicIdentity, device_key
+from qualification_server.contract.schemas import (
+    CardCheckRequest,
+    EligibilityAnswer,
+    PinProof,
+)
+from qualification_server.errors import Code, QualificationError
+from qualification_server.trust.certificates import certificate_summary, person_of, validate
+
+if TYPE_CHECKING:
+    from qualification_server.trust.validation import ValidatedCertificate
+
+
+async def card_check(
+    deps: Dependencies, *, clinic: ClinicIdentity, request: CardCheckRequest
+) -> EligibilityAnswer:
+    """Check a card: challenge, certificate, proof of presence, registration, eligibility.
+
+    Async, because it is the hot path: the registry lookup and the recording are one
+    statement each on async connections; the CPU work between them (a certificate path, two
+    signatures, the answer) is a fraction of a millisecond. What is not on the hot path (a
+    face reader's key, recording a refusal) runs in a worker thread."""
+    now = deps.clock()
+    method = Method(request.proof.method)
+    cert: ValidatedCertificate | None = None
+    der: bytes | None = None
+    summary: dict[str, Any] = {"reference": "card", "method": method.value}
+    person_ref: str | None = None
+    # Opened, and not yet spent by the record below: a refusal from here on spends it.
+    unspent: Challenge | None = None
+    try:
+        token = decode_b64(request.challenge, "challenge")
+        der = decode_b64(request.certificate, "certificate")
+        signature = decode_b64(request.proof.signature, "signature")
+        confirmation = confirmation_date(request.qualification_confirmation_date, now)
+        challenge = unspent = open_challenge_for(deps, token, Purpose.CHECK, clinic.code, now)
+        summary["challenge_id"] = challenge.challenge_id
+        cert = validate(deps, der, now)
+        if isinstance(request.proof, PinProof):
+            verify_card_signature(cert.public_key, token, signature)
+        else:
+            summary["device_id"] = request.proof.device_id
+            key = await anyio.to_thread.run_sync(_device_key, deps, clinic, request.proof.device_id)
+            verify_device_signature(key, token, der, method, signature)
+        person_ref = person_of(deps, cert)
+        summary["certificate"] = certificate_summary(cert, der)
+        context = AnswerContext(
+            clinic_code=clinic.code,
+            now=now,
+            confirmation_date=confirmation,
+            reference_classification="1",
+            arbitrary_file_identifier=request.arbitrary_file_identifier,
+        )
+        person = await deps.source.aqualifications_of(person_ref)
+        answer = card_answer(person, request.consents, context)
+        unspent = None  # the record spends it, whatever it finds
+        recorded = await deps.checks.record(
+            challenge_id=challenge.challenge_id,
+            expires_at=challenge.expires_at,
+            entry=access_log.Entry(
+                now=now,
+                clinic_code=clinic.code,
+                person_ref=person_ref,
+                method=method.value,
+                request={**summary, "consents": request.consents.model_dump()},
+                answer=answer_summary(answer, person.qualifications),
+            ),
+        )
+        if recorded is Recorded.REPLAYED:
+            raise QualificationError(Code.CHALLENGE_REPLAYED)
+        if recorded is Recorded.EXPIRED:
+            raise QualificationError(Code.CHALLENGE_EXPIRED, "expired by the database's clock")
+        if recorded is Recorded.NOT_REGISTERED:
+            raise QualificationError(Code.CARD_NOT_REGISTERED)
+        return answer
+    except QualificationError as error:
+        summary.setdefault("certificate", certificate_summary(cert, der))
+        await anyio.to_thread.run_sync(
+            partial(
+                record_refusal,
+                deps,
+                now=now,
+                clinic_code=clinic.code,
+                person_ref=person_ref,
+                method=method.value,
+                request=summary,
+                error=error,
+                challenge=unspent,
+            )
+        )
+        raise
+
+
+def _device_key(deps: Dependencies, clinic: ClinicIdentity, device_id: str) -> bytes:
+    with deps.sessions() as session:
+        return device_key(session=session, clinic=clinic, device_id=device_id)

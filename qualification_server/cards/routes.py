@@ -1,0 +1,68 @@
+"""The card's routes: challenges (for a clinic's reader and for the portal) and the card
+check, answered as the wire's eligibility answer or as FHIR."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from fastapi import APIRouter
+
+from qualification_server.answers.fhir import coverage_eligibility_response
+from qualification_server.api.dependencies import ClinicDep, Dependencies, DepsDep
+from qualification_server.api.responses import ERRORS, SpecJSONResponse
+from qualification_server.cards import check as checks
+from qualification_server.cards.challenges import Purpose, issue_challenge
+from qualification_server.contract.schemas import (
+    CardCheckRequest,
+    ChallengeRequest,
+    ChallengeResponse,
+    EligibilityAnswer,
+    PortalChallengeRequest,
+)
+
+router = APIRouter()
+
+
+def _challenge(deps: Dependencies, purpose: Purpose, client: str | None) -> ChallengeResponse:
+    issued = issue_challenge(
+        key=deps.settings.challenge_key_bytes,
+        purpose=purpose,
+        client=client,
+        now=deps.clock(),
+        ttl_s=deps.settings.challenge_ttl_s,
+    )
+    return ChallengeResponse(
+        challenge=base64.b64encode(issued.token).decode(),
+        challenge_id=issued.challenge_id,
+        expires_at=issued.expires_at,
+    )
+
+
+@router.post("/v1/challenges", responses=ERRORS, tags=["clinic"])
+def clinic_challenge(deps: DepsDep, who: ClinicDep, body: ChallengeRequest) -> ChallengeResponse:
+    """A one-time challenge for a card check or a registration at this clinic's reader."""
+    purpose = Purpose.CHECK if body.purpose == "check" else Purpose.REGISTRATION
+    return _challenge(deps, purpose, who.code)
+
+
+@router.post("/portal/v1/challenges", responses=ERRORS, tags=["portal"])
+def portal_challenge(deps: DepsDep, body: PortalChallengeRequest) -> ChallengeResponse:
+    """A one-time challenge for the portal (registration or viewing the access log)."""
+    purpose = Purpose.PORTAL if body.purpose == "portal" else Purpose.REGISTRATION
+    return _challenge(deps, purpose, None)
+
+
+@router.post(
+    "/v1/eligibility/card", responses=ERRORS, tags=["clinic"], response_model=EligibilityAnswer
+)
+async def card(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> SpecJSONResponse:
+    """Eligibility of the card holder (PIN, face or visual proof of presence)."""
+    return SpecJSONResponse(await checks.card_check(deps, clinic=who, request=body))
+
+
+@router.post("/fhir/v1/eligibility/card", responses=ERRORS, tags=["clinic"])
+async def card_fhir(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> dict[str, Any]:
+    """The same card check, answered as a FHIR R4B CoverageEligibilityResponse."""
+    answer = await checks.card_check(deps, clinic=who, request=body)
+    return coverage_eligibility_response(answer)

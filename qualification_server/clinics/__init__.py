@@ -1,0 +1,1 @@
+"""Clinics: their tokens, their registered readers, and who is calling."""

@@ -1,0 +1,1 @@
+"""初回登録 (at a reader or the portal), its withdrawal, and the person's view of who looked."""
