@@ -30,6 +30,26 @@ from tests.insurer_registry.conftest import (
 
 pytestmark = pytest.mark.db
 
+CSV_HEADER = (
+    "InsurerNumber,MyNumber,InsuredIdentificationNumber,InsuredBranchNumber,"
+    "InsuredCardClassification,PersonalFamilyClassification,Name,Sex1,Birthdate,"
+    "QualificationDate\n"
+)
+
+
+def _import_one_member(sessions: sessionmaker[Session], n: int) -> str:
+    """Import a one-row file for member `n` as the operator; returns the file's text."""
+    data = CSV_HEADER + f"{INSURER_A},{my_number(n)},9,00,01,1,山田　花子,2,19800401,20200401\n"
+    with transaction(sessions) as session:
+        import_csv(
+            session=session,
+            source=io.BytesIO(data.encode()),
+            pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY,
+            actor=Actor.operator("test"),
+        )
+    return data
+
+
 SECRETS = [my_number(1), my_number(2), "山田", "ヤマダ", "19800401", "1980-04-01"]
 
 
@@ -46,19 +66,7 @@ def test_member_writes_reads_imports_and_lookups_log_no_personal_data(
     writer.patch(path, insurer_a, {"NameKana": "ヤマダ　タロ", "MyNumber": my_number(2)})
     writer.post("/v1/members", insurer_a, member_body(1, MyNumber="123456789012"))
     client.post("/v1/members/search", json={"MyNumber": my_number(2)}, headers=insurer_a.headers)
-    header = (
-        "InsurerNumber,MyNumber,InsuredIdentificationNumber,InsuredBranchNumber,"
-        "InsuredCardClassification,PersonalFamilyClassification,Name,Sex1,Birthdate,"
-        "QualificationDate\n"
-    )
-    data = header + f"{INSURER_A},{my_number(1)},9,00,01,1,山田　花子,2,19800401,20200401\n"
-    with transaction(sessions) as session:
-        import_csv(
-            session=session,
-            source=io.BytesIO(data.encode()),
-            pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY,
-            actor=Actor.operator("test"),
-        )
+    _import_one_member(sessions, 1)
     from onshi_kernel.mynumber import person_reference
 
     person = person_reference(my_number(2), DEVELOPMENT_PSEUDONYM_KEY)
@@ -87,17 +95,7 @@ def test_no_stored_digest_gives_a_my_number_back_without_the_key(
     would, from the real My Number: none matches."""
     body = member_body(1)
     assert writer.post("/v1/members", insurer_a, body).status_code == 201
-    header = "InsurerNumber,MyNumber,InsuredIdentificationNumber,InsuredBranchNumber,"
-    header += "InsuredCardClassification,PersonalFamilyClassification,Name,Sex1,Birthdate,"
-    header += "QualificationDate\n"
-    csv = header + f"{INSURER_A},{my_number(2)},9,00,01,1,山田　花子,2,19800401,20200401\n"
-    with transaction(sessions) as session:
-        import_csv(
-            session=session,
-            source=io.BytesIO(csv.encode()),
-            pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY,
-            actor=Actor.operator("test"),
-        )
+    csv = _import_one_member(sessions, 2)
     payload = MemberCreate.model_validate(body).model_dump(
         mode="json", by_alias=True, exclude_unset=True
     )  # what the route fingerprints

@@ -12,10 +12,9 @@ from .conftest import World
 pytestmark = pytest.mark.db
 
 
-def test_card_check_as_coverage_eligibility_response(world: World) -> None:
-    world.register("yamada-taro")
+def _fhir_card_check(world: World, label: str) -> CoverageEligibilityResponse:
     challenge = world.challenge()
-    proof = world.proof("yamada-taro", challenge)
+    proof = world.proof(label, challenge)
     response = world.client.post(
         "/fhir/v1/eligibility/card",
         json={"challenge": challenge, "certificate": proof["certificate"],
@@ -23,7 +22,12 @@ def test_card_check_as_coverage_eligibility_response(world: World) -> None:
         headers=world.headers(),
     )  # fmt: skip
     assert response.status_code == 200, response.text
-    resource = CoverageEligibilityResponse.model_validate(response.json())
+    return CoverageEligibilityResponse.model_validate(response.json())
+
+
+def test_card_check_as_coverage_eligibility_response(world: World) -> None:
+    world.register("yamada-taro")
+    resource = _fhir_card_check(world, "yamada-taro")
     assert resource.outcome == "complete"
     assert resource.insurance[0].inforce is True
     contained = {r.__resource_type__: r for r in resource.contained}
@@ -62,14 +66,5 @@ def test_a_loss_recorded_in_advance_leaves_the_coverage_in_force_until_that_day(
             loss_date=dt.date.today() + dt.timedelta(days=40), reason=ReasonOfLoss.OTHER,
             actor=Actor.operator("test"),
         )  # fmt: skip
-    challenge = world.challenge()
-    proof = world.proof("yamada-taro", challenge)
-    response = world.client.post(
-        "/fhir/v1/eligibility/card",
-        json={"challenge": challenge, "certificate": proof["certificate"],
-              "proof": {"method": "pin", "signature": proof["signature"]}},
-        headers=world.headers(),
-    )  # fmt: skip
-    assert response.status_code == 200, response.text
-    resource = CoverageEligibilityResponse.model_validate(response.json())
+    resource = _fhir_card_check(world, "yamada-taro")
     assert resource.insurance[0].inforce is True
