@@ -31,9 +31,9 @@ import psycopg
 from sqlalchemy import make_url
 
 from insurer_registry import db as registry_db
-from insurer_registry.credentials import CredentialKind
 from insurer_registry.errors import AuthenticationFailed
 from insurer_registry.insurers.authentication import authenticate
+from insurer_registry.insurers.credentials import CredentialKind
 from insurer_registry.insurers.service import add_insurer, issue_credential
 from onshi_kernel.numbers import InsurerNumber
 from qualification_server import db as server_db

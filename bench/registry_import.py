@@ -32,11 +32,11 @@ from sqlalchemy import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from insurer_registry.audit import Actor
 from insurer_registry.db import make_engine, make_session_factory, migrate, transaction
-from insurer_registry.domain import ELEMENT_NAMES
 from insurer_registry.importer.service import import_csv
 from insurer_registry.insurers.service import add_insurer
+from insurer_registry.members.audit import Actor
+from insurer_registry.members.domain import ELEMENT_NAMES
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number
 from onshi_kernel.numbers import InsurerNumber, complete_insurer_number
 

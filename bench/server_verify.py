@@ -42,15 +42,15 @@ from card_reader.emulator.image import load_image
 from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import Resident
 from insurer_registry import db as registry_db
-from insurer_registry.audit import Actor
-from insurer_registry.codes import (
+from insurer_registry.insurers.service import add_insurer
+from insurer_registry.members.audit import Actor
+from insurer_registry.members.codes import (
     ContributionRatio,
     InsuredCardClassification,
     PersonalFamilyClassification,
     Sex,
 )
-from insurer_registry.domain import MemberRecord
-from insurer_registry.insurers.service import add_insurer
+from insurer_registry.members.domain import MemberRecord
 from insurer_registry.members.service import register_member
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number, person_reference
 from onshi_kernel.numbers import InsurerNumber, complete_insurer_number

@@ -20,14 +20,14 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from insurer_registry.audit import Actor
-from insurer_registry.credentials import CredentialKind
 from insurer_registry.db import make_engine, make_session_factory, migrate, transaction
 from insurer_registry.errors import RegistryError
 from insurer_registry.importer.csv_source import ENCODINGS, ImportFileInvalid
 from insurer_registry.importer.rows import Rejection
 from insurer_registry.importer.service import ImportRejected, ImportReport, import_csv
 from insurer_registry.insurers import service as insurers
+from insurer_registry.insurers.credentials import CredentialKind
+from insurer_registry.members.audit import Actor
 from insurer_registry.settings import Settings
 from onshi_kernel.logs import configure_logging
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
@@ -73,7 +73,7 @@ def serve(
     """Serve the HTTP API (the schema is migrated first)."""
     import uvicorn
 
-    from insurer_registry.app import create_app
+    from insurer_registry.api.app import create_app
     from onshi_kernel.http_limits import BoundedHttpToolsProtocol
 
     settings = Settings()

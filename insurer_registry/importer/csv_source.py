@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from insurer_registry.domain import (
+from insurer_registry.members.domain import (
     ELEMENT_NAMES,
     INSURER_NUMBER_ELEMENT,
     MY_NUMBER_ELEMENT,

@@ -24,8 +24,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Date, Integer, bindparam, column, text
 
-from insurer_registry.domain import FLAT_FIELDS
 from insurer_registry.importer.staging import REJECTS, STAGING, staging
+from insurer_registry.members.domain import FLAT_FIELDS
 from insurer_registry.models import UtcDateTime
 
 log = logging.getLogger(__name__)

@@ -11,15 +11,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from insurer_registry.deps import (
+from insurer_registry.api.deps import (
     IdempotencyKeyDep,
     InsurerCallerDep,
     SessionsDep,
     SettingsDep,
     caller_insurer,
 )
-from insurer_registry.http_errors import error_body
-from insurer_registry.idempotency import StoredAnswer, fingerprint, idempotent_write
+from insurer_registry.api.http_errors import error_body
+from insurer_registry.api.idempotency import StoredAnswer, fingerprint, idempotent_write
 from insurer_registry.importer.schemas import ImportReportPublic
 from insurer_registry.importer.service import import_csv
 

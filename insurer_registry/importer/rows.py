@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from insurer_registry.domain import (
+from insurer_registry.importer.csv_source import Header, RawRow
+from insurer_registry.members.domain import (
     ELEMENT_NAMES,
     FLAT_FIELDS,
     INSURER_NUMBER_ELEMENT,
@@ -17,9 +18,8 @@ from insurer_registry.domain import (
     input_problems,
     record_from_flat,
 )
-from insurer_registry.importer.csv_source import Header, RawRow
+from insurer_registry.members.wire import parse_post_number, parse_wire_date
 from insurer_registry.models import NO_SYMBOL
-from insurer_registry.wire import parse_post_number, parse_wire_date
 from onshi_kernel.mynumber import InvalidMyNumber, person_reference
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from insurer_registry.importer.service import ImportReport
-from insurer_registry.schemas_common import SPEC_NAMES
+from insurer_registry.members.schemas_common import SPEC_NAMES
 
 
 class RejectionPublic(BaseModel):

@@ -28,14 +28,14 @@ from typing import BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from insurer_registry.audit import Actor
 from insurer_registry.digests import keyed_digest
-from insurer_registry.domain import InvalidRecord, record_from_flat
 from insurer_registry.errors import Conflict, InsurerNotFound, RegistryError
 from insurer_registry.importer import merge, staging
 from insurer_registry.importer.csv_source import detect_encoding, read_rows
 from insurer_registry.importer.rows import Rejection, RowParser, describe
 from insurer_registry.insurers.service import InsurerInfo
+from insurer_registry.members.audit import Actor
+from insurer_registry.members.domain import InvalidRecord, record_from_flat
 from insurer_registry.members.service import apply_imported_record
 from insurer_registry.models import NO_SYMBOL, Import, Insurer, utc_now
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, insert, text
 
-from insurer_registry.domain import FLAT_FIELDS
 from insurer_registry.importer.rows import StagedRow
+from insurer_registry.members.domain import FLAT_FIELDS
 from insurer_registry.models import Qualification
 
 STAGING = "registry_import_staging"

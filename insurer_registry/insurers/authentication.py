@@ -14,9 +14,9 @@ from datetime import datetime
 from sqlalchemy import bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
-from insurer_registry import credentials
-from insurer_registry.credentials import CredentialKind
 from insurer_registry.errors import AuthenticationFailed
+from insurer_registry.insurers import credentials
+from insurer_registry.insurers.credentials import CredentialKind
 from insurer_registry.insurers.service import Caller, InsurerInfo
 from insurer_registry.models import Credential, Insurer
 

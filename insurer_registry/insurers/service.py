@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from insurer_registry import credentials
-from insurer_registry.audit import Actor
-from insurer_registry.credentials import CredentialKind, IssuedCredential
 from insurer_registry.errors import InsurerExists, InsurerNotFound
+from insurer_registry.insurers import credentials
+from insurer_registry.insurers.credentials import CredentialKind, IssuedCredential
+from insurer_registry.members.audit import Actor
 from insurer_registry.models import Credential, Insurer, utc_now
 from onshi_kernel.numbers import InsurerKind, InsurerNumber
 

@@ -11,7 +11,7 @@ import httpx
 from insurer_registry.errors import AuthenticationFailed, InsuredNumberNotFound
 from insurer_registry.lookup.schemas import PersonQualificationsBody
 from insurer_registry.lookup.types import PersonQualifications
-from insurer_registry.persons import validate_person_ref
+from insurer_registry.members.persons import validate_person_ref
 from onshi_kernel.numbers import InsurerNumber
 
 

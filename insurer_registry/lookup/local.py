@@ -14,13 +14,13 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session, sessionmaker
 
 from insurer_registry.db import AsyncPostgres
-from insurer_registry.domain import FLAT_FIELDS
 from insurer_registry.errors import InsuredNumberNotFound
 from insurer_registry.lookup.types import PersonQualifications, QualificationInfo
+from insurer_registry.members.domain import FLAT_FIELDS
 from insurer_registry.members.mapping import stored_certificate, stored_record
+from insurer_registry.members.persons import short_ref, validate_person_ref
 from insurer_registry.models import NO_SYMBOL, Insurer, Person, Qualification
 from insurer_registry.models import SpecificDiseaseCertificate as CertificateRow
-from insurer_registry.persons import short_ref, validate_person_ref
 from onshi_kernel.numbers import InsurerNumber
 
 log = logging.getLogger(__name__)

@@ -7,11 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from insurer_registry.deps import NetworkCallerDep, SessionDep
-from insurer_registry.http_errors import error_responses
+from insurer_registry.api.deps import NetworkCallerDep, SessionDep
+from insurer_registry.api.http_errors import error_responses
 from insurer_registry.lookup.local import holder_of, person_qualifications
 from insurer_registry.lookup.schemas import ByInsuredNumber, ByPerson, PersonQualificationsBody
-from insurer_registry.persons import short_ref
+from insurer_registry.members.persons import short_ref
 from onshi_kernel.numbers import InsurerNumber
 
 router = APIRouter(prefix="/network/v1", tags=["network"])

@@ -11,7 +11,7 @@ from insurer_registry.members.schemas import (
     MemberFields,
     SpecificDiseaseBody,
 )
-from insurer_registry.schemas_common import SPEC_NAMES, InsurerNumberText
+from insurer_registry.members.schemas_common import SPEC_NAMES, InsurerNumberText
 from onshi_kernel.numbers import InsurerNumber
 
 

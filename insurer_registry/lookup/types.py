@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from insurer_registry.codes import QualificationValidity
-from insurer_registry.domain import MemberRecord
 from insurer_registry.errors import InsuredNumberNotFound
+from insurer_registry.members.codes import QualificationValidity
+from insurer_registry.members.domain import MemberRecord
 from onshi_kernel.numbers import InsurerNumber
 
 # What a source raises for a number nobody holds: part of the lookup's interface.

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from insurer_registry.codes import SpecificDiseaseCategory
-from insurer_registry.domain import (
+from insurer_registry.members.codes import SpecificDiseaseCategory
+from insurer_registry.members.domain import (
     FLAT_FIELDS,
     MemberRecord,
     SpecificDiseaseCertificate,

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from insurer_registry.deps import (
+from insurer_registry.api.deps import (
     IdempotencyKeyDep,
     InsurerCallerDep,
     SessionDep,
@@ -18,10 +18,10 @@ from insurer_registry.deps import (
     SettingsDep,
     caller_insurer,
 )
-from insurer_registry.domain import INSURER_NUMBER_ELEMENT, FieldProblem, InvalidRecord
-from insurer_registry.http_errors import error_responses
-from insurer_registry.idempotency import StoredAnswer, fingerprint, idempotent_write
+from insurer_registry.api.http_errors import error_responses
+from insurer_registry.api.idempotency import StoredAnswer, fingerprint, idempotent_write
 from insurer_registry.members import service
+from insurer_registry.members.domain import INSURER_NUMBER_ELEMENT, FieldProblem, InvalidRecord
 from insurer_registry.members.schemas import (
     ChangePublic,
     History,

@@ -8,8 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from insurer_registry.audit import Change
-from insurer_registry.codes import (
+from insurer_registry.errors import CallerMistake
+from insurer_registry.members.audit import Change
+from insurer_registry.members.codes import (
     ContributionRatio,
     InsuredCardClassification,
     LimitCertificateClassification,
@@ -20,7 +21,7 @@ from insurer_registry.codes import (
     Sex,
     SpecificDiseaseCategory,
 )
-from insurer_registry.domain import (
+from insurer_registry.members.domain import (
     ElderlyRecipientCertificate,
     InvalidRecord,
     LimitApplicationCertificate,
@@ -29,9 +30,7 @@ from insurer_registry.domain import (
     accepted_record,
     input_problems,
 )
-from insurer_registry.errors import CallerMistake
-from insurer_registry.members.service import Member
-from insurer_registry.schemas_common import (
+from insurer_registry.members.schemas_common import (
     SPEC_NAMES,
     AddressText,
     BranchNumber,
@@ -43,6 +42,7 @@ from insurer_registry.schemas_common import (
     PostNumberText,
     WireDate,
 )
+from insurer_registry.members.service import Member
 
 # The self-pay limit is a 32-bit integer in the database.
 SELF_PAY_MAX_YEN = 2**31 - 1

@@ -23,9 +23,6 @@ from typing import Any
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from insurer_registry.audit import Action, Actor, Change, changes_of, record_change
-from insurer_registry.codes import ReasonOfLoss
-from insurer_registry.domain import MY_NUMBER_ELEMENT, MemberRecord, changed_elements
 from insurer_registry.errors import (
     AlreadyLost,
     CallerMistake,
@@ -36,9 +33,12 @@ from insurer_registry.errors import (
     VersionConflict,
 )
 from insurer_registry.insurers.service import InsurerInfo
+from insurer_registry.members.audit import Action, Actor, Change, changes_of, record_change
+from insurer_registry.members.codes import ReasonOfLoss
+from insurer_registry.members.domain import MY_NUMBER_ELEMENT, MemberRecord, changed_elements
 from insurer_registry.members.mapping import record_of, write_record
+from insurer_registry.members.persons import person_id_for, serialize_on, short_ref
 from insurer_registry.models import NO_SYMBOL, Person, Qualification, utc_now
-from insurer_registry.persons import person_id_for, serialize_on, short_ref
 
 log = logging.getLogger(__name__)
 SEARCH_LIMIT_MAX = 1000

@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, table
 from sqlalchemy.orm import Session, sessionmaker
 
-from insurer_registry.audit import Actor
 from insurer_registry.db import transaction
 from insurer_registry.importer import routes
 from insurer_registry.importer.csv_source import ATTRIBUTE_OF_COLUMN, ImportFileInvalid
 from insurer_registry.importer.service import ImportRejected, ImportReport, import_csv
+from insurer_registry.members.audit import Actor
 from insurer_registry.models import Qualification, table_names
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from tests.insurer_registry.conftest import INSURER_A, RegisteredInsurer, my_number

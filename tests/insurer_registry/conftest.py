@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from insurer_registry.app import create_app
-from insurer_registry.credentials import CredentialKind
+from insurer_registry.api.app import create_app
 from insurer_registry.db import make_engine, make_session_factory, migrate, transaction
+from insurer_registry.insurers.credentials import CredentialKind
 from insurer_registry.insurers.service import InsurerInfo, add_insurer, issue_credential
 from insurer_registry.models import table_names
 from insurer_registry.settings import Settings

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from insurer_registry.codes import (
+from insurer_registry.members.codes import (
     ContributionRatio,
     InsuredCardClassification,
     LimitCertificateClassification,
@@ -17,7 +17,7 @@ from insurer_registry.codes import (
     Sex,
     SpecificDiseaseCategory,
 )
-from insurer_registry.domain import (
+from insurer_registry.members.domain import (
     ELEMENT_NAMES,
     ElderlyRecipientCertificate,
     FieldProblem,

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from insurer_registry import cli
-from insurer_registry.audit import Actor
 from insurer_registry.db import transaction
 from insurer_registry.importer.service import ImportRejected, ImportReport, import_csv
 from insurer_registry.insurers.service import InsurerInfo
+from insurer_registry.members.audit import Actor
 from insurer_registry.models import ChangeLogEntry, Import, Person, Qualification
 from insurer_registry.models import SpecificDiseaseCertificate as CertificateRow
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference

@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from insurer_registry.codes import QualificationValidity, ReasonOfLoss
 from insurer_registry.errors import AuthenticationFailed, InsuredNumberNotFound
 from insurer_registry.lookup import QualificationSource
 from insurer_registry.lookup.http import HttpQualificationSource
 from insurer_registry.lookup.local import RegistryQualificationSource
+from insurer_registry.members.codes import QualificationValidity, ReasonOfLoss
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from onshi_kernel.numbers import InsurerNumber
 from tests.insurer_registry.conftest import (

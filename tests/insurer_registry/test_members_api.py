@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from insurer_registry.api.http_errors import MAX_REQUEST_BYTES
 from insurer_registry.db import transaction
-from insurer_registry.http_errors import MAX_REQUEST_BYTES
 from insurer_registry.models import Qualification
 from tests.insurer_registry.conftest import (
     INSURER_A,
@@ -503,8 +503,8 @@ def test_concurrent_retries_register_once(client: TestClient, insurer_a: Registe
 def test_a_revoked_credential_is_refused_and_a_new_one_works(
     client: TestClient, sessions: Any, insurer_a: RegisteredInsurer
 ) -> None:
-    from insurer_registry.credentials import CredentialKind
     from insurer_registry.db import transaction
+    from insurer_registry.insurers.credentials import CredentialKind
     from insurer_registry.insurers.service import issue_credential, revoke_credentials
 
     with transaction(sessions) as session:

@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from insurer_registry.audit import Actor
 from insurer_registry.db import transaction
 from insurer_registry.digests import keyed_digest
 from insurer_registry.importer.service import import_csv
 from insurer_registry.lookup.local import RegistryQualificationSource
+from insurer_registry.members.audit import Actor
 from insurer_registry.members.schemas import MemberCreate
 from insurer_registry.models import IdempotencyRecord, Import
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY

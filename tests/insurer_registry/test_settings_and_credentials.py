@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from insurer_registry import credentials
-from insurer_registry.credentials import CredentialKind
+from insurer_registry.insurers import credentials
+from insurer_registry.insurers.credentials import CredentialKind
 from insurer_registry.settings import DEFAULT_DATABASE_URL, Settings
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 

@@ -14,9 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from insurer_registry.codes import InsuredCardClassification, PersonalFamilyClassification, Sex
-from insurer_registry.domain import ELEMENT_NAMES, InvalidRecord, accepted_record
-from insurer_registry.schemas_common import (
+from insurer_registry.members.codes import (
+    InsuredCardClassification,
+    PersonalFamilyClassification,
+    Sex,
+)
+from insurer_registry.members.domain import ELEMENT_NAMES, InvalidRecord, accepted_record
+from insurer_registry.members.schemas_common import (
     AddressText,
     InsuredNumberPart,
     InsurerNumberText,
@@ -24,7 +28,7 @@ from insurer_registry.schemas_common import (
     NameText,
     WireDate,
 )
-from insurer_registry.wire import parse_wire_date
+from insurer_registry.members.wire import parse_wire_date
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 
 

@@ -31,8 +31,10 @@ from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import Resident, load_residents
 from card_reader.transports.inprocess import InProcessConnection
 from insurer_registry import db as registry_db
-from insurer_registry.audit import Actor
-from insurer_registry.codes import (
+from insurer_registry.insurers.service import add_insurer
+from insurer_registry.lookup.local import RegistryQualificationSource
+from insurer_registry.members.audit import Actor
+from insurer_registry.members.codes import (
     ContributionRatio,
     InsuredCardClassification,
     LimitCertificateClassification,
@@ -41,9 +43,7 @@ from insurer_registry.codes import (
     ReasonOfLoss,
     Sex,
 )
-from insurer_registry.domain import LimitApplicationCertificate, MemberRecord
-from insurer_registry.insurers.service import add_insurer
-from insurer_registry.lookup.local import RegistryQualificationSource
+from insurer_registry.members.domain import LimitApplicationCertificate, MemberRecord
 from insurer_registry.members.service import record_loss, register_member
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from onshi_kernel.numbers import InsurerNumber, complete_insurer_number

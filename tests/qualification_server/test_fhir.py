@@ -51,9 +51,9 @@ def test_a_loss_recorded_in_advance_leaves_the_coverage_in_force_until_that_day(
     import datetime as dt
 
     from insurer_registry import db as registry_db
-    from insurer_registry.audit import Actor
-    from insurer_registry.codes import ReasonOfLoss
     from insurer_registry.insurers.service import get_insurer
+    from insurer_registry.members.audit import Actor
+    from insurer_registry.members.codes import ReasonOfLoss
     from insurer_registry.members.service import record_loss
 
     from .conftest import KYOKAI

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from insurer_registry import db as registry_db
-from insurer_registry.audit import Actor
-from insurer_registry.codes import ReasonOfLoss
 from insurer_registry.insurers.service import get_insurer
+from insurer_registry.members.audit import Actor
+from insurer_registry.members.codes import ReasonOfLoss
 from insurer_registry.members.service import record_loss
 from qualification_server.models import AccessRecord, Registration
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from schemathesis import Case, Response
 
-from insurer_registry.app import create_app
+from insurer_registry.api.app import create_app
 from insurer_registry.settings import Settings
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from tests.insurer_registry.conftest import (  # noqa: F401 - fixtures

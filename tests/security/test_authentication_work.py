@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from insurer_registry.credentials import CredentialKind
 from insurer_registry.db import transaction
 from insurer_registry.errors import AuthenticationFailed
 from insurer_registry.insurers.authentication import authenticate
+from insurer_registry.insurers.credentials import CredentialKind
 from insurer_registry.insurers.service import issue_credential
 from qualification_server.clinics.service import ClinicAuthenticator
 from qualification_server.errors import QualificationError

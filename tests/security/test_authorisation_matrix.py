@@ -37,7 +37,7 @@ from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
 from clinic_client.web.app import create_clinic_app
 from insurer_registry import db as registry_db
-from insurer_registry.credentials import CredentialKind
+from insurer_registry.insurers.credentials import CredentialKind
 from insurer_registry.insurers.service import get_insurer, issue_credential
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from qualification_server.clinics.service import (

@@ -33,7 +33,7 @@ from sqlalchemy import create_engine
 from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
 from clinic_client.web.app import create_clinic_app
-from insurer_registry.app import create_app as create_registry_app
+from insurer_registry.api.app import create_app as create_registry_app
 from insurer_registry.settings import Settings as RegistrySettings
 from onshi_kernel.http_limits import (
     MAX_HEADER_BYTES,

@@ -19,8 +19,8 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine
 
-from insurer_registry.access_log_queries import without_query
-from insurer_registry.app import create_app
+from insurer_registry.api.access_log_queries import without_query
+from insurer_registry.api.app import create_app
 from insurer_registry.settings import Settings
 from tests.insurer_registry.conftest import (  # noqa: F401 - fixtures
     RegisteredInsurer,

@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from insurer_registry import errors
-from insurer_registry.domain import InvalidRecord
 from insurer_registry.importer.csv_source import ImportFileInvalid
 from insurer_registry.importer.schemas import ImportReportPublic
 from insurer_registry.importer.service import ImportRejected
+from insurer_registry.members.domain import InvalidRecord
 from onshi_kernel.mynumber import InvalidMyNumber
 from onshi_kernel.numbers import InvalidInsurerNumber
 

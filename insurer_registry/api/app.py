@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from insurer_registry import http_errors
-from insurer_registry.access_log_queries import redact_access_log_queries
+from insurer_registry.api import http_errors
+from insurer_registry.api.access_log_queries import redact_access_log_queries
 from insurer_registry.db import make_engine, make_session_factory
 from insurer_registry.importer.routes import router as import_router
 from insurer_registry.lookup.routes import router as network_router

@@ -9,10 +9,10 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from insurer_registry.credentials import CredentialKind
+from insurer_registry.api.idempotency import validate_key
 from insurer_registry.errors import AuthenticationFailed
-from insurer_registry.idempotency import validate_key
 from insurer_registry.insurers.authentication import authenticate
+from insurer_registry.insurers.credentials import CredentialKind
 from insurer_registry.insurers.service import Caller, InsurerInfo
 from insurer_registry.settings import Settings
 from onshi_kernel.auth_header import MalformedAuthorization, bearer_token

@@ -12,12 +12,16 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 
-from insurer_registry.domain import (
+from insurer_registry.members.domain import (
     ADDRESS_MAX_CHARACTERS,
     BRANCH_NUMBER_LENGTH,
     NAME_MAX_CHARACTERS,
 )
-from insurer_registry.wire import INSURED_NUMBER_MAX_BYTES, format_wire_date, parse_wire_date
+from insurer_registry.members.wire import (
+    INSURED_NUMBER_MAX_BYTES,
+    format_wire_date,
+    parse_wire_date,
+)
 from onshi_kernel.mynumber import validate_my_number
 from onshi_kernel.patterns import (
     INSURER_NUMBER_DESCRIPTION,

@@ -22,7 +22,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from insurer_registry.codes import (
+from insurer_registry.members.codes import (
     ContributionRatio,
     InsuredCardClassification,
     LimitCertificateClassification,
@@ -33,7 +33,7 @@ from insurer_registry.codes import (
     Sex,
     SpecificDiseaseCategory,
 )
-from insurer_registry.wire import (
+from insurer_registry.members.wire import (
     INSURED_NUMBER_MAX_BYTES,
     has_control_characters,
     legacy_byte_length,
