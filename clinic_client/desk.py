@@ -24,6 +24,7 @@ from clinic_client.api import (
     ServerUnreachable,
     challenge_digest,
 )
+from qualification_server.contract.codes import Code
 from qualification_server.contract.presence import Method, device_message
 from qualification_server.contract.schemas import Consents, EligibilityAnswer, RegistrationResult
 
@@ -62,13 +63,13 @@ class Failure(Exception):  # not frozen: raising sets __traceback__
     tries_left: int | None = None
 
 
-_SERVER_KINDS = {
-    "Q1003": FailureKind.CERTIFICATE_EXPIRED,
-    "Q1005": FailureKind.CERTIFICATE_REVOKED,
-    "Q1001": FailureKind.CERTIFICATE_INVALID,
-    "Q1002": FailureKind.CERTIFICATE_INVALID,
-    "Q1004": FailureKind.CERTIFICATE_INVALID,
-    "Q3001": FailureKind.NOT_REGISTERED,
+_SERVER_KINDS: dict[str, FailureKind] = {
+    Code.CERTIFICATE_EXPIRED: FailureKind.CERTIFICATE_EXPIRED,
+    Code.CERTIFICATE_REVOKED: FailureKind.CERTIFICATE_REVOKED,
+    Code.MALFORMED_CERTIFICATE: FailureKind.CERTIFICATE_INVALID,
+    Code.UNTRUSTED_CERTIFICATE: FailureKind.CERTIFICATE_INVALID,
+    Code.CERTIFICATE_NOT_YET_VALID: FailureKind.CERTIFICATE_INVALID,
+    Code.CARD_NOT_REGISTERED: FailureKind.NOT_REGISTERED,
 }
 _EN = {
     FailureKind.CERTIFICATE_EXPIRED: "The card's certificate has expired. The holder renews it "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from clinic_client.conformance.kit import INSURER_A, INSURER_B
 from clinic_client.conformance.scenarios import Scenario, Unexpected, expect
+from qualification_server.contract.codes import Code
 
 ANSWER_WAIT_S = 20.0
 
@@ -104,7 +105,7 @@ def refused_lookup(ctx: FolderContext) -> None:
     """A wrong birth date gets an error answer (SegmentOfResult 9, ErrorCode Q4001)."""
     answer = ctx.request("siquc01", search_info(INSURER_A, "9101", "19800402"), encoding="UTF-8")
     expect(text(answer, "MessageHeader/SegmentOfResult") == "9", "SegmentOfResult is not 9")
-    expect(text(answer, "MessageHeader/ErrorCode") == "Q4001",
+    expect(text(answer, "MessageHeader/ErrorCode") == Code.INSURED_NUMBER_NOT_MATCHED,
            f"ErrorCode {text(answer, 'MessageHeader/ErrorCode')!r}")  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from card_reader.issuance.issuer import Issuer
 from card_reader.transports.inprocess import InProcessConnection
 from clinic_client.api import QualificationClient, ServerRefused, challenge_digest
 from clinic_client.conformance.kit import FAR_LOSS, INSURER_A, INSURER_B, PEOPLE, PIN, Kit
+from qualification_server.contract.codes import Code
 from qualification_server.contract.presence import Method, device_message
 from qualification_server.contract.schemas import Consents, EligibilityAnswer, InsuredCardQuery
 
@@ -182,7 +183,7 @@ def blocked_pin(ctx: Context) -> None:
 
 def expired(ctx: Context) -> None:
     """An expired certificate: refusal Q1003."""
-    expect_refusal("Q1003", lambda: ctx.check("expired"))
+    expect_refusal(Code.CERTIFICATE_EXPIRED, lambda: ctx.check("expired"))
 
 
 def revoked(ctx: Context) -> None:
@@ -194,7 +195,7 @@ def revoked(ctx: Context) -> None:
     deadline = time.monotonic() + RELOAD_WAIT_S
     while True:
         try:
-            expect_refusal("Q1005", lambda: ctx.check("revoked"))
+            expect_refusal(Code.CERTIFICATE_REVOKED, lambda: ctx.check("revoked"))
             return
         except Unexpected:
             if time.monotonic() > deadline:
@@ -204,7 +205,7 @@ def revoked(ctx: Context) -> None:
 
 def untrusted_ca(ctx: Context) -> None:
     """A card from a CA the server does not trust: refusal Q1002."""
-    expect_refusal("Q1002", lambda: ctx.check("valid", rogue=True))
+    expect_refusal(Code.UNTRUSTED_CERTIFICATE, lambda: ctx.check("valid", rogue=True))
 
 
 def forged_signature(ctx: Context) -> None:
@@ -214,7 +215,7 @@ def forged_signature(ctx: Context) -> None:
     signature = ctx.session("several").authenticate(PIN, challenge_digest(challenge))
     proof = {"method": "pin", "signature": base64.b64encode(signature).decode()}
     expect_refusal(
-        "Q2005",
+        Code.PROOF_INVALID,
         lambda: ctx.client.check_card(challenge=challenge, certificate=certificate, proof=proof),
     )
 
@@ -228,14 +229,14 @@ def replayed_challenge(ctx: Context) -> None:
     proof = {"method": "pin", "signature": base64.b64encode(signature).decode()}
     validity(ctx.client.check_card(challenge=challenge, certificate=certificate, proof=proof), "1")
     expect_refusal(
-        "Q2003",
+        Code.CHALLENGE_REPLAYED,
         lambda: ctx.client.check_card(challenge=challenge, certificate=certificate, proof=proof),
     )
 
 
 def unregistered(ctx: Context) -> None:
     """A card whose holder never registered: refusal Q3001."""
-    expect_refusal("Q3001", lambda: ctx.check("unregistered"))
+    expect_refusal(Code.CARD_NOT_REGISTERED, lambda: ctx.check("unregistered"))
 
 
 def lost(ctx: Context) -> None:
@@ -306,7 +307,7 @@ def insured_card_lookup(ctx: Context) -> None:
                              InsuredBranchNumber="00", Birthdate="19800401")  # fmt: skip
     validity(ctx.client.lookup(query), "1")
     wrong = query.model_copy(update={"Birthdate": "19800402"})
-    expect_refusal("Q4001", lambda: ctx.client.lookup(wrong))
+    expect_refusal(Code.INSURED_NUMBER_NOT_MATCHED, lambda: ctx.client.lookup(wrong))
 
 
 def batch(ctx: Context) -> None:
