@@ -22,6 +22,15 @@ from card_reader.pcscd import Pcscd
 # or remove it themselves). Set on import, before any settings object is made.
 os.environ["ONSHI_ENV"] = "development"
 
+# The shared test support, as plugins: their fixtures are there for every test package, and no
+# package imports another's conftest.
+pytest_plugins = [
+    "tests.support.world",
+    "tests.support.registry",
+    "tests.support.cards",
+    "tests.support.desk",
+]
+
 LOG_DIR = Path(__file__).resolve().parents[1] / "var" / "test-logs"
 OWN_PACKAGES = ("card_reader", "insurer_registry", "qualification_server", "clinic_client")
 LAST = "tests/test_logs.py"

@@ -18,8 +18,7 @@ from card_reader.core.jpki import JpkiFile
 from card_reader.emulator.image import Secret, load_image
 from card_reader.emulator.vpcd import vpcd_reader_name
 from card_reader.transports.pcsc import PcscReaders
-
-from .conftest import REPO, InsertedCard
+from tests.support.cards import REPO, InsertedCard
 
 runner = CliRunner()
 

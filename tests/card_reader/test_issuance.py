@@ -27,8 +27,7 @@ from card_reader.issuance.validity import (
 )
 from card_reader.transports.inprocess import InProcessConnection
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
-
-from .conftest import PIN
+from tests.support.cards import PIN
 
 D = dt.date
 
@@ -113,13 +112,15 @@ def test_chain_validates_with_a_jpki_end_entity_policy(issuer: Issuer) -> None:
 
 
 def test_directory_maps_serial_to_person_reference(
-    issuer: Issuer, residents: list[Resident]
+    issuer: Issuer, resident_list: list[Resident]
 ) -> None:
     entry = issuer.entry_for_serial(auth_cert(issuer).serial_number)
-    assert entry.person_ref == person_reference(residents[0].my_number, DEVELOPMENT_PSEUDONYM_KEY)
+    assert entry.person_ref == person_reference(
+        resident_list[0].my_number, DEVELOPMENT_PSEUDONYM_KEY
+    )
     text = issuer.directory_path.read_text()
-    assert residents[0].my_number not in text
-    assert residents[0].name not in text
+    assert resident_list[0].my_number not in text
+    assert resident_list[0].name not in text
     assert json.loads(text)["certificates"][0]["serial"].isdigit()  # any size: a string
 
 
@@ -163,16 +164,18 @@ def test_renewal_keeps_the_person_and_supersedes_the_old_certificate(issuer: Iss
     key.verify(signature, b"c", padding.PKCS1v15(), hashes.SHA256())
 
 
-def test_expired_test_cards_can_be_issued(issuer: Issuer, residents: list[Resident]) -> None:
+def test_expired_test_cards_can_be_issued(issuer: Issuer, resident_list: list[Resident]) -> None:
     start = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
     end = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
-    path, entry = issuer.issue_card(residents[2], pin=PIN, not_before=start, not_after=end)
-    cert = auth_cert(issuer, residents[2].label)
+    path, entry = issuer.issue_card(resident_list[2], pin=PIN, not_before=start, not_after=end)
+    cert = auth_cert(issuer, resident_list[2].label)
     assert cert.not_valid_after_utc == end
-    assert entry.card == residents[2].label
+    assert entry.card == resident_list[2].label
     assert path.exists()
 
 
-def test_issuing_twice_for_a_resident_is_refused(issuer: Issuer, residents: list[Resident]) -> None:
+def test_issuing_twice_for_a_resident_is_refused(
+    issuer: Issuer, resident_list: list[Resident]
+) -> None:
     with pytest.raises(IssuerError, match="already issued"):
-        issuer.issue_card(residents[0], pin=PIN)
+        issuer.issue_card(resident_list[0], pin=PIN)

@@ -23,8 +23,7 @@ from card_reader.core.kenhojo import KenhojoSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.issuance.residents import Resident
 from card_reader.transports.inprocess import InProcessConnection
-
-from .conftest import PIN, SIGN_PASSWORD
+from tests.support.cards import PIN, SIGN_PASSWORD
 
 
 def rsa_key(cert: x509.Certificate) -> rsa.RSAPublicKey:
@@ -144,13 +143,13 @@ def test_card_without_jpki_is_reported(card: EmulatedCard) -> None:
 
 
 def test_kenhojo_reads_my_number_and_basic_info(
-    connection: InProcessConnection, residents: list[Resident]
+    connection: InProcessConnection, resident_list: list[Resident]
 ) -> None:
     session = KenhojoSession(connection)
     with pytest.raises(SecurityStatusNotSatisfied):
         session.read_my_number()
     session.verify_pin(PIN)
-    resident = residents[0]
+    resident = resident_list[0]
     assert session.read_my_number() == resident.my_number
     info = session.read_basic_info()
     assert (info.name, info.address, info.sex) == (resident.name, resident.address, resident.sex)

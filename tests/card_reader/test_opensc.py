@@ -14,8 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from card_reader.core.jpki import JpkiFile
 from card_reader.emulator.card import EmulatedCard
-
-from .conftest import PIN, InsertedCard
+from tests.support.cards import PIN, InsertedCard
 
 pytestmark = [pytest.mark.pcsc, pytest.mark.opensc]
 

@@ -18,8 +18,7 @@ from card_reader.emulator.image import load_image, save_image
 from card_reader.emulator.vpcd import vpcd_reader_name
 from card_reader.pcscd import Pcscd
 from card_reader.transports.pcsc import PcscReaders
-
-from .conftest import PIN, InsertedCard
+from tests.support.cards import PIN, InsertedCard
 
 pytestmark = pytest.mark.pcsc
 

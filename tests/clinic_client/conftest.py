@@ -17,15 +17,7 @@ from sqlalchemy import func, select
 from clinic_client.api import QualificationClient
 from clinic_client.connector.spool import Spool
 from qualification_server.models import AccessRecord
-from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
-    KOKUHO,
-    KYOKAI,
-    World,
-    database_factory,
-    issuer_template,
-    residents,
-    world,
-)
+from tests.support.world import KYOKAI, World
 
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "connector"
 CONFIRMATION_DATE = "20260415"

@@ -15,10 +15,9 @@ import pytest
 from clinic_client.api import QualificationClient
 from clinic_client.connector import Connector
 from clinic_client.connector.spool import Spool
+from tests.support.world import KOKUHO, KYOKAI
 
 from .conftest import (
-    KOKUHO,
-    KYOKAI,
     SAMPLES,
     AnswerFile,
     read_answer,

@@ -10,8 +10,9 @@ import pytest
 
 from clinic_client.connector import write_face_result
 from qualification_server.contract.schemas import EligibilityAnswer
+from tests.support.world import World
 
-from .conftest import World, read_answer
+from .conftest import read_answer
 
 pytestmark = pytest.mark.db
 

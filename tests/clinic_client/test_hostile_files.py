@@ -17,8 +17,9 @@ from clinic_client.api import QualificationClient
 from clinic_client.connector import Connector
 from clinic_client.connector.service import PassReport
 from clinic_client.connector.spool import Spool
+from tests.support.world import World
 
-from .conftest import World, lookups_recorded, read_answer, request_file, search_info
+from .conftest import lookups_recorded, read_answer, request_file, search_info
 
 pytestmark = pytest.mark.db
 

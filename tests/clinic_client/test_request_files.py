@@ -15,8 +15,9 @@ from clinic_client.connector.requests import (
     read_request,
 )
 from clinic_client.connector.xmlcodec import WireEncoding
+from tests.support.world import KOKUHO, KYOKAI
 
-from .conftest import KOKUHO, KYOKAI, SAMPLES, request_file, search_info
+from .conftest import SAMPLES, request_file, search_info
 
 
 def single(data: bytes) -> SingleRequest:

@@ -18,10 +18,9 @@ import pytest
 from clinic_client.api import QualificationClient
 from clinic_client.connector import Connector, ConnectorBusy, run_connector
 from clinic_client.connector.spool import Spool
+from tests.support.world import KOKUHO, World
 
 from .conftest import (
-    KOKUHO,
-    World,
     lookups_recorded,
     read_answer,
     request_file,

@@ -17,8 +17,7 @@ from playwright.sync_api import Browser, Page
 from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
 from clinic_client.web.app import create_clinic_app
-
-from .conftest import ServerThread, free_port
+from tests.support.desk import ServerThread, free_port
 
 NAME_COLUMN = 5
 

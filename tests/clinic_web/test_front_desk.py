@@ -13,8 +13,7 @@ from card_reader.core.jpki import JpkiFile
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image
 from clinic_client.web.app import MAX_REQUEST_BYTES
-
-from .conftest import Desk
+from tests.support.desk import Desk
 
 pytestmark = [pytest.mark.db, pytest.mark.pcsc]
 

@@ -32,8 +32,7 @@ from qualification_server.db import make_engine, make_session_factory, migrate, 
 from qualification_server.settings import Settings
 from qualification_server.trust.files import TrustStore
 from qualification_server.trust.issuer_directory import FileIssuerDirectory
-from tests.clinic_web.conftest import ServerThread
-from tests.qualification_server.conftest import database_factory  # noqa: F401 - fixture
+from tests.support.desk import ServerThread
 
 pytestmark = pytest.mark.db
 CLINIC = "1310000017"

@@ -30,7 +30,7 @@ from insurer_registry.importer.service import ImportRejected, ImportReport, impo
 from insurer_registry.members.audit import Actor
 from insurer_registry.models import Qualification, table_names
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
-from tests.insurer_registry.conftest import INSURER_A, RegisteredInsurer, my_number
+from tests.support.registry import INSURER_A, RegisteredInsurer, my_number
 
 from .mutations import mutated
 from .outcomes import attempt

@@ -23,7 +23,7 @@ from insurer_registry.members.audit import Actor
 from insurer_registry.models import ChangeLogEntry, Import, Person, Qualification
 from insurer_registry.models import SpecificDiseaseCertificate as CertificateRow
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
-from tests.insurer_registry.conftest import (
+from tests.support.registry import (
     INSURER_A,
     INSURER_B,
     RegisteredInsurer,
@@ -133,7 +133,7 @@ def reasons(report: ImportReport) -> dict[int, str]:
 def all_insurers(
     insurer_a: RegisteredInsurer, insurer_b: RegisteredInsurer, sessions: sessionmaker[Session]
 ) -> None:
-    from tests.insurer_registry.conftest import INSURER_C, _register
+    from tests.support.registry import INSURER_C, _register
 
     _register(sessions, INSURER_C, "東京都後期高齢者医療広域連合")
 

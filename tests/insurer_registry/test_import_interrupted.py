@@ -30,7 +30,7 @@ import pytest
 from sqlalchemy import Engine, inspect, make_url, text
 
 from insurer_registry.importer.staging import REJECTS, STAGING
-from tests.insurer_registry.conftest import INSURER_A, RegisteredInsurer, my_number
+from tests.support.registry import INSURER_A, RegisteredInsurer, my_number
 
 pytestmark = pytest.mark.db
 

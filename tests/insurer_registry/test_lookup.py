@@ -18,7 +18,7 @@ from insurer_registry.lookup.local import RegistryQualificationSource
 from insurer_registry.members.codes import QualificationValidity, ReasonOfLoss
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from onshi_kernel.numbers import InsurerNumber
-from tests.insurer_registry.conftest import (
+from tests.support.registry import (
     INSURER_A,
     INSURER_B,
     RegisteredInsurer,

@@ -11,13 +11,7 @@ from fastapi.testclient import TestClient
 from insurer_registry.api.http_errors import MAX_REQUEST_BYTES
 from insurer_registry.db import transaction
 from insurer_registry.models import Qualification
-from tests.insurer_registry.conftest import (
-    INSURER_A,
-    RegisteredInsurer,
-    Writer,
-    member_body,
-    my_number,
-)
+from tests.support.registry import INSURER_A, RegisteredInsurer, Writer, member_body, my_number
 
 pytestmark = pytest.mark.db
 

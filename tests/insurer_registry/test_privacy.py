@@ -20,13 +20,7 @@ from insurer_registry.members.audit import Actor
 from insurer_registry.members.schemas import MemberCreate
 from insurer_registry.models import IdempotencyRecord, Import
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
-from tests.insurer_registry.conftest import (
-    INSURER_A,
-    RegisteredInsurer,
-    Writer,
-    member_body,
-    my_number,
-)
+from tests.support.registry import INSURER_A, RegisteredInsurer, Writer, member_body, my_number
 
 pytestmark = pytest.mark.db
 

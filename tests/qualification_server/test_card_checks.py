@@ -20,8 +20,7 @@ from qualification_server.clinics.service import ClinicAuthenticator
 from qualification_server.contract.schemas import CardCheckRequest
 from qualification_server.errors import QualificationError
 from qualification_server.models import AccessRecord
-
-from .conftest import CLINIC, KYOKAI, PIN, World, sign_with_card
+from tests.support.world import CLINIC, KYOKAI, PIN, World, sign_with_card
 
 pytestmark = pytest.mark.db
 

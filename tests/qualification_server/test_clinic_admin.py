@@ -24,8 +24,7 @@ from qualification_server.clinics.service import (
 )
 from qualification_server.db import transaction
 from qualification_server.errors import Code, QualificationError
-
-from .conftest import CLINIC, OTHER_CLINIC, World
+from tests.support.world import CLINIC, OTHER_CLINIC, World
 
 pytestmark = pytest.mark.db
 

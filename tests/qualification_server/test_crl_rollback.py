@@ -16,8 +16,8 @@ from qualification_server.db import transaction
 from qualification_server.trust import rollback
 from qualification_server.trust.files import TrustStore
 from qualification_server.trust.rollback import CrlHighWater, CrlMark
+from tests.support.world import World
 
-from .conftest import World
 from .test_card_checks import card_body, error_code, post_card
 
 pytestmark = pytest.mark.db

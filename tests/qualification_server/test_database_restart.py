@@ -35,8 +35,7 @@ from qualification_server.access_log import log as access_log
 from qualification_server.clinics.service import register_clinic
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
 from qualification_server.models import AccessRecord, Registration
-
-from .conftest import CLINIC, seed_registry, sign_with_card
+from tests.support.world import CLINIC, seed_registry, sign_with_card
 
 LOAD_THREADS = 4
 REGISTERED = ("yamada-taro", "suzuki-hanako", "ito-mai")

@@ -7,7 +7,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from .conftest import World
+from tests.support.world import World
 
 pytestmark = pytest.mark.db
 

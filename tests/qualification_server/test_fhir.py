@@ -6,8 +6,7 @@ import pytest
 from fhir.resources.R4B.coverageeligibilityresponse import CoverageEligibilityResponse
 
 from qualification_server.answers.fhir import EXT_BRANCH, EXT_NUMBER, EXT_SYMBOL
-
-from .conftest import World
+from tests.support.world import World
 
 pytestmark = pytest.mark.db
 
@@ -55,8 +54,7 @@ def test_a_loss_recorded_in_advance_leaves_the_coverage_in_force_until_that_day(
     from insurer_registry.members.audit import Actor
     from insurer_registry.members.codes import ReasonOfLoss
     from insurer_registry.members.service import record_loss
-
-    from .conftest import KYOKAI
+    from tests.support.world import KYOKAI
 
     world.register("yamada-taro")
     with registry_db.transaction(world.registry) as session:

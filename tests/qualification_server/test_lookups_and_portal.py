@@ -15,8 +15,7 @@ from insurer_registry.members.audit import Actor
 from insurer_registry.members.codes import ReasonOfLoss
 from insurer_registry.members.service import record_loss
 from qualification_server.models import AccessRecord, Registration
-
-from .conftest import KOKUHO, KYOKAI, OTHER_CLINIC, World
+from tests.support.world import KOKUHO, KYOKAI, OTHER_CLINIC, World
 
 pytestmark = pytest.mark.db
 

@@ -27,16 +27,8 @@ from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
 from clinic_client.web.app import create_clinic_app
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
-from tests.card_reader.conftest import InsertedCard
-from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
-    KYOKAI,
-    PIN,
-    World,
-    database_factory,
-    issuer_template,
-    residents,
-    world,
-)
+from tests.support.cards import InsertedCard
+from tests.support.world import KYOKAI, PIN, World
 
 from .common import CHECKS, accepts_valid_requests, document_accepts, examples, is_positive
 

@@ -17,20 +17,7 @@ from schemathesis import Case, Response
 from insurer_registry.api.app import create_app
 from insurer_registry.settings import Settings
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
-from tests.insurer_registry.conftest import (  # noqa: F401 - fixtures
-    INSURER_A,
-    RegisteredInsurer,
-    client,
-    database_url,
-    engine,
-    insurer_a,
-    member_body,
-    migrated_engine,
-    my_number,
-    network_token,
-    sessions,
-    settings,
-)
+from tests.support.registry import INSURER_A, RegisteredInsurer, member_body, my_number
 
 from .common import CHECKS, accepts_valid_requests, document_accepts, examples
 

@@ -23,16 +23,7 @@ from schemathesis import Case, Response
 from qualification_server.api.app import build_dependencies, create_app
 from qualification_server.cards.proofs import Method, device_message
 from qualification_server.settings import Settings
-from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
-    KYOKAI,
-    REPO,
-    World,
-    database_factory,
-    issuer_template,
-    residents,
-    sign_with_card,
-    world,
-)
+from tests.support.world import KYOKAI, REPO, World, sign_with_card
 
 from .common import CHECKS, accepts_valid_requests, document_accepts, examples
 

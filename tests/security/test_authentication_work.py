@@ -28,22 +28,8 @@ from insurer_registry.insurers.credentials import CredentialKind
 from insurer_registry.insurers.service import issue_credential
 from qualification_server.clinics.service import ClinicAuthenticator
 from qualification_server.errors import QualificationError
-from tests.insurer_registry.conftest import (  # noqa: F401 - fixtures
-    RegisteredInsurer,
-    database_url,
-    engine,
-    insurer_a,
-    migrated_engine,
-    sessions,
-)
-from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
-    CLINIC,
-    World,
-    database_factory,
-    issuer_template,
-    residents,
-    world,
-)
+from tests.support.registry import RegisteredInsurer
+from tests.support.world import CLINIC, World
 
 pytestmark = pytest.mark.db
 

@@ -46,32 +46,9 @@ from qualification_server.clinics.service import (
     rotate_clinic_token,
 )
 from qualification_server.db import transaction
-from tests.clinic_web.conftest import ServerThread
-from tests.insurer_registry.conftest import (  # noqa: F401 - fixtures
-    INSURER_A,
-    RegisteredInsurer,
-    client,
-    database_url,
-    engine,
-    insurer_a,
-    insurer_b,
-    member_body,
-    migrated_engine,
-    my_number,
-    network_token,
-    sessions,
-    settings,
-)
-from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
-    CLINIC,
-    KYOKAI,
-    OTHER_CLINIC,
-    World,
-    database_factory,
-    issuer_template,
-    residents,
-    world,
-)
+from tests.support.desk import ServerThread
+from tests.support.registry import INSURER_A, RegisteredInsurer, member_body, my_number
+from tests.support.world import CLINIC, KYOKAI, OTHER_CLINIC, World
 
 pytestmark = pytest.mark.db
 

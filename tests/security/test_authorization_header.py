@@ -10,23 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from onshi_kernel.auth_header import MalformedAuthorization, bearer_token
-from tests.insurer_registry.conftest import (  # noqa: F401 - fixtures
-    RegisteredInsurer,
-    client,
-    database_url,
-    engine,
-    insurer_a,
-    migrated_engine,
-    sessions,
-    settings,
-)
-from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
-    World,
-    database_factory,
-    issuer_template,
-    residents,
-    world,
-)
+from tests.support.registry import RegisteredInsurer
+from tests.support.world import World
 
 # How a header is written, `{t}` standing for the caller's own, valid token.
 ACCEPTED = ["Bearer {t}", "bearer {t}", "BEARER {t}", "bEaReR {t}"]

@@ -22,15 +22,7 @@ from sqlalchemy import Engine
 from insurer_registry.api.access_log_queries import without_query
 from insurer_registry.api.app import create_app
 from insurer_registry.settings import Settings
-from tests.insurer_registry.conftest import (  # noqa: F401 - fixtures
-    RegisteredInsurer,
-    database_url,
-    engine,
-    insurer_a,
-    migrated_engine,
-    sessions,
-    settings,
-)
+from tests.support.registry import RegisteredInsurer
 
 pytestmark = pytest.mark.db
 

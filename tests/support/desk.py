@@ -22,14 +22,8 @@ from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
 from clinic_client.web.app import create_clinic_app
 from qualification_server.api.app import create_app
-from tests.card_reader.conftest import InsertedCard
-from tests.qualification_server.conftest import (  # noqa: F401 - fixtures
-    World,
-    database_factory,
-    issuer_template,
-    residents,
-    world,
-)
+from tests.support.cards import InsertedCard
+from tests.support.world import World
 
 CHROMIUM = "/usr/bin/chromium"
 READER = vpcd_reader_name(0)

@@ -25,16 +25,16 @@ SIGN_PASSWORD = "TESTPASS1"
 
 
 @pytest.fixture(scope="session")
-def residents() -> list[Resident]:
+def resident_list() -> list[Resident]:
     return load_residents(REPO / "fixtures" / "residents.json")
 
 
 @pytest.fixture(scope="session")
-def issuer_dir(tmp_path_factory: pytest.TempPathFactory, residents: list[Resident]) -> Path:
+def issuer_dir(tmp_path_factory: pytest.TempPathFactory, resident_list: list[Resident]) -> Path:
     """An issuer directory with cards for the first two residents (issued once per run)."""
     root = tmp_path_factory.mktemp("issuer")
     issuer = Issuer.open(root, pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
-    for resident in residents[:2]:
+    for resident in resident_list[:2]:
         issuer.issue_card(resident, pin=PIN, sign_password=SIGN_PASSWORD)
     return root
 
