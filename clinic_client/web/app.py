@@ -36,6 +36,7 @@ from clinic_client.desk import (
     register_card,
 )
 from clinic_client.reader import FrontDeskReader, ReaderState
+from onshi_kernel import validation
 from onshi_kernel.body_limit import BodySizeLimit
 from onshi_kernel.encoding import EncodingUnclear, detect_encoding
 from qualification_server.contract.schemas import (
@@ -265,10 +266,7 @@ def create_clinic_app(
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
         # FastAPI's own answer would echo the values, the PIN among them.
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
-        )
-        return bad_input(problems[:2000])
+        return bad_input(validation.summary(exc.errors()))
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:

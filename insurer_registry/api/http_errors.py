@@ -22,6 +22,7 @@ from insurer_registry.importer.csv_source import ImportFileInvalid
 from insurer_registry.importer.schemas import ImportReportPublic
 from insurer_registry.importer.service import ImportRejected
 from insurer_registry.members.domain import InvalidRecord
+from onshi_kernel import validation
 from onshi_kernel.mynumber import InvalidMyNumber
 from onshi_kernel.numbers import InvalidInsurerNumber
 
@@ -125,19 +126,14 @@ def invalid_record_response(error: InvalidRecord) -> JSONResponse:
     )
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
-
-
 def _validation_response(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    problems = [
-        {"field": _location(tuple(item.get("loc", ()))), "reason": str(item.get("msg", ""))}
-        for item in error.errors()
-    ]
     return JSONResponse(
-        error_body("invalid_request", "the request is malformed", problems=problems),
+        error_body(
+            "invalid_request",
+            "the request is malformed",
+            problems=validation.problems(error.errors()),
+        ),
         status_code=422,
     )
 

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
+from onshi_kernel import validation
 from qualification_server.contract.schemas import ErrorBody, ErrorResponse
 from qualification_server.errors import CATALOGUE, Code, QualificationError
 
@@ -57,10 +58,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         # Name the fields and what is wrong, never echo the input (it may be personal data).
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
-        )
-        return error_response(Code.INVALID_REQUEST, request, problems[:2000])
+        return error_response(Code.INVALID_REQUEST, request, validation.summary(exc.errors()))
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
