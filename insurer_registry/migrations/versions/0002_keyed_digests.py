@@ -25,17 +25,15 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# A plain RENAME COLUMN (PostgreSQL, SQLite ≥ 3.25): SQLite's batch mode would rebuild the
+# table, and dropping the old one fails on the foreign keys of qualifications and change_log.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("imports") as batch:
-        batch.alter_column(
-            "file_sha256", new_column_name="file_digest", existing_type=sa.String(length=64)
-        )
+    op.execute(sa.text("ALTER TABLE imports RENAME COLUMN file_sha256 TO file_digest"))
     op.execute(sa.text("UPDATE imports SET file_digest = ''"))
     op.execute(sa.text("UPDATE idempotency_keys SET request_hash = 'unkeyed, removed'"))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("imports") as batch:
-        batch.alter_column(
-            "file_digest", new_column_name="file_sha256", existing_type=sa.String(length=64)
-        )
+    op.execute(sa.text("ALTER TABLE imports RENAME COLUMN file_digest TO file_sha256"))
