@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete
@@ -83,14 +84,21 @@ class Housekeeper:
     def _run(self) -> None:
         rounds = 0
         while not self._stop.wait(self._interval):
-            try:
-                while self.seal_now() == access_log.SEAL_BATCH:
-                    pass
-                rounds += 1
-                if rounds % 10 == 0:  # every few seconds: a rollback elsewhere shows here
-                    self.sync_crl_marks_now()
-                if rounds % 120 == 0:  # about once a minute
-                    self.prune_now()
-            except SQLAlchemyError as exc:
-                # The database is away: records wait, upkeep resumes with it.
-                log.warning("housekeeping failed: %s", type(exc).__name__)
+            rounds += 1
+            self._guarded("sealing", self._seal_all)
+            if rounds % 10 == 0:  # every few seconds: a rollback elsewhere shows here
+                self._guarded("syncing the CRL marks", self.sync_crl_marks_now)
+            if rounds % 120 == 0:  # about once a minute
+                self._guarded("pruning used challenges", self.prune_now)
+
+    def _seal_all(self) -> None:
+        while self.seal_now() == access_log.SEAL_BATCH:
+            pass
+
+    @staticmethod
+    def _guarded(what: str, task: Callable[[], object]) -> None:
+        """One task's failure does not skip the others (each resumes with the database)."""
+        try:
+            task()
+        except SQLAlchemyError as exc:
+            log.warning("housekeeping: %s failed: %s", what, type(exc).__name__)

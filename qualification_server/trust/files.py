@@ -114,7 +114,10 @@ def load_anchors(
             continue
         for ca in cas:
             if _signed_by(crl, ca):
-                crls[ca.subject.public_bytes()] = crl
+                # Of several CRLs of one CA, the newest, whatever the order of the files.
+                held = crls.get(ca.subject.public_bytes())
+                if held is None or CrlMark.of(held).is_below(CrlMark.of(crl)):
+                    crls[ca.subject.public_bytes()] = crl
                 break
         else:
             log.error("CRL %s is not signed by any configured CA: ignored", path)

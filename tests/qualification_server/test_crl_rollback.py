@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import time
 from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from qualification_server.access_log.housekeeping import Housekeeper
 from qualification_server.db import transaction
@@ -119,3 +121,43 @@ def test_the_database_keeps_the_greatest_mark_whoever_writes_last(world: World) 
     with transaction(world.deps.sessions) as session:
         rollback.sync(session, fresh)
     assert fresh.mark_of("ca") == CrlMark(10**40, NOW)
+
+
+@pytest.mark.parametrize("newest_first", [True, False])
+def test_of_two_crl_files_of_one_ca_the_newest_is_used_whatever_their_order(
+    world: World, tmp_path: Path, newest_first: bool
+) -> None:
+    older = _revoke(world, "yamada-taro")
+    newer = world.issuer.crl_path.read_bytes()
+    (tmp_path / "older.crl").write_bytes(older)
+    (tmp_path / "newer.crl").write_bytes(newer)
+    files = [tmp_path / "newer.crl", tmp_path / "older.crl"]
+    ca = world.issuer.ca_certificate_path(world.issuer.auth_ca.kind)
+    store = TrustStore([ca], files if newest_first else files[::-1])
+    used = store.anchors().cas[0].crl
+    assert used is not None
+    assert used.public_bytes(serialization.Encoding.DER) == newer
+
+
+def test_a_failing_crl_sync_does_not_stop_the_pruning_of_used_challenges(world: World) -> None:
+    """Each upkeep task fails on its own: a CRL-mark sync that keeps failing (the database
+    refusing it) must not skip the pruning that shares its rounds."""
+    from sqlalchemy.exc import OperationalError
+
+    class Upkeep(Housekeeper):
+        pruned = 0
+
+        def sync_crl_marks_now(self) -> bool:
+            raise OperationalError("SELECT", {}, Exception("refused"))
+
+        def prune_now(self) -> int:
+            Upkeep.pruned += 1
+            return 0
+
+    upkeep = Upkeep(world.deps.sessions, interval_s=0.001)
+    upkeep.start()
+    deadline = time.monotonic() + 20
+    while Upkeep.pruned == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    upkeep.stop()
+    assert Upkeep.pruned >= 1
