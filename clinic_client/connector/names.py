@@ -15,6 +15,8 @@ REQUEST_SUFFIX = ".xml"
 NAME_MAX_BYTES = 255  # the longest file name Linux file systems (and SMB shares) take
 FACE_PREFIX = "OQSsiquc01res_face_"
 _REQUEST = re.compile(r"^(OQS(?:si|mu)(?:quc|imm)01)req_(.*)(?i:\.xml)$")
+_FACE_TIME = re.compile(r"[0-9]{14}")  # ASCII only: \d would take ２ too
+_FACE_UNIQUE = re.compile(r"[0-9A-Za-z]+")
 
 
 class RequestKind(StrEnum):
@@ -77,6 +79,13 @@ def is_request_file(file_name: str) -> bool:
     return file_name.lower().endswith(REQUEST_SUFFIX) and not file_name.startswith(".")
 
 
-def face_result_name(timestamp: str, unique: str) -> str:
-    """`OQSsiquc01res_face_<YYYYMMDDHHMMSS>_<unique>.xml` (docs/file-interface.md, face results)."""
-    return f"{FACE_PREFIX}{timestamp}_{unique}{REQUEST_SUFFIX}"
+def face_result_name(*, unique: str, timestamp: str) -> str:
+    """`OQSsiquc01res_face_<unique>_<YYYYMMDDHHmmss>.xml` (docs/file-interface.md, face
+    results). The time comes last because clinic software that watches `face/` takes only
+    names ending in `_` and 14 digits before `.xml`; `unique` (letters and digits, no `_`)
+    keeps two checks in the same second apart. Anything else is a `ValueError`."""
+    if not _FACE_TIME.fullmatch(timestamp):
+        raise ValueError("face result: the time must be 14 digits, YYYYMMDDHHmmss")
+    if not _FACE_UNIQUE.fullmatch(unique):
+        raise ValueError("face result: the unique part must be letters and digits")
+    return f"{FACE_PREFIX}{unique}_{timestamp}{REQUEST_SUFFIX}"

@@ -1,4 +1,4 @@
-"""A card check at the front desk becomes `face/OQSsiquc01res_face_<time>_<unique>.xml`
+"""A card check at the front desk becomes `face/OQSsiquc01res_face_<unique>_<time>.xml`
 (docs/file-interface.md), written whole, in the encoding the receipt computer reads."""
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from .conftest import read_answer
 
 pytestmark = pytest.mark.db
 
-FACE_NAME = re.compile(r"^OQSsiquc01res_face_(\d{14})_[0-9a-f]+\.xml$")
+FACE_NAME = re.compile(r"^OQSsiquc01res_face_[^_]+_(\d{14})\.xml$")
+# What clinic software that watches face/ matches; it ignores any other name.
+WATCHED = re.compile(r"_(\d{14})\.xml$")
 
 
 @pytest.fixture
@@ -49,6 +51,18 @@ def test_a_card_check_is_written_to_face_in_the_chosen_encoding(
     assert result.findtext("Name") == "山田 太郎"
     assert result.findtext("InsuredCardSymbol") == "記号12"
     assert list((tmp_path / "tmp").iterdir()) == []  # nothing half-written left behind
+
+
+def test_the_file_name_ends_with_the_answers_time_as_clinic_software_expects(
+    tmp_path: Path, card_answer: EligibilityAnswer
+) -> None:
+    name = write_face_result(tmp_path, card_answer).name
+    match = FACE_NAME.match(name)
+    assert match is not None, name
+    assert match.group(1) == card_answer.MessageHeader.ProcessExecutionTime
+    watched = WATCHED.search(name)
+    assert watched is not None
+    assert watched.group(1) == card_answer.MessageHeader.ProcessExecutionTime
 
 
 def test_two_checks_in_the_same_second_get_two_files(

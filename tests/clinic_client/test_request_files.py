@@ -236,7 +236,23 @@ def test_answer_names_follow_the_request_id_or_else_the_file_name(
     assert name.answer_name == answer
 
 
-def test_face_result_names_follow_spec() -> None:
+def test_face_result_names_put_the_time_last() -> None:
     assert (
-        face_result_name("20261128150000", "ab12") == "OQSsiquc01res_face_20261128150000_ab12.xml"
+        face_result_name(unique="ab12", timestamp="20261128150000")
+        == "OQSsiquc01res_face_ab12_20261128150000.xml"
     )
+
+
+@pytest.mark.parametrize(
+    ("unique", "timestamp"),
+    [
+        ("ab12", "2026112815000"),  # 13 digits
+        ("ab12", "20261128150000\n"),
+        ("ab12", "２0261128150000"),  # a full-width digit
+        ("ab_12", "20261128150000"),  # would move the time away from the end
+        ("", "20261128150000"),
+    ],
+)
+def test_a_face_result_name_with_a_bad_part_is_a_caller_error(unique: str, timestamp: str) -> None:
+    with pytest.raises(ValueError, match="face result"):
+        face_result_name(unique=unique, timestamp=timestamp)
