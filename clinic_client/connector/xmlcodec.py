@@ -1,4 +1,5 @@
-"""Bytes ⇄ XML for the file interface (docs/file-interface.md). Pure: no files, no network.
+"""Bytes ⇄ XML for the file interface (docs/file-interface.md). No files, no network; the
+log hears only how many characters a Shift_JIS answer could not carry.
 
 A request declares its encoding in the XML prolog: UTF-8 or Shift_JIS (read as cp932, the
 Windows superset receipt computers actually write); with no declaration XML means UTF-8.
@@ -8,11 +9,16 @@ a DOCTYPE is refused outright, so no entity is ever declared or expanded.
 
 from __future__ import annotations
 
+import logging
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import TypeAlias
+
+from clinic_client.connector.shift_jis import fit_shift_jis
+
+log = logging.getLogger(__name__)
 
 ROOT = "XmlMsg"
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -137,16 +143,35 @@ def write_xml(tree: Mapping[str, Node], encoding: WireEncoding) -> bytes:
     """`XmlMsg` with `tree`'s elements in order, in `encoding`, with a prolog naming it.
 
     A list repeats its element (`ResultOfQualificationConfirmation` once per result).
-    Characters Shift_JIS cannot carry become character references, which any XML parser
-    reads back as the same character.
+    In Shift_JIS each character cp932 cannot carry is replaced (`fit_shift_jis`: 𠮷 → 吉,
+    else 〓), never written as a character reference, which some receipt computers show
+    as it stands; how many were replaced is logged, never the text. UTF-8 keeps them all.
     """
     root = ET.Element(ROOT)
     for tag, value in tree.items():
         _append(root, tag, value)
+    if encoding is WireEncoding.SHIFT_JIS:
+        _fit_to_shift_jis(root)
     ET.indent(root, space=" ")
     body = ET.tostring(root, encoding="unicode")
     document = f'<?xml version="1.0" encoding="{encoding.label}"?>\n{body}\n'
-    return document.encode(encoding.codec, errors="xmlcharrefreplace")
+    return document.encode(encoding.codec)
+
+
+def _fit_to_shift_jis(root: ET.Element) -> None:
+    replaced = 0
+    for element in root.iter():
+        if element.text:
+            fitted = fit_shift_jis(element.text)
+            element.text = fitted.text
+            replaced += fitted.replaced
+    if replaced:
+        # A count for the front desk to know the Shift_JIS answer differs from the record.
+        log.warning(
+            "Shift_JIS answer: %d character(s) cp932 cannot carry replaced "
+            "(a UTF-8 answer keeps them)",
+            replaced,
+        )
 
 
 def _append(parent: ET.Element, tag: str, value: Node) -> None:

@@ -1,19 +1,24 @@
 """Answer documents as written (docs/answer.md): element order, absent elements, lists, and text
-Shift_JIS cannot carry. Pure: no server, no folders."""
+Shift_JIS cannot carry. No server; one face-result file in a temporary folder."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 from clinic_client.api import ServerRefused, ServerUnreachable
+from clinic_client.connector import write_face_result
 from clinic_client.connector.answering import ServerOutage, _server
 from clinic_client.connector.answers import eligibility_answer_file, error_answer_file
 from clinic_client.connector.requests import RequestHeader
 from clinic_client.connector.xmlcodec import WireEncoding, write_xml
 from qualification_server.contract.schemas import EligibilityAnswer
+
+from .conftest import read_answer
 
 NOW = dt.datetime(2026, 4, 15, 1, 2, 3, tzinfo=dt.UTC)
 
@@ -55,13 +60,56 @@ def parse(data: bytes, encoding: WireEncoding) -> ET.Element:
     return ET.fromstring(data.decode(encoding.codec))
 
 
-def test_a_character_shift_jis_cannot_carry_becomes_a_reference_and_reads_back() -> None:
-    data = eligibility_answer_file(answer_with(Name="𠮷田 はしご髙"), WireEncoding.SHIFT_JIS)
-    assert b"&#134071;" in data  # 𠮷 (U+20BB7) is outside cp932
-    root = parse(data, WireEncoding.SHIFT_JIS)
-    assert root.findtext("MessageBody/ResultList/ResultOfQualificationConfirmation/Name") == (
-        "𠮷田 はしご髙"
+NAME = "MessageBody/ResultList/ResultOfQualificationConfirmation/Name"
+NAME_KANA = "MessageBody/ResultList/ResultOfQualificationConfirmation/NameKana"
+
+
+def test_a_shift_jis_answer_replaces_what_cp932_lacks_and_holds_no_character_reference() -> None:
+    data = eligibility_answer_file(
+        answer_with(Name="𠮷田　髙子①", NameKana="ﾖｼﾀﾞ ﾀｶｺ"), WireEncoding.SHIFT_JIS
     )
+    # As a parser that leaves references undecoded sees it: the bytes themselves.
+    assert b"&#" not in data
+    # 𠮷 (U+20BB7) is outside cp932; 髙 (U+9AD9, an IBM extension) and ① are in it, as they are.
+    assert "<Name>吉田　髙子①</Name>".encode("cp932") in data
+    assert b"\xee\xe0" in data  # 髙 in the NEC-selected rows, which every cp932 reader takes
+    assert "<NameKana>ﾖｼﾀﾞ ﾀｶｺ</NameKana>".encode("cp932") in data  # half-width, one byte each
+    root = parse(data, WireEncoding.SHIFT_JIS)
+    assert root.findtext(NAME) == "吉田　髙子①"
+    assert root.findtext(NAME_KANA) == "ﾖｼﾀﾞ ﾀｶｺ"
+
+
+def test_a_utf8_answer_keeps_every_character_exactly() -> None:
+    data = eligibility_answer_file(answer_with(Name="𠮷田　髙子①"), WireEncoding.UTF8)
+    assert "<Name>𠮷田　髙子①</Name>".encode() in data
+    assert parse(data, WireEncoding.UTF8).findtext(NAME) == "𠮷田　髙子①"
+
+
+def test_a_shift_jis_face_result_file_holds_the_substitute_not_a_reference(
+    tmp_path: Path,
+) -> None:
+    path = write_face_result(tmp_path, answer_with(Name="𠮷田　髙子"), encoding="shift_jis")
+    data = path.read_bytes()
+    assert b"&#" not in data
+    assert "<Name>吉田　髙子</Name>".encode("cp932") in data
+    assert read_answer(path).text(NAME) == "吉田　髙子"
+
+
+def test_replacing_characters_logs_how_many_and_never_the_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="clinic_client.connector"):
+        eligibility_answer_file(answer_with(Name="𠮷田　𠮷子"), WireEncoding.SHIFT_JIS)
+    (record,) = caplog.records
+    assert "2 character(s)" in record.getMessage()
+    assert "吉" not in caplog.text and "𠮷" not in caplog.text and "田" not in caplog.text
+
+
+def test_an_answer_cp932_carries_whole_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="clinic_client.connector"):
+        eligibility_answer_file(answer_with(Name="髙橋　①"), WireEncoding.SHIFT_JIS)
+        eligibility_answer_file(answer_with(Name="𠮷田"), WireEncoding.UTF8)
+    assert caplog.records == []
 
 
 def test_leading_spaces_and_zeros_are_kept_and_absent_elements_left_out() -> None:
@@ -87,17 +135,22 @@ def test_the_specific_diseases_list_holds_one_element_per_certificate() -> None:
         ),
         WireEncoding.UTF8,
     )  # fmt: skip
-    (listed,) = root.findall(
+    # Repeated, each holding the certificate's elements directly: no inner wrapper.
+    items = root.findall(
         "MessageBody/ResultList/ResultOfQualificationConfirmation/SpecificDiseasesCertificateList"
     )
-    items = listed.findall("SpecificDiseasesCertificateInfo")
+    assert [[e.tag for e in item] for item in items] == [
+        ["SpecificDiseasesDiseaseCategory", "SpecificDiseasesValidStartDate"]
+    ] * 2
     assert [i.findtext("SpecificDiseasesDiseaseCategory") for i in items] == ["1", "2"]
+    assert root.find(".//SpecificDiseasesCertificateInfo") is None
 
 
 def test_an_error_answer_has_the_header_in_spec_order_and_echoes_what_was_read() -> None:
     data = error_answer_file(
         code="C1005", message="保険者番号に誤りがあります。", detail="InsurerNumber: check digit",
-        header=RequestHeader(arbitrary_file_identifier="x-1"), encoding=WireEncoding.UTF8, now=NOW,
+        header=RequestHeader(arbitrary_file_identifier="x-1"), clinic_code="1310000017",
+        encoding=WireEncoding.UTF8, now=NOW,
     )  # fmt: skip
     root = parse(data, WireEncoding.UTF8)
     header = root.find("MessageHeader")
@@ -105,6 +158,7 @@ def test_an_error_answer_has_the_header_in_spec_order_and_echoes_what_was_read()
     assert [(e.tag, e.text) for e in header] == [
         ("ProcessExecutionTime", "20260415100203"),  # Japan time
         ("QualificationConfirmationDate", "20260415"),
+        ("MedicalInstitutionCode", "1310000017"),  # the connector's, the request had none
         ("ArbitraryFileIdentifier", "x-1"),
         ("ReferenceClassification", "2"),
         ("SegmentOfResult", "9"),
