@@ -155,7 +155,9 @@ def lookup(
     number: Annotated[str, typer.Option(help="番号")],
     birthdate: Annotated[str, typer.Option(help="生年月日 YYYYMMDD")],
     symbol: Annotated[str | None, typer.Option(help="記号")] = None,
-    branch: Annotated[str, typer.Option(help="枝番")] = "00",
+    branch: Annotated[
+        str | None, typer.Option(help="枝番 (left out: every branch with this birth date)")
+    ] = None,
     date: Annotated[str | None, typer.Option(help="confirmation date YYYYMMDD")] = None,
     as_json: JsonOpt = False,
 ) -> None:

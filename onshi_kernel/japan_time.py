@@ -33,3 +33,13 @@ def yyyymmdd(day: dt.date) -> str:
 def timestamp(moment: dt.datetime) -> str:
     """`YYYYMMDDHHmmss` in Japan time, as the wire's times are written."""
     return moment.astimezone(JST).strftime("%Y%m%d%H%M%S")
+
+
+def parse_yyyymmdd(text: str) -> dt.date:
+    """A `YYYYMMDD` date; `ValueError` naming the rule (never the value) for anything else."""
+    if not (len(text) == 8 and text.isascii() and text.isdigit()):
+        raise ValueError("expected a date as YYYYMMDD")
+    try:
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        raise ValueError("not a calendar date") from None

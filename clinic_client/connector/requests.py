@@ -31,7 +31,6 @@ QUERY_ELEMENTS = tuple(InsuredCardQuery.model_fields)  # the order of docs/file-
 REQUIRED_QUERY_ELEMENTS = (
     "InsurerNumber",
     "InsuredIdentificationNumber",
-    "InsuredBranchNumber",
     "Birthdate",
 )
 

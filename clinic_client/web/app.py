@@ -399,7 +399,8 @@ def parse_batch_csv(raw: bytes) -> list[InsuredCardQuery]:
         table = list(reader)
     except csv.Error as exc:  # its messages name the problem, never the values
         raise ValueError(f"not a CSV file: {exc}") from None
-    missing = [c for c in BATCH_COLUMNS if c not in header and c != "InsuredCardSymbol"]
+    optional = ("InsuredCardSymbol", "InsuredBranchNumber")
+    missing = [c for c in BATCH_COLUMNS if c not in header and c not in optional]
     if missing:
         raise ValueError(f"missing columns: {', '.join(missing)}")
     queries = []
@@ -412,7 +413,8 @@ def parse_batch_csv(raw: bytes) -> list[InsuredCardQuery]:
                     InsurerNumber=values["InsurerNumber"],
                     InsuredCardSymbol=values["InsuredCardSymbol"] or None,
                     InsuredIdentificationNumber=values["InsuredIdentificationNumber"],
-                    InsuredBranchNumber=values["InsuredBranchNumber"].zfill(2),
+                    InsuredBranchNumber=(values["InsuredBranchNumber"] or None)
+                    and values["InsuredBranchNumber"].zfill(2),
                     Birthdate=values["Birthdate"],
                 )
             )

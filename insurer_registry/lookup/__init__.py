@@ -7,9 +7,10 @@ answer with the same frozen values.
 """
 
 from insurer_registry.lookup.types import (
+    InsuredNumber,
     PersonQualifications,
     QualificationInfo,
     QualificationSource,
 )
 
-__all__ = ["PersonQualifications", "QualificationInfo", "QualificationSource"]
+__all__ = ["InsuredNumber", "PersonQualifications", "QualificationInfo", "QualificationSource"]

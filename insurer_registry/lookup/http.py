@@ -8,11 +8,10 @@ from typing import Any
 import anyio.to_thread
 import httpx
 
-from insurer_registry.errors import AuthenticationFailed, InsuredNumberNotFound
-from insurer_registry.lookup.schemas import PersonQualificationsBody
-from insurer_registry.lookup.types import PersonQualifications
+from insurer_registry.errors import AuthenticationFailed
+from insurer_registry.lookup.schemas import ByInsuredNumber, HoldersBody, PersonQualificationsBody
+from insurer_registry.lookup.types import InsuredNumber, PersonQualifications
 from insurer_registry.members.persons import validate_person_ref
-from onshi_kernel.numbers import InsurerNumber
 
 
 class RegistryUnavailable(Exception):
@@ -40,21 +39,20 @@ class HttpQualificationSource:
         """A source talking to the registry at `base_url`."""
         return cls(client=httpx.Client(base_url=base_url, timeout=timeout), token=token)
 
-    def _post(self, path: str, body: dict[str, Any]) -> PersonQualifications:
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
         response = self._client.post(path, json=body, headers=self._headers)
         if response.status_code == 200:
-            return PersonQualificationsBody.model_validate(response.json()).value()
+            return response.json()
         code = _error_code(response)
         if response.status_code == 401:
             raise AuthenticationFailed(code)
-        if response.status_code == 404 and code == "insured_number_not_found":
-            raise InsuredNumberNotFound()
         raise RegistryUnavailable(response.status_code, code)
 
     def qualifications_of(self, person_ref: str) -> PersonQualifications:
         """Every qualification of the person, newest first."""
         validate_person_ref(person_ref)
-        return self._post("/network/v1/qualifications/by-person", {"PersonRef": person_ref})
+        answer = self._post("/network/v1/qualifications/by-person", {"PersonRef": person_ref})
+        return PersonQualificationsBody.model_validate(answer).value()
 
     async def aqualifications_of(self, person_ref: str) -> PersonQualifications:
         """`qualifications_of` in a worker thread (this source's HTTP client is synchronous)."""
@@ -66,19 +64,13 @@ class HttpQualificationSource:
     async def aclose(self) -> None:
         """Nothing is held per event loop."""
 
-    def qualifications_by_insured_number(
-        self, *, insurer_number: InsurerNumber, symbol: str | None, number: str, branch: str
-    ) -> PersonQualifications:
-        """The qualifications of the holder of an insured number."""
-        return self._post(
+    def holders_of(self, insured: InsuredNumber) -> tuple[PersonQualifications, ...]:
+        """Whoever holds or held `insured` with its birth date, with their qualifications."""
+        answer = self._post(
             "/network/v1/qualifications/by-insured-number",
-            {
-                "InsurerNumber": insurer_number.digits,
-                "InsuredCardSymbol": symbol,
-                "InsuredIdentificationNumber": number,
-                "InsuredBranchNumber": branch,
-            },
+            ByInsuredNumber.of(insured).model_dump(mode="json", by_alias=True),
         )
+        return HoldersBody.model_validate(answer).value()
 
     def close(self) -> None:
         """Close the HTTP client."""

@@ -9,13 +9,12 @@ from operator import itemgetter
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, bindparam, select
+from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session, sessionmaker
 
 from insurer_registry.db import AsyncPostgres
-from insurer_registry.errors import InsuredNumberNotFound
-from insurer_registry.lookup.types import PersonQualifications, QualificationInfo
+from insurer_registry.lookup.types import InsuredNumber, PersonQualifications, QualificationInfo
 from insurer_registry.members.domain import FLAT_FIELDS
 from insurer_registry.members.mapping import stored_certificate, stored_record
 from insurer_registry.members.persons import short_ref, validate_person_ref
@@ -98,30 +97,30 @@ def person_qualifications(
     return _person(person_ref, rows)
 
 
-def holder_of(
-    *,
-    session: Session | Connection,
-    insurer_number: InsurerNumber,
-    symbol: str | None,
-    number: str,
-    branch: str,
-) -> str:
-    """The person reference of whoever holds an insured number."""
-    person_ref = session.scalars(
+def holders_of(
+    *, session: Session | Connection, insured: InsuredNumber
+) -> tuple[PersonQualifications, ...]:
+    """Every person who holds or held a qualification under `insured` with its birth date,
+    each with all their qualifications, in 枝番 order."""
+    found = (
         select(Person.person_ref)
         .join(Qualification, Qualification.person_id == Person.id)
         .join(Insurer, Insurer.id == Qualification.insurer_id)
         .where(
-            Insurer.number == insurer_number.digits,
-            Qualification.symbol == (symbol or NO_SYMBOL),
-            Qualification.number == number,
-            Qualification.branch == branch,
+            Insurer.number == insured.insurer_number.digits,
+            Qualification.symbol == (insured.symbol or NO_SYMBOL),
+            Qualification.number == insured.number,
+            Qualification.birthdate == insured.birthdate,
         )
-        .order_by(Qualification.qualification_date.desc())
-    ).first()
-    if person_ref is None:
-        raise InsuredNumberNotFound()
-    return person_ref
+        .group_by(Person.person_ref)
+        .order_by(func.min(Qualification.branch), Person.person_ref)
+    )
+    if insured.branch is not None:
+        found = found.where(Qualification.branch == insured.branch)
+    return tuple(
+        person_qualifications(session=session, person_ref=person_ref)
+        for person_ref in session.scalars(found)
+    )
 
 
 class RegistryQualificationSource:
@@ -171,16 +170,7 @@ class RegistryQualificationSource:
         )
         return found
 
-    def qualifications_by_insured_number(
-        self, *, insurer_number: InsurerNumber, symbol: str | None, number: str, branch: str
-    ) -> PersonQualifications:
-        """The qualifications of the holder of an insured number."""
+    def holders_of(self, insured: InsuredNumber) -> tuple[PersonQualifications, ...]:
+        """Whoever holds or held `insured` with its birth date, with their qualifications."""
         with self._engine.connect() as connection:
-            person_ref = holder_of(
-                session=connection,
-                insurer_number=insurer_number,
-                symbol=symbol,
-                number=number,
-                branch=branch,
-            )
-            return person_qualifications(session=connection, person_ref=person_ref)
+            return holders_of(session=connection, insured=insured)

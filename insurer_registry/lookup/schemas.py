@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from insurer_registry.lookup.types import PersonQualifications, QualificationInfo
+from insurer_registry.lookup.types import InsuredNumber, PersonQualifications, QualificationInfo
 from insurer_registry.members.schemas import (
     ElderlyCertificateBody,
     LimitCertificateBody,
     MemberFields,
     SpecificDiseaseBody,
 )
-from insurer_registry.members.schemas_common import SPEC_NAMES, InsurerNumberText
+from insurer_registry.members.schemas_common import (
+    SPEC_NAMES,
+    BranchNumber,
+    InsurerNumberText,
+    WireDate,
+)
 from onshi_kernel.numbers import InsurerNumber
 
 
@@ -24,14 +29,40 @@ class ByPerson(BaseModel):
 
 
 class ByInsuredNumber(BaseModel):
-    """Ask by insured number (a lookup without the card)."""
+    """Ask by insured number and birth date (a lookup without the card); without
+    `InsuredBranchNumber` every 枝番 of the card number is a candidate."""
 
     model_config = SPEC_NAMES
 
     insurer_number: InsurerNumberText = Field(alias="InsurerNumber")
     symbol: str | None = Field(None, alias="InsuredCardSymbol")
     number: str = Field(alias="InsuredIdentificationNumber")
-    branch: str = Field(alias="InsuredBranchNumber")
+    branch: BranchNumber | None = Field(None, alias="InsuredBranchNumber")
+    birthdate: WireDate = Field(alias="Birthdate")
+
+    def value(self) -> InsuredNumber:
+        """The lookup this body asks for."""
+        return InsuredNumber(
+            insurer_number=InsurerNumber.parse(self.insurer_number),
+            symbol=self.symbol,
+            number=self.number,
+            branch=self.branch,
+            birthdate=self.birthdate,
+        )
+
+    @classmethod
+    def of(cls, insured: InsuredNumber) -> ByInsuredNumber:
+        """The wire form of a lookup."""
+        return cls.model_validate(
+            {
+                "insurer_number": insured.insurer_number.digits,
+                "symbol": insured.symbol,
+                "number": insured.number,
+                "branch": insured.branch,
+                "birthdate": insured.birthdate,
+            },
+            by_name=True,
+        )
 
 
 class NetworkQualification(MemberFields):
@@ -96,3 +127,22 @@ class PersonQualificationsBody(BaseModel):
             person_ref=self.person_ref,
             qualifications=tuple(q.info() for q in self.qualifications),
         )
+
+
+class HoldersBody(BaseModel):
+    """The holders of an insured number with its birth date (none, one, or several)."""
+
+    model_config = SPEC_NAMES
+
+    holders: list[PersonQualificationsBody] = Field(alias="Holders")
+
+    @classmethod
+    def of(cls, found: tuple[PersonQualifications, ...]) -> HoldersBody:
+        """The wire form."""
+        return cls.model_validate(
+            {"holders": [PersonQualificationsBody.of(person) for person in found]}, by_name=True
+        )
+
+    def value(self) -> tuple[PersonQualifications, ...]:
+        """The holders this wire form carries."""
+        return tuple(person.value() for person in self.holders)

@@ -6,18 +6,40 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from insurer_registry.errors import InsuredNumberNotFound
 from insurer_registry.members.codes import QualificationValidity
 from insurer_registry.members.domain import MemberRecord
 from onshi_kernel.numbers import InsurerNumber
 
-# What a source raises for a number nobody holds: part of the lookup's interface.
 __all__ = [
-    "InsuredNumberNotFound",
+    "InsuredNumber",
     "PersonQualifications",
     "QualificationInfo",
     "QualificationSource",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class InsuredNumber:
+    """What a lookup without the card asks by: the number a health insurance card shows and
+    the holder's birth date. `branch` (枝番) is None when the clinic did not send it, as real
+    receipt computers do not: then every branch of the card number is a candidate."""
+
+    insurer_number: InsurerNumber
+    symbol: str | None
+    number: str
+    branch: str | None
+    birthdate: date
+
+    def matches(self, info: QualificationInfo) -> bool:
+        """True if `info` is a qualification under this number held by someone born then."""
+        record = info.record
+        return (
+            info.insurer_number == self.insurer_number
+            and (record.symbol or None) == (self.symbol or None)
+            and record.number == self.number
+            and (self.branch is None or record.branch == self.branch)
+            and record.birthdate == self.birthdate
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +119,10 @@ class QualificationSource(Protocol):
         """Release what `aopen` took."""
         ...
 
-    def qualifications_by_insured_number(
-        self, *, insurer_number: InsurerNumber, symbol: str | None, number: str, branch: str
-    ) -> PersonQualifications:
-        """The qualifications of the person holding this insured number (a lookup without
-        the card, docs/domain.md); `InsuredNumberNotFound` when nobody holds it."""
+    def holders_of(self, insured: InsuredNumber) -> tuple[PersonQualifications, ...]:
+        """Every person who holds or held a qualification under `insured` with its birth
+        date, each with all their qualifications (a lookup without the card,
+        docs/domain.md); none is an empty answer. Without a 枝番 several holders can match
+        (twins insured under one card number); a birth date that does not match finds none,
+        exactly as an unknown number does."""
         ...

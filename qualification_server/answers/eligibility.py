@@ -27,6 +27,8 @@ from qualification_server.contract.schemas import (
 from qualification_server.errors import Code, QualificationError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from insurer_registry.lookup.types import PersonQualifications, QualificationInfo
 
 # How long a viewing consent given at the desk lasts (unconfirmed in the real system).
@@ -123,8 +125,11 @@ def result_of(info: QualificationInfo, consents: Consents, now: dt.datetime) -> 
         PersonalFamilyClassification=r.personal_family.value,
         InsuredName=r.insured_name,
         Name=r.name,
+        NameOfOther=r.name_of_other,
         NameKana=r.name_kana,
+        NameOfOtherKana=r.name_of_other_kana,
         Sex1=r.sex.value,
+        Sex2=r.sex2.value if r.sex2 else None,
         Birthdate=yyyymmdd(r.birthdate),
         Address=r.address,
         PostNumber=r.post_number,
@@ -140,6 +145,8 @@ def result_of(info: QualificationInfo, consents: Consents, now: dt.datetime) -> 
         ReasonOfLoss=r.reason_of_loss.value if r.reason_of_loss else None,
         InsurerName=info.insurer_name,
         ElderlyRecipientCertificateInfo=elderly,
+        # Not consent-gated: it says that the 限度額 information changed, not what it is.
+        LimitApplicationCertificateChanged=r.limit_changed.value if r.limit_changed else None,
         LimitApplicationCertificateRelatedConsFlg=_flag(consents.limit_application),
         LimitApplicationCertificateRelatedConsTime=(
             consent_time if consents.limit_application else None
@@ -182,16 +189,19 @@ def card_answer(
 
 
 def insured_number_answer(
-    person: PersonQualifications,
-    qualification_id: int,
+    matches: Sequence[tuple[PersonQualifications, QualificationInfo]],
     consents: Consents,
     context: AnswerContext,
 ) -> EligibilityAnswer:
-    """The answer to a lookup by insured number: that qualification, with 3 when it ended
-    and a newer one of the same person exists."""
-    validity = person.validity_of(qualification_id, context.confirmation_date)
-    shown = tuple(q for q in person.qualifications if q.qualification_id == qualification_id)
-    return _answer(validity.value, shown, consents, context)
+    """The answer to a lookup by insured number: each matched qualification (one per
+    person). One match: its validity, 3 when it ended and a newer one of the same person
+    exists. Several (a card number without 枝番 whose holders share the birth date): 5,
+    each as its own result."""
+    if len(matches) == 1:
+        person, chosen = matches[0]
+        validity = person.validity_of(chosen.qualification_id, context.confirmation_date)
+        return _answer(validity.value, (chosen,), consents, context)
+    return _answer("5", tuple(chosen for _, chosen in matches), consents, context)
 
 
 def _answer(

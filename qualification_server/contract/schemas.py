@@ -131,7 +131,12 @@ class InsuredCardQuery(Spec):
     )
     InsuredCardSymbol: str | None = Field(default=None, max_length=38)
     InsuredIdentificationNumber: str = Field(min_length=1, max_length=38)
-    InsuredBranchNumber: str = Field(pattern=r"^[0-9]{2}$")
+    InsuredBranchNumber: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{2}$",
+        description="枝番; real receipt computers leave it out: then every branch of the card "
+        "number whose holder has the birth date matches (several: QualificationValidity 5)",
+    )
     Birthdate: Yyyymmdd
     LimitApplicationCertificateRelatedConsFlg: Flag = "0"
 

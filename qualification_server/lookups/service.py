@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from insurer_registry.lookup.types import InsuredNumberNotFound
-from onshi_kernel.japan_time import timestamp, yyyymmdd
+from insurer_registry.lookup.types import InsuredNumber
+from onshi_kernel.japan_time import parse_yyyymmdd, timestamp, yyyymmdd
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 from qualification_server.access_log import log as access_log
 from qualification_server.answers.eligibility import (
@@ -60,66 +60,64 @@ def _lookup_one(
     query: InsuredCardQuery,
     context: AnswerContext,
 ) -> EligibilityAnswer:
-    """One insured-number lookup inside the caller's transaction; records it either way."""
+    """One insured-number lookup inside the caller's transaction; records it either way,
+    once for each person it shows.
+
+    Without a 枝番 every branch of the card number whose holder has the birth date is a
+    match: one gets its answer, several (twins under one card number) get 5 with each as its
+    own result. A wrong birth date and an unknown number get the same refusal.
+    """
     summary = _query_summary(query)
-    person_ref: str | None = None
     try:
         try:
             insurer = InsurerNumber.parse(query.InsurerNumber)
         except InvalidInsurerNumber as exc:
             raise QualificationError(Code.INVALID_REQUEST, f"InsurerNumber: {exc}") from None
-        symbol = query.InsuredCardSymbol or None
-        try:
-            person = deps.source.qualifications_by_insured_number(
-                insurer_number=insurer,
-                symbol=symbol,
-                number=query.InsuredIdentificationNumber,
-                branch=query.InsuredBranchNumber,
-            )
-        except InsuredNumberNotFound:
-            raise QualificationError(Code.INSURED_NUMBER_NOT_MATCHED) from None
-        matching = [
-            q
-            for q in person.qualifications
-            if q.insurer_number == insurer
-            and (q.record.symbol or None) == symbol
-            and q.record.number == query.InsuredIdentificationNumber
-            and q.record.branch == query.InsuredBranchNumber
+        insured = InsuredNumber(
+            insurer_number=insurer,
+            symbol=query.InsuredCardSymbol or None,
+            number=query.InsuredIdentificationNumber,
+            branch=query.InsuredBranchNumber,
+            birthdate=parse_yyyymmdd(query.Birthdate),
+        )
+        matches = [
+            (person, chosen)
+            for person in deps.source.holders_of(insured)
+            # a person's newest qualification under the number (they come newest first)
+            if (chosen := next((q for q in person.qualifications if insured.matches(q)), None))
         ]
-        birth = query.Birthdate
-        if not matching or yyyymmdd(matching[0].record.birthdate) != birth:
-            # One answer for "no such number" and "wrong birth date": no oracle for guessing.
+        if not matches:
             raise QualificationError(Code.INSURED_NUMBER_NOT_MATCHED)
-        person_ref = person.person_ref
         consents = Consents(
             limit_application=query.LimitApplicationCertificateRelatedConsFlg == "1"
         )
-        answer = insured_number_answer(person, matching[0].qualification_id, consents, context)
-        access_log.append(
-            session,
-            access_log.Entry(
-                now=context.now,
-                clinic_code=clinic.code,
-                person_ref=person_ref,
-                method=Method.INSURED_NUMBER.value,
-                request=summary,
-                answer=answer_summary(answer, (matching[0],)),
-            ),
-        )
-        return answer
+        answer = insured_number_answer(matches, consents, context)
     except QualificationError as error:
         access_log.append(
             session,
             access_log.Entry(
                 now=context.now,
                 clinic_code=clinic.code,
-                person_ref=person_ref,
+                person_ref=None,
                 method=Method.INSURED_NUMBER.value,
                 request=summary,
                 answer={"error": error.code.value},
             ),
         )
         raise
+    for person, chosen in matches:  # each person shown sees this lookup in their record
+        access_log.append(
+            session,
+            access_log.Entry(
+                now=context.now,
+                clinic_code=clinic.code,
+                person_ref=person.person_ref,
+                method=Method.INSURED_NUMBER.value,
+                request=summary,
+                answer=answer_summary(answer, (chosen,)),
+            ),
+        )
+    return answer
 
 
 def insured_number_lookup(

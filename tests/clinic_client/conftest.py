@@ -40,18 +40,20 @@ def search_info(
     *,
     insurer: str = KYOKAI.digits,
     symbol: str | None = None,
-    branch: str = "00",
+    branch: str | None = None,
     limit_consent: str | None = None,
 ) -> str:
-    """One QualificationConfirmSearchInfo element (docs/file-interface.md)."""
+    """One QualificationConfirmSearchInfo element (docs/file-interface.md), as receipt
+    computers write it: without InsuredBranchNumber unless `branch` is given."""
     parts = [f"<InsurerNumber>{insurer}</InsurerNumber>"]
     if symbol is not None:
         parts.append(f"<InsuredCardSymbol>{symbol}</InsuredCardSymbol>")
     parts += [
         f"<InsuredIdentificationNumber>{number}</InsuredIdentificationNumber>",
-        f"<InsuredBranchNumber>{branch}</InsuredBranchNumber>",
-        f"<Birthdate>{birthdate}</Birthdate>",
     ]
+    if branch is not None:
+        parts.append(f"<InsuredBranchNumber>{branch}</InsuredBranchNumber>")
+    parts.append(f"<Birthdate>{birthdate}</Birthdate>")
     if limit_consent is not None:
         parts.append(
             "<LimitApplicationCertificateRelatedConsFlg>"

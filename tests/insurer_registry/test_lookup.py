@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from insurer_registry.errors import AuthenticationFailed, InsuredNumberNotFound
-from insurer_registry.lookup import QualificationSource
+from insurer_registry.errors import AuthenticationFailed
+from insurer_registry.lookup import InsuredNumber, QualificationSource
 from insurer_registry.lookup.http import HttpQualificationSource
 from insurer_registry.lookup.local import RegistryQualificationSource
 from insurer_registry.members.codes import QualificationValidity, ReasonOfLoss
@@ -118,6 +118,23 @@ def test_overlapping_qualifications_at_two_insurers_are_several(
     assert found.validity_on(date(2024, 1, 1)) is QualificationValidity.SEVERAL
 
 
+def insured(
+    number: str = "1001",
+    *,
+    branch: str | None = None,
+    birthdate: date = date(1980, 4, 1),
+    symbol: str | None = "東京１",
+    insurer: str = INSURER_A,
+) -> InsuredNumber:
+    return InsuredNumber(
+        insurer_number=InsurerNumber.parse(insurer),
+        symbol=symbol,
+        number=number,
+        branch=branch,
+        birthdate=birthdate,
+    )
+
+
 def test_lookup_by_insured_number_finds_the_holder_and_their_history(
     source: QualificationSource,
     writer: Writer,
@@ -125,23 +142,67 @@ def test_lookup_by_insured_number_finds_the_holder_and_their_history(
     insurer_b: RegisteredInsurer,
 ) -> None:
     old_id, new_id = job_change(writer, insurer_a, insurer_b)
-    found = source.qualifications_by_insured_number(
-        insurer_number=InsurerNumber.parse(INSURER_A),
-        symbol="東京１",
-        number="1001",
-        branch="01",
-    )
+    (found,) = source.holders_of(insured(branch="01"))
     assert found.person_ref == PERSON
     assert [q.qualification_id for q in found.qualifications] == [new_id, old_id]
 
 
-def test_an_unknown_insured_number_is_not_found(
-    source: QualificationSource, insurer_a: RegisteredInsurer
-) -> None:
-    with pytest.raises(InsuredNumberNotFound):
-        source.qualifications_by_insured_number(
-            insurer_number=InsurerNumber.parse(INSURER_A), symbol=None, number="1", branch="00"
+def family(writer: Writer, insurer: RegisteredInsurer) -> None:
+    """Card number 1001 of insurer A: the insured (00, born 1980) and twins (01 and 02,
+    born 2015-05-05)."""
+    for n, branch, birth in ((1, "00", "19800401"), (2, "01", "20150505"), (3, "02", "20150505")):
+        body = member_body(
+            n,
+            InsuredIdentificationNumber="1001",
+            InsuredBranchNumber=branch,
+            Birthdate=birth,
+            PersonalFamilyClassification="1" if branch == "00" else "2",
         )
+        assert writer.post("/v1/members", insurer, body).status_code == 201
+
+
+def test_without_a_branch_the_birth_date_picks_the_holder(
+    source: QualificationSource, writer: Writer, insurer_a: RegisteredInsurer
+) -> None:
+    family(writer, insurer_a)
+    (found,) = source.holders_of(insured())
+    assert found.person_ref == PERSON
+    assert [q.record.branch for q in found.qualifications] == ["00"]
+
+
+def test_without_a_branch_holders_sharing_the_birth_date_all_match_in_branch_order(
+    source: QualificationSource, writer: Writer, insurer_a: RegisteredInsurer
+) -> None:
+    family(writer, insurer_a)
+    twins = source.holders_of(insured(birthdate=date(2015, 5, 5)))
+    assert [p.qualifications[0].record.branch for p in twins] == ["01", "02"]
+    assert [p.person_ref for p in twins] == [
+        person_reference(my_number(n), DEVELOPMENT_PSEUDONYM_KEY) for n in (2, 3)
+    ]
+    (second,) = source.holders_of(insured(birthdate=date(2015, 5, 5), branch="02"))
+    assert second == twins[1]
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        insured(birthdate=date(1980, 4, 2)),  # the right number, a wrong birth date
+        insured(branch="01"),  # a branch whose holder has another birth date
+        insured("1002"),  # nobody's number
+        insured(symbol=None),  # the number without its 記号
+        insured(insurer=INSURER_B),  # the number at another insurer
+    ],
+    ids=["wrong-birth-date", "other-branch", "unknown-number", "no-symbol", "other-insurer"],
+)
+def test_a_number_nobody_born_then_holds_finds_nobody(
+    source: QualificationSource,
+    writer: Writer,
+    insurer_a: RegisteredInsurer,
+    insurer_b: RegisteredInsurer,
+    asked: InsuredNumber,
+) -> None:
+    family(writer, insurer_a)
+    assert source.holders_of(asked) == ()
 
 
 def test_the_answer_carries_the_certificates(

@@ -94,9 +94,20 @@ def test_a_card_answer_says_how_the_person_is_qualified_on_the_day(
 def test_an_insured_number_answer_is_3_when_a_newer_qualification_replaced_it() -> None:
     old = qualification(1, "1001", dt.date(2010, 4, 1), loss=dt.date(2024, 10, 1))
     new = qualification(2, "2002", dt.date(2024, 10, 1))
-    answer = insured_number_answer(person(new, old), 1, Consents(), CONTEXT)
+    answer = insured_number_answer([(person(new, old), old)], Consents(), CONTEXT)
     assert answer.MessageBody.QualificationValidity == "3"
     assert listed(answer) == ["1001"]
+
+
+def test_an_insured_number_answer_of_several_holders_is_5_with_each_listed() -> None:
+    # twins under one card number without 枝番: each person's own qualification, in order
+    first = qualification(1, "1001", dt.date(2015, 5, 5))
+    second = qualification(2, "1002", dt.date(2015, 5, 5))
+    answer = insured_number_answer(
+        [(person(first), first), (person(second), second)], Consents(), CONTEXT
+    )
+    assert answer.MessageBody.QualificationValidity == "5"
+    assert listed(answer) == ["1001", "1002"]
 
 
 @pytest.mark.parametrize("consented", [False, True])

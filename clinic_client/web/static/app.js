@@ -247,7 +247,7 @@ async function lookupNumber(event) {
   const form = new FormData(event.target);
   const query = {
     InsurerNumber: form.get("InsurerNumber"), InsuredIdentificationNumber: form.get("InsuredIdentificationNumber"),
-    InsuredBranchNumber: form.get("InsuredBranchNumber"), Birthdate: String(form.get("Birthdate")).replaceAll("-", ""),
+    InsuredBranchNumber: form.get("InsuredBranchNumber") || null, Birthdate: String(form.get("Birthdate")).replaceAll("-", ""),
     LimitApplicationCertificateRelatedConsFlg: form.get("limit") ? "1" : "0",
   };
   if (form.get("InsuredCardSymbol")) query.InsuredCardSymbol = form.get("InsuredCardSymbol");
@@ -296,7 +296,7 @@ function batchRows(batch) {
     const r = b.ResultList ? b.ResultList.ResultOfQualificationConfirmation[0] : {};
     const result = b.ProcessingResultStatus === "1" ? t("validity")[b.QualificationValidity] : `${b.ProcessingResultCode} ${b.ProcessingResultMessage || ""}`;
     return { error: b.ProcessingResultStatus !== "1" || b.QualificationValidity !== "1",
-             cells: [q.InsurerNumber.trim(), q.InsuredCardSymbol || "", q.InsuredIdentificationNumber, q.InsuredBranchNumber, result,
+             cells: [q.InsurerNumber.trim(), q.InsuredCardSymbol || "", q.InsuredIdentificationNumber, q.InsuredBranchNumber || "", result,
                      r.Name || "", r.NameKana || "", r.InsurerName || "", ratio(r.InsuredPartialContributionRatio)] };
   });
 }
