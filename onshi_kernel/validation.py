@@ -26,5 +26,11 @@ def problems(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
 
 def summary(errors: Iterable[Mapping[str, Any]]) -> str:
     """The same problems in one line, `field: reason; …`, at most `SUMMARY_MAX_CHARS`."""
-    text = "; ".join(f"{p['field']}: {p['reason']}" for p in problems(errors))
+    return one_line(problems(errors))
+
+
+def one_line(found: Iterable[Mapping[str, str]]) -> str:
+    """`{"field", "reason"}` problems as one line, `field: reason; …`, at most
+    `SUMMARY_MAX_CHARS`."""
+    text = "; ".join(f"{p['field']}: {p['reason']}" for p in found)
     return text[:SUMMARY_MAX_CHARS]
