@@ -1,25 +1,16 @@
 """The server's refusals: `QualificationError(code)`, raised by services and turned into
-an answer by `http_errors.py`. The codes and their texts are the wire contract's
-(`contract.codes`)."""
+an answer by `api/errors.py`. The codes and their texts are the wire contract's
+(`contract.codes`); the pattern is the kernel's (`onshi_kernel.errors.CodedError`)."""
 
 from __future__ import annotations
 
-from qualification_server.contract.codes import CATALOGUE, Code, ErrorInfo
+from onshi_kernel.errors import CodedError
+from qualification_server.contract.codes import CATALOGUE, Code
 
-__all__ = ["CATALOGUE", "Code", "ErrorInfo", "QualificationError"]
+__all__ = ["CATALOGUE", "Code", "QualificationError"]
 
 
-class QualificationError(Exception):
+class QualificationError(CodedError[Code]):
     """A refusal with a stable code. `detail` adds facts for IT (never personal data)."""
 
-    def __init__(
-        self, code: Code, detail: str | None = None, *, retry_after_s: int | None = None
-    ) -> None:
-        super().__init__(f"{code}: {detail or CATALOGUE[code].it}")
-        self.code = code
-        self.detail = detail
-        self.retry_after_s = retry_after_s  # when trying again can succeed (HTTP Retry-After)
-
-    @property
-    def info(self) -> ErrorInfo:
-        return CATALOGUE[self.code]
+    catalogue = CATALOGUE

@@ -1,11 +1,14 @@
 """Stable, numbered errors of the wire contract: each code with its HTTP status, a short
-text for the front desk (Japanese) and one for IT. Codes never change meaning; new ones are
-added at the end of their hundred."""
+text for the front desk (Japanese) and one for IT, in the kernel's pattern
+(`onshi_kernel.errors`). Codes never change meaning; new ones are added at the end of their
+hundred."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from enum import StrEnum
+
+from onshi_kernel.errors import ErrorInfo, catalogue
 
 
 class Code(StrEnum):
@@ -28,6 +31,8 @@ class Code(StrEnum):
     INSURED_NUMBER_NOT_MATCHED = "Q4001"
     TOO_MANY_LOOKUPS = "Q4002"
     BATCH_TOO_LARGE = "Q4003"
+    BATCH_UNKNOWN = "Q4004"
+    BATCH_KEY_REUSED = "Q4005"
     CLIENT_UNAUTHENTICATED = "Q5001"
     FORBIDDEN = "Q5002"
     PORTAL_UNAUTHENTICATED = "Q5003"
@@ -37,16 +42,9 @@ class Code(StrEnum):
     UNAVAILABLE = "Q9002"
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
-    http_status: int
-    front_desk: str
-    it: str
-
-
 RETRY = "しばらくしてからもう一度お試しください。"
 
-CATALOGUE: dict[Code, ErrorInfo] = {
+CATALOGUE: Mapping[Code, ErrorInfo] = catalogue(Code, {
     Code.MALFORMED_CERTIFICATE: ErrorInfo(
         400, "カードを読み取れませんでした。カードを置き直してください。",
         "The certificate is not a DER X.509 certificate.",
@@ -125,6 +123,15 @@ CATALOGUE: dict[Code, ErrorInfo] = {
         413, "一度に照会できる件数を超えています。分けて照会してください。",
         "The batch holds more entries than allowed.",
     ),
+    Code.BATCH_UNKNOWN: ErrorInfo(
+        404, "該当する一括照会がありません。受付番号を確認してください。",
+        "No batch of this clinic has this reception number (another clinic's is answered the "
+        "same), or its result was already removed after the retention period.",
+    ),
+    Code.BATCH_KEY_REUSED: ErrorInfo(
+        409, "この一括照会は別の内容で受け付け済みです。",
+        "The Idempotency-Key was used by this clinic for a batch with other entries.",
+    ),
     Code.CLIENT_UNAUTHENTICATED: ErrorInfo(
         401, "医療機関の認証に失敗しました。システム管理者に連絡してください。",
         "Missing or invalid clinic credential (Authorization: Bearer <token>).",
@@ -154,4 +161,4 @@ CATALOGUE: dict[Code, ErrorInfo] = {
         503, f"一時的に利用できません。{RETRY}",
         "The database is unavailable; retry after the Retry-After delay.",
     ),
-}  # fmt: skip
+})  # fmt: skip

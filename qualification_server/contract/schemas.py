@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
+from onshi_kernel import errors as kernel_errors
 from onshi_kernel.patterns import (
     INSURER_NUMBER_DESCRIPTION,
     INSURER_NUMBER_PATTERN,
@@ -289,15 +290,13 @@ class BatchAnswer(Spec):
 # --- errors ------------------------------------------------------------------------------
 
 
-class ErrorBody(Strict):
-    code: str = Field(description="stable numbered code, e.g. Q1005")
-    message: str = Field(description="for the front desk (Japanese)")
-    message_it: str = Field(description="for IT")
-    detail: str | None = None
-    request_id: str
+class ErrorBody(kernel_errors.ErrorBody):
+    """The kernel's error body, as clinic_client parses it: no field of the server's own."""
+
+    code: str = Field(description="stable numbered code, e.g. Q1005 (contract.codes)")
 
 
-class ErrorResponse(Strict):
+class ErrorResponse(kernel_errors.ErrorResponse):
     error: ErrorBody
 
 
