@@ -8,6 +8,7 @@ import datetime as dt
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -150,3 +151,43 @@ class LookupBudget(Base):
     budget: Mapped[str] = mapped_column(String(16), primary_key=True)
     window_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
+
+
+class Batch(Base):
+    """A 一括照会 submitted by a clinic (two-step: the result is fetched by reception number).
+
+    A worker claims it with a lease (by the database's clock, so that an instance that died
+    mid-batch leaves it to another) and looks its entries up a chunk per transaction.
+    """
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reception_number: Mapped[str] = mapped_column(String(16), unique=True)
+    clinic_code: Mapped[str] = mapped_column(String(10), index=True)
+    # The client's Idempotency-Key: a retried submission gets the same batch, not a second.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    entries_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    confirmation_date: Mapped[dt.date] = mapped_column(Date)
+    arbitrary_file_identifier: Mapped[str | None] = mapped_column(String(64))
+    entry_count: Mapped[int] = mapped_column(Integer)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+    __table_args__ = (UniqueConstraint("clinic_code", "idempotency_key"),)
+
+
+class BatchEntry(Base):
+    """One entry of a batch: the query, and once looked up its `BulkConfirmUnit`, both
+    sealed (AES-GCM under the server's key): they hold birth dates and names."""
+
+    __tablename__ = "batch_entries"
+
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    unit_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -48,6 +48,9 @@ class Settings(OnshiSettings):
         default=1 << 20, ge=16_384, description="larger bodies are refused unread (413)"
     )
     batch_entries_per_day: int = Field(default=10_000, ge=1, description="per clinic")
+    batch_retention_hours: int = Field(
+        default=7 * 24, ge=1, description="a batch's result is kept this long after it is done"
+    )
     unmatched_lookups_per_hour: int = Field(
         default=100, ge=1, description="answers 'no such insured number' per clinic"
     )

@@ -33,6 +33,7 @@ from qualification_server.cards import routes as cards_routes
 from qualification_server.clinics.service import ClinicAuthenticator
 from qualification_server.db import make_engine, make_session_factory
 from qualification_server.lookups import routes as lookups_routes
+from qualification_server.lookups.batches import BatchWorker
 from qualification_server.registrations import routes as registrations_routes
 from qualification_server.settings import Settings
 from qualification_server.trust import rollback
@@ -154,9 +155,15 @@ class MetricsMiddleware:
             REQUESTS.labels(route, str(status)).inc()
 
 
-def create_app(deps: Dependencies, *, seal_interval_s: float | None = 0.5) -> FastAPI:
+def create_app(
+    deps: Dependencies,
+    *,
+    seal_interval_s: float | None = 0.5,
+    batch_interval_s: float | None = 0.2,
+) -> FastAPI:
     """The application over `deps` (see `build_dependencies`). Unless `seal_interval_s` is
-    None, a background thread seals the access log at that interval (`Housekeeper`)."""
+    None, a background thread seals the access log at that interval (`Housekeeper`); unless
+    `batch_interval_s` is None, another looks up the batches waiting (`BatchWorker`)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -176,11 +183,16 @@ def create_app(deps: Dependencies, *, seal_interval_s: float | None = 0.5) -> Fa
         )
         if sealer is not None:
             sealer.start()
+        batch_worker = None if batch_interval_s is None else BatchWorker(deps, batch_interval_s)
+        if batch_worker is not None:
+            batch_worker.start()
         try:
             await deps.checks.open()
             await deps.source.aopen()
             yield
         finally:
+            if batch_worker is not None:
+                await run_in_threadpool(batch_worker.stop)
             if sealer is not None:
                 await run_in_threadpool(sealer.stop)
             await deps.checks.aclose()

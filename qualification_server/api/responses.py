@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import Response
 
-from qualification_server.contract.schemas import BatchAnswer, EligibilityAnswer, ErrorResponse
+from qualification_server.contract.schemas import ErrorResponse, Spec
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse},
@@ -41,5 +41,5 @@ class SpecJSONResponse(Response):
 
     media_type = "application/json"
 
-    def __init__(self, model: EligibilityAnswer | BatchAnswer) -> None:
-        super().__init__(model.model_dump_json(exclude_none=True))
+    def __init__(self, model: Spec, status_code: int = 200) -> None:
+        super().__init__(model.model_dump_json(exclude_none=True), status_code=status_code)

@@ -52,11 +52,11 @@ def _query_summary(query: InsuredCardQuery) -> dict[str, Any]:
     }
 
 
-def _lookup_one(
+def lookup_one(
     deps: Dependencies,
     session: Session,
     *,
-    clinic: ClinicIdentity,
+    clinic_code: str,
     query: InsuredCardQuery,
     context: AnswerContext,
 ) -> EligibilityAnswer:
@@ -97,7 +97,7 @@ def _lookup_one(
             session,
             access_log.Entry(
                 now=context.now,
-                clinic_code=clinic.code,
+                clinic_code=clinic_code,
                 person_ref=None,
                 method=Method.INSURED_NUMBER.value,
                 request=summary,
@@ -110,7 +110,7 @@ def _lookup_one(
             session,
             access_log.Entry(
                 now=context.now,
-                clinic_code=clinic.code,
+                clinic_code=clinic_code,
                 person_ref=person.person_ref,
                 method=Method.INSURED_NUMBER.value,
                 request=summary,
@@ -134,7 +134,7 @@ def insured_number_lookup(
     )
     settings = deps.settings
     with transaction(deps.sessions) as session:
-        _refuse_when_misses_spent(deps, session, clinic, now)
+        refuse_when_misses_spent(deps, session, clinic.code, now)
         spend(
             session, clinic_code=clinic.code, budget=Budget.LOOKUPS, count=1,
             limit=settings.insured_lookups_per_minute, now=now,
@@ -142,20 +142,22 @@ def insured_number_lookup(
     error: QualificationError | None = None
     with transaction(deps.sessions) as session:
         try:
-            return _lookup_one(deps, session, clinic=clinic, query=request.query, context=context)
+            return lookup_one(
+                deps, session, clinic_code=clinic.code, query=request.query, context=context
+            )
         except QualificationError as exc:
             if exc.code is Code.INSURED_NUMBER_NOT_MATCHED:
-                _count_misses(session, clinic, 1, now)
+                count_misses(session, clinic.code, 1, now)
             error = exc  # the refusal record commits with the transaction
     raise error
 
 
-def _refuse_when_misses_spent(
-    deps: Dependencies, session: Session, clinic: ClinicIdentity, now: dt.datetime
+def refuse_when_misses_spent(
+    deps: Dependencies, session: Session, clinic_code: str, now: dt.datetime
 ) -> int:
     """The clinic's unmatched answers left this hour; refuses (429) when none are."""
     remaining = left(
-        session, clinic_code=clinic.code, budget=Budget.MISSES,
+        session, clinic_code=clinic_code, budget=Budget.MISSES,
         limit=deps.settings.unmatched_lookups_per_hour, now=now,
     )  # fmt: skip
     if remaining == 0:
@@ -163,8 +165,8 @@ def _refuse_when_misses_spent(
     return remaining
 
 
-def _count_misses(session: Session, clinic: ClinicIdentity, misses: int, now: dt.datetime) -> None:
-    spend(session, clinic_code=clinic.code, budget=Budget.MISSES, count=misses, limit=None, now=now)
+def count_misses(session: Session, clinic_code: str, misses: int, now: dt.datetime) -> None:
+    spend(session, clinic_code=clinic_code, budget=Budget.MISSES, count=misses, limit=None, now=now)
 
 
 def batch_lookup(
@@ -184,7 +186,7 @@ def batch_lookup(
         arbitrary_file_identifier=request.arbitrary_file_identifier,
     )
     with transaction(deps.sessions) as session:
-        misses_left = _refuse_when_misses_spent(deps, session, clinic, now)
+        misses_left = refuse_when_misses_spent(deps, session, clinic.code, now)
         spend(
             session, clinic_code=clinic.code, budget=Budget.BATCH_ENTRIES,
             count=len(request.entries), limit=deps.settings.batch_entries_per_day, now=now,
@@ -196,8 +198,8 @@ def batch_lookup(
             try:
                 if misses >= misses_left:  # guessing stops here, not at the batch's end
                     raise exhausted(Budget.MISSES, now, "unmatched insured numbers this hour")
-                body = _lookup_one(
-                    deps, session, clinic=clinic, query=query, context=context
+                body = lookup_one(
+                    deps, session, clinic_code=clinic.code, query=query, context=context
                 ).MessageBody
             except QualificationError as error:
                 errors += 1
@@ -210,7 +212,7 @@ def batch_lookup(
                 )
             units.append(BatchUnit(InsuredNumberQuery=query, MessageBody=body))
         if misses:
-            _count_misses(session, clinic, misses, now)
+            count_misses(session, clinic.code, misses, now)
     return BatchAnswer(
         MessageHeader=BatchHeader(
             ProcessExecutionTime=timestamp(now),

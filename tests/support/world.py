@@ -372,9 +372,10 @@ def world(
             session=s, clinic_code=CLINIC, device_id="face-1", now=clock(),
             public_key=device.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
         )  # fmt: skip
-    # tests seal the access log themselves, when they mean to
+    # tests seal the access log and look up batches themselves, when they mean to
     with TestClient(
-        create_app(deps, seal_interval_s=None), raise_server_exceptions=False
+        create_app(deps, seal_interval_s=None, batch_interval_s=None),
+        raise_server_exceptions=False,
     ) as client:
         yield World(client, deps, issuer, clock, token, other, device, ids, registry)
     engine.dispose()
