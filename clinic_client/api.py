@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from onshi_kernel.numbers import validate_clinic_code
 from qualification_server.contract.schemas import (
     BatchAnswer,
     Consents,
@@ -59,6 +60,7 @@ class QualificationClient:
         """`http` replaces the client built from `base_url` (tests pass a TestClient)."""
         self._http = http or httpx.Client(base_url=base_url, timeout=timeout_s)
         self._http.headers["Authorization"] = f"Bearer {token}"
+        self.clinic_code = clinic_code_of(token)
 
     def close(self) -> None:
         self._http.close()
@@ -144,6 +146,16 @@ class QualificationClient:
             "consent": True,
         }
         return RegistrationResult.model_validate(self._post("/v1/registrations", body))
+
+
+def clinic_code_of(token: str) -> str | None:
+    """The 医療機関コード a clinic token names (`<医療機関コード>.<secret>`), or None when it
+    names none: the connector writes it into the answers it makes itself."""
+    code, dot, _ = token.partition(".")
+    try:
+        return validate_clinic_code(code) if dot else None
+    except ValueError:
+        return None
 
 
 def challenge_digest(challenge: bytes) -> bytes:

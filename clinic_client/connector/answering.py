@@ -62,21 +62,26 @@ def answer_request(
             raise RequestRejected(ConnectorCode.UNKNOWN_REQUEST)
         return _ask(name, read_request(name.kind, data), client, now)
     except RequestRejected as exc:
-        return refusal(name, exc, now=now)
+        return refusal(name, exc, clinic_code=client.clinic_code, now=now)
 
 
-def refusal(name: RequestName, rejected: RequestRejected, *, now: dt.datetime) -> Answer:
-    """The error answer to a request file the connector refuses itself (a `C…` code)."""
+def refusal(
+    name: RequestName, rejected: RequestRejected, *, clinic_code: str | None, now: dt.datetime
+) -> Answer:
+    """The error answer to a request file the connector refuses itself (a `C…` code);
+    `clinic_code` is the connector's own, for the answer's header."""
     data = error_answer_file(
         code=rejected.code.value, message=rejected.info.front_desk, detail=rejected.detail,
-        header=rejected.header, encoding=rejected.encoding, now=now,
+        header=rejected.header, clinic_code=clinic_code, encoding=rejected.encoding, now=now,
     )  # fmt: skip
     return Answer(name.answer_name, data, f"refused {rejected.code.value}", refused_file=True)
 
 
-def internal_error_answer(name: RequestName, *, now: dt.datetime) -> Answer:
+def internal_error_answer(
+    name: RequestName, *, clinic_code: str | None, now: dt.datetime
+) -> Answer:
     """What a request gets when the connector itself failed on it (C9001), never silence."""
-    return refusal(name, RequestRejected(ConnectorCode.INTERNAL), now=now)
+    return refusal(name, RequestRejected(ConnectorCode.INTERNAL), clinic_code=clinic_code, now=now)
 
 
 def _ask(
@@ -105,7 +110,7 @@ def _ask(
             refused += batch.MessageHeader.NumberOfError if batch else 0
             return Answer(
                 name.answer_name,
-                batch_answer_file(request, batch, now=now),
+                batch_answer_file(request, batch, clinic_code=client.clinic_code, now=now),
                 f"{len(request.entries)} entries, {refused} refused",
             )
         # 照会番号の登録: not supported (README), answered so the receipt computer knows.
@@ -113,7 +118,7 @@ def _ask(
     except ServerRefused as refused_by_server:
         data = error_answer_file(
             code=refused_by_server.code, message=refused_by_server.message, detail=None,
-            header=header, encoding=request.encoding, now=now,
+            header=header, clinic_code=client.clinic_code, encoding=request.encoding, now=now,
         )  # fmt: skip
         return Answer(name.answer_name, data, f"refused {refused_by_server.code}")
 

@@ -1,9 +1,13 @@
 """Answer files (docs/answer.md, docs/file-interface.md): the server's answers and the
 connector's refusals as `XmlMsg` trees in the request's encoding. Pure.
 
-Elements come in the order of the server's models, absent ones omitted, values as plain text.
-A refusal (the server's `Q…` or the connector's `C…`) is `SegmentOfResult` 9 with
-`ErrorCode` and `ErrorMessage` in the header and `ProcessingResultStatus` 2 in the body.
+Elements come in the order of the server's models, absent ones omitted, values as plain text;
+a list repeats its element (`SpecificDiseasesCertificateList` once per certificate, holding
+the certificate's elements directly, as clinic software reads it). A refusal (the server's
+`Q…` or the connector's `C…`) is `SegmentOfResult` 9 with `ErrorCode` and `ErrorMessage` in
+the header and `ProcessingResultStatus` 2 in the body. Every header carries
+`MedicalInstitutionCode`: the answers the connector makes itself take the clinic's code from
+its credential, as the server's answers do.
 """
 
 from __future__ import annotations
@@ -28,25 +32,29 @@ from qualification_server.contract.schemas import (
 FILE_REFERENCE = "2"  # ReferenceClassification: every file request is by insured-card number
 SEGMENT_NORMAL, SEGMENT_ERROR = "1", "9"
 STATUS_ERROR = "2"
-# The list's item element is unconfirmed: chosen here (docs/domain.md lists it).
-LIST_ITEMS = {"SpecificDiseasesCertificateList": "SpecificDiseasesCertificateInfo"}
 
 
 def eligibility_answer_file(answer: EligibilityAnswer, encoding: WireEncoding) -> bytes:
     """`OQSsiquc01res` (and the face result): the server's answer, in `encoding`."""
-    tree = _wire_tree(answer.model_dump(exclude_none=True))
+    tree = answer.model_dump(exclude_none=True)
     tree["MessageHeader"]["CharacterCodeIdentifier"] = encoding.value
     return write_xml(tree, encoding)
 
 
 def batch_answer_file(
-    request: BatchRequest, answer: BatchAnswer | None, *, now: dt.datetime
+    request: BatchRequest,
+    answer: BatchAnswer | None,
+    *,
+    clinic_code: str | None,
+    now: dt.datetime,
 ) -> bytes:
     """`OQSmuquc01res`: one `BulkConfirmUnit` per entry of the request, in its order.
 
     `answer` holds the server's units for the entries that could be sent (None when none
     could); an entry the connector refused gets a unit with its `C…` code. The header counts
-    every entry. The units sit in `MessageBody`, as in every answer file.
+    every entry. The units sit in `MessageBody`, as in every answer file. `clinic_code` is
+    the connector's own (`QualificationClient.clinic_code`), for a header the server did not
+    make.
     """
     sent = request.queries
     server_units = list(answer.BulkConfirmUnit) if answer else []
@@ -65,7 +73,7 @@ def batch_answer_file(
                 }
             )
         else:
-            units.append(_wire_tree(next(pending).model_dump(exclude_none=True)))
+            units.append(next(pending).model_dump(exclude_none=True))
     errors = sum(1 for u in units if u["MessageBody"]["ProcessingResultStatus"] == STATUS_ERROR)
     header: dict[str, Any] = (
         answer.MessageHeader.model_dump(exclude_none=True)
@@ -73,7 +81,7 @@ def batch_answer_file(
         else {
             "ProcessExecutionTime": timestamp(now),
             "QualificationConfirmationDate": _confirmation_date(request.header, now),
-            "MedicalInstitutionCode": request.header.medical_institution_code,
+            "MedicalInstitutionCode": _clinic_code(clinic_code, request.header),
             "ReferenceClassification": FILE_REFERENCE,
             "SegmentOfResult": SEGMENT_NORMAL,
         }
@@ -99,11 +107,14 @@ def error_answer_file(
     message: str,
     detail: str | None,
     header: RequestHeader | None,
+    clinic_code: str | None,
     encoding: WireEncoding,
     now: dt.datetime,
 ) -> bytes:
     """A refused request: `SegmentOfResult` 9, the code and the front-desk text, the
-    request's header echoed as far as it could be read."""
+    request's header echoed as far as it could be read. `MedicalInstitutionCode` is
+    `clinic_code`, the connector's own, even when the request had none or could not be read
+    (clinic software refuses a header without it)."""
     echo = header or RequestHeader()
     tree = {
         "MessageHeader": _ordered(
@@ -111,7 +122,7 @@ def error_answer_file(
             {
                 "ProcessExecutionTime": timestamp(now),
                 "QualificationConfirmationDate": _confirmation_date(echo, now),
-                "MedicalInstitutionCode": echo.medical_institution_code,
+                "MedicalInstitutionCode": _clinic_code(clinic_code, echo),
                 "ArbitraryFileIdentifier": echo.arbitrary_file_identifier,
                 "ReferenceClassification": FILE_REFERENCE,
                 "SegmentOfResult": SEGMENT_ERROR,
@@ -135,6 +146,13 @@ def _error_body(code: str, message: str, detail: str | None) -> dict[str, str]:
     }
 
 
+def _clinic_code(own: str | None, header: RequestHeader) -> str | None:
+    """The connector's clinic, as in the server's answers (the credential's, not the
+    request's); the request's only when the credential names none, whose every request the
+    server refuses anyway."""
+    return own or header.medical_institution_code
+
+
 def _confirmation_date(header: RequestHeader, now: dt.datetime) -> str:
     return header.confirmation_date or yyyymmdd(japan_date(now))
 
@@ -145,17 +163,3 @@ def _ordered(model: type[BaseModel], values: Mapping[str, Any]) -> dict[str, Any
     if unknown:
         raise ValueError(f"not elements of {model.__name__}: {sorted(unknown)}")
     return {name: values[name] for name in model.model_fields if values.get(name) is not None}
-
-
-def _wire_tree(dumped: dict[str, Any]) -> dict[str, Any]:
-    """A model dump with the lists whose items have their own element name wrapped."""
-    tree: dict[str, Any] = {}
-    for name, value in dumped.items():
-        if isinstance(value, dict):
-            value = _wire_tree(value)
-        elif isinstance(value, list):
-            value = [_wire_tree(v) if isinstance(v, dict) else v for v in value]
-            if name in LIST_ITEMS:
-                value = {LIST_ITEMS[name]: value}
-        tree[name] = value
-    return tree

@@ -112,12 +112,12 @@ class Connector:
             # Put in place of a listed request (the listing saw a regular file): refused
             # unread, and moved into rejected/ as it is, so the loop goes on.
             log.warning("request %s: refused, %s in place of a file", name.label, exc.kind)
-            answer = refusal(name, RequestRejected(ConnectorCode.NOT_A_REGULAR_FILE), now=now)
+            answer = self._refusal(name, ConnectorCode.NOT_A_REGULAR_FILE, now)
         except PermissionError as exc:
             # Another user's file the connector may not read: refused, not retried forever.
             # (Other read errors, a share gone offline, are the loop's to retry.)
             log.warning("request %s: cannot be read (%s)", name.label, exc.strerror)
-            answer = refusal(name, RequestRejected(ConnectorCode.UNREADABLE_FILE), now=now)
+            answer = self._refusal(name, ConnectorCode.UNREADABLE_FILE, now)
         else:
             kept = self._unwritten.find(claim.name, data) if resumed else None
             if kept is not None:
@@ -150,7 +150,10 @@ class Connector:
             # quote personal data (a server answer that failed validation): log where.
             where = "".join(traceback.format_tb(exc.__traceback__))
             log.error("request %s: unexpected %s\n%s", name.label, type(exc).__name__, where)
-            return internal_error_answer(name, now=now)
+            return internal_error_answer(name, clinic_code=self._client.clinic_code, now=now)
+
+    def _refusal(self, name: RequestName, code: ConnectorCode, now: dt.datetime) -> Answer:
+        return refusal(name, RequestRejected(code), clinic_code=self._client.clinic_code, now=now)
 
     def _note_ignored(self) -> None:
         """Warn once about each stray name in `req/` while it stays there."""

@@ -192,11 +192,13 @@ class LimitInfo(Spec):
 
 
 class DiseaseInfo(Spec):
-    # Element names inside the list are unconfirmed: chosen (docs/domain.md).
+    """One 特定疾病療養受療証: in an answer file, one `SpecificDiseasesCertificateList` element
+    each, holding these directly (docs/answer.md)."""
+
     SpecificDiseasesDiseaseCategory: str
+    SpecificDiseasesCertificateDate: str | None = None
     SpecificDiseasesValidStartDate: str
     SpecificDiseasesValidEndDate: str | None = None
-    SpecificDiseasesCertificateDate: str | None = None
     SpecificDiseasesSelfPay: str | None = None
 
 

@@ -124,7 +124,13 @@ def test_leading_spaces_and_zeros_are_kept_and_absent_elements_left_out() -> Non
 
 def test_the_specific_diseases_list_holds_one_element_per_certificate() -> None:
     diseases = [
-        {"SpecificDiseasesDiseaseCategory": "1", "SpecificDiseasesValidStartDate": "20200101"},
+        {
+            "SpecificDiseasesDiseaseCategory": "1",
+            "SpecificDiseasesValidStartDate": "20200101",
+            "SpecificDiseasesValidEndDate": "20301231",
+            "SpecificDiseasesCertificateDate": "20191220",
+            "SpecificDiseasesSelfPay": "10000",
+        },
         {"SpecificDiseasesDiseaseCategory": "2", "SpecificDiseasesValidStartDate": "20210101"},
     ]
     root = parse(
@@ -140,8 +146,11 @@ def test_the_specific_diseases_list_holds_one_element_per_certificate() -> None:
         "MessageBody/ResultList/ResultOfQualificationConfirmation/SpecificDiseasesCertificateList"
     )
     assert [[e.tag for e in item] for item in items] == [
-        ["SpecificDiseasesDiseaseCategory", "SpecificDiseasesValidStartDate"]
-    ] * 2
+        ["SpecificDiseasesDiseaseCategory", "SpecificDiseasesCertificateDate",
+         "SpecificDiseasesValidStartDate", "SpecificDiseasesValidEndDate",
+         "SpecificDiseasesSelfPay"],
+        ["SpecificDiseasesDiseaseCategory", "SpecificDiseasesValidStartDate"],
+    ]  # fmt: skip
     assert [i.findtext("SpecificDiseasesDiseaseCategory") for i in items] == ["1", "2"]
     assert root.find(".//SpecificDiseasesCertificateInfo") is None
 
