@@ -169,6 +169,7 @@ class Qualification(Base):
         ),
         CheckConstraint(_in("personal_family", ["1", "2"]), name="personal_family"),
         CheckConstraint(_in("sex", ["1", "2", "3"]), name="sex"),
+        CheckConstraint(_in("sex2", ["1", "2", "3"]), name="sex2"),
         CheckConstraint(_in("reason_of_loss", ["01", "02", "03", "99"]), name="reason_of_loss"),
         CheckConstraint(
             _in("contribution_ratio", ["010", "020", "030"]), name="contribution_ratio"
@@ -178,6 +179,7 @@ class Qualification(Base):
             name="elderly_contribution_ratio",
         ),
         CheckConstraint(_in("limit_classification", ["01", "02", "03"]), name="limit_class"),
+        CheckConstraint(_in("limit_changed", ["0", "1"]), name="limit_changed"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -191,7 +193,10 @@ class Qualification(Base):
     insured_name: Mapped[str | None] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(100))
     name_kana: Mapped[str | None] = mapped_column(String(100))
+    name_of_other: Mapped[str | None] = mapped_column(String(100))  # 通称名
+    name_of_other_kana: Mapped[str | None] = mapped_column(String(100))
     sex: Mapped[str] = mapped_column(String(1))
+    sex2: Mapped[str | None] = mapped_column(String(1))
     birthdate: Mapped[date] = mapped_column(Date)
     address: Mapped[str | None] = mapped_column(String(200))
     post_number: Mapped[str | None] = mapped_column(String(8))
@@ -207,6 +212,7 @@ class Qualification(Base):
     elderly_valid_start: Mapped[date | None] = mapped_column(Date)
     elderly_valid_end: Mapped[date | None] = mapped_column(Date)
     elderly_contribution_ratio: Mapped[str | None] = mapped_column(String(3))
+    limit_changed: Mapped[str | None] = mapped_column(String(1))
     limit_classification: Mapped[str | None] = mapped_column(String(2))
     limit_income_class: Mapped[str | None] = mapped_column(String(3))
     limit_certificate_date: Mapped[date | None] = mapped_column(Date)

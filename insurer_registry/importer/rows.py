@@ -15,8 +15,8 @@ from insurer_registry.members.domain import (
     MY_NUMBER_ELEMENT,
     FieldProblem,
     InvalidRecord,
-    input_problems,
     record_from_flat,
+    taken_in,
 )
 from insurer_registry.members.wire import parse_post_number, parse_wire_date
 from insurer_registry.models import NO_SYMBOL
@@ -131,7 +131,8 @@ class RowParser:
             person_ref = person_reference(my_number, self._key)
         except InvalidMyNumber as error:
             problems.append(FieldProblem(MY_NUMBER_ELEMENT, error.reason))
-        problems.extend(input_problems(fields))
+        fields, refused = taken_in(fields)  # names and readings in their stored form
+        problems.extend(refused)
         try:
             record = record_from_flat(fields)
         except InvalidRecord as error:

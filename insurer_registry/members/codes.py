@@ -25,11 +25,19 @@ class PersonalFamilyClassification(enum.StrEnum):
 
 
 class Sex(enum.StrEnum):
-    """Sex1."""
+    """Sex1, and Sex2 (the sex the card's back shows, docs/answer.md)."""
 
     MALE = "1"
     FEMALE = "2"
     UNSET = "3"
+
+
+class LimitCertificateChanged(enum.StrEnum):
+    """LimitApplicationCertificateChanged: whether the 限度額適用認定証 information changed.
+    Real answers carry the element; its values are unconfirmed: chosen (docs/domain.md)."""
+
+    UNCHANGED = "0"
+    CHANGED = "1"
 
 
 class ContributionRatio(enum.StrEnum):

@@ -25,6 +25,7 @@ from typing import Any
 from insurer_registry.members.codes import (
     ContributionRatio,
     InsuredCardClassification,
+    LimitCertificateChanged,
     LimitCertificateClassification,
     LimitIncomeClass,
     PersonalFamilyClassification,
@@ -33,6 +34,7 @@ from insurer_registry.members.codes import (
     Sex,
     SpecificDiseaseCategory,
 )
+from insurer_registry.members.names import NotKana, name_kana, person_name
 from insurer_registry.members.wire import (
     INSURED_NUMBER_MAX_BYTES,
     has_control_characters,
@@ -55,8 +57,11 @@ ELEMENT_NAMES: dict[str, str] = {
     "personal_family": "PersonalFamilyClassification",
     "insured_name": "InsuredName",
     "name": "Name",
+    "name_of_other": "NameOfOther",
     "name_kana": "NameKana",
+    "name_of_other_kana": "NameOfOtherKana",
     "sex": "Sex1",
+    "sex2": "Sex2",
     "birthdate": "Birthdate",
     "address": "Address",
     "post_number": "PostNumber",
@@ -72,6 +77,7 @@ ELEMENT_NAMES: dict[str, str] = {
     "elderly_valid_start": "ElderlyRecipientValidStartDate",
     "elderly_valid_end": "ElderlyRecipientValidEndDate",
     "elderly_contribution_ratio": "ElderlyRecipientContributionRatio",
+    "limit_changed": "LimitApplicationCertificateChanged",
     "limit_classification": "LimitApplicationCertificateClassification",
     "limit_income_class": "LimitApplicationCertificateClassificationFlag",
     "limit_certificate_date": "LimitApplicationCertificateDate",
@@ -87,7 +93,10 @@ INSURER_NUMBER_ELEMENT = "InsurerNumber"
 # Full-width katakana (with ー), half-width katakana, and spaces of either width.
 _KANA_RE = re.compile("[\u30a0-\u30ff\uff65-\uff9f \u3000]*")
 _ELDERLY_FIELDS = tuple(name for name in FLAT_FIELDS if name.startswith("elderly_"))
-_LIMIT_FIELDS = tuple(name for name in FLAT_FIELDS if name.startswith("limit_"))
+# The fields of LimitApplicationCertificateRelatedInfo (limit_changed stands beside it).
+_LIMIT_FIELDS = tuple(
+    name for name in FLAT_FIELDS if name.startswith("limit_") and name != "limit_changed"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +166,10 @@ class MemberRecord:
     qualification_date: date
     symbol: str | None = None
     insured_name: str | None = None
+    name_of_other: str | None = None  # 通称名 (NameOfOther)
     name_kana: str | None = None
+    name_of_other_kana: str | None = None
+    sex2: Sex | None = None  # the sex the card's back shows (Sex2)
     address: str | None = None
     post_number: str | None = None
     disqualification_date: date | None = None
@@ -168,6 +180,7 @@ class MemberRecord:
     card_valid_date: date | None = None
     card_expiration_date: date | None = None
     elderly: ElderlyRecipientCertificate | None = None
+    limit_changed: LimitCertificateChanged | None = None
     limit: LimitApplicationCertificate | None = None
     specific_diseases: tuple[SpecificDiseaseCertificate, ...] = field(default=())
 
@@ -193,8 +206,11 @@ class MemberRecord:
             "personal_family": self.personal_family,
             "insured_name": self.insured_name,
             "name": self.name,
+            "name_of_other": self.name_of_other,
             "name_kana": self.name_kana,
+            "name_of_other_kana": self.name_of_other_kana,
             "sex": self.sex,
+            "sex2": self.sex2,
             "birthdate": self.birthdate,
             "address": self.address,
             "post_number": self.post_number,
@@ -210,6 +226,7 @@ class MemberRecord:
             "elderly_valid_start": elderly.valid_start if elderly else None,
             "elderly_valid_end": elderly.valid_end if elderly else None,
             "elderly_contribution_ratio": elderly.contribution_ratio if elderly else None,
+            "limit_changed": self.limit_changed,
             "limit_classification": limit.classification if limit else None,
             "limit_income_class": limit.income_class if limit else None,
             "limit_certificate_date": limit.certificate_date if limit else None,
@@ -305,6 +322,8 @@ def record_from_flat(
     reason = code("reason_of_loss", ReasonOfLoss)
     ratio = code("contribution_ratio", ContributionRatio)
     preschool = code("preschool", PreschoolClassification)
+    sex2 = code("sex2", Sex)
+    limit_changed = code("limit_changed", LimitCertificateChanged)
     if problems or card is None or family is None or sex is None:
         raise InvalidRecord(problems)
     return MemberRecord(
@@ -315,8 +334,11 @@ def record_from_flat(
         personal_family=family,
         insured_name=values.get("insured_name"),
         name=values["name"],
+        name_of_other=values.get("name_of_other"),
         name_kana=values.get("name_kana"),
+        name_of_other_kana=values.get("name_of_other_kana"),
         sex=sex,
+        sex2=sex2,
         birthdate=values["birthdate"],
         address=values.get("address"),
         post_number=values.get("post_number"),
@@ -329,13 +351,26 @@ def record_from_flat(
         card_valid_date=values.get("card_valid_date"),
         card_expiration_date=values.get("card_expiration_date"),
         elderly=elderly,
+        limit_changed=limit_changed,
         limit=limit,
         specific_diseases=tuple(specific_diseases),
     )
 
 
 # The text fields a caller writes freely (the rest are codes, dates and digits).
-INPUT_TEXT_FIELDS = ("symbol", "number", "insured_name", "name", "name_kana", "address")
+INPUT_TEXT_FIELDS = (
+    "symbol",
+    "number",
+    "insured_name",
+    "name",
+    "name_of_other",
+    "name_kana",
+    "name_of_other_kana",
+    "address",
+)
+# Names and readings, stored in the one form real answers carry (`names`).
+NAME_FIELDS = ("insured_name", "name", "name_of_other")
+KANA_FIELDS = ("name_kana", "name_of_other_kana")
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf"})
 
 
@@ -374,10 +409,37 @@ def input_problems(values: Mapping[str, Any]) -> list[FieldProblem]:
     return problems
 
 
+def taken_in(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldProblem]]:
+    """What the registry stores of what a caller sent (record attributes), and what it does
+    not take in (`input_problems`, and a reading `names.name_kana` refuses).
+
+    The one place names and readings are normalised (`names`): names joined by one
+    full-width space, readings in half-width katakana. The member API and the CSV import
+    both pass here; a record read back from the database does not.
+    """
+    problems = input_problems(values)
+    taken = dict(values)
+    refused = {problem.field for problem in problems}
+    for name in NAME_FIELDS:
+        value = taken.get(name)
+        if isinstance(value, str) and value.strip(" \u3000"):
+            taken[name] = person_name(value)
+    for name in KANA_FIELDS:
+        value = taken.get(name)
+        if not isinstance(value, str) or not value.strip(" \u3000"):
+            continue  # absent, or blank: the record's own rule says so
+        try:
+            taken[name] = name_kana(value)
+        except NotKana as error:
+            if ELEMENT_NAMES[name] not in refused:
+                problems.append(FieldProblem(ELEMENT_NAMES[name], str(error)))
+    return taken, problems
+
+
 def accepted_record(values: Mapping[str, Any]) -> MemberRecord:
-    """A record from what a caller sent (record attributes): `input_problems` and the
-    record's own rules, every problem reported at once in one `InvalidRecord`."""
-    refused = input_problems(values)
+    """A record from what a caller sent (record attributes), taken in (`taken_in`) and held
+    to the record's own rules, every problem reported at once in one `InvalidRecord`."""
+    values, refused = taken_in(values)
     try:
         record = MemberRecord(**values)
     except InvalidRecord as error:
@@ -488,13 +550,18 @@ def record_problems(record: MemberRecord) -> list[FieldProblem]:
     )
     _check_text(
         problems,
-        names["name_kana"],
-        record.name_kana,
+        names["name_of_other"],
+        record.name_of_other,
         required=False,
         max_characters=NAME_MAX_CHARACTERS,
     )
-    if record.name_kana is not None and not _is_kana(record.name_kana):
-        problems.append(FieldProblem(names["name_kana"], "katakana and spaces only"))
+    for kana_field in KANA_FIELDS:
+        kana = getattr(record, kana_field)
+        _check_text(
+            problems, names[kana_field], kana, required=False, max_characters=NAME_MAX_CHARACTERS
+        )
+        if kana is not None and not _is_kana(kana):
+            problems.append(FieldProblem(names[kana_field], "katakana and spaces only"))
     _check_text(
         problems,
         names["address"],

@@ -13,6 +13,7 @@ from insurer_registry.members.audit import Change
 from insurer_registry.members.codes import (
     ContributionRatio,
     InsuredCardClassification,
+    LimitCertificateChanged,
     LimitCertificateClassification,
     LimitIncomeClass,
     PersonalFamilyClassification,
@@ -28,7 +29,7 @@ from insurer_registry.members.domain import (
     MemberRecord,
     SpecificDiseaseCertificate,
     accepted_record,
-    input_problems,
+    taken_in,
 )
 from insurer_registry.members.schemas_common import (
     SPEC_NAMES,
@@ -132,9 +133,12 @@ class MemberFields(BaseModel):
     card_classification: InsuredCardClassification = Field(alias="InsuredCardClassification")
     personal_family: PersonalFamilyClassification = Field(alias="PersonalFamilyClassification")
     insured_name: NameText | None = Field(None, alias="InsuredName")
-    name: NameText = Field(alias="Name")
-    name_kana: KanaText | None = Field(None, alias="NameKana")
+    name: NameText = Field(alias="Name", examples=["山田　太郎"])
+    name_of_other: NameText | None = Field(None, alias="NameOfOther", description="通称名")
+    name_kana: KanaText | None = Field(None, alias="NameKana", examples=["ﾔﾏﾀﾞ ﾀﾛｳ"])
+    name_of_other_kana: KanaText | None = Field(None, alias="NameOfOtherKana")
     sex: Sex = Field(alias="Sex1")
+    sex2: Sex | None = Field(None, alias="Sex2", description="the sex the card's back shows")
     birthdate: WireDate = Field(alias="Birthdate")
     address: AddressText | None = Field(None, alias="Address")
     post_number: PostNumberText | None = Field(None, alias="PostNumber")
@@ -149,6 +153,9 @@ class MemberFields(BaseModel):
     card_valid_date: WireDate | None = Field(None, alias="InsuredCardValidDate")
     card_expiration_date: WireDate | None = Field(None, alias="InsuredCardExpirationDate")
     elderly: ElderlyCertificateBody | None = Field(None, alias="ElderlyRecipientCertificateInfo")
+    limit_changed: LimitCertificateChanged | None = Field(
+        None, alias="LimitApplicationCertificateChanged"
+    )
     limit: LimitCertificateBody | None = Field(None, alias="LimitApplicationCertificateRelatedInfo")
     specific_diseases: list[SpecificDiseaseBody] = Field(
         default_factory=list, alias="SpecificDiseasesCertificateList"
@@ -209,8 +216,11 @@ class MemberCorrection(BaseModel):
     )
     insured_name: NameText | None = Field(None, alias="InsuredName")
     name: NameText | None = Field(None, alias="Name", json_schema_extra=_not_null)
+    name_of_other: NameText | None = Field(None, alias="NameOfOther")
     name_kana: KanaText | None = Field(None, alias="NameKana")
+    name_of_other_kana: KanaText | None = Field(None, alias="NameOfOtherKana")
     sex: Sex | None = Field(None, alias="Sex1", json_schema_extra=_not_null)
+    sex2: Sex | None = Field(None, alias="Sex2")
     birthdate: WireDate | None = Field(None, alias="Birthdate", json_schema_extra=_not_null)
     address: AddressText | None = Field(None, alias="Address")
     post_number: PostNumberText | None = Field(None, alias="PostNumber")
@@ -227,6 +237,9 @@ class MemberCorrection(BaseModel):
     card_valid_date: WireDate | None = Field(None, alias="InsuredCardValidDate")
     card_expiration_date: WireDate | None = Field(None, alias="InsuredCardExpirationDate")
     elderly: ElderlyCertificateBody | None = Field(None, alias="ElderlyRecipientCertificateInfo")
+    limit_changed: LimitCertificateChanged | None = Field(
+        None, alias="LimitApplicationCertificateChanged"
+    )
     limit: LimitCertificateBody | None = Field(None, alias="LimitApplicationCertificateRelatedInfo")
     specific_diseases: list[SpecificDiseaseBody] | None = Field(
         None, alias="SpecificDiseasesCertificateList"
@@ -246,10 +259,10 @@ class MemberCorrection(BaseModel):
                 alias = MemberCorrection.model_fields[name].alias
                 raise CallerMistake(f"{alias} cannot be cleared")
             changes[name] = value
-        refused = input_problems(changes)
+        taken, refused = taken_in(changes)
         if refused:
             raise InvalidRecord(refused)
-        return changes
+        return taken
 
 
 _REQUIRED = {name for name, info in MemberFields.model_fields.items() if info.is_required()}

@@ -17,6 +17,7 @@ from insurer_registry.members.domain import (
     BRANCH_NUMBER_LENGTH,
     NAME_MAX_CHARACTERS,
 )
+from insurer_registry.members.names import KANA_INPUT_CLASS, KANA_INPUT_RULE
 from insurer_registry.members.wire import (
     INSURED_NUMBER_MAX_BYTES,
     format_wire_date,
@@ -66,8 +67,8 @@ def _insured_number_part_pattern() -> str:
 
 TEXT_PATTERN = _text_pattern()
 INSURED_NUMBER_PART_PATTERN = _insured_number_part_pattern()
-# Full-width katakana (with ー), half-width katakana, spaces of either width; not blank.
-_KANA = r"\u30a0-\u30ff\uff65-\uff9f"
+# Kana `names.name_kana` takes (katakana of either width, hiragana) and spaces; not blank.
+_KANA = KANA_INPUT_CLASS.replace(" \u3000", "")
 KANA_PATTERN = f"^[{_KANA} \u3000]*[{_KANA}][{_KANA} \u3000]*$"
 
 
@@ -141,7 +142,9 @@ NameText = Annotated[
     _published(
         maxLength=NAME_MAX_CHARACTERS,
         pattern=TEXT_PATTERN,
-        description="not blank; no control or format characters",
+        description="not blank; no control or format characters; stored and answered with "
+        "one full-width space between the parts, whichever spaces (ASCII or full-width, "
+        "however many) separated them",
     ),
 ]
 AddressText = Annotated[
@@ -157,7 +160,9 @@ KanaText = Annotated[
     _published(
         maxLength=NAME_MAX_CHARACTERS,
         pattern=KANA_PATTERN,
-        description="katakana (full- or half-width) and spaces, not blank",
+        description=f"{KANA_INPUT_RULE}, not blank; stored and answered in half-width "
+        "katakana with one space between the parts (at most "
+        f"{NAME_MAX_CHARACTERS} characters in that form: ｶﾞ is two)",
     ),
 ]
 PostNumberText = Annotated[str, _published(pattern="^[0-9]{3}-[0-9]{4}$", examples=["123-4567"])]

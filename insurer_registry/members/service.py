@@ -37,6 +37,7 @@ from insurer_registry.members.audit import Action, Actor, Change, changes_of, re
 from insurer_registry.members.codes import ReasonOfLoss
 from insurer_registry.members.domain import MY_NUMBER_ELEMENT, MemberRecord, changed_elements
 from insurer_registry.members.mapping import record_of, write_record
+from insurer_registry.members.names import kana_key
 from insurer_registry.members.persons import person_id_for, serialize_on, short_ref
 from insurer_registry.models import NO_SYMBOL, Person, Qualification, utc_now
 
@@ -60,7 +61,7 @@ class Member:
 @dataclass(frozen=True, slots=True)
 class MemberSearch:
     """What to look for; every given criterion must match. Dates and names are compared
-    exactly; kana ignores spaces."""
+    exactly; kana ignores spaces, width and katakana or hiragana (`names.kana_key`)."""
 
     symbol: str | None = None
     number: str | None = None
@@ -380,18 +381,14 @@ def search_members(
     if criteria.name_kana is None:
         rows = session.scalars(query.limit(criteria.limit))
         return [_member(row, insurer) for row in rows]
-    wanted = _squash(criteria.name_kana)
+    wanted = kana_key(criteria.name_kana)
     found: list[Member] = []
     for row in session.scalars(query.execution_options(yield_per=500)):
-        if row.name_kana is not None and _squash(row.name_kana) == wanted:
+        if row.name_kana is not None and kana_key(row.name_kana) == wanted:
             found.append(_member(row, insurer))
             if len(found) == criteria.limit:
                 break
     return found
-
-
-def _squash(kana: str) -> str:
-    return kana.replace(" ", "").replace("\u3000", "")
 
 
 def member_history(

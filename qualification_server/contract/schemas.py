@@ -211,8 +211,11 @@ class QualificationResult(Spec):
     PersonalFamilyClassification: str
     InsuredName: str | None = None
     Name: str
+    NameOfOther: str | None = None
     NameKana: str | None = None
+    NameOfOtherKana: str | None = None
     Sex1: str
+    Sex2: str | None = None
     Birthdate: str
     Address: str | None = None
     PostNumber: str | None = None
@@ -226,6 +229,7 @@ class QualificationResult(Spec):
     ReasonOfLoss: str | None = None
     InsurerName: str
     ElderlyRecipientCertificateInfo: ElderlyInfo | None = None
+    LimitApplicationCertificateChanged: Flag | None = None
     LimitApplicationCertificateRelatedConsFlg: Flag = "0"
     LimitApplicationCertificateRelatedConsTime: str | None = None
     LimitApplicationCertificateRelatedInfo: LimitInfo | None = None
@@ -252,6 +256,9 @@ class Results(Spec):
 
 
 class AnswerBody(Spec):
+    # 紙/電子処方箋 as chosen at the reader ("1" electronic, "2" paper); the server never
+    # sets it (docs/answer.md), an answer that carries it still reads.
+    PrescriptionIssueSelect: Literal["1", "2"] | None = None
     ProcessingResultStatus: Literal["1", "2"] = "1"
     ProcessingResultCode: str | None = None
     ProcessingResultMessage: str | None = None

@@ -228,7 +228,7 @@ def test_every_rejected_row_is_reported_with_its_line_and_reason(
         row(1),  # 6: the same as line 2
         row(5, InsuredIdentificationNumber="5001", QualificationDate="20220101"),  # 7
         row(1, InsuredIdentificationNumber="7777", QualificationDate="20230101"),  # 8
-        row(6, InsuredBranchNumber="001", NameKana="やまだ"),  # 9: two problems
+        row(6, InsuredBranchNumber="001", NameKana="YAMADA"),  # 9: two problems
     ]
     seen: list[int] = []
     report = rejected(sessions, csv_bytes(rows), on_rejection=lambda r: seen.append(r.line))
@@ -242,8 +242,8 @@ def test_every_rejected_row_is_reported_with_its_line_and_reason(
     assert found[7] == "the insured number is given for another person on line 2"
     assert found[8] == "the period overlaps line 2"
     assert found[9] == (
-        "InsuredBranchNumber: expected 2 digits (leading zeros kept); "
-        "NameKana: katakana and spaces only"
+        "NameKana: katakana (full- or half-width) or hiragana, and spaces only; "
+        "InsuredBranchNumber: expected 2 digits (leading zeros kept)"
     )
 
 

@@ -296,7 +296,7 @@ def test_an_import_killed_part_way_leaves_nothing_and_completes_when_run_again(
     }
     with engine.connect() as connection:
         corrected = connection.execute(
-            text("SELECT COUNT(*) FROM qualifications WHERE name_kana = 'ヤマダ　タロー'")
+            text("SELECT COUNT(*) FROM qualifications WHERE name_kana = 'ﾔﾏﾀﾞ ﾀﾛｰ'")
         ).scalar_one()
     assert corrected == CHANGED
     orphan = f"; its session ended {orphan_s:.1f} s later" if orphan_s else ""
