@@ -64,13 +64,15 @@ def member_row(
     resident: Resident, insurer: str, number: str, start: str, **extra: str
 ) -> dict[str, str]:
     """One row of the registry's member CSV (element names) for a test resident: an insured
-    person (本人) with a general card and 3割, unless `extra` says otherwise."""
+    person (本人) with a general card and 3割, issued and valid from the qualification date
+    (clinic software needs InsuredCardValidDate), unless `extra` says otherwise."""
     return {
         "InsurerNumber": insurer, "InsuredIdentificationNumber": number,
         "InsuredBranchNumber": "00", "InsuredCardClassification": "01",
         "PersonalFamilyClassification": "1", "Name": resident.name,
         "NameKana": resident.name_kana, "Sex1": resident.sex,
         "Birthdate": resident.birth_date.strftime("%Y%m%d"), "QualificationDate": start,
+        "InsuredCertificateIssuanceDate": start, "InsuredCardValidDate": start,
         "InsuredPartialContributionRatio": "030", "MyNumber": resident.my_number, **extra,
     }  # fmt: skip
 

@@ -54,6 +54,8 @@ def member_body(n: int = 1, **overrides: Any) -> dict[str, Any]:
         "Sex1": "1",
         "Birthdate": "19800401",
         "QualificationDate": "20200401",
+        "InsuredCertificateIssuanceDate": "20200401",
+        "InsuredCardValidDate": "20200401",
         "InsuredPartialContributionRatio": "030",
     }
     body.update(overrides)

@@ -263,6 +263,8 @@ def _record(resident: Resident, number: str, start: D, **extra: object) -> Membe
         "sex": Sex(resident.sex),
         "birthdate": resident.birth_date,
         "qualification_date": start,
+        "certificate_issuance_date": start,  # as real insurers' data carries them
+        "card_valid_date": start,
         "contribution_ratio": ContributionRatio.THIRTY_PERCENT,
         **extra,
     }
