@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from clinic_client.api import ServerRefused, ServerUnreachable
 from clinic_client.connector import write_face_result
@@ -209,3 +210,21 @@ def test_a_numbered_refusal_is_answered() -> None:
     refusal = ServerRefused(404, "Q4001", "該当する資格がありません。", "no match")
     with pytest.raises(ServerRefused):
         _server(lambda: _raise(refusal))
+
+
+def test_a_prescription_choice_made_at_the_reader_reads_and_is_written_first_in_the_body() -> None:
+    answer = answer_with().model_dump(exclude_none=True)
+    answer["MessageBody"]["PrescriptionIssueSelect"] = "2"  # paper
+    root = parse(
+        eligibility_answer_file(EligibilityAnswer.model_validate(answer), WireEncoding.UTF8),
+        WireEncoding.UTF8,
+    )
+    body = root.find("MessageBody")
+    assert body is not None
+    assert [e.tag for e in body][:3] == [
+        "PrescriptionIssueSelect", "ProcessingResultStatus", "QualificationValidity"
+    ]  # fmt: skip
+    assert body.findtext("PrescriptionIssueSelect") == "2"
+    answer["MessageBody"]["PrescriptionIssueSelect"] = "3"
+    with pytest.raises(ValidationError):
+        EligibilityAnswer.model_validate(answer)
