@@ -191,3 +191,19 @@ class BatchEntry(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     query_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     unit_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class ClinicReferenceNumber(Base):
+    """照会番号: a clinic's own number for a person, carried in its answers about them.
+
+    One number per person and clinic (registering another replaces it), one person per
+    number and clinic. The card check reads it by its primary key in its one statement."""
+
+    __tablename__ = "reference_numbers"
+
+    clinic_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    person_ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reference_number: Mapped[str] = mapped_column(String(20))
+    registered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("clinic_code", "reference_number"),)

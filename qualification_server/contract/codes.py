@@ -33,6 +33,8 @@ class Code(StrEnum):
     BATCH_TOO_LARGE = "Q4003"
     BATCH_UNKNOWN = "Q4004"
     BATCH_KEY_REUSED = "Q4005"
+    BRANCH_NUMBER_NEEDED = "Q4006"
+    REFERENCE_NUMBER_TAKEN = "Q4007"
     CLIENT_UNAUTHENTICATED = "Q5001"
     FORBIDDEN = "Q5002"
     PORTAL_UNAUTHENTICATED = "Q5003"
@@ -131,6 +133,16 @@ CATALOGUE: Mapping[Code, ErrorInfo] = catalogue(Code, {
     Code.BATCH_KEY_REUSED: ErrorInfo(
         409, "この一括照会は別の内容で受け付け済みです。",
         "The Idempotency-Key was used by this clinic for a batch with other entries.",
+    ),
+    Code.BRANCH_NUMBER_NEEDED: ErrorInfo(
+        409, "同じ記号・番号と生年月日の方が複数います。枝番を入れて登録してください。",
+        "Several holders of this card number share the birth date (twins): a 照会番号 is "
+        "registered for one person only, so the request must carry the 枝番.",
+    ),
+    Code.REFERENCE_NUMBER_TAKEN: ErrorInfo(
+        409, "この照会番号は別の方に登録済みです。照会番号を確認してください。",
+        "This clinic has registered the 照会番号 for another person; a number names one "
+        "person only (nothing was changed).",
     ),
     Code.CLIENT_UNAUTHENTICATED: ErrorInfo(
         401, "医療機関の認証に失敗しました。システム管理者に連絡してください。",
