@@ -1,5 +1,6 @@
 """A card check: challenge, certificate, proof of presence (PIN, or a face or visual check at
-a registered reader), registration, eligibility; answered or refused, it is recorded."""
+a registered reader), registration, eligibility (with the clinic's 照会番号 for the person, if
+it registered one); answered or refused, it is recorded."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from qualification_server.answers.eligibility import (
     card_answer,
     confirmation_date,
 )
+from qualification_server.answers.reference_numbers import with_reference_number
 from qualification_server.api.dependencies import Dependencies
 from qualification_server.cards.attempts import open_challenge_for, record_refusal
 from qualification_server.cards.challenges import Challenge, Purpose
@@ -81,7 +83,7 @@ async def card_check(
         person = await deps.source.aqualifications_of(person_ref)
         answer = card_answer(person, request.consents, context)
         unspent = None  # the record spends it, whatever it finds
-        recorded = await deps.checks.record(
+        outcome = await deps.checks.record(
             challenge_id=challenge.challenge_id,
             expires_at=challenge.expires_at,
             entry=access_log.Entry(
@@ -93,13 +95,13 @@ async def card_check(
                 answer=answer_summary(answer, person.qualifications),
             ),
         )
-        if recorded is Recorded.REPLAYED:
+        if outcome.recorded is Recorded.REPLAYED:
             raise QualificationError(Code.CHALLENGE_REPLAYED)
-        if recorded is Recorded.EXPIRED:
+        if outcome.recorded is Recorded.EXPIRED:
             raise QualificationError(Code.CHALLENGE_EXPIRED, "expired by the database's clock")
-        if recorded is Recorded.NOT_REGISTERED:
+        if outcome.recorded is Recorded.NOT_REGISTERED:
             raise QualificationError(Code.CARD_NOT_REGISTERED)
-        return answer
+        return with_reference_number(answer, outcome.reference_number)
     except QualificationError as error:
         summary.setdefault("certificate", certificate_summary(cert, der))
         await anyio.to_thread.run_sync(

@@ -1,12 +1,13 @@
 """The database side of a card check, in one atomic step: use up the challenge, confirm the
-person is registered (初回登録) and append the access record.
+person is registered (初回登録), append the access record, and read the clinic's 照会番号 for
+the person (the answer carries it).
 
 This is the hot path of the whole system, so it is one statement and one round trip on
 PostgreSQL: a data-modifying CTE, prepared, run in autocommit on an async connection (no
 BEGIN, no COMMIT, no thread), which inserts the used challenge (ON CONFLICT DO NOTHING: of
 two concurrent replays one wins), reads the registration and appends the record only when
-both hold. SQLite (the embedded default) takes the same three steps in one transaction, in a
-worker thread.
+both hold; its final SELECT reads the reference number by its primary key. SQLite (the
+embedded default) takes the same steps in one transaction, in a worker thread.
 
 The challenge is used up even when the person is not registered: a challenge answers one
 attempt, whatever its outcome. A refusal's own record is written by the caller.
@@ -19,6 +20,7 @@ pruning of used challenges, which goes by the same clock) holds expired.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -28,7 +30,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from onshi_kernel.db import AsyncPostgres
 from qualification_server.access_log.log import Entry
 from qualification_server.db import database_now
-from qualification_server.models import AccessRecord, Base, Registration, UsedChallenge
+from qualification_server.models import (
+    AccessRecord,
+    Base,
+    ClinicReferenceNumber,
+    Registration,
+    UsedChallenge,
+)
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -38,6 +46,7 @@ if TYPE_CHECKING:
 _USED = Base.metadata.tables[UsedChallenge.__tablename__]
 _REGISTRATIONS = Base.metadata.tables[Registration.__tablename__]
 _RECORDS = Base.metadata.tables[AccessRecord.__tablename__]
+_NUMBERS = Base.metadata.tables[ClinicReferenceNumber.__tablename__]
 
 # psycopg's parameter style; run as a prepared statement on an async connection.
 _POSTGRESQL = """
@@ -58,7 +67,9 @@ _POSTGRESQL = """
         RETURNING 1
     )
     SELECT EXISTS (SELECT 1 FROM used), EXISTS (SELECT 1 FROM registered),
-        (SELECT alive FROM alive)
+        (SELECT alive FROM alive),
+        (SELECT reference_number FROM reference_numbers
+            WHERE clinic_code = %(clinic_code)s AND person_ref = %(person_ref)s)
 """
 
 
@@ -69,6 +80,15 @@ class Recorded(enum.Enum):
     REPLAYED = "replayed"  # the challenge had been used: nothing written
     EXPIRED = "expired"  # expired by the database's clock: nothing written
     NOT_REGISTERED = "not registered"  # challenge used up, nothing recorded
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutcome:
+    """What became of a card check, and the clinic's 照会番号 for the person (when answered
+    and the clinic registered one)."""
+
+    recorded: Recorded
+    reference_number: str | None = None
 
 
 class CheckRecorder:
@@ -89,8 +109,9 @@ class CheckRecorder:
         challenge_id: str,
         expires_at: dt.datetime,
         entry: Entry,
-    ) -> Recorded:
-        """Use up the challenge and, if the entry's person is registered, append the entry."""
+    ) -> CheckOutcome:
+        """Use up the challenge and, if the entry's person is registered, append the entry
+        and read the entry's clinic's reference number for them."""
         person_ref = entry.person_ref
         if person_ref is None:
             raise ValueError("a card check's record names its person")
@@ -102,16 +123,19 @@ class CheckRecorder:
                     {"challenge_id": challenge_id, "expires_at": expires_at, **record},
                     prepare=True,
                 )
-                fresh, registered, alive = await cursor.fetchone() or (False, False, True)
+                row = await cursor.fetchone()
+                fresh, registered, alive, number = row or (False, False, True, None)
         else:
-            fresh, registered, alive = await anyio.to_thread.run_sync(
+            fresh, registered, alive, number = await anyio.to_thread.run_sync(
                 self._in_steps, challenge_id, expires_at, person_ref, record
             )
         if not alive:
-            return Recorded.EXPIRED
+            return CheckOutcome(Recorded.EXPIRED)
         if not fresh:
-            return Recorded.REPLAYED
-        return Recorded.ANSWERED if registered else Recorded.NOT_REGISTERED
+            return CheckOutcome(Recorded.REPLAYED)
+        if not registered:
+            return CheckOutcome(Recorded.NOT_REGISTERED)
+        return CheckOutcome(Recorded.ANSWERED, number)
 
     async def open(self) -> None:
         """Open the running event loop's connection pool (the app's start-up)."""
@@ -129,13 +153,13 @@ class CheckRecorder:
         expires_at: dt.datetime,
         person_ref: str,
         record: dict[str, Any],
-    ) -> tuple[bool, bool, bool]:
+    ) -> tuple[bool, bool, bool, str | None]:
         with self._engine.begin() as connection:
             alive = connection.execute(
                 select(literal(expires_at, _USED.c.expires_at.type) > database_now("sqlite"))
             ).scalar_one()
             if not alive:
-                return False, False, False
+                return False, False, False, None
             used = connection.execute(
                 sqlite_insert(_USED)
                 .values(challenge_id=challenge_id, expires_at=expires_at)
@@ -143,7 +167,7 @@ class CheckRecorder:
                 .returning(_USED.c.challenge_id)
             ).first()
             if used is None:
-                return False, False, True
+                return False, False, True, None
             registered = (
                 connection.execute(
                     select(_REGISTRATIONS.c.person_ref).where(
@@ -152,6 +176,13 @@ class CheckRecorder:
                 ).first()
                 is not None
             )
-            if registered:
-                connection.execute(insert(_RECORDS), record)
-            return True, registered, True
+            if not registered:
+                return True, False, True, None
+            connection.execute(insert(_RECORDS), record)
+            number = connection.execute(
+                select(_NUMBERS.c.reference_number).where(
+                    _NUMBERS.c.clinic_code == record["clinic_code"],
+                    _NUMBERS.c.person_ref == person_ref,
+                )
+            ).scalar_one_or_none()
+            return True, True, True, number

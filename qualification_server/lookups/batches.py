@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from onshi_kernel.japan_time import timestamp, yyyymmdd
 from onshi_kernel.sealing import Sealer
 from qualification_server.answers.eligibility import AnswerContext, confirmation_date
+from qualification_server.answers.reference_numbers import common_reference_number
 from qualification_server.contract.batch import (
     RECEPTION_NUMBER_DIGITS,
     BatchReceipt,
@@ -314,6 +315,7 @@ def _unit(
         ProcessingResultMessage=body.ProcessingResultMessage,
         QualificationValidity=body.QualificationValidity,
         ResultOfQualificationConfirmation=results,
+        ReferenceNumber=common_reference_number(results),
     )
 
 

@@ -17,6 +17,7 @@ from qualification_server.answers.eligibility import (
     confirmation_date,
     insured_number_answer,
 )
+from qualification_server.answers.reference_numbers import with_reference_numbers
 from qualification_server.api.dependencies import Dependencies
 from qualification_server.cards.proofs import (
     Method,
@@ -36,13 +37,17 @@ from qualification_server.contract.schemas import (
 from qualification_server.db import transaction
 from qualification_server.errors import Code, QualificationError
 from qualification_server.lookups.rate_limit import Budget, exhausted, left, spend
+from qualification_server.reference_numbers import store as reference_numbers
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from insurer_registry.lookup.types import PersonQualifications, QualificationInfo
 
-def _query_summary(query: InsuredCardQuery) -> dict[str, Any]:
-    # The insured number is what the clinic typed; the birth date is personal data: not kept.
+
+def query_summary(query: InsuredCardQuery) -> dict[str, Any]:
+    """What the access log keeps of a query by insured number: the number the clinic typed,
+    never the birth date (personal data)."""
     return {
         "reference": "insured-number",
         "InsurerNumber": query.InsurerNumber.strip(),
@@ -50,6 +55,34 @@ def _query_summary(query: InsuredCardQuery) -> dict[str, Any]:
         "InsuredIdentificationNumber": query.InsuredIdentificationNumber,
         "InsuredBranchNumber": query.InsuredBranchNumber,
     }
+
+
+def holders_named(
+    deps: Dependencies, query: InsuredCardQuery
+) -> list[tuple[PersonQualifications, QualificationInfo]]:
+    """The holders a query by insured number names, each with their newest qualification
+    under the number. Without a 枝番 every branch of the card number whose holder has the
+    birth date is one. None (a wrong birth date, an unknown number) is Q4001."""
+    try:
+        insurer = InsurerNumber.parse(query.InsurerNumber)
+    except InvalidInsurerNumber as exc:
+        raise QualificationError(Code.INVALID_REQUEST, f"InsurerNumber: {exc}") from None
+    insured = InsuredNumber(
+        insurer_number=insurer,
+        symbol=query.InsuredCardSymbol or None,
+        number=query.InsuredIdentificationNumber,
+        branch=query.InsuredBranchNumber,
+        birthdate=parse_yyyymmdd(query.Birthdate),
+    )
+    matches = [
+        (person, chosen)
+        for person in deps.source.holders_of(insured)
+        # a person's newest qualification under the number (they come newest first)
+        if (chosen := next((q for q in person.qualifications if insured.matches(q)), None))
+    ]
+    if not matches:
+        raise QualificationError(Code.INSURED_NUMBER_NOT_MATCHED)
+    return matches
 
 
 def lookup_one(
@@ -63,31 +96,13 @@ def lookup_one(
     """One insured-number lookup inside the caller's transaction; records it either way,
     once for each person it shows.
 
-    Without a 枝番 every branch of the card number whose holder has the birth date is a
-    match: one gets its answer, several (twins under one card number) get 5 with each as its
-    own result. A wrong birth date and an unknown number get the same refusal.
+    One holder named (`holders_named`) gets its answer, several (twins under one card
+    number) get 5 with each as its own result. A wrong birth date and an unknown number get
+    the same refusal. Each result carries the clinic's 照会番号 for its person, if any.
     """
-    summary = _query_summary(query)
+    summary = query_summary(query)
     try:
-        try:
-            insurer = InsurerNumber.parse(query.InsurerNumber)
-        except InvalidInsurerNumber as exc:
-            raise QualificationError(Code.INVALID_REQUEST, f"InsurerNumber: {exc}") from None
-        insured = InsuredNumber(
-            insurer_number=insurer,
-            symbol=query.InsuredCardSymbol or None,
-            number=query.InsuredIdentificationNumber,
-            branch=query.InsuredBranchNumber,
-            birthdate=parse_yyyymmdd(query.Birthdate),
-        )
-        matches = [
-            (person, chosen)
-            for person in deps.source.holders_of(insured)
-            # a person's newest qualification under the number (they come newest first)
-            if (chosen := next((q for q in person.qualifications if insured.matches(q)), None))
-        ]
-        if not matches:
-            raise QualificationError(Code.INSURED_NUMBER_NOT_MATCHED)
+        matches = holders_named(deps, query)
         consents = Consents(
             limit_application=query.LimitApplicationCertificateRelatedConsFlg == "1"
         )
@@ -105,6 +120,9 @@ def lookup_one(
             ),
         )
         raise
+    persons = [person.person_ref for person, _ in matches]
+    numbers = reference_numbers.numbers_for(session, clinic_code=clinic_code, person_refs=persons)
+    answer = with_reference_numbers(answer, [numbers.get(person) for person in persons])
     for person, chosen in matches:  # each person shown sees this lookup in their record
         access_log.append(
             session,

@@ -484,7 +484,7 @@ def test_the_record_goes_by_the_databases_clock_not_the_instances(
     )
     with ThreadPoolExecutor(1) as thread:  # a loop of its own, whatever the suite runs
         recorded = thread.submit(asyncio.run, record).result()
-    assert recorded is Recorded(outcome)
+    assert recorded.recorded is Recorded(outcome)
 
 
 def test_a_challenge_issued_in_the_future_is_refused(world: World) -> None:
