@@ -1,6 +1,6 @@
 """The qualification server's HTTP API (FastAPI): the wiring (`build_dependencies`), the
 application with its middleware and error mapping, the operation routes; each domain
-(cards, lookups, registrations) brings its own thin routes over its service.
+(cards, lookups, reference numbers, registrations) brings its own thin routes over its service.
 
 Clinics authenticate with `Authorization: Bearer <医療機関コード>.<secret>`; the portal's
 routes are authenticated by the card itself (a PIN signature over a portal challenge).
@@ -34,6 +34,7 @@ from qualification_server.clinics.service import ClinicAuthenticator
 from qualification_server.db import make_engine, make_session_factory
 from qualification_server.lookups import routes as lookups_routes
 from qualification_server.lookups.batches import BatchWorker
+from qualification_server.reference_numbers import routes as reference_numbers_routes
 from qualification_server.registrations import routes as registrations_routes
 from qualification_server.settings import Settings
 from qualification_server.trust import rollback
@@ -208,7 +209,13 @@ def create_app(
     app.state.deps = deps
     app.state.clinics = ClinicAuthenticator(deps.sessions)
     install_error_handlers(app)
-    for routes in (cards_routes.router, lookups_routes.router, registrations_routes.router, router):
+    for routes in (
+        cards_routes.router,
+        lookups_routes.router,
+        reference_numbers_routes.router,
+        registrations_routes.router,
+        router,
+    ):
         app.include_router(routes)
     app.add_middleware(MetricsMiddleware)
     # A card check is a few kB, a full batch a few hundred: refuse more before reading it.

@@ -95,6 +95,8 @@ QUALIFICATION_SERVER: dict[str, dict[Caller, Expect]] = {
     "POST /v1/eligibility/insured-number": CLINIC_ONLY,
     "POST /v1/eligibility/batch": CLINIC_ONLY,
     "POST /v1/registrations": CLINIC_ONLY,
+    "POST /v1/reference-numbers": CLINIC_ONLY,
+    "POST /v1/reference-numbers/batch": CLINIC_ONLY,
     "POST /portal/v1/challenges": ALL_OK,
     "POST /portal/v1/registrations": CARD_ONLY,
     "POST /portal/v1/unregister": CARD_ONLY,
@@ -227,6 +229,11 @@ def _registry_credential(world: World, kind: CredentialKind) -> str:
         return issue_credential(session=session, kind=kind, label="matrix", insurer=insurer).token
 
 
+def numbered(query: dict[str, str]) -> dict[str, Any]:
+    """A 照会番号 registration entry for the person `query` names."""
+    return {"QualificationConfirmSearchInfo": query, "ReferenceNumber": "000123"}
+
+
 class QualificationCalls:
     """The request each route needs, made by each kind of caller."""
 
@@ -274,6 +281,8 @@ class QualificationCalls:
                 "proof": self.world.proof("ito-mai", self.world.challenge("registration")),
                 "consent": True,
             },
+            "/v1/reference-numbers": lambda: {"entry": numbered(query)},
+            "/v1/reference-numbers/batch": lambda: {"entries": [numbered(query)]},
             "/portal/v1/challenges": lambda: {"purpose": "portal"},
             "/portal/v1/registrations": lambda: {
                 "proof": self.card_proof(caller, "registration"),
