@@ -419,20 +419,21 @@ def taken_in(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldProbl
     """
     problems = input_problems(values)
     taken = dict(values)
-    refused = {problem.field for problem in problems}
     for name in NAME_FIELDS:
         value = taken.get(name)
-        if isinstance(value, str) and value.strip(" \u3000"):
-            taken[name] = person_name(value)
+        if isinstance(value, str):
+            taken[name] = person_name(value) or value  # a blank one: the record's rule says so
     for name in KANA_FIELDS:
         value = taken.get(name)
-        if not isinstance(value, str) or not value.strip(" \u3000"):
-            continue  # absent, or blank: the record's own rule says so
+        if not isinstance(value, str):
+            continue
         try:
             taken[name] = name_kana(value)
         except NotKana as error:
-            if ELEMENT_NAMES[name] not in refused:
-                problems.append(FieldProblem(ELEMENT_NAMES[name], str(error)))
+            element = ELEMENT_NAMES[name]
+            blank = not value.strip(" \u3000")  # the record's rule says so
+            if not blank and all(problem.field != element for problem in problems):
+                problems.append(FieldProblem(element, str(error)))
     return taken, problems
 
 

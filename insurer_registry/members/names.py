@@ -18,6 +18,8 @@ KANA_SEPARATOR = " "  # between family and given name in NameKana
 
 # The spaces a caller may put between the parts of a name: ASCII and ideographic, any number.
 _SPACES = re.compile("[ \u3000]+")
+# A name already in its stored form: parts of no space, joined by single full-width spaces.
+_STORED_NAME = re.compile("[^ \u3000]+(?:\u3000[^ \u3000]+)*")
 # What a stored reading may hold: half-width katakana (with ･ ｰ ﾞ ﾟ) and single spaces.
 _HALF_WIDTH_KANA = re.compile("[\uff65-\uff9f]+(?: [\uff65-\uff9f]+)*")
 # What `name_kana` takes, as a character class: hiragana ぁ–ゔ and katakana ァ–ヴ (but for
@@ -37,6 +39,23 @@ KANA_INPUT_RULE = "katakana (full- or half-width) or hiragana, and spaces"
 NO_HALF_WIDTH_RULE = "ヮ, ヰ, ヱ, ヵ, ヶ, ヷ–ヺ, ヽ and ヾ have no half-width form"
 
 
+def _half_width_table() -> dict[int, str]:
+    """jaconv's conversion, hiragana to katakana to half-width katakana, of each character
+    of the hiragana and katakana blocks that it changes. Both conversions map character by
+    character, so one `str.translate` with this table gives what the two give, about four
+    times faster in the import's hot loop."""
+    table = {}
+    for code in range(0x3041, 0x3100):
+        character = chr(code)
+        converted = jaconv.z2h(jaconv.hira2kata(character), kana=True, ascii=False, digit=False)
+        if converted != character:
+            table[code] = converted
+    return table
+
+
+_TO_HALF_WIDTH = _half_width_table()
+
+
 class NotKana(ValueError):
     """A reading that cannot be written in half-width katakana; the reason names the rule,
     never the text."""
@@ -45,15 +64,18 @@ class NotKana(ValueError):
 def person_name(text: str) -> str:
     """`Name` (and `InsuredName`, `NameOfOther`): the parts joined by one full-width space,
     whichever spaces and however many separated them; none at either end."""
+    if _STORED_NAME.fullmatch(text):  # the import's hot loop: most names come so already
+        return text
     return _SPACES.sub(NAME_SEPARATOR, text).strip(" \u3000")
 
 
 def name_kana(text: str) -> str:
     """`NameKana` (and `NameOfOtherKana`) in half-width katakana, the parts joined by one
     ASCII space. Raises `NotKana` for anything but kana and spaces."""
+    if _HALF_WIDTH_KANA.fullmatch(text):  # stored form already: nothing to convert
+        return text
     joined = _SPACES.sub(KANA_SEPARATOR, text).strip(" \u3000")
-    katakana = jaconv.hira2kata(joined)
-    half_width = jaconv.z2h(katakana, kana=True, ascii=False, digit=False)
+    half_width = joined.translate(_TO_HALF_WIDTH)
     if _HALF_WIDTH_KANA.fullmatch(half_width) is None:
         if any(character in _NO_HALF_WIDTH for character in half_width):
             raise NotKana(NO_HALF_WIDTH_RULE)

@@ -10,8 +10,11 @@ import io
 import re
 from typing import Any
 
+import jaconv
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -110,6 +113,23 @@ def test_the_published_kana_class_is_exactly_what_a_reading_may_hold() -> None:
         if taken != (published.fullmatch(character) is not None):
             differ.append(f"U+{code:04X}")
     assert differ == []
+
+
+KANA_BLOCKS = st.one_of(
+    st.characters(min_codepoint=0x3041, max_codepoint=0x30FF),  # hiragana, katakana
+    st.characters(min_codepoint=0xFF65, max_codepoint=0xFF9F),  # half-width katakana
+)
+
+
+@given(st.text(alphabet=KANA_BLOCKS, min_size=1))
+@settings(max_examples=300)
+def test_a_reading_converts_as_jaconv_converts_it(reading: str) -> None:
+    """The one translation table gives what jaconv's two conversions give on a whole text."""
+    expected = jaconv.z2h(jaconv.hira2kata(reading), kana=True, ascii=False, digit=False)
+    try:
+        assert name_kana(reading) == expected
+    except NotKana:
+        assert re.fullmatch("[\uff65-\uff9f]+", expected) is None
 
 
 @pytest.mark.parametrize(
