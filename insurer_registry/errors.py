@@ -1,13 +1,20 @@
-"""The registry's domain errors. Each carries the data a caller needs; none carries a
-My Number, a name or a birth date. `http_errors` maps them to HTTP answers."""
+"""The registry's domain errors, on the kernel's pattern (`onshi_kernel.errors`): each class
+names its numbered code (`error_codes`) and carries the data a caller needs; its detail is
+what went wrong in words, and none carries a My Number, a name or a birth date.
+`api/http_errors` turns them into HTTP answers."""
 
 from __future__ import annotations
 
 from datetime import date
 
+from insurer_registry.error_codes import CATALOGUE, RegistryCode
+from onshi_kernel.errors import CodedError
 
-class RegistryError(Exception):
+
+class RegistryError(CodedError[RegistryCode]):
     """Base of every error the registry's services raise on purpose."""
+
+    catalogue = CATALOGUE
 
 
 class CallerMistake(ValueError):
@@ -23,7 +30,9 @@ class QualificationNotFound(NotFound):
     """No qualification with this id belongs to the calling insurer."""
 
     def __init__(self, qualification_id: int) -> None:
-        super().__init__(f"qualification {qualification_id} not found")
+        super().__init__(
+            RegistryCode.QUALIFICATION_NOT_FOUND, f"qualification {qualification_id} not found"
+        )
         self.qualification_id = qualification_id
 
 
@@ -31,15 +40,10 @@ class InsurerNotFound(NotFound):
     """No insurer with this number is registered."""
 
     def __init__(self, insurer_number: str) -> None:
-        super().__init__(f"insurer {insurer_number} is not registered")
+        super().__init__(
+            RegistryCode.INSURER_NOT_FOUND, f"insurer {insurer_number} is not registered"
+        )
         self.insurer_number = insurer_number
-
-
-class InsuredNumberNotFound(NotFound):
-    """No qualification carries this insured number."""
-
-    def __init__(self) -> None:
-        super().__init__("no qualification carries this insured number")
 
 
 class Conflict(RegistryError):
@@ -50,7 +54,9 @@ class InsurerExists(Conflict):
     """An insurer with this number is already registered."""
 
     def __init__(self, insurer_number: str) -> None:
-        super().__init__(f"insurer {insurer_number} is already registered")
+        super().__init__(
+            RegistryCode.INSURER_EXISTS, f"insurer {insurer_number} is already registered"
+        )
         self.insurer_number = insurer_number
 
 
@@ -58,7 +64,10 @@ class QualificationExists(Conflict):
     """The same qualification (insured number and qualification date) is registered."""
 
     def __init__(self, existing_id: int) -> None:
-        super().__init__(f"the qualification is already registered as {existing_id}")
+        super().__init__(
+            RegistryCode.QUALIFICATION_EXISTS,
+            f"the qualification is already registered as {existing_id}",
+        )
         self.existing_id = existing_id
 
 
@@ -67,7 +76,8 @@ class InsuredNumberTaken(Conflict):
 
     def __init__(self, existing_id: int) -> None:
         super().__init__(
-            f"the insured number belongs to another person (qualification {existing_id})"
+            RegistryCode.INSURED_NUMBER_TAKEN,
+            f"the insured number belongs to another person (qualification {existing_id})",
         )
         self.existing_id = existing_id
 
@@ -78,7 +88,8 @@ class OverlappingQualification(Conflict):
     def __init__(self, existing_id: int, start: date, end: date | None) -> None:
         until = end.isoformat() if end else "open"
         super().__init__(
-            f"the period overlaps qualification {existing_id} ({start.isoformat()} – {until})"
+            RegistryCode.OVERLAPPING_QUALIFICATION,
+            f"the period overlaps qualification {existing_id} ({start.isoformat()} – {until})",
         )
         self.existing_id = existing_id
         self.start = start
@@ -90,7 +101,8 @@ class AlreadyLost(Conflict):
 
     def __init__(self, qualification_id: int, loss_date: date) -> None:
         super().__init__(
-            f"qualification {qualification_id} was already lost on {loss_date.isoformat()}"
+            RegistryCode.ALREADY_LOST,
+            f"qualification {qualification_id} was already lost on {loss_date.isoformat()}",
         )
         self.qualification_id = qualification_id
         self.loss_date = loss_date
@@ -100,7 +112,10 @@ class VersionConflict(Conflict):
     """The record changed since the caller read it."""
 
     def __init__(self, qualification_id: int, expected: int, actual: int) -> None:
-        super().__init__(f"qualification {qualification_id} is at version {actual}, not {expected}")
+        super().__init__(
+            RegistryCode.VERSION_CONFLICT,
+            f"qualification {qualification_id} is at version {actual}, not {expected}",
+        )
         self.qualification_id = qualification_id
         self.expected = expected
         self.actual = actual
@@ -110,7 +125,10 @@ class IdempotencyKeyReused(Conflict):
     """The request id was used before for a different request."""
 
     def __init__(self, key: str) -> None:
-        super().__init__("this Idempotency-Key was used for a different request")
+        super().__init__(
+            RegistryCode.IDEMPOTENCY_KEY_REUSED,
+            "this Idempotency-Key was used for a different request",
+        )
         self.key = key
 
 
@@ -118,7 +136,7 @@ class AuthenticationFailed(RegistryError):
     """The credential is missing, malformed, unknown, revoked or of the wrong kind."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(RegistryCode.INVALID_CREDENTIAL, reason)
         self.reason = reason
 
 
@@ -130,5 +148,5 @@ class IdempotencyKeyRequired(BadRequest):
     """A write came without a usable Idempotency-Key header."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(RegistryCode.IDEMPOTENCY_KEY_REQUIRED, reason)
         self.reason = reason

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from insurer_registry.api import http_errors
 from insurer_registry.api.access_log_queries import redact_access_log_queries
 from insurer_registry.db import make_engine, make_session_factory
+from insurer_registry.error_codes import RegistryCode
 from insurer_registry.importer.routes import router as import_router
 from insurer_registry.lookup.routes import router as network_router
 from insurer_registry.members.routes import router as member_router
@@ -23,13 +24,14 @@ their members; the qualification server looks them up.
 * **Insurer API** (`/v1/…`): `Authorization: Bearer ins_…`. An insurer sees and changes only
   its own members. Every write needs an `Idempotency-Key` header (a request id): a retry
   with the same key and body returns the first answer; the same key with another body is
-  `409 idempotency_key_reused`.
+  `409 R3007`.
 * **Network API** (`/network/v1/…`): `Authorization: Bearer net_…`, for the qualification
   server (the 情報提供ネットワーク role).
 
 Field names are the element names of the eligibility answer (docs/answer.md); dates are
-`YYYYMMDD`. Errors are `{"error": {"code", "message", …}}` with a stable `code`, and never
-repeat submitted values.
+`YYYYMMDD`. Errors are `{"error": {"code", "message", "message_it", "detail", "request_id",
+…}}` with a stable numbered `code` (`R…`: the registry README lists them), a Japanese
+`message` for the operator and an English `message_it`, and never repeat submitted values.
 """
 
 
@@ -59,7 +61,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(
         import_router,
         responses=http_errors.error_responses(
-            {400: "no usable Idempotency-Key header (`idempotency_key_required`)"}
+            {400: f"no usable Idempotency-Key header (`{RegistryCode.IDEMPOTENCY_KEY_REQUIRED}`)"}
         ),
     )
     app.include_router(network_router)

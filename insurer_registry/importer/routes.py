@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from insurer_registry.api.deps import (
@@ -18,8 +18,9 @@ from insurer_registry.api.deps import (
     SettingsDep,
     caller_insurer,
 )
-from insurer_registry.api.http_errors import error_body
+from insurer_registry.api.http_errors import ANSWERS, error_responses
 from insurer_registry.api.idempotency import StoredAnswer, fingerprint, idempotent_write
+from insurer_registry.error_codes import RegistryCode
 from insurer_registry.importer.schemas import ImportReportPublic
 from insurer_registry.importer.service import import_csv
 
@@ -43,12 +44,16 @@ MAX_UPLOAD_BYTES = 256 << 20
             "description": "UTF-8 or Shift_JIS (CP932); columns as in the registry README",
         }
     },
-    responses={
-        401: {"description": "missing, unknown or revoked credential"},
-        409: {"description": "a reused Idempotency-Key"},
-        413: {"description": f"upload_too_large: over {MAX_UPLOAD_BYTES >> 20} MiB, not imported"},
-        422: {"description": "rows rejected (nothing imported; the report is in the error)"},
-    },
+    responses=error_responses(
+        {
+            401: f"missing, unknown or revoked credential (`{RegistryCode.INVALID_CREDENTIAL}`)",
+            409: f"a reused Idempotency-Key (`{RegistryCode.IDEMPOTENCY_KEY_REUSED}`)",
+            413: f"over {MAX_UPLOAD_BYTES >> 20} MiB, not imported "
+            f"(`{RegistryCode.UPLOAD_TOO_LARGE}`)",
+            422: f"a file that cannot be read (`{RegistryCode.INVALID_FILE}`), or rows rejected "
+            f"(`{RegistryCode.IMPORT_REJECTED}`: nothing imported, the report is in the error)",
+        }
+    ),
 )
 async def import_members(
     request: Request,
@@ -65,13 +70,13 @@ async def import_members(
     insurer = caller_insurer(caller)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
-        return _too_large()
+        return _too_large(request)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as body:
         received = 0
         async for chunk in request.stream():
             received += len(chunk)
             if received > MAX_UPLOAD_BYTES:
-                return _too_large()
+                return _too_large(request)
             body.write(chunk)
         body.seek(0)
         # The request is identified by the file's content, not held in memory to hash.
@@ -104,12 +109,9 @@ async def import_members(
     return Response(answer.body, status_code=answer.status_code, media_type="application/json")
 
 
-def _too_large() -> Response:
-    message = (
-        f"the CSV is larger than {MAX_UPLOAD_BYTES} bytes: send it in parts, or have the "
-        "operator import it (insurer-registry import)"
-    )
-    return JSONResponse(error_body("upload_too_large", message), status_code=413)
+def _too_large(request: Request) -> Response:
+    detail = f"the CSV is larger than {MAX_UPLOAD_BYTES} bytes"
+    return ANSWERS.answer(request, RegistryCode.UPLOAD_TOO_LARGE, detail=detail)
 
 
 def _sha256(body: Any) -> str:

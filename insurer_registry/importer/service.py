@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from insurer_registry.digests import keyed_digest
+from insurer_registry.error_codes import RegistryCode
 from insurer_registry.errors import Conflict, InsurerNotFound, RegistryError
 from insurer_registry.importer import merge, staging
 from insurer_registry.importer.csv_source import detect_encoding, read_rows
@@ -70,7 +71,9 @@ class ImportRejected(RegistryError):
     """An all-or-nothing import found rejected rows: nothing was imported."""
 
     def __init__(self, report: ImportReport) -> None:
-        super().__init__(f"{report.rejected} row(s) rejected: nothing imported")
+        super().__init__(
+            RegistryCode.IMPORT_REJECTED, f"{report.rejected} row(s) rejected: nothing imported"
+        )
         self.report = report
 
 
@@ -282,7 +285,7 @@ def _apply_changes(session: Session, import_id: int, actor: Actor, rejections: _
             rejections.add(Rejection(line, describe(error.problems)))
             continue
         except Conflict as error:
-            rejections.add(Rejection(line, str(error)))
+            rejections.add(Rejection(line, error.detail or error.info.it))
             continue
         updated += 1
     return updated

@@ -20,6 +20,7 @@ from insurer_registry.api.deps import (
 )
 from insurer_registry.api.http_errors import error_responses
 from insurer_registry.api.idempotency import StoredAnswer, fingerprint, idempotent_write
+from insurer_registry.error_codes import RegistryCode
 from insurer_registry.members import service
 from insurer_registry.members.domain import INSURER_NUMBER_ELEMENT, FieldProblem, InvalidRecord
 from insurer_registry.members.schemas import (
@@ -37,12 +38,14 @@ from onshi_kernel.numbers import InsurerNumber
 
 router = APIRouter(prefix="/v1", tags=["members"])
 
-UNAUTHENTICATED = "missing, unknown or revoked credential (`invalid_credential`)"
-NOT_FOUND = "no such qualification at the calling insurer (`qualification_not_found`)"
+UNAUTHENTICATED = f"missing, unknown or revoked credential (`{RegistryCode.INVALID_CREDENTIAL}`)"
+NOT_FOUND = (
+    f"no such qualification at the calling insurer (`{RegistryCode.QUALIFICATION_NOT_FOUND}`)"
+)
 INVALID = "the request breaks a rule; every problem is listed, no values"
 WRITE_ERRORS = error_responses(
     {
-        400: "no usable Idempotency-Key header (`idempotency_key_required`)",
+        400: f"no usable Idempotency-Key header (`{RegistryCode.IDEMPOTENCY_KEY_REQUIRED}`)",
         401: UNAUTHENTICATED,
         404: NOT_FOUND,
         409: "conflicts with registered data, or a reused Idempotency-Key",

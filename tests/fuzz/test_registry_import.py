@@ -24,6 +24,7 @@ from sqlalchemy import func, select, table
 from sqlalchemy.orm import Session, sessionmaker
 
 from insurer_registry.db import transaction
+from insurer_registry.error_codes import RegistryCode
 from insurer_registry.importer import routes
 from insurer_registry.importer.csv_source import ATTRIBUTE_OF_COLUMN, ImportFileInvalid
 from insurer_registry.importer.service import ImportRejected, ImportReport, import_csv
@@ -362,7 +363,10 @@ def test_the_api_answers_any_file_with_201_or_422_never_500(
     event(str(response.status_code))
     assert response.status_code in (201, 422), response.text
     if response.status_code == 422:
-        assert response.json()["error"]["code"] in ("import_rejected", "invalid_file")
+        assert response.json()["error"]["code"] in (
+            RegistryCode.IMPORT_REJECTED,
+            RegistryCode.INVALID_FILE,
+        )
         assert registry_state(sessions) == before
 
 
@@ -392,7 +396,10 @@ def test_an_upload_over_the_limit_is_413_before_it_is_read_and_the_key_stays_fre
     response = _post(client, insurer_a, stream() if chunked else big, key="big-1")
     assert response.status_code == 413
     error = response.json()["error"]
-    assert error["code"] == "upload_too_large" and str(small_upload_limit) in error["message"]
+    assert (
+        error["code"] == RegistryCode.UPLOAD_TOO_LARGE
+        and str(small_upload_limit) in error["detail"]
+    )
     assert registry_state(sessions) == before
     # Nothing was stored under the key: the same key with a file that fits is imported.
     small = csv_text(rows[:2]).encode()

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from insurer_registry import cli
 from insurer_registry.db import transaction
+from insurer_registry.error_codes import RegistryCode
 from insurer_registry.importer.service import ImportRejected, ImportReport, import_csv
 from insurer_registry.insurers.service import InsurerInfo
 from insurer_registry.members.audit import Actor
@@ -377,7 +378,7 @@ def test_an_api_import_with_a_bad_row_is_422_with_the_report(
     response = post_csv(client, insurer_a, data, "imp-2")
     assert response.status_code == 422
     error = response.json()["error"]
-    assert error["code"] == "import_rejected"
+    assert error["code"] == RegistryCode.IMPORT_REJECTED
     assert error["report"]["Rejections"] == [
         {"Line": 3, "Reason": "MyNumber: expected 12 digits, got 1 characters"}
     ]

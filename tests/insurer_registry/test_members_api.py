@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from insurer_registry.api.http_errors import MAX_REQUEST_BYTES
 from insurer_registry.db import transaction
+from insurer_registry.error_codes import RegistryCode
 from insurer_registry.models import Qualification
 from tests.support.registry import INSURER_A, RegisteredInsurer, Writer, member_body, my_number
 
@@ -125,7 +126,7 @@ def test_a_control_or_format_character_in_a_name_is_refused_naming_the_code_poin
 ) -> None:
     response = writer.post("/v1/members", insurer_a, member_body(1, **{element: value}))
     assert response.status_code == 422, response.text
-    assert error_code(response) == "invalid_record"
+    assert error_code(response) == RegistryCode.INVALID_RECORD
     reason = f"contains {said} (a control or format character)"
     assert {"field": element, "reason": reason} in response.json()["error"]["problems"]
     assert value[1:3] not in response.text and "山田" not in response.text
@@ -164,7 +165,7 @@ def test_same_insured_number_and_date_twice_is_a_conflict(
     first = register(writer, insurer_a, 1)
     again = writer.post("/v1/members", insurer_a, member_body(1))
     assert again.status_code == 409
-    assert error_code(again) == "qualification_exists"
+    assert error_code(again) == RegistryCode.QUALIFICATION_EXISTS
     assert again.json()["error"]["existing_qualification_id"] == first["QualificationId"]
 
 
@@ -175,7 +176,7 @@ def test_an_insured_number_belongs_to_one_person(
     other = member_body(2, InsuredIdentificationNumber="1001", QualificationDate="20210401")
     response = writer.post("/v1/members", insurer_a, other)
     assert response.status_code == 409
-    assert error_code(response) == "insured_number_belongs_to_another_person"
+    assert error_code(response) == RegistryCode.INSURED_NUMBER_TAKEN
 
 
 def test_one_person_holds_one_qualification_at_an_insurer_at_a_time(
@@ -185,7 +186,7 @@ def test_one_person_holds_one_qualification_at_an_insurer_at_a_time(
     overlapping = member_body(1, InsuredIdentificationNumber="9999", QualificationDate="20230101")
     response = writer.post("/v1/members", insurer_a, overlapping)
     assert response.status_code == 409
-    assert error_code(response) == "overlapping_qualification"
+    assert error_code(response) == RegistryCode.OVERLAPPING_QUALIFICATION
 
 
 def test_a_new_period_may_start_on_the_loss_date(
@@ -230,7 +231,7 @@ def test_a_second_loss_is_refused(writer: Writer, insurer_a: RegisteredInsurer) 
     writer.post(path, insurer_a, {"DisqualificationDate": "20240401", "ReasonOfLoss": "03"})
     again = writer.post(path, insurer_a, {"DisqualificationDate": "20240501", "ReasonOfLoss": "03"})
     assert again.status_code == 409
-    assert error_code(again) == "already_lost"
+    assert error_code(again) == RegistryCode.ALREADY_LOST
 
 
 def test_loss_before_acquisition_is_refused(writer: Writer, insurer_a: RegisteredInsurer) -> None:
@@ -334,7 +335,7 @@ def test_requests_without_a_credential_are_401(client: TestClient) -> None:
     response = client.get("/v1/members/1")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert error_code(response) == "invalid_credential"
+    assert error_code(response) == RegistryCode.INVALID_CREDENTIAL
 
 
 @pytest.mark.parametrize("token", ["nonsense", "ins_000000000000.nope", "net_000000000000.nope"])
@@ -378,7 +379,7 @@ def test_insurer_b_can_neither_read_nor_change_insurer_a_members(
         )
     # Exactly what a qualification that does not exist answers: nothing leaks.
     assert response.status_code == 404
-    assert error_code(response) == "qualification_not_found"
+    assert error_code(response) == RegistryCode.QUALIFICATION_NOT_FOUND
     unchanged = client.get(path, headers=insurer_a.headers).json()
     assert unchanged == member
 
@@ -436,7 +437,7 @@ def test_the_same_key_with_another_body_is_409(
     writer.post("/v1/members", insurer_a, member_body(1), key="req-1")
     other = writer.post("/v1/members", insurer_a, member_body(2), key="req-1")
     assert other.status_code == 409
-    assert error_code(other) == "idempotency_key_reused"
+    assert error_code(other) == RegistryCode.IDEMPOTENCY_KEY_REUSED
 
 
 def test_request_ids_are_per_insurer(
@@ -460,7 +461,7 @@ def test_writes_without_a_request_id_are_refused(
 ) -> None:
     response = client.post("/v1/members", json=member_body(1), headers=insurer_a.headers)
     assert response.status_code == 400
-    assert error_code(response) == "idempotency_key_required"
+    assert error_code(response) == RegistryCode.IDEMPOTENCY_KEY_REQUIRED
 
 
 def test_the_api_is_documented(client: TestClient) -> None:
@@ -530,7 +531,7 @@ def test_an_oversized_body_is_refused_unread(
         headers={**insurer_a.headers, "Content-Type": "application/json"},
     )
     assert response.status_code == 413
-    assert response.json()["error"]["code"] == "request_too_large"
+    assert response.json()["error"]["code"] == RegistryCode.REQUEST_TOO_LARGE
 
 
 def test_csv_imports_keep_their_own_larger_limit(

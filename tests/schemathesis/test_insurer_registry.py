@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from schemathesis import Case, Response
 
 from insurer_registry.api.app import create_app
+from insurer_registry.error_codes import RegistryCode
 from insurer_registry.settings import Settings
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from tests.support.registry import INSURER_A, RegisteredInsurer, member_body, my_number
@@ -47,12 +48,12 @@ EXCUSED_PROBLEMS = {
 }
 # Whole answers excused: (status, code) → why.
 EXCUSED_ANSWERS = {
-    (422, "invalid_file"): "the CSV's content, which the document leaves to the README",
-    (422, "import_rejected"): "the CSV's rows, which the document leaves to the README",
-    (413, "request_too_large"): "a body over the registry's size limit",
+    (422, RegistryCode.INVALID_FILE): "the CSV's content, which the document leaves to the README",
+    (422, RegistryCode.IMPORT_REJECTED): "the CSV's rows, which the document leaves to the README",
+    (413, RegistryCode.REQUEST_TOO_LARGE): "a body over the registry's size limit",
     # The document calls the header optional; a write needs it (1–200 printable ASCII).
     # It is declared in deps.py, outside the schemas: a known gap, not a rule no schema states.
-    (400, "idempotency_key_required"): "a write without a usable Idempotency-Key",
+    (400, RegistryCode.IDEMPOTENCY_KEY_REQUIRED): "a write without a usable Idempotency-Key",
 }
 
 
@@ -61,7 +62,10 @@ def excuse(_case: Case, response: Response) -> str | None:
     answer = EXCUSED_ANSWERS.get((response.status_code, error["code"]))
     if answer is not None:
         return answer
-    if response.status_code != 422 or error["code"] not in ("invalid_request", "invalid_record"):
+    if response.status_code != 422 or error["code"] not in (
+        RegistryCode.INVALID_REQUEST,
+        RegistryCode.INVALID_RECORD,
+    ):
         return None
     whys = [
         next((why for text, why in EXCUSED_PROBLEMS.items() if text in problem["reason"]), None)
@@ -221,9 +225,15 @@ def test_every_refusal_of_a_write_keeps_its_promises(caller: Caller) -> None:
     """A conflict, a reused request id, a missing one, a rejected import: as documented."""
     assert caller.validate(_write("/v1/members", "POST", member_body(1), "r-1")).status_code == 201
     again = caller.validate(_write("/v1/members", "POST", member_body(1), "r-2"))
-    assert (again.status_code, again.json()["error"]["code"]) == (409, "qualification_exists")
+    assert (again.status_code, again.json()["error"]["code"]) == (
+        409,
+        RegistryCode.QUALIFICATION_EXISTS,
+    )
     reused = caller.validate(_write("/v1/members", "POST", member_body(2), "r-1"))
-    assert (reused.status_code, reused.json()["error"]["code"]) == (409, "idempotency_key_reused")
+    assert (reused.status_code, reused.json()["error"]["code"]) == (
+        409,
+        RegistryCode.IDEMPOTENCY_KEY_REUSED,
+    )
     no_key = caller.validate(schema["/v1/members"]["POST"].Case(body=member_body(3)))
     assert no_key.status_code == 400
     bad_csv = _write("/v1/imports", "POST", b"InsurerNumber\n99999999\n", "r-3",

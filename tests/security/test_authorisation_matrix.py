@@ -37,6 +37,7 @@ from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
 from clinic_client.web.app import create_clinic_app
 from insurer_registry import db as registry_db
+from insurer_registry.error_codes import RegistryCode
 from insurer_registry.insurers.credentials import CredentialKind
 from insurer_registry.insurers.service import get_insurer, issue_credential
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
@@ -76,7 +77,7 @@ OK, CREATED = Expect(200), Expect(201)
 NO_CLINIC = Expect(401, "Q5001")  # clinic not authenticated
 NO_CARD = Expect(403, "Q2005")  # the proof of the card does not verify
 FOREIGN_CHALLENGE = Expect(403, "Q2004")
-NO_CREDENTIAL = Expect(401, "invalid_credential")
+NO_CREDENTIAL = Expect(401, RegistryCode.INVALID_CREDENTIAL)
 
 EVERYONE = tuple(Caller)
 ALL_OK = dict.fromkeys(EVERYONE, OK)
@@ -498,9 +499,10 @@ def test_an_insurer_cannot_see_another_insurers_member(
     path = f"/v1/members/{member['QualificationId']}"
     theirs = client.get(path, headers=insurer_b.headers)
     missing = client.get("/v1/members/999999", headers=insurer_b.headers)
-    assert outcome(theirs) == outcome(missing) == Expect(404, "qualification_not_found")
-    assert theirs.json()["error"]["message"].replace(path.rsplit("/", 1)[1], "N") == (
-        missing.json()["error"]["message"].replace("999999", "N")
+    assert outcome(theirs) == outcome(missing) == Expect(404, RegistryCode.QUALIFICATION_NOT_FOUND)
+    assert theirs.json()["error"]["message"] == missing.json()["error"]["message"]
+    assert theirs.json()["error"]["detail"].replace(path.rsplit("/", 1)[1], "N") == (
+        missing.json()["error"]["detail"].replace("999999", "N")
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from insurer_registry.error_codes import RegistryCode
 from onshi_kernel.auth_header import MalformedAuthorization, bearer_token
 from tests.support.registry import RegisteredInsurer
 from tests.support.world import World
@@ -105,7 +106,7 @@ def test_the_registry_takes_bearer_in_any_case(
     client: TestClient, insurer_a: RegisteredInsurer, header: str
 ) -> None:
     got = member(client, [("Authorization", header.format(t=insurer_a.token))])
-    assert got[:2] == (404, "qualification_not_found"), got[2]
+    assert got[:2] == (404, RegistryCode.QUALIFICATION_NOT_FOUND), got[2]
 
 
 @pytest.mark.db
@@ -116,7 +117,10 @@ def test_the_registry_refuses_every_other_header_without_echoing_it(
     response = client.get(
         "/v1/members/999999", headers=[("Authorization", header.format(t=insurer_a.token))]
     )
-    assert (response.status_code, response.json()["error"]["code"]) == (401, "invalid_credential")
+    assert (response.status_code, response.json()["error"]["code"]) == (
+        401,
+        RegistryCode.INVALID_CREDENTIAL,
+    )
     assert response.headers["WWW-Authenticate"] == "Bearer"
     assert insurer_a.token.split(".", 1)[1] not in response.text
 
@@ -128,4 +132,4 @@ def test_the_registry_refuses_two_authorization_headers(
     for second in (insurer_a.token, "junk"):
         headers = [("Authorization", f"Bearer {insurer_a.token}"),
                    ("Authorization", f"Bearer {second}")]  # fmt: skip
-        assert member(client, headers)[:2] == (401, "invalid_credential"), second
+        assert member(client, headers)[:2] == (401, RegistryCode.INVALID_CREDENTIAL), second
