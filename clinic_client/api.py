@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from onshi_kernel.numbers import validate_clinic_code
+from qualification_server.contract.batch import BatchReceipt, BatchResult
 from qualification_server.contract.schemas import (
-    BatchAnswer,
     Consents,
     EligibilityAnswer,
     InsuredCardQuery,
@@ -65,12 +65,18 @@ class QualificationClient:
     def close(self) -> None:
         self._http.close()
 
-    def _post(self, path: str, body: dict[str, Any]) -> Any:
+    def _post(self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+        return self._send("POST", path, json=body, headers=headers)
+
+    def _get(self, path: str) -> Any:
+        return self._send("GET", path)
+
+    def _send(self, method: str, path: str, **options: Any) -> Any:
         try:
-            response = self._http.post(path, json=body)
+            response = self._http.request(method, path, **options)
         except httpx.TransportError as exc:
             raise ServerUnreachable(f"{self._http.base_url}: {exc}") from exc
-        if response.status_code == 200:
+        if response.status_code in (200, 202):
             return response.json()
         try:
             error = response.json()["error"]
@@ -124,14 +130,27 @@ class QualificationClient:
             body["arbitrary_file_identifier"] = arbitrary_file_identifier
         return EligibilityAnswer.model_validate(self._post("/v1/eligibility/insured-number", body))
 
-    def batch(
-        self, queries: list[InsuredCardQuery], *, confirmation_date: str | None = None
-    ) -> BatchAnswer:
-        """一括照会 of many insured numbers."""
+    def submit_batch(
+        self,
+        queries: list[InsuredCardQuery],
+        *,
+        confirmation_date: str | None = None,
+        arbitrary_file_identifier: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> BatchReceipt:
+        """一括照会, step 1: the entries handed over; the receipt holds the ReceptionNumber.
+        With `idempotency_key`, a retry (after a lost answer) gets the same batch."""
         body: dict[str, Any] = {"entries": [q.model_dump(exclude_none=True) for q in queries]}
         if confirmation_date:
             body["qualification_confirmation_date"] = confirmation_date
-        return BatchAnswer.model_validate(self._post("/v1/eligibility/batch", body))
+        if arbitrary_file_identifier:
+            body["arbitrary_file_identifier"] = arbitrary_file_identifier
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return BatchReceipt.model_validate(self._post("/v1/eligibility/batches", body, headers))
+
+    def fetch_batch(self, reception_number: str) -> BatchResult:
+        """一括照会, step 2: the result; `SegmentOfResult` 2 (処理中) until it is done."""
+        return BatchResult.model_validate(self._get(f"/v1/eligibility/batches/{reception_number}"))
 
     def register(
         self, *, challenge: bytes, certificate: bytes, signature: bytes

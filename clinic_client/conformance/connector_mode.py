@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from clinic_client.conformance.kit import INSURER_A, INSURER_B
+from clinic_client.conformance.kit import INSURER_A, INSURER_B, KOKUHO_SYMBOL
 from clinic_client.conformance.scenarios import Scenario, Unexpected, expect
 from qualification_server.contract.codes import Code
 
@@ -65,12 +65,12 @@ class FolderContext:
 
 
 def search_info(insurer: str, number: str, birth: str, symbol: str = "") -> str:
+    """A query as receipt computers write it: no InsuredBranchNumber (枝番)."""
     symbol_element = f"<InsuredCardSymbol>{symbol}</InsuredCardSymbol>" if symbol else ""
     return (
         f"<QualificationConfirmSearchInfo><InsurerNumber>{insurer}</InsurerNumber>"
         f"{symbol_element}<InsuredIdentificationNumber>{number}</InsuredIdentificationNumber>"
-        f"<InsuredBranchNumber>00</InsuredBranchNumber><Birthdate>{birth}</Birthdate>"
-        "</QualificationConfirmSearchInfo>"
+        f"<Birthdate>{birth}</Birthdate></QualificationConfirmSearchInfo>"
     )
 
 
@@ -85,13 +85,14 @@ def utf8_lookup(ctx: FolderContext) -> None:
     validity = text(answer, "MessageBody/QualificationValidity")
     expect(validity == "1", f"QualificationValidity {validity!r}")
     name = text(answer, "MessageBody/ResultList/ResultOfQualificationConfirmation/Name")
-    expect(name == "適合 一郎", f"Name {name!r}")
+    expect(name == "適合　一郎", f"Name {name!r}")
 
 
 def shift_jis_lookup(ctx: FolderContext) -> None:
-    """A Shift_JIS request with a zero-padded 国保 number: answered in Shift_JIS, the number
-    right-aligned with spaces, QualificationValidity 3 for the old insured number."""
-    body = search_info("00" + INSURER_B, "9401", "19750909")
+    """A Shift_JIS request with a zero-padded 国保 number and a 記号 of half-width kana and ①:
+    answered in Shift_JIS, the number right-aligned with spaces, the 記号 as sent,
+    NameKana in half-width katakana, QualificationValidity 3 for the old insured number."""
+    body = search_info("00" + INSURER_B, "9401", "19750909", symbol=KOKUHO_SYMBOL)
     answer = ctx.request("siquc01", body, encoding="Shift_JIS")
     expect(text(answer, "MessageHeader/CharacterCodeIdentifier") == "1", "not marked Shift_JIS")
     validity = text(answer, "MessageBody/QualificationValidity")
@@ -99,6 +100,11 @@ def shift_jis_lookup(ctx: FolderContext) -> None:
     result = "MessageBody/ResultList/ResultOfQualificationConfirmation"
     number = text(answer, f"{result}/InsurerNumber")
     expect(number == INSURER_B.rjust(8), f"InsurerNumber {number!r}")
+    symbol = text(answer, f"{result}/InsuredCardSymbol")
+    expect(symbol == KOKUHO_SYMBOL, f"InsuredCardSymbol {symbol!r}")
+    kana = text(answer, f"{result}/NameKana")
+    expect(bool(kana) and all(c == " " or "\uff61" <= c <= "\uff9f" for c in kana),
+           f"NameKana {kana!r} is not half-width katakana")  # fmt: skip
 
 
 def refused_lookup(ctx: FolderContext) -> None:
@@ -119,13 +125,40 @@ def malformed_request(ctx: FolderContext) -> None:
 
 
 def batch_file(ctx: FolderContext) -> None:
-    """A Shift_JIS 一括照会 of three: two answered, one error, counted in the header."""
+    """A Shift_JIS 一括照会 of three in two steps: OQSmuquc01res carries a 16-digit
+    ReceptionNumber; OQSmuquc02req with it answers 処理中 (SegmentOfResult 2) or, within a
+    minute, the result: one BulkConfirmUnit per entry in order, each holding the query
+    echoed, two answered and one error, counted in the header."""
     body = (search_info(INSURER_A, "9101", "19800401") + search_info(INSURER_A, "9201", "19900615")
             + search_info(INSURER_A, "0000", "20000101"))  # fmt: skip
-    answer = ctx.request("muquc01", body, encoding="Shift_JIS")
+    receipt = ctx.request("muquc01", body, encoding="Shift_JIS")
+    number = text(receipt, "MessageHeader/ReceptionNumber")
+    expect(len(number) == 16 and number.isdigit(), f"ReceptionNumber {number!r}")
+    received = text(receipt, "MessageHeader/NumberOfProcessingResult")
+    expect(received == "3", f"NumberOfProcessingResult {received!r}")
+    deadline = time.monotonic() + 60
+    while True:
+        result = ctx.request(
+            "muquc02", f"<ReceptionNumber>{number}</ReceptionNumber>", encoding="Shift_JIS"
+        )
+        segment = text(result, "MessageHeader/SegmentOfResult")
+        if segment != "2":
+            break
+        expect(result.find("MessageBody/BulkConfirmUnit") is None, "処理中 with units")
+        expect(time.monotonic() < deadline, "still 処理中 after 60 s")
+        time.sleep(0.5)
+    expect(segment == "1", f"SegmentOfResult {segment!r}")
+    expect(text(result, "MessageHeader/ReceptionNumber") == number, "another ReceptionNumber")
     names = ("NumberOfProcessingResult", "NumberOfNormalProcessing", "NumberOfError")
-    counts = tuple(text(answer, f"MessageHeader/{n}") for n in names)
+    counts = tuple(text(result, f"MessageHeader/{n}") for n in names)
     expect(counts == ("3", "2", "1"), f"header counts {counts}")
+    units = result.findall("MessageBody/BulkConfirmUnit")
+    echoed = [text(u, "QualificationConfirmSearchInfo/InsuredIdentificationNumber") for u in units]
+    expect(echoed == ["9101", "9201", "0000"], f"units in the order {echoed}")
+    statuses = [text(u, "ProcessingResultStatus") for u in units]
+    expect(statuses == ["1", "1", "2"], f"ProcessingResultStatus {statuses}")
+    answered = units[0].find("ResultOfQualificationConfirmation/Name")
+    expect(answered is not None, "the first unit holds no ResultOfQualificationConfirmation")
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,11 @@ PEOPLE = (
 )
 
 
+# A 記号 as 国保 cards print them: half-width kana and a circled digit, both in cp932, so a
+# Shift_JIS request carries them as they are.
+KOKUHO_SYMBOL = "ｺｸﾎ①"
+
+
 def member_row(
     resident: Resident, insurer: str, number: str, start: str, **extra: str
 ) -> dict[str, str]:
@@ -100,7 +105,7 @@ def _members(residents: dict[str, Resident]) -> list[dict[str, str]]:
         row("ending", INSURER_A, "9301", "20100401", DisqualificationDate=FAR_LOSS,
             ReasonOfLoss="99"),
         row("changed", INSURER_B, "9401", "20000401", DisqualificationDate="20241001",
-            ReasonOfLoss="03"),
+            ReasonOfLoss="03", InsuredCardSymbol=KOKUHO_SYMBOL),
         row("changed", INSURER_A, "9402", "20241001"),
         row("revoked", INSURER_A, "9501", "20100401"),
         row("renewed", INSURER_A, "9601", "20100401"),

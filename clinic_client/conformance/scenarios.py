@@ -24,11 +24,20 @@ from card_reader.emulator.image import load_image, save_image
 from card_reader.issuance.issuer import Issuer
 from card_reader.transports.inprocess import InProcessConnection
 from clinic_client.api import QualificationClient, ServerRefused, challenge_digest
-from clinic_client.conformance.kit import FAR_LOSS, INSURER_A, INSURER_B, PEOPLE, PIN, Kit
+from clinic_client.conformance.kit import (
+    FAR_LOSS,
+    INSURER_A,
+    INSURER_B,
+    KOKUHO_SYMBOL,
+    PEOPLE,
+    PIN,
+    Kit,
+)
 from qualification_server.contract.codes import Code
 from qualification_server.contract.presence import Method, device_message
 from qualification_server.contract.schemas import Consents, EligibilityAnswer, InsuredCardQuery
 
+BATCH_DEADLINE_S = 60.0  # a server looks a three-entry batch up well within this
 RELOAD_WAIT_S = 10.0  # how long a server may take to notice a new CRL or directory
 
 
@@ -139,7 +148,8 @@ def pin_mode(ctx: Context) -> None:
     (r,) = results(answer)
     expect(r.InsurerNumber == INSURER_A, f"InsurerNumber {r.InsurerNumber!r}")
     expect(r.InsuredIdentificationNumber == "9101", f"number {r.InsuredIdentificationNumber!r}")
-    expect(r.Name == "適合 一郎" and r.Birthdate == "19800401", "Name or Birthdate differ")
+    # 氏名 answers with a full-width space between family and given name, as real answers do
+    expect(r.Name == "適合　一郎" and r.Birthdate == "19800401", "Name or Birthdate differ")
     expect(r.InsuredPartialContributionRatio == "030", "InsuredPartialContributionRatio not 030")
 
 
@@ -249,8 +259,8 @@ def lost(ctx: Context) -> None:
 
 def newer(ctx: Context) -> None:
     """The old insured number of someone who changed insurer: QualificationValidity 3."""
-    query = InsuredCardQuery(InsurerNumber=INSURER_B.rjust(8), InsuredIdentificationNumber="9401",
-                             InsuredBranchNumber="00", Birthdate="19750909")  # fmt: skip
+    query = InsuredCardQuery(InsurerNumber=INSURER_B.rjust(8), InsuredCardSymbol=KOKUHO_SYMBOL,
+                             InsuredIdentificationNumber="9401", Birthdate="19750909")  # fmt: skip
     validity(ctx.client.lookup(query), "3")
 
 
@@ -302,25 +312,44 @@ def insurer_change(ctx: Context) -> None:
 
 
 def insured_card_lookup(ctx: Context) -> None:
-    """個別照会: the right birth date answers 1, a wrong one Q4001."""
+    """個別照会 as receipt computers send it (no 枝番): the right birth date answers 1, a wrong
+    one Q4001."""
     query = InsuredCardQuery(InsurerNumber=INSURER_A, InsuredIdentificationNumber="9101",
-                             InsuredBranchNumber="00", Birthdate="19800401")  # fmt: skip
+                             Birthdate="19800401")  # fmt: skip
     validity(ctx.client.lookup(query), "1")
     wrong = query.model_copy(update={"Birthdate": "19800402"})
     expect_refusal(Code.INSURED_NUMBER_NOT_MATCHED, lambda: ctx.client.lookup(wrong))
 
 
 def batch(ctx: Context) -> None:
-    """一括照会: two answered, one refused, counted in the header."""
+    """一括照会 in two steps: the submission answers a 16-digit ReceptionNumber at once; the
+    fetch answers 処理中 (SegmentOfResult 2) or the result, which within a minute holds one
+    unit per entry in order, two answered and one refused, counted in the header; an unknown
+    reception number is Q4004."""
 
     def q(number: str, birth: str) -> InsuredCardQuery:
         return InsuredCardQuery(InsurerNumber=INSURER_A, InsuredIdentificationNumber=number,
-                                InsuredBranchNumber="00", Birthdate=birth)  # fmt: skip
+                                Birthdate=birth)  # fmt: skip
 
-    answer = ctx.client.batch([q("9101", "19800401"), q("9201", "19900615"), q("0000", "20000101")])
-    h = answer.MessageHeader
+    entries = [q("9101", "19800401"), q("9201", "19900615"), q("0000", "20000101")]
+    receipt = ctx.client.submit_batch(entries)
+    number = receipt.MessageHeader.ReceptionNumber
+    expect(receipt.MessageHeader.NumberOfProcessingResult == 3,
+           f"receipt counts {receipt.MessageHeader.NumberOfProcessingResult} entries")  # fmt: skip
+    deadline = time.monotonic() + BATCH_DEADLINE_S
+    while (result := ctx.client.fetch_batch(number)).MessageHeader.SegmentOfResult == "2":
+        expect(not result.BulkConfirmUnit, "処理中 with units")
+        expect(time.monotonic() < deadline, f"still 処理中 after {BATCH_DEADLINE_S} s")
+        time.sleep(0.2)
+    h = result.MessageHeader
     counts = (h.NumberOfProcessingResult, h.NumberOfNormalProcessing, h.NumberOfError)
     expect(counts == (3, 2, 1), f"header counts {counts}")
+    echoed = [
+        u.QualificationConfirmSearchInfo.InsuredIdentificationNumber for u in result.BulkConfirmUnit
+    ]
+    expect(echoed == ["9101", "9201", "0000"], f"units in the order {echoed}")
+    unknown = "0" * 16 if number != "0" * 16 else "1" * 16
+    expect_refusal(Code.BATCH_UNKNOWN, lambda: ctx.client.fetch_batch(unknown))
 
 
 def access_records(ctx: Context) -> None:

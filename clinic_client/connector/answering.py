@@ -11,26 +11,41 @@ front desk give up on a patient who is eligible.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from clinic_client.api import QualificationClient, ServerError, ServerRefused, ServerUnreachable
 from clinic_client.connector.answers import (
-    batch_answer_file,
+    BatchLayout,
+    batch_receipt_file,
+    batch_result_file,
     eligibility_answer_file,
     error_answer_file,
 )
 from clinic_client.connector.errors import ConnectorCode, RequestRejected
 from clinic_client.connector.names import RequestName
 from clinic_client.connector.requests import (
+    BatchFetchRequest,
     BatchRequest,
+    RejectedEntry,
     Request,
     SingleRequest,
     read_request,
 )
 
 T = TypeVar("T")
+
+
+class BatchStore(Protocol):
+    """Where the connector keeps a batch's layout between its two steps (the spool)."""
+
+    def keep(self, reception_number: str, layout: BatchLayout) -> None: ...
+
+    def kept(self, reception_number: str) -> BatchLayout | None: ...
+
+
 TRANSIENT_STATUSES = frozenset({429, 503})  # Q4002 too many lookups; Q9002, Q1006 unavailable
 
 
@@ -54,13 +69,19 @@ class Answer:
 
 
 def answer_request(
-    name: RequestName, data: bytes, client: QualificationClient, *, now: dt.datetime
+    name: RequestName,
+    data: bytes,
+    client: QualificationClient,
+    *,
+    now: dt.datetime,
+    batches: BatchStore,
 ) -> Answer:
-    """The answer to the request file `name` holding `data`; `ServerOutage` if it must wait."""
+    """The answer to the request file `name` holding `data`; `ServerOutage` if it must wait.
+    `batches` keeps what a 一括照会's second step needs of its first."""
     try:
         if name.kind is None or name.request_id is None:
             raise RequestRejected(ConnectorCode.UNKNOWN_REQUEST)
-        return _ask(name, read_request(name.kind, data), client, now)
+        return _ask(name, data, read_request(name.kind, data), client, batches, now)
     except RequestRejected as exc:
         return refusal(name, exc, clinic_code=client.clinic_code, now=now)
 
@@ -85,7 +106,12 @@ def internal_error_answer(
 
 
 def _ask(
-    name: RequestName, request: Request, client: QualificationClient, now: dt.datetime
+    name: RequestName,
+    data: bytes,
+    request: Request,
+    client: QualificationClient,
+    batches: BatchStore,
+    now: dt.datetime,
 ) -> Answer:
     header = request.header
     try:
@@ -100,18 +126,15 @@ def _ask(
                 f"validity {answer.MessageBody.QualificationValidity}",
             )
         if isinstance(request, BatchRequest):
-            queries = request.queries
-            batch = (
-                _server(lambda: client.batch(queries, confirmation_date=header.confirmation_date))
-                if queries
-                else None
-            )
-            refused = len(request.entries) - len(queries)
-            refused += batch.MessageHeader.NumberOfError if batch else 0
+            return _submit_batch(name, data, request, client, batches)
+        if isinstance(request, BatchFetchRequest):
+            result = _server(lambda: client.fetch_batch(request.reception_number))
+            layout = batches.kept(request.reception_number)
+            done = result.MessageHeader.SegmentOfResult != "2"
             return Answer(
                 name.answer_name,
-                batch_answer_file(request, batch, clinic_code=client.clinic_code, now=now),
-                f"{len(request.entries)} entries, {refused} refused",
+                batch_result_file(request, result, layout, clinic_code=client.clinic_code),
+                f"batch {request.reception_number}: {'done' if done else 'in progress'}",
             )
         # 照会番号の登録: not supported (README), answered so the receipt computer knows.
         raise RequestRejected(ConnectorCode.NOT_SUPPORTED).within(request.encoding, header)
@@ -121,6 +144,41 @@ def _ask(
             header=header, clinic_code=client.clinic_code, encoding=request.encoding, now=now,
         )  # fmt: skip
         return Answer(name.answer_name, data, f"refused {refused_by_server.code}")
+
+
+def _submit_batch(
+    name: RequestName,
+    data: bytes,
+    request: BatchRequest,
+    client: QualificationClient,
+    batches: BatchStore,
+) -> Answer:
+    """一括照会, step 1: the entries the connector can read go to the server, which answers a
+    reception number; what the second step needs (where the refused entries were) is kept
+    before the upload result is written. Sent again after a stop, the same file is the same
+    batch (its Idempotency-Key is the file's name and bytes), never a second."""
+    queries = request.queries
+    if not queries:  # nothing to send: the file is refused whole, with its first entry's code
+        first = next(e for e in request.entries if isinstance(e, RejectedEntry))
+        detail = f"no entry can be looked up; the first: {first.detail}"
+        raise RequestRejected(first.code, detail).within(request.encoding, request.header)
+    key = hashlib.sha256(name.file_name.encode() + b"\0" + data).hexdigest()[:40]
+    receipt = _server(lambda: client.submit_batch(
+        queries, confirmation_date=request.header.confirmation_date,
+        arbitrary_file_identifier=request.header.arbitrary_file_identifier,
+        idempotency_key=key,
+    ))  # fmt: skip
+    number = receipt.MessageHeader.ReceptionNumber
+    try:
+        batches.keep(number, BatchLayout.of(request))
+    except OSError as exc:  # a full disk: the file waits, and its retry is the same batch
+        raise ServerOutage(f"the batch's layout could not be kept: {exc.strerror}") from None
+    refused = len(request.entries) - len(queries)
+    return Answer(
+        name.answer_name,
+        batch_receipt_file(request, receipt, clinic_code=client.clinic_code),
+        f"batch {number}: {len(request.entries)} entries, {refused} refused by the connector",
+    )
 
 
 def _server(call: Callable[[], T]) -> T:

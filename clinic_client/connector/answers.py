@@ -13,21 +13,29 @@ its credential, as the server's answers do.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
-from clinic_client.connector.errors import CATALOGUE
-from clinic_client.connector.requests import BatchRequest, RejectedEntry, RequestHeader
+from clinic_client.connector.errors import CATALOGUE, ConnectorCode
+from clinic_client.connector.requests import (
+    BatchFetchRequest,
+    BatchRequest,
+    RejectedEntry,
+    RequestHeader,
+)
 from clinic_client.connector.xmlcodec import WireEncoding, write_xml
 from onshi_kernel.japan_time import japan_date, timestamp, yyyymmdd
-from qualification_server.contract.schemas import (
-    AnswerHeader,
-    BatchAnswer,
-    BatchHeader,
-    EligibilityAnswer,
+from qualification_server.contract.batch import (
+    BatchReceipt,
+    BatchResult,
+    BatchResultHeader,
+    ReceiptHeader,
 )
+from qualification_server.contract.schemas import AnswerHeader, EligibilityAnswer
 
 FILE_REFERENCE = "2"  # ReferenceClassification: every file request is by insured-card number
 SEGMENT_NORMAL, SEGMENT_ERROR = "1", "9"
@@ -41,64 +49,110 @@ def eligibility_answer_file(answer: EligibilityAnswer, encoding: WireEncoding) -
     return write_xml(tree, encoding)
 
 
-def batch_answer_file(
-    request: BatchRequest,
-    answer: BatchAnswer | None,
+@dataclass(frozen=True, slots=True)
+class BatchLayout:
+    """What the connector keeps of a batch between its two steps: for each entry of the
+    request file, in order, None when it was sent to the server, or the connector's own
+    refusal of it. Kept in the spool under the reception number (`Spool.keep_batch`)."""
+
+    entries: tuple[RejectedEntry | None, ...]
+
+    @classmethod
+    def of(cls, request: BatchRequest) -> BatchLayout:
+        return cls(tuple(e if isinstance(e, RejectedEntry) else None for e in request.entries))
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            [
+                None if e is None else {"code": e.code.value, "detail": e.detail, "echo": e.echo}
+                for e in self.entries
+            ],
+            ensure_ascii=False,
+        ).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> BatchLayout:
+        return cls(
+            tuple(
+                None
+                if e is None
+                else RejectedEntry(
+                    ConnectorCode(e["code"]),
+                    e["detail"],
+                    tuple((name, text) for name, text in e["echo"]),
+                )
+                for e in json.loads(data)
+            )
+        )
+
+
+def batch_receipt_file(
+    request: BatchRequest, receipt: BatchReceipt, *, clinic_code: str | None
+) -> bytes:
+    """`OQSmuquc01res`, the upload result: the `ReceptionNumber` to fetch the result with
+    (`OQSmuquc02req`), in the header and the body. `NumberOfProcessingResult` counts every
+    entry of the file, those the connector refused itself included (their units come with
+    the result)."""
+    header = receipt.MessageHeader.model_dump(exclude_none=True)
+    header.update(
+        MedicalInstitutionCode=clinic_code or header["MedicalInstitutionCode"],
+        ArbitraryFileIdentifier=request.header.arbitrary_file_identifier,
+        NumberOfProcessingResult=len(request.entries),
+        CharacterCodeIdentifier=request.encoding.value,
+    )
+    tree = {
+        "MessageHeader": _ordered(ReceiptHeader, header),
+        "MessageBody": {"ReceptionNumber": receipt.MessageHeader.ReceptionNumber},
+    }
+    return write_xml(tree, request.encoding)
+
+
+def batch_result_file(
+    request: BatchFetchRequest,
+    result: BatchResult,
+    layout: BatchLayout | None,
     *,
     clinic_code: str | None,
-    now: dt.datetime,
 ) -> bytes:
-    """`OQSmuquc01res`: one `BulkConfirmUnit` per entry of the request, in its order.
-
-    `answer` holds the server's units for the entries that could be sent (None when none
-    could); an entry the connector refused gets a unit with its `C…` code. The header counts
-    every entry. The units sit in `MessageBody`, as in every answer file. `clinic_code` is
-    the connector's own (`QualificationClient.clinic_code`), for a header the server did not
-    make.
-    """
-    sent = request.queries
-    server_units = list(answer.BulkConfirmUnit) if answer else []
-    if len(server_units) != len(sent):
-        raise ValueError(f"the server answered {len(server_units)} units for {len(sent)}")
-    pending = iter(server_units)
+    """`OQSmuquc02res`: 処理中 (`SegmentOfResult` 2, no unit) until the server is done; then
+    one `BulkConfirmUnit` per entry of the batch file, in its order, each holding the query
+    echoed and its answer directly. An entry the connector refused itself (kept in `layout`)
+    gets its `C…` code in place. The header counts every entry."""
+    server_units = [u.model_dump(exclude_none=True) for u in result.BulkConfirmUnit]
+    done = result.MessageHeader.SegmentOfResult != "2"
     units: list[dict[str, Any]] = []
-    for entry in request.entries:
-        if isinstance(entry, RejectedEntry):
-            units.append(
-                {
-                    "InsuredNumberQuery": dict(entry.echo),
-                    "MessageBody": _error_body(
-                        entry.code, CATALOGUE[entry.code].front_desk, entry.detail
-                    ),
-                }
-            )
-        else:
-            units.append(next(pending).model_dump(exclude_none=True))
-    errors = sum(1 for u in units if u["MessageBody"]["ProcessingResultStatus"] == STATUS_ERROR)
-    header: dict[str, Any] = (
-        answer.MessageHeader.model_dump(exclude_none=True)
-        if answer
-        else {
-            "ProcessExecutionTime": timestamp(now),
-            "QualificationConfirmationDate": _confirmation_date(request.header, now),
-            "MedicalInstitutionCode": _clinic_code(clinic_code, request.header),
-            "ReferenceClassification": FILE_REFERENCE,
-            "SegmentOfResult": SEGMENT_NORMAL,
-        }
-    )
+    if done:
+        kept = layout.entries if layout is not None else (None,) * len(server_units)
+        if sum(1 for e in kept if e is None) != len(server_units):
+            raise ValueError(f"the server answered {len(server_units)} units for this batch")
+        pending = iter(server_units)
+        for entry in kept:
+            units.append(next(pending) if entry is None else _refused_unit(entry))
+    errors = sum(1 for u in units if u["ProcessingResultStatus"] == STATUS_ERROR)
+    header = result.MessageHeader.model_dump(exclude_none=True)
     header.update(
-        # The client's batch call does not carry the identifier: echo the request's here.
-        ArbitraryFileIdentifier=request.header.arbitrary_file_identifier,
+        MedicalInstitutionCode=clinic_code or header["MedicalInstitutionCode"],
+        ArbitraryFileIdentifier=(
+            request.header.arbitrary_file_identifier or header.get("ArbitraryFileIdentifier")
+        ),
         NumberOfProcessingResult=len(units),
         NumberOfNormalProcessing=len(units) - errors,
         NumberOfError=errors,
         CharacterCodeIdentifier=request.encoding.value,
     )
     tree = {
-        "MessageHeader": _ordered(BatchHeader, header),
-        "MessageBody": {"BulkConfirmUnit": units},
+        "MessageHeader": _ordered(BatchResultHeader, header),
+        "MessageBody": {"BulkConfirmUnit": units} if units else {},
     }
     return write_xml(tree, request.encoding)
+
+
+def _refused_unit(entry: RejectedEntry) -> dict[str, Any]:
+    return {
+        "QualificationConfirmSearchInfo": dict(entry.echo),
+        **_error_body(entry.code, CATALOGUE[entry.code].front_desk, entry.detail),
+        "QualificationValidity": "4",
+    }
 
 
 def error_answer_file(

@@ -14,7 +14,7 @@ from clinic_client.connector.logtext import loggable
 REQUEST_SUFFIX = ".xml"
 NAME_MAX_BYTES = 255  # the longest file name Linux file systems (and SMB shares) take
 FACE_PREFIX = "OQSsiquc01res_face_"
-_REQUEST = re.compile(r"^(OQS(?:si|mu)(?:quc|imm)01)req_(.*)(?i:\.xml)$")
+_REQUEST = re.compile(r"^(OQS(?:siquc01|muquc0[12]|siimm01|muimm01))req_(.*)(?i:\.xml)$")
 _FACE_TIME = re.compile(r"[0-9]{14}")  # ASCII only: \d would take ２ too
 _FACE_UNIQUE = re.compile(r"[0-9A-Za-z]+")
 
@@ -23,7 +23,8 @@ class RequestKind(StrEnum):
     """The request files of docs/file-interface.md, by their name prefix."""
 
     SINGLE = "OQSsiquc01"  # 個別照会
-    BATCH = "OQSmuquc01"  # 一括照会
+    BATCH = "OQSmuquc01"  # 一括照会, step 1: the batch, answered with a ReceptionNumber
+    BATCH_FETCH = "OQSmuquc02"  # 一括照会, step 2: the result, fetched by ReceptionNumber
     REGISTER_SINGLE = "OQSsiimm01"  # 照会番号の登録 (single): not supported
     REGISTER_BULK = "OQSmuimm01"  # 照会番号の登録 (bulk): not supported
 

@@ -6,11 +6,14 @@
 `XmlMsg/MessageBody/QualificationConfirmSearchInfo` once. 一括照会 (`OQSmuquc01req`, body
 chosen here): the same header and `QualificationConfirmSearchInfo` repeated, one per
 person; an entry that cannot be read is refused on its own, the others are still looked up.
+Its result is fetched later with `OQSmuquc02req`: the same header and
+`MessageBody/ReceptionNumber`, the number the upload result (`OQSmuquc01res`) gave.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -20,6 +23,7 @@ from clinic_client.connector.errors import ConnectorCode, RequestRejected
 from clinic_client.connector.names import RequestKind
 from clinic_client.connector.xmlcodec import ROOT, WireEncoding, XmlReadError, read_xml
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber, validate_clinic_code
+from qualification_server.contract.batch import RECEPTION_NUMBER_DIGITS
 from qualification_server.contract.schemas import InsuredCardQuery
 
 MAX_REQUEST_BYTES = 1 << 20  # 1 MiB: a batch of 2,000 people fits several times over
@@ -27,6 +31,8 @@ MAX_FILE_IDENTIFIER = 64  # what the server accepts for ArbitraryFileIdentifier
 HEADER = "MessageHeader"
 BODY = "MessageBody"
 SEARCH_INFO = "QualificationConfirmSearchInfo"
+RECEPTION_NUMBER = "ReceptionNumber"
+RECEPTION_NUMBER_PATTERN = re.compile(f"[0-9]{{{RECEPTION_NUMBER_DIGITS}}}")
 QUERY_ELEMENTS = tuple(InsuredCardQuery.model_fields)  # the order of docs/file-interface.md
 REQUIRED_QUERY_ELEMENTS = (
     "InsurerNumber",
@@ -76,6 +82,15 @@ class BatchRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchFetchRequest:
+    """一括照会, step 2 (`OQSmuquc02req`): the result of the batch with this number."""
+
+    encoding: WireEncoding
+    header: RequestHeader
+    reception_number: str
+
+
+@dataclass(frozen=True, slots=True)
 class RegistrationRequest:
     """照会番号の登録: read only so that its refusal goes back in its encoding."""
 
@@ -83,7 +98,7 @@ class RegistrationRequest:
     header: RequestHeader
 
 
-Request = SingleRequest | BatchRequest | RegistrationRequest
+Request = SingleRequest | BatchRequest | BatchFetchRequest | RegistrationRequest
 
 
 def read_request(kind: RequestKind, data: bytes) -> Request:
@@ -113,6 +128,8 @@ def read_request(kind: RequestKind, data: bytes) -> Request:
                 for position, info in enumerate(_search_infos(root, at_most_one=False), 1)
             )
             return BatchRequest(encoding, header, entries)
+        if kind is RequestKind.BATCH_FETCH:
+            return BatchFetchRequest(encoding, header, _reception_number(root))
         return RegistrationRequest(encoding, header)
     except RequestRejected as exc:
         raise exc.within(encoding, header) from None
@@ -189,6 +206,19 @@ def _batch_entry(info: ET.Element, path: str) -> InsuredCardQuery | RejectedEntr
             if len(child) == 0 and (text := (child.text or "").strip())
         )
         return RejectedEntry(exc.code, exc.detail, echo)
+
+
+def _reception_number(root: ET.Element) -> str:
+    body = _child(root, BODY, ROOT)
+    path = f"{BODY}/{RECEPTION_NUMBER}"
+    number = _optional_text(body, RECEPTION_NUMBER, BODY)
+    if number is None:
+        raise RequestRejected(ConnectorCode.WRONG_STRUCTURE, f"{path} is missing")
+    if not RECEPTION_NUMBER_PATTERN.fullmatch(number):
+        raise RequestRejected(
+            ConnectorCode.INVALID_VALUE, f"{path}: not {RECEPTION_NUMBER_DIGITS} digits"
+        )
+    return number
 
 
 def _search_infos(root: ET.Element, *, at_most_one: bool) -> list[ET.Element]:

@@ -24,6 +24,7 @@ from clinic_client.connector.answering import (
     internal_error_answer,
     refusal,
 )
+from clinic_client.connector.answers import BatchLayout
 from clinic_client.connector.errors import ConnectorCode, RequestRejected
 from clinic_client.connector.logtext import loggable
 from clinic_client.connector.names import RequestName
@@ -64,6 +65,7 @@ class Connector:
         # The server's answers whose file could not be written yet: a retry writes them
         # rather than ask again (each lookup is a record in the server's access log).
         self._unwritten = UnwrittenAnswers()
+        self._batches = SpoolBatches(spool)
 
     def run_once(self, stop: threading.Event | None = None) -> PassReport:
         """Answer the claimed requests, oldest first, then the settled ones in `req/`.
@@ -141,7 +143,7 @@ class Connector:
     def _ask(self, name: RequestName, data: bytes, now: dt.datetime) -> Answer | ServerOutage:
         """The answer to the request's bytes, through the server; the outage if it waits."""
         try:
-            return answer_request(name, data, self._client, now=now)
+            return answer_request(name, data, self._client, now=now, batches=self._batches)
         except ServerOutage as outage:
             log.debug("request %s waits: %s", name.label, loggable(outage.reason))
             return outage
@@ -161,6 +163,20 @@ class Connector:
         for file_name in sorted(present - self._ignored):
             log.warning("req/%s is not a request file (*.xml): left alone", loggable(file_name))
         self._ignored = present
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolBatches:
+    """The batches' layouts, kept in the spool's `batches/` (see `answering.BatchStore`)."""
+
+    spool: Spool
+
+    def keep(self, reception_number: str, layout: BatchLayout) -> None:
+        self.spool.keep_batch(reception_number, layout.to_json())
+
+    def kept(self, reception_number: str) -> BatchLayout | None:
+        data = self.spool.kept_batch(reception_number)
+        return BatchLayout.from_json(data) if data is not None else None
 
 
 def run_connector(

@@ -5,6 +5,8 @@
     DIR/res/   answers, each appearing whole (written elsewhere, fsync'd, renamed in)
     DIR/face/  results of card checks at the reader, written the same way
     DIR/rejected/  requests the connector refused itself (C…), kept for whoever fixes the sender
+    DIR/batches/   what the connector keeps of a 一括照会 between its two steps (the entries it
+               refused itself), one file per reception number
     DIR/tmp/   where files are written before they are renamed into place
 
 A request leaves `work/` only after its answer is durable in `res/`; a connector that stops at
@@ -65,7 +67,8 @@ class Spool:
         if not root.is_dir():
             raise NotADirectoryError(f"{root} is not a directory")
         spool = cls(root)
-        for folder in (spool.req, spool.res, spool.work, spool.face, spool.rejected, spool.tmp):
+        folders = (spool.req, spool.res, spool.work, spool.face, spool.rejected, spool.batches)
+        for folder in (*folders, spool.tmp):
             folder.mkdir(exist_ok=True)
         return spool
 
@@ -88,6 +91,10 @@ class Spool:
     @property
     def rejected(self) -> Path:
         return self.root / "rejected"
+
+    @property
+    def batches(self) -> Path:
+        return self.root / "batches"
 
     @property
     def tmp(self) -> Path:
@@ -170,6 +177,17 @@ class Spool:
 
     def write_face(self, name: str, data: bytes) -> Path:
         return self._publish(self.face, name, data)
+
+    def keep_batch(self, reception_number: str, data: bytes) -> Path:
+        """Keep what the second step of a batch needs, durably, under its number."""
+        return self._publish(self.batches, f"{reception_number}.json", data)
+
+    def kept_batch(self, reception_number: str) -> bytes | None:
+        """What `keep_batch` kept under the number; None if nothing is."""
+        try:
+            return (self.batches / f"{reception_number}.json").read_bytes()
+        except FileNotFoundError:
+            return None
 
     def keep_rejected(self, claim: Path) -> Path | None:
         """Keep the claimed request in `rejected/` (the connector refused it), before its

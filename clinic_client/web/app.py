@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI, File, Request, UploadFile
+from fastapi import Path as PathPart
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -39,8 +40,8 @@ from clinic_client.reader import FrontDeskReader, ReaderState
 from onshi_kernel import validation
 from onshi_kernel.body_limit import BodySizeLimit
 from onshi_kernel.encoding import EncodingUnclear, detect_encoding
+from qualification_server.contract.batch import BatchReceipt, BatchResult, ReceptionNumber
 from qualification_server.contract.schemas import (
-    BatchAnswer,
     Consents,
     EligibilityAnswer,
     InsuredCardQuery,
@@ -135,8 +136,12 @@ class RegistrationAnswer(BaseModel):
     registration: RegistrationResult
 
 
+class BatchReceiptAnswer(BaseModel):
+    receipt: BatchReceipt
+
+
 class BatchCheckAnswer(BaseModel):
-    batch: BatchAnswer
+    batch: BatchResult
 
 
 FAILURES: dict[int | str, dict[str, Any]] = {
@@ -362,7 +367,7 @@ def create_clinic_app(
             return failure_response(failure_of(exc))
         return JSONResponse({"answer": answer.model_dump(exclude_none=True)})
 
-    @app.post("/api/batch", response_model=BatchCheckAnswer, responses=ACTIONS)
+    @app.post("/api/batch", status_code=202, response_model=BatchReceiptAnswer, responses=ACTIONS)
     async def batch(file: Annotated[UploadFile, File()]) -> Response:
         raw = await file.read(MAX_BATCH_BYTES + 1)
         try:
@@ -372,10 +377,19 @@ def create_clinic_app(
                 Failure(FailureKind.BAD_INPUT, f"CSVを読めません: {exc}", f"Unreadable CSV: {exc}")
             )
         try:
-            answer = await run_in_threadpool(client.batch, queries)
+            receipt = await run_in_threadpool(client.submit_batch, queries)
         except ServerError as exc:
             return failure_response(failure_of(exc))
-        return JSONResponse({"batch": answer.model_dump(exclude_none=True)})
+        return JSONResponse({"receipt": receipt.model_dump(exclude_none=True)}, status_code=202)
+
+    @app.get("/api/batch/{reception_number}", response_model=BatchCheckAnswer, responses=FAILURES)
+    async def batch_result(reception_number: Annotated[ReceptionNumber, PathPart()]) -> Response:
+        """The batch's result; `SegmentOfResult` 2 while the server is still at it."""
+        try:
+            result = await run_in_threadpool(client.fetch_batch, reception_number)
+        except ServerError as exc:
+            return failure_response(failure_of(exc))
+        return JSONResponse({"batch": result.model_dump(exclude_none=True)})
 
     return app
 

@@ -30,7 +30,6 @@ ReceptionNumber = Annotated[
         description=f"the batch's 受付番号: {RECEPTION_NUMBER_DIGITS} digits",
     ),
 ]
-IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,64}$"
 
 
 class BatchSubmission(Strict):

@@ -148,18 +148,6 @@ class InsuredNumberLookupRequest(Strict):
     arbitrary_file_identifier: str | None = Field(default=None, max_length=64)
 
 
-class BatchLookupRequest(Strict):
-    """一括照会: a list of insured numbers, e.g. tomorrow's appointments."""
-
-    entries: list[InsuredCardQuery] = Field(
-        min_length=1,
-        description="at most the server's configured number of entries (2,000 unless set "
-        "otherwise; more is refused with Q4003)",
-    )
-    qualification_confirmation_date: Yyyymmdd | None = None
-    arbitrary_file_identifier: str | None = Field(default=None, max_length=64)
-
-
 # --- the answer (docs/answer.md) ------------------------------------------------------------
 
 
@@ -269,31 +257,6 @@ class AnswerBody(Spec):
 class EligibilityAnswer(Spec):
     MessageHeader: AnswerHeader
     MessageBody: AnswerBody
-
-
-class BatchUnit(Spec):
-    """One person of a 一括照会 answer (BulkConfirmUnit)."""
-
-    InsuredNumberQuery: InsuredCardQuery
-    MessageBody: AnswerBody
-
-
-class BatchHeader(Spec):
-    ProcessExecutionTime: str
-    QualificationConfirmationDate: str
-    MedicalInstitutionCode: str
-    ArbitraryFileIdentifier: str | None = None
-    ReferenceClassification: Literal["2"] = "2"
-    SegmentOfResult: Literal["1", "2", "9"] = "1"
-    NumberOfProcessingResult: int
-    NumberOfNormalProcessing: int
-    NumberOfError: int
-    CharacterCodeIdentifier: Flag = "0"
-
-
-class BatchAnswer(Spec):
-    MessageHeader: BatchHeader
-    BulkConfirmUnit: list[BatchUnit]
 
 
 # --- errors ------------------------------------------------------------------------------

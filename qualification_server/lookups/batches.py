@@ -110,11 +110,13 @@ def submit(
     day = confirmation_date(request.qualification_confirmation_date, now)
     digest = _digest(deps, request)
     sealer = _sealer(deps)
+    # Kept as a digest: any header value the client chose fits the column, none is stored.
+    key = hashlib.sha256(idempotency_key.encode()).hexdigest() if idempotency_key else None
     for _attempt in range(3):
         try:
             with transaction(deps.sessions) as session:
-                if idempotency_key is not None:
-                    earlier = _existing(session, clinic.code, idempotency_key)
+                if key is not None:
+                    earlier = _existing(session, clinic.code, key)
                     if earlier is not None:
                         if not hmac.compare_digest(earlier.entries_digest, digest):
                             raise QualificationError(Code.BATCH_KEY_REUSED)
@@ -131,7 +133,7 @@ def submit(
                 batch = Batch(
                     reception_number=number,
                     clinic_code=clinic.code,
-                    idempotency_key=idempotency_key,
+                    idempotency_key=key,
                     entries_digest=digest,
                     submitted_at=now,
                     confirmation_date=day,
@@ -213,7 +215,7 @@ def _result_header(
     )
 
 
-def _claim(deps: Dependencies) -> int | None:
+def claim(deps: Dependencies) -> int | None:
     """Take the oldest batch nobody holds (or whose holder's lease ran out); its id."""
     with transaction(deps.sessions) as session:
         dialect = session.get_bind().dialect.name
@@ -231,7 +233,7 @@ def _claim(deps: Dependencies) -> int | None:
         return candidate if getattr(taken, "rowcount", 0) == 1 else None
 
 
-def _work_chunk(deps: Dependencies, batch_id: int) -> bool:
+def work_chunk(deps: Dependencies, batch_id: int) -> bool:
     """Look up the next chunk of the batch in one transaction; False once it is done."""
     sealer = _sealer(deps)
     now = deps.clock()
@@ -322,8 +324,8 @@ def _unit(
 def work(deps: Dependencies) -> int:
     """Look up every batch waiting (this instance's share); how many it finished."""
     finished = 0
-    while (batch_id := _claim(deps)) is not None:
-        while _work_chunk(deps, batch_id):
+    while (batch_id := claim(deps)) is not None:
+        while work_chunk(deps, batch_id):
             pass
         finished += 1
     return finished

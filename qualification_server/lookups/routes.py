@@ -9,15 +9,12 @@ from fastapi import APIRouter, Header, Path, status
 from qualification_server.api.dependencies import ClinicDep, DepsDep
 from qualification_server.api.responses import LOOKUP_ERRORS, SpecJSONResponse
 from qualification_server.contract.batch import (
-    IDEMPOTENCY_KEY_PATTERN,
     BatchReceipt,
     BatchResult,
     BatchSubmission,
     ReceptionNumber,
 )
 from qualification_server.contract.schemas import (
-    BatchAnswer,
-    BatchLookupRequest,
     EligibilityAnswer,
     InsuredNumberLookupRequest,
 )
@@ -38,14 +35,6 @@ def insured_number(
 ) -> SpecJSONResponse:
     """個別照会 by insurer number, 記号, 番号, 枝番 and birth date (no card)."""
     return SpecJSONResponse(lookups.insured_number_lookup(deps, clinic=who, request=body))
-
-
-@router.post(
-    "/v1/eligibility/batch", responses=LOOKUP_ERRORS, tags=["clinic"], response_model=BatchAnswer
-)
-def batch(deps: DepsDep, who: ClinicDep, body: BatchLookupRequest) -> SpecJSONResponse:
-    """一括照会 of many insured numbers (e.g. tomorrow's appointments)."""
-    return SpecJSONResponse(lookups.batch_lookup(deps, clinic=who, request=body))
 
 
 BATCH_ERRORS = {
@@ -71,9 +60,8 @@ def submit_batch(
     idempotency_key: Annotated[
         str | None,
         Header(
-            pattern=IDEMPOTENCY_KEY_PATTERN,
             description="the client's id of this submission: a retry with the same key "
-            "answers the same reception number, and counts nothing again",
+            "answers the same reception number and counts nothing again",
         ),
     ] = None,
 ) -> SpecJSONResponse:

@@ -8,7 +8,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from insurer_registry.lookup.types import InsuredNumber
-from onshi_kernel.japan_time import parse_yyyymmdd, timestamp, yyyymmdd
+from onshi_kernel.japan_time import parse_yyyymmdd
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 from qualification_server.access_log import log as access_log
 from qualification_server.answers.eligibility import (
@@ -24,11 +24,6 @@ from qualification_server.cards.proofs import (
 )
 from qualification_server.clinics.service import ClinicIdentity
 from qualification_server.contract.schemas import (
-    AnswerBody,
-    BatchAnswer,
-    BatchHeader,
-    BatchLookupRequest,
-    BatchUnit,
     Consents,
     EligibilityAnswer,
     InsuredCardQuery,
@@ -185,61 +180,3 @@ def refuse_when_misses_spent(
 
 def count_misses(session: Session, clinic_code: str, misses: int, now: dt.datetime) -> None:
     spend(session, clinic_code=clinic_code, budget=Budget.MISSES, count=misses, limit=None, now=now)
-
-
-def batch_lookup(
-    deps: Dependencies, *, clinic: ClinicIdentity, request: BatchLookupRequest
-) -> BatchAnswer:
-    """一括照会: each entry answered or refused on its own; one BulkConfirmUnit each."""
-    if len(request.entries) > deps.settings.batch_max_entries:
-        raise QualificationError(
-            Code.BATCH_TOO_LARGE, f"{len(request.entries)} > {deps.settings.batch_max_entries}"
-        )
-    now = deps.clock()
-    context = AnswerContext(
-        clinic_code=clinic.code,
-        now=now,
-        confirmation_date=confirmation_date(request.qualification_confirmation_date, now),
-        reference_classification="2",
-        arbitrary_file_identifier=request.arbitrary_file_identifier,
-    )
-    with transaction(deps.sessions) as session:
-        misses_left = refuse_when_misses_spent(deps, session, clinic.code, now)
-        spend(
-            session, clinic_code=clinic.code, budget=Budget.BATCH_ENTRIES,
-            count=len(request.entries), limit=deps.settings.batch_entries_per_day, now=now,
-        )  # fmt: skip
-    units: list[BatchUnit] = []
-    errors = misses = 0
-    with transaction(deps.sessions) as session:
-        for query in request.entries:
-            try:
-                if misses >= misses_left:  # guessing stops here, not at the batch's end
-                    raise exhausted(Budget.MISSES, now, "unmatched insured numbers this hour")
-                body = lookup_one(
-                    deps, session, clinic_code=clinic.code, query=query, context=context
-                ).MessageBody
-            except QualificationError as error:
-                errors += 1
-                misses += error.code is Code.INSURED_NUMBER_NOT_MATCHED
-                body = AnswerBody(
-                    ProcessingResultStatus="2",
-                    ProcessingResultCode=error.code.value,
-                    ProcessingResultMessage=error.info.front_desk,
-                    QualificationValidity="4",
-                )
-            units.append(BatchUnit(InsuredNumberQuery=query, MessageBody=body))
-        if misses:
-            count_misses(session, clinic.code, misses, now)
-    return BatchAnswer(
-        MessageHeader=BatchHeader(
-            ProcessExecutionTime=timestamp(now),
-            QualificationConfirmationDate=yyyymmdd(context.confirmation_date),
-            MedicalInstitutionCode=clinic.code,
-            ArbitraryFileIdentifier=request.arbitrary_file_identifier,
-            NumberOfProcessingResult=len(units),
-            NumberOfNormalProcessing=len(units) - errors,
-            NumberOfError=errors,
-        ),
-        BulkConfirmUnit=units,
-    )

@@ -70,7 +70,8 @@ def test_a_refusal_by_the_server_is_answered_with_the_clinic_code(
 def test_a_batch_answered_without_the_server_carries_the_clinic_code(
     spool: Spool, tmp_path: Path
 ) -> None:
-    # Every entry is unreadable: the connector answers alone (the server is never reached).
+    # Every entry is unreadable: the connector refuses the file alone (the server is never
+    # reached).
     nowhere = QualificationClient(
         "http://127.0.0.1:9", f"{CLINIC}.secret", http=httpx.Client(base_url="http://127.0.0.1:9")
     )
@@ -78,7 +79,7 @@ def test_a_batch_answered_without_the_server_carries_the_clinic_code(
         spool, nowhere, "OQSmuquc01req_c4.xml",
         without_clinic_code(search_info("1001", "19800401", insurer="1")),
     )  # fmt: skip
-    assert found.text("MessageHeader/NumberOfError") == "1"
+    assert found.text("MessageHeader/ErrorCode") == "C1005"
     assert found.text(CODE) == CLINIC
 
 
@@ -98,7 +99,8 @@ def test_a_batch_answered_by_the_server_keeps_the_servers_header(
 ) -> None:
     entry = search_info("1001", "19800401", insurer=KYOKAI.digits, symbol="記号12")
     found = answer(spool, client, "OQSmuquc01req_c6.xml", without_clinic_code(entry))
-    assert found.text("MessageHeader/NumberOfNormalProcessing") == "1"
+    assert found.text("MessageHeader/NumberOfProcessingResult") == "1"
+    assert len(found.text("MessageHeader/ReceptionNumber") or "") == 16
     assert found.text(CODE) == CLINIC
 
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from pathlib import Path
 
-import httpx
 import pytest
 
 from clinic_client.api import QualificationClient
@@ -166,52 +164,6 @@ def test_a_wrong_birth_date_is_answered_with_the_servers_q4001(
     assert "生年月日" in (found.text("MessageHeader/ErrorMessage") or "")
     assert found.text("MessageHeader/ArbitraryFileIdentifier") == "w-1"
     assert found.text("MessageHeader/QualificationConfirmationDate") == "20260415"
-
-
-def test_a_batch_file_gets_one_unit_per_person_and_the_counts(
-    spool: Spool, client: QualificationClient
-) -> None:
-    sample = "OQSmuquc01req_batch-0003.xml"
-    shutil.copy(SAMPLES / sample, spool.req / sample)
-    Connector(spool, client, settle_s=0).run_once()
-    found = read_answer(spool.res / "OQSmuquc01res_batch-0003.xml")
-    assert found.prolog_encoding == "Shift_JIS"
-    assert found.text("MessageHeader/CharacterCodeIdentifier") == "1"
-    assert found.text("MessageHeader/SegmentOfResult") == "1"
-    assert found.text("MessageHeader/ArbitraryFileIdentifier") == "batch-0003"
-    assert found.text("MessageHeader/NumberOfProcessingResult") == "5"
-    assert found.text("MessageHeader/NumberOfNormalProcessing") == "3"
-    assert found.text("MessageHeader/NumberOfError") == "2"
-    units = found.all("MessageBody/BulkConfirmUnit")
-    assert [u.findtext("MessageBody/ProcessingResultStatus") for u in units] == list("11122")
-    assert [u.findtext("MessageBody/QualificationValidity") for u in units[:3]] == list("113")
-    assert [u.findtext("MessageBody/ProcessingResultCode") for u in units[3:]] == ["Q4001", "C1005"]
-    assert [u.findtext("InsuredNumberQuery/InsurerNumber") for u in units[:3]] == [
-        KYOKAI.digits, "  131011", "  131011",
-    ]  # fmt: skip
-    first = units[0].find("MessageBody/ResultList/ResultOfQualificationConfirmation")
-    assert first is not None and first.findtext("InsuredCardSymbol") == "記号12"
-    assert units[4].findtext("InsuredNumberQuery/InsuredIdentificationNumber") == "5001"
-
-
-def test_a_batch_whose_every_entry_is_unreadable_is_answered_without_the_server(
-    spool: Spool, tmp_path: Path
-) -> None:
-    nowhere = QualificationClient(
-        "http://127.0.0.1:9", "t", http=httpx.Client(base_url="http://127.0.0.1:9")
-    )
-    found = answer(
-        spool, nowhere, "OQSmuquc01req_b.xml",
-        request_file(search_info("1001", "19800401", insurer="1"), search_info("1", "1980")),
-    )  # fmt: skip
-    assert found.text("MessageHeader/NumberOfProcessingResult") == "2"
-    assert found.text("MessageHeader/NumberOfError") == "2"
-    assert found.text("MessageHeader/QualificationConfirmationDate") == "20260415"
-    codes = [
-        u.findtext("MessageBody/ProcessingResultCode")
-        for u in found.all("MessageBody/BulkConfirmUnit")
-    ]
-    assert codes == ["C1005", "C1004"]
 
 
 def test_a_malformed_file_gets_an_error_answer_named_after_its_id(

@@ -27,26 +27,22 @@ def unit(
 ) -> dict[str, Any]:
     """One answered lookup of a batch answer, as `/api/batch` gives it."""
     return {
-        "InsuredNumberQuery": {
+        "QualificationConfirmSearchInfo": {
             "InsurerNumber": "01130012",
             "InsuredCardSymbol": symbol,
             "InsuredIdentificationNumber": "1001",
-            "InsuredBranchNumber": "00",
+            "Birthdate": "19800401",
         },
-        "MessageBody": {
-            "ProcessingResultStatus": "1",
-            "QualificationValidity": "1",
-            "ResultList": {
-                "ResultOfQualificationConfirmation": [
-                    {
-                        "Name": name,
-                        "NameKana": "ヤマダ タロウ",
-                        "InsurerName": insurer_name,
-                        "InsuredPartialContributionRatio": "030",
-                    }
-                ]
-            },
-        },
+        "ProcessingResultStatus": "1",
+        "QualificationValidity": "1",
+        "ResultOfQualificationConfirmation": [
+            {
+                "Name": name,
+                "NameKana": "ヤマダ タロウ",
+                "InsurerName": insurer_name,
+                "InsuredPartialContributionRatio": "030",
+            }
+        ],
     }
 
 

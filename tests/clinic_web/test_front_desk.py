@@ -194,8 +194,8 @@ def test_batch_list(desk: Desk, tmp_path) -> None:  # type: ignore[no-untyped-de
     csv = tmp_path / "appointments.csv"
     csv.write_text(
         "InsurerNumber,InsuredCardSymbol,InsuredIdentificationNumber,InsuredBranchNumber,Birthdate\n"
-        "01130012,記号12,1001,00,19800401\n"
-        "  131011,,4001,00,19750630\n"
+        "01130012,記号12,1001,,19800401\n"
+        "  131011,,4001,,19750630\n"
         "01130012,,9999,00,20000101\n",
         encoding="cp932",
     )
@@ -203,6 +203,8 @@ def test_batch_list(desk: Desk, tmp_path) -> None:  # type: ignore[no-untyped-de
     desk.page.set_input_files("#batch-file", str(csv))
     desk.page.get_by_role("button", name="一括確認する").click()
     result = desk.page.locator("#batch-result")
+    # Two steps: the reception number at once, then the result once the server is done
+    # (its page polls; 処理中 shows the number meanwhile)
     expect(result.locator("p.big")).to_have_text("3件中 正常2件・エラー1件")
     rows = result.locator("table tr")
     expect(rows).to_have_count(4)

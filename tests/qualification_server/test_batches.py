@@ -47,9 +47,7 @@ def submit(
 
 
 def fetch(world: World, number: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
-    response = world.client.get(
-        f"/v1/eligibility/batches/{number}", headers=world.headers(token)
-    )
+    response = world.client.get(f"/v1/eligibility/batches/{number}", headers=world.headers(token))
     return response.status_code, response.json()
 
 
@@ -149,8 +147,8 @@ def test_a_batch_cut_off_mid_way_is_finished_by_another_instance_without_doubles
     _, receipt = submit(world, entries)
     number = receipt["MessageHeader"]["ReceptionNumber"]
     # The first instance takes the batch, looks up one chunk, and dies (its lease stands).
-    batch_id = batches._claim(world.deps)  # noqa: SLF001
-    assert batch_id is not None and batches._work_chunk(world.deps, batch_id)  # noqa: SLF001
+    batch_id = batches.claim(world.deps)
+    assert batch_id is not None and batches.work_chunk(world.deps, batch_id)
     assert access_records(world) == batches.CHUNK
     # A restarted instance: a new app over the same database, its own worker
     restarted = dataclasses.replace(world.deps)

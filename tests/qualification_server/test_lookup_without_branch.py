@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from qualification_server.lookups import batches
 from qualification_server.models import AccessRecord
 from tests.support.families import TWIN_REFS, add_family
 from tests.support.world import KYOKAI, World
@@ -96,9 +97,13 @@ def test_a_batch_without_branches_answers_each_entry(world: World) -> None:
     add_family(world)
     entries = [query("7001", "19800401"), query("7001", "20150505"), query("7001", "19990101")]
     response = world.client.post(
-        "/v1/eligibility/batch", json={"entries": entries}, headers=world.headers()
+        "/v1/eligibility/batches", json={"entries": entries}, headers=world.headers()
     )
-    assert response.status_code == 200, response.text
-    units = response.json()["BulkConfirmUnit"]
-    assert [u["MessageBody"]["QualificationValidity"] for u in units] == ["1", "5", "4"]
-    assert "InsuredBranchNumber" not in units[0]["InsuredNumberQuery"]
+    assert response.status_code == 202, response.text
+    batches.work(world.deps)
+    number = response.json()["MessageHeader"]["ReceptionNumber"]
+    result = world.client.get(f"/v1/eligibility/batches/{number}", headers=world.headers())
+    units = result.json()["BulkConfirmUnit"]
+    assert [u["QualificationValidity"] for u in units] == ["1", "5", "4"]
+    assert [len(u.get("ResultOfQualificationConfirmation", [])) for u in units] == [1, 2, 0]
+    assert "InsuredBranchNumber" not in units[0]["QualificationConfirmSearchInfo"]

@@ -14,6 +14,7 @@ from insurer_registry.insurers.service import get_insurer
 from insurer_registry.members.audit import Actor
 from insurer_registry.members.codes import ReasonOfLoss
 from insurer_registry.members.service import record_loss
+from qualification_server.lookups import batches
 from qualification_server.models import AccessRecord, Registration
 from tests.support.world import KOKUHO, KYOKAI, OTHER_CLINIC, World
 
@@ -97,17 +98,14 @@ def test_batch_lookup_counts_normal_and_error_units(world: World) -> None:
         query("2001", "19921115"),
         query("9999", "20000101"),
     ]
-    response = world.client.post(
-        "/v1/eligibility/batch", json={"entries": entries}, headers=world.headers()
-    )
-    assert response.status_code == 200, response.text
-    answer = response.json()
+    status, answer, _ = batch(world, entries)
+    assert status == 200, answer
     header = answer["MessageHeader"]
     assert (header["NumberOfProcessingResult"], header["NumberOfNormalProcessing"],
             header["NumberOfError"]) == (3, 2, 1)  # fmt: skip
     units = answer["BulkConfirmUnit"]
-    assert [u["MessageBody"]["ProcessingResultStatus"] for u in units] == ["1", "1", "2"]
-    assert units[2]["MessageBody"]["ProcessingResultCode"] == "Q4001"
+    assert [u["ProcessingResultStatus"] for u in units] == ["1", "1", "2"]
+    assert units[2]["ProcessingResultCode"] == "Q4001"
     with world.deps.sessions() as s:
         assert s.scalar(select(func.count()).select_from(AccessRecord)) == 3
 
@@ -248,10 +246,17 @@ def settings(world: World, **update: int) -> None:
 
 
 def batch(world: World, entries: list[dict[str, str]]) -> tuple[int, dict, dict]:  # type: ignore[type-arg]
+    """Submit, let the server look the batch up, fetch: the result, or the submission's
+    refusal."""
     response = world.client.post(
-        "/v1/eligibility/batch", json={"entries": entries}, headers=world.headers()
+        "/v1/eligibility/batches", json={"entries": entries}, headers=world.headers()
     )
-    return response.status_code, response.json(), dict(response.headers)
+    if response.status_code != 202:
+        return response.status_code, response.json(), dict(response.headers)
+    batches.work(world.deps)
+    number = response.json()["MessageHeader"]["ReceptionNumber"]
+    result = world.client.get(f"/v1/eligibility/batches/{number}", headers=world.headers())
+    return result.status_code, result.json(), dict(result.headers)
 
 
 def test_unmatched_answers_stop_every_lookup_of_the_clinic_for_the_hour(world: World) -> None:
@@ -282,7 +287,7 @@ def test_a_batch_of_guesses_is_cut_off_at_the_hours_misses(world: World) -> None
     guesses = [query("1001", f"1980010{day}") for day in range(1, 7)]
     status, answer, _ = batch(world, guesses)
     assert status == 200
-    codes = [u["MessageBody"]["ProcessingResultCode"] for u in answer["BulkConfirmUnit"]]
+    codes = [u["ProcessingResultCode"] for u in answer["BulkConfirmUnit"]]
     assert codes == ["Q4001"] * 3 + ["Q4002"] * 3  # the last three were not even looked up
     with world.deps.sessions() as s:
         assert s.scalar(select(func.count()).select_from(AccessRecord)) == 3

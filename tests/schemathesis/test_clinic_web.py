@@ -27,6 +27,7 @@ from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
 from clinic_client.web.app import create_clinic_app
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
+from qualification_server.lookups import batches
 from tests.support.cards import InsertedCard
 from tests.support.world import KYOKAI, PIN, World
 
@@ -174,8 +175,17 @@ def test_every_answer_of_a_valid_request_keeps_its_promises(desk: Desk) -> None:
         "InsurerNumber,InsuredCardSymbol,InsuredIdentificationNumber,InsuredBranchNumber,"
         f"Birthdate\n{KYOKAI.wire},記号12,1001,00,19800401\n"
     )
-    batch = call("/api/batch", body={"file": csv.encode()}, media_type="multipart/form-data")
-    assert batch.json()["batch"]["MessageHeader"]["NumberOfNormalProcessing"] == 1
+    submitted = call("/api/batch", body={"file": csv.encode()}, media_type="multipart/form-data")
+    assert submitted.status_code == 202
+    number = submitted.json()["receipt"]["MessageHeader"]["ReceptionNumber"]
+
+    def result() -> Any:
+        path = "/api/batch/{reception_number}"
+        return call(path, "GET", path_parameters={"reception_number": number}).json()["batch"]
+
+    assert result()["MessageHeader"]["SegmentOfResult"] == "2"  # 処理中
+    batches.work(desk.world.deps)  # what the server's worker does in the background
+    assert result()["MessageHeader"]["NumberOfNormalProcessing"] == 1
 
 
 QUERY = {"InsurerNumber": KYOKAI.wire, "InsuredIdentificationNumber": "1001",

@@ -19,9 +19,12 @@ from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis import Case, Response
+from sqlalchemy import select
 
 from qualification_server.api.app import build_dependencies, create_app
 from qualification_server.cards.proofs import Method, device_message
+from qualification_server.lookups import batches
+from qualification_server.models import Batch
 from qualification_server.settings import Settings
 from tests.support.world import KYOKAI, REPO, World, sign_with_card
 
@@ -150,8 +153,8 @@ MALFORMED = [
      "a date that is not one"),
     ("/v1/eligibility/insured-number", _with(LOOKUP, qualification_confirmation_date="00000000"),
      "a date that is not one"),
-    ("/v1/eligibility/batch", {"entries": [LOOKUP["query"]],
-                               "qualification_confirmation_date": "20240431"},
+    ("/v1/eligibility/batches", {"entries": [LOOKUP["query"]],
+                                 "qualification_confirmation_date": "20240431"},
      "a date that is not one"),
     ("/v1/eligibility/insured-number", _with(LOOKUP, query={"InsurerNumber": "000000"}),
      "都道府県番号 00"),
@@ -237,7 +240,16 @@ def test_every_answer_of_a_valid_request_keeps_its_promises(world: World) -> Non
         assert call("/fhir/v1/eligibility/card", _card_body(world, label, world.challenge())) == 200
     assert call("/v1/eligibility/insured-number", {"query": YAMADA}) == 200
     batch = {"entries": [YAMADA, _query("9999", "20000101")]}
-    assert call("/v1/eligibility/batch", batch) == 200
+    assert call("/v1/eligibility/batches", batch) == 202
+    with world.deps.sessions() as session:
+        (number,) = session.scalars(select(Batch.reception_number)).all()
+    fetch = schema["/v1/eligibility/batches/{reception_number}"]["GET"]
+    in_progress = fetch.Case(path_parameters={"reception_number": number})
+    assert validate(in_progress, world) == 200
+    batches.work(world.deps)
+    assert validate(fetch.Case(path_parameters={"reception_number": number}), world) == 200
+    unknown = fetch.Case(path_parameters={"reception_number": "0" * 16})
+    assert validate(unknown, world) == 404
     assert call("/portal/v1/access-history", {"proof": portal_proof("yamada-taro")}) == 200
     assert call("/portal/v1/unregister", {"proof": portal_proof("yamada-taro")}) == 200
     assert call("/healthz", method="GET") == 200
@@ -270,12 +282,14 @@ def tight_server(world: World) -> FastAPI:
     tight = world.deps.settings.model_copy(
         update={"batch_max_entries": 3, "insured_lookups_per_minute": 2}
     )
-    return create_app(dataclasses.replace(world.deps, settings=tight), seal_interval_s=None)
+    return create_app(
+        dataclasses.replace(world.deps, settings=tight), seal_interval_s=None, batch_interval_s=None
+    )
 
 
 def test_a_batch_too_large_is_a_documented_answer(world: World, tight_server: FastAPI) -> None:
     entries = [_query(str(9000 + n), "20000101") for n in range(4)]
-    case = schema["/v1/eligibility/batch"]["POST"].Case(body={"entries": entries})
+    case = schema["/v1/eligibility/batches"]["POST"].Case(body={"entries": entries})
     assert validate(case, world, tight_server) == 413
 
 

@@ -94,7 +94,8 @@ QUALIFICATION_SERVER: dict[str, dict[Caller, Expect]] = {
     "POST /v1/eligibility/card": CLINIC_ONLY,
     "POST /fhir/v1/eligibility/card": CLINIC_ONLY,
     "POST /v1/eligibility/insured-number": CLINIC_ONLY,
-    "POST /v1/eligibility/batch": CLINIC_ONLY,
+    "POST /v1/eligibility/batches": {**CLINIC_ONLY, Caller.CLINIC: Expect(202)},
+    "GET /v1/eligibility/batches/{reception_number}": CLINIC_ONLY,
     "POST /v1/registrations": CLINIC_ONLY,
     "POST /v1/reference-numbers": CLINIC_ONLY,
     "POST /v1/reference-numbers/batch": CLINIC_ONLY,
@@ -230,6 +231,10 @@ def _registry_credential(world: World, kind: CredentialKind) -> str:
         return issue_credential(session=session, kind=kind, label="matrix", insurer=insurer).token
 
 
+_LOOKUP_QUERY = {"InsurerNumber": KYOKAI.wire, "InsuredCardSymbol": "記号12",
+                 "InsuredIdentificationNumber": "1001", "Birthdate": "19800401"}  # fmt: skip
+
+
 def numbered(query: dict[str, str]) -> dict[str, Any]:
     """A 照会番号 registration entry for the person `query` names."""
     return {"QualificationConfirmSearchInfo": query, "ReferenceNumber": "000123"}
@@ -247,6 +252,12 @@ class QualificationCalls:
         }
         world.register("yamada-taro")  # card checks answer
         world.register("suzuki-hanako")  # the portal user of the portal rows
+        submitted = world.client.post(  # the clinic's own batch, for fetching
+            "/v1/eligibility/batches",
+            json={"entries": [_LOOKUP_QUERY]},
+            headers=world.headers(),
+        )
+        self.reception_number = submitted.json()["MessageHeader"]["ReceptionNumber"]
 
     def headers(self, caller: Caller) -> dict[str, str]:
         token = self.tokens.get(caller)
@@ -268,16 +279,15 @@ class QualificationCalls:
 
     def call(self, route: str, caller: Caller) -> Call:
         method, path = route.split(" ", 1)
+        path = path.replace("{reception_number}", self.reception_number)
         request = Call(method, path, self.headers(caller))
-        query = {"InsurerNumber": KYOKAI.wire, "InsuredCardSymbol": "記号12",
-                 "InsuredIdentificationNumber": "1001", "InsuredBranchNumber": "00",
-                 "Birthdate": "19800401"}  # fmt: skip
+        query = _LOOKUP_QUERY
         bodies: dict[str, Callable[[], Any]] = {
             "/v1/challenges": lambda: {"purpose": "check"},
             "/v1/eligibility/card": self.card_check,
             "/fhir/v1/eligibility/card": self.card_check,
             "/v1/eligibility/insured-number": lambda: {"query": query},
-            "/v1/eligibility/batch": lambda: {"entries": [query]},
+            "/v1/eligibility/batches": lambda: {"entries": [query]},
             "/v1/registrations": lambda: {
                 "proof": self.world.proof("ito-mai", self.world.challenge("registration")),
                 "consent": True,

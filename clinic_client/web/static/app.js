@@ -16,7 +16,7 @@ const TEXT = {
     registered: "利用登録が完了しました。続けて資格を確認できます。",
     insurer_number: "保険者番号", symbol: "記号", number: "番号", branch: "枝番", birthdate: "生年月日",
     lookup: "照会する", batch_lead: "予約患者の一覧（CSV：InsurerNumber, InsuredCardSymbol, InsuredIdentificationNumber, InsuredBranchNumber, Birthdate）を選んでください。",
-    batch_run: "一括確認する", print: "印刷", export: "CSVで保存", retry: "もう一度",
+    batch_run: "一括確認する", batch_waiting: (n) => `受付番号 ${n}：照会中です…`, print: "印刷", export: "CSVで保存", retry: "もう一度",
     to_number: "保険証の番号で確認", to_register: "この端末で利用登録する", to_face: "顔認証・目視で確認",
     reader: { "card": "カードあり", "empty": "カード待ち", "no-reader": "リーダーなし", "no-service": "リーダー停止中", "unknown": "…" },
     removed_note: "カードは取り外されました（表示は前の患者さんのものです）",
@@ -51,7 +51,7 @@ const TEXT = {
     registered: "Registered. You can now check eligibility.",
     insurer_number: "Insurer number", symbol: "Symbol", number: "Number", branch: "Branch", birthdate: "Birth date",
     lookup: "Look up", batch_lead: "Choose the appointments CSV (InsurerNumber, InsuredCardSymbol, InsuredIdentificationNumber, InsuredBranchNumber, Birthdate).",
-    batch_run: "Check all", print: "Print", export: "Save as CSV", retry: "Try again",
+    batch_run: "Check all", batch_waiting: (n) => `Reception number ${n}: being checked…`, print: "Print", export: "Save as CSV", retry: "Try again",
     to_number: "Use the insured-card number", to_register: "Register at this reader", to_face: "Face or visual check",
     reader: { "card": "Card present", "empty": "Waiting for a card", "no-reader": "No reader", "no-service": "Reader service down", "unknown": "…" },
     removed_note: "The card was removed (this is the previous patient's answer)",
@@ -262,13 +262,28 @@ async function lookupNumber(event) {
   renderAnswer(out, body.answer);
 }
 
+const BATCH_POLL_MS = 1000;
+
 async function runBatch(event) {
   event.preventDefault();
   const out = $("batch-result");
   const data = new FormData(); data.append("file", $("batch-file").files[0]);
-  const body = await api("/api/batch", { method: "POST", body: data });
+  const fail = (failure) => { out.replaceChildren(); const p = document.createElement("p"); p.className = "failure big"; p.textContent = lang === "ja" ? failure.message_ja : failure.message_en; out.append(p); };
+  const submitted = await api("/api/batch", { method: "POST", body: data });
+  if (submitted.failure) { fail(submitted.failure); return; }
+  // Two steps, as the real interface: the batch is handed over for a reception number,
+  // then its result is fetched; until the server is done it answers 処理中 (SegmentOfResult 2).
+  const number = submitted.receipt.MessageHeader.ReceptionNumber;
+  const waiting = document.createElement("p"); waiting.className = "big"; waiting.id = "batch-waiting";
+  waiting.textContent = t("batch_waiting")(number); out.replaceChildren(waiting);
+  let body;
+  for (;;) {
+    body = await api(`/api/batch/${number}`);
+    if (body.failure) { fail(body.failure); return; }
+    if (body.batch.MessageHeader.SegmentOfResult !== "2") break;
+    await new Promise((resolve) => setTimeout(resolve, BATCH_POLL_MS));
+  }
   out.replaceChildren();
-  if (body.failure) { const p = document.createElement("p"); p.className = "failure big"; p.textContent = lang === "ja" ? body.failure.message_ja : body.failure.message_en; out.append(p); return; }
   lastBatch = body.batch;
   const head = body.batch.MessageHeader;
   const summary = document.createElement("p"); summary.className = "big";
@@ -292,10 +307,10 @@ async function runBatch(event) {
 
 function batchRows(batch) {
   return batch.BulkConfirmUnit.map((unit) => {
-    const q = unit.InsuredNumberQuery, b = unit.MessageBody;
-    const r = b.ResultList ? b.ResultList.ResultOfQualificationConfirmation[0] : {};
-    const result = b.ProcessingResultStatus === "1" ? t("validity")[b.QualificationValidity] : `${b.ProcessingResultCode} ${b.ProcessingResultMessage || ""}`;
-    return { error: b.ProcessingResultStatus !== "1" || b.QualificationValidity !== "1",
+    const q = unit.QualificationConfirmSearchInfo;
+    const r = unit.ResultOfQualificationConfirmation ? unit.ResultOfQualificationConfirmation[0] : {};
+    const result = unit.ProcessingResultStatus === "1" ? t("validity")[unit.QualificationValidity] : `${unit.ProcessingResultCode} ${unit.ProcessingResultMessage || ""}`;
+    return { error: unit.ProcessingResultStatus !== "1" || unit.QualificationValidity !== "1",
              cells: [q.InsurerNumber.trim(), q.InsuredCardSymbol || "", q.InsuredIdentificationNumber, q.InsuredBranchNumber || "", result,
                      r.Name || "", r.NameKana || "", r.InsurerName || "", ratio(r.InsuredPartialContributionRatio)] };
   });
