@@ -11,6 +11,7 @@ import typer
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from pydantic import ValidationError
 
 from clinic_client.api import QualificationClient
 from clinic_client.connector import ConnectorBusy, run_connector, write_face_result
@@ -33,6 +34,17 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the answer as JSON"
 def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"clinic: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _settings() -> ClinicSettings:
+    """The desk's settings; one that does not validate ends the command naming its variable."""
+    try:
+        return ClinicSettings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"])
+        variable = name if name.startswith("ONSHI_") else f"ONSHI_CLINIC_{name.upper()}"
+        _fail(f"settings: {variable}: {first['msg']}")
 
 
 def _client(settings: ClinicSettings) -> QualificationClient:
@@ -81,7 +93,7 @@ def serve(
     """Serve the front-desk web app (Japanese first, English available)."""
     from clinic_client.web.app import create_clinic_app
 
-    settings = ClinicSettings()
+    settings = _settings()
     web = create_clinic_app(
         reader=FrontDeskReader(settings.reader),
         client=_client(settings),
@@ -109,7 +121,7 @@ def connector(
     directory: Annotated[Path, typer.Option("--dir", help="The folder with req/ and res/")],
 ) -> None:
     """Answer the receipt computer's request files (docs/file-interface.md) until Ctrl-C."""
-    settings = ClinicSettings()
+    settings = _settings()
     typer.echo(f"watching {directory / 'req'}; answers go to {directory / 'res'}")
     try:
         run_connector(directory, _client(settings))
@@ -133,7 +145,7 @@ def verify(
     """Check the card in the reader and print the eligibility answer."""
     if mode not in ("pin", "face", "visual"):
         _fail("--mode is pin, face or visual")
-    settings = ClinicSettings()
+    settings = _settings()
     if mode == "pin" and pin is None:
         pin = typer.prompt("PIN (4 digits)", hide_input=True)
     try:
@@ -169,7 +181,7 @@ def lookup(
         )  # fmt: skip
     except ValueError as exc:
         _fail(f"invalid query: {exc}")
-    settings = ClinicSettings()
+    settings = _settings()
     try:
         answer = _client(settings).lookup(query, confirmation_date=date or yyyymmdd(japan_today()))
     except Exception as exc:

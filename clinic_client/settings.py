@@ -1,17 +1,24 @@
-"""The front desk's settings (environment variables prefixed `ONSHI_CLINIC_`)."""
+"""The front desk's settings (environment variables prefixed `ONSHI_CLINIC_`), on the
+kernel's base: `ONSHI_ENV` says where the desk runs, as for every onshi process (the desk has
+no development default to refuse, so it only reads it)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from onshi_kernel.settings import OnshiSettings
 
 
-class ClinicSettings(BaseSettings):
+class ClinicSettings(OnshiSettings):
     """Where the qualification server is, this clinic's credential, and the reader."""
 
-    model_config = SettingsConfigDict(env_prefix="ONSHI_CLINIC_", frozen=True)
+    # By name, `env` would also be read from ONSHI_CLINIC_ENV: only ONSHI_ENV says where it runs.
+    model_config = SettingsConfigDict(
+        env_prefix="ONSHI_CLINIC_", populate_by_name=False, validate_by_name=False
+    )
 
     server_url: str = "http://127.0.0.1:8300"
     token: SecretStr = Field(default=SecretStr(""), description="<医療機関コード>.<secret>")

@@ -25,8 +25,11 @@ class OnshiSettings(BaseSettings):
         env_prefix="ONSHI_", populate_by_name=True, frozen=True, hide_input_in_errors=True
     )
 
+    # Always `ONSHI_ENV`, whatever prefix a package's settings read (the clinic's is
+    # `ONSHI_CLINIC_`): one variable says where every process of a machine runs.
     env: Environment = Field(
         default=PRODUCTION,
+        validation_alias="ONSHI_ENV",
         description="development, test or production; unset means production (fail closed)",
     )
 

@@ -2,15 +2,18 @@
 
 A request the connector cannot read is answered with one of these in `ErrorCode`, never left
 without an answer. Codes never change meaning; new ones are added at the end of their hundred.
+The pattern is the kernel's (`onshi_kernel.errors`): a catalogue checked complete at import,
+of texts only, since these codes travel in files and have no HTTP status.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from clinic_client.connector.xmlcodec import WireEncoding
+from onshi_kernel.errors import ErrorText, catalogue
 
 if TYPE_CHECKING:
     from clinic_client.connector.requests import RequestHeader
@@ -30,65 +33,60 @@ class ConnectorCode(StrEnum):
     INTERNAL = "C9001"
 
 
-@dataclass(frozen=True, slots=True)
-class CodeInfo:
-    front_desk: str  # Japanese, written into ErrorMessage
-    it: str  # English, for the log and the README
-
-
-CATALOGUE: dict[ConnectorCode, CodeInfo] = {
-    ConnectorCode.NOT_WELL_FORMED: CodeInfo(
+# `front_desk` is written into ErrorMessage; `it` is for the log and the README.
+CATALOGUE: Mapping[ConnectorCode, ErrorText] = catalogue(ConnectorCode, {
+    ConnectorCode.NOT_WELL_FORMED: ErrorText(
         "照会ファイルをXMLとして読み取れません。レセコンの出力を確認してください。",
         "The request is not well-formed XML, or it carries a DOCTYPE (refused: entity "
         "expansion is never needed in a request).",
     ),
-    ConnectorCode.WRONG_STRUCTURE: CodeInfo(
+    ConnectorCode.WRONG_STRUCTURE: ErrorText(
         "照会ファイルの構成に誤りがあります（必須項目の不足など）。",
         "The root is not XmlMsg, or a required element is missing, repeated or not text.",
     ),
-    ConnectorCode.UNREADABLE_ENCODING: CodeInfo(
+    ConnectorCode.UNREADABLE_ENCODING: ErrorText(
         "照会ファイルの文字コードを判別できません。UTF-8またはShift_JISで作成してください。",
         "The declared encoding is neither UTF-8 nor Shift_JIS, or the bytes do not decode "
         "in the declared encoding (UTF-8 when none is declared).",
     ),
-    ConnectorCode.INVALID_VALUE: CodeInfo(
+    ConnectorCode.INVALID_VALUE: ErrorText(
         "照会内容に誤りがあります。生年月日・枝番などの形式を確認してください。",
         "An element's value breaks its format (YYYYMMDD dates, 2-digit 枝番, lengths, flags).",
     ),
-    ConnectorCode.INVALID_INSURER_NUMBER: CodeInfo(
+    ConnectorCode.INVALID_INSURER_NUMBER: ErrorText(
         "保険者番号に誤りがあります。",
         "InsurerNumber is not a valid insurer number (6 or 8 digits, 都道府県番号, check "
         "digit); a 6-digit 国保 number may be space- or zero-padded to 8.",
     ),
-    ConnectorCode.TOO_LARGE: CodeInfo(
+    ConnectorCode.TOO_LARGE: ErrorText(
         "照会ファイルが大きすぎます。分けて照会してください。",
         "The request file is larger than 1 MiB.",
     ),
-    ConnectorCode.UNKNOWN_REQUEST: CodeInfo(
+    ConnectorCode.UNKNOWN_REQUEST: ErrorText(
         "照会ファイルの名前が規定の形式ではありません。",
         "The file name is not a request file name (OQSsiquc01req_<id>.xml, OQSmuquc01req_<id>.xml, "
         "OQSsiimm01req_<id>.xml, OQSmuimm01req_<id>.xml) or carries no id.",
     ),
-    ConnectorCode.NOT_SUPPORTED: CodeInfo(
+    ConnectorCode.NOT_SUPPORTED: ErrorText(
         "この照会（照会番号の登録）には対応していません。",
         "Registering the clinic's patient number (OQSsiimm01 / OQSmuimm01) is not supported "
         "by this connector.",
     ),
-    ConnectorCode.UNREADABLE_FILE: CodeInfo(
+    ConnectorCode.UNREADABLE_FILE: ErrorText(
         "照会ファイルを読み取れません。ファイルのアクセス権を確認してください。",
         "The connector may not read the request file (permission denied, or an I/O error); "
         "the file is kept in rejected/ as it is.",
     ),
-    ConnectorCode.NOT_A_REGULAR_FILE: CodeInfo(
+    ConnectorCode.NOT_A_REGULAR_FILE: ErrorText(
         "照会ファイルが通常のファイルではありません（リンクなど）。レセコンの出力を確認してください。",
         "The request is not a regular file (a symbolic link, a FIFO, a device or a folder in "
         "its place): it is neither followed nor read, and is moved into rejected/ as it is.",
     ),
-    ConnectorCode.INTERNAL: CodeInfo(
+    ConnectorCode.INTERNAL: ErrorText(
         "連携ソフトでエラーが発生しました。しばらくしてからもう一度照会してください。",
         "Unexpected error in the connector; its log names the request id and the code location.",
     ),
-}
+})  # fmt: skip
 
 
 class RequestRejected(Exception):
@@ -111,7 +109,7 @@ class RequestRejected(Exception):
         self.header = header
 
     @property
-    def info(self) -> CodeInfo:
+    def info(self) -> ErrorText:
         return CATALOGUE[self.code]
 
     def within(
