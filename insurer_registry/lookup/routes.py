@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 ERRORS = error_responses(
     {
-        401: "missing, unknown or revoked network credential (`invalid_credential`)",
+        401: "missing, unknown or revoked network credential (`R4001`)",
         422: "the request is malformed; every problem is listed, no values",
     }
 )
