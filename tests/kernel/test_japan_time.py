@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from onshi_kernel.japan_time import japan_date, timestamp, yyyymmdd
+from onshi_kernel.japan_time import japan_date, parse_yyyymmdd, timestamp, yyyymmdd
 
 
 @pytest.mark.parametrize(
@@ -35,3 +35,20 @@ def test_the_day_in_japan_turns_at_15_utc(utc: dt.datetime, day: dt.date) -> Non
 def test_a_timestamp_is_japan_time() -> None:
     moment = dt.datetime(2026, 12, 1, 15, 4, 5, tzinfo=dt.UTC)
     assert timestamp(moment) == "20261202000405"
+
+
+@pytest.mark.parametrize(
+    ("wire", "day"),
+    [("20261201", dt.date(2026, 12, 1)), ("00040229", dt.date(4, 2, 29))],
+)
+def test_a_wire_date_is_read(wire: str, day: dt.date) -> None:
+    assert parse_yyyymmdd(wire) == day
+
+
+@pytest.mark.parametrize(
+    "wire", ["2026121", "202612011", "2026-12-1", "２０２６１２０１", "20230229"]
+)
+def test_what_is_not_a_wire_date_is_refused_without_quoting_it(wire: str) -> None:
+    with pytest.raises(ValueError, match="date") as refused:
+        parse_yyyymmdd(wire)
+    assert wire not in str(refused.value)
