@@ -118,7 +118,8 @@ BAD_VALUES: dict[str, st.SearchStrategy[str]] = {
     "InsuredCardClassification": st.sampled_from(["99", "", "1", "01 "]),
     "PersonalFamilyClassification": st.sampled_from(["9", "", "本人"]),
     "Name": st.sampled_from(["", "   ", "山" * 101, "山田\x00太郎", "山田\x1f", "x" * 10_000]),
-    "NameKana": st.sampled_from(["やまだ", "ﾔﾏﾀﾞ\x01", "YAMADA", "ア" * 101]),
+    # (hiragana is taken, as half-width katakana; ガ is two half-width characters)
+    "NameKana": st.sampled_from(["ヰノウエ", "ﾔﾏﾀﾞ\x01", "YAMADA", "ア" * 101, "ガ" * 51]),
     "Sex1": st.sampled_from(["0", "4", "", "男", "1\x00"]),
     "Birthdate": st.sampled_from(["19800231", "1980041", "1980-04-01", "", "１９８００４０１"]),
     "QualificationDate": st.sampled_from(["20200230", "2020", "", "20200401\x00"]),
