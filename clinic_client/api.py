@@ -17,6 +17,10 @@ import httpx
 
 from onshi_kernel.numbers import validate_clinic_code
 from qualification_server.contract.batch import BatchReceipt, BatchResult
+from qualification_server.contract.reference_numbers import (
+    ReferenceNumberAnswer,
+    ReferenceNumberBatchAnswer,
+)
 from qualification_server.contract.schemas import (
     Consents,
     EligibilityAnswer,
@@ -152,6 +156,32 @@ class QualificationClient:
         """一括照会, step 2: the result; `SegmentOfResult` 2 (処理中) until it is done."""
         return BatchResult.model_validate(self._get(f"/v1/eligibility/batches/{reception_number}"))
 
+    def register_reference_number(
+        self,
+        query: InsuredCardQuery,
+        reference_number: str,
+        *,
+        arbitrary_file_identifier: str | None = None,
+    ) -> ReferenceNumberAnswer:
+        """照会番号登録: this clinic's own number for the person `query` names."""
+        body: dict[str, Any] = {"entry": _registration_entry(query, reference_number)}
+        if arbitrary_file_identifier:
+            body["arbitrary_file_identifier"] = arbitrary_file_identifier
+        return ReferenceNumberAnswer.model_validate(self._post("/v1/reference-numbers", body))
+
+    def register_reference_numbers(
+        self,
+        entries: list[tuple[InsuredCardQuery, str]],
+        *,
+        arbitrary_file_identifier: str | None = None,
+    ) -> ReferenceNumberBatchAnswer:
+        """照会番号一括登録: each (query, number) registered or refused on its own."""
+        body: dict[str, Any] = {"entries": [_registration_entry(q, n) for q, n in entries]}
+        if arbitrary_file_identifier:
+            body["arbitrary_file_identifier"] = arbitrary_file_identifier
+        answer = self._post("/v1/reference-numbers/batch", body)
+        return ReferenceNumberBatchAnswer.model_validate(answer)
+
     def register(
         self, *, challenge: bytes, certificate: bytes, signature: bytes
     ) -> RegistrationResult:
@@ -165,6 +195,13 @@ class QualificationClient:
             "consent": True,
         }
         return RegistrationResult.model_validate(self._post("/v1/registrations", body))
+
+
+def _registration_entry(query: InsuredCardQuery, reference_number: str) -> dict[str, Any]:
+    return {
+        "QualificationConfirmSearchInfo": query.model_dump(exclude_none=True),
+        "ReferenceNumber": reference_number,
+    }
 
 
 def clinic_code_of(token: str) -> str | None:

@@ -21,14 +21,18 @@ from clinic_client.connector.answers import (
     BatchLayout,
     batch_receipt_file,
     batch_result_file,
+    bulk_registration_answer_file,
     eligibility_answer_file,
     error_answer_file,
+    registration_answer_file,
 )
 from clinic_client.connector.errors import ConnectorCode, RequestRejected
 from clinic_client.connector.names import RequestName
 from clinic_client.connector.requests import (
     BatchFetchRequest,
     BatchRequest,
+    BulkRegistrationRequest,
+    RegistrationRequest,
     RejectedEntry,
     Request,
     SingleRequest,
@@ -136,8 +140,20 @@ def _ask(
                 batch_result_file(request, result, layout, clinic_code=client.clinic_code),
                 f"batch {request.reception_number}: {'done' if done else 'in progress'}",
             )
-        # 照会番号の登録: not supported (README), answered so the receipt computer knows.
-        raise RequestRejected(ConnectorCode.NOT_SUPPORTED).within(request.encoding, header)
+        if isinstance(request, RegistrationRequest):
+            entry = request.entry
+            registered = _server(lambda: client.register_reference_number(
+                entry.query, entry.reference_number,
+                arbitrary_file_identifier=header.arbitrary_file_identifier,
+            ))  # fmt: skip
+            return Answer(
+                name.answer_name,
+                registration_answer_file(
+                    registered, request.encoding, clinic_code=client.clinic_code
+                ),
+                "照会番号 registered",
+            )
+        return _register_bulk(name, request, client)
     except ServerRefused as refused_by_server:
         data = error_answer_file(
             code=refused_by_server.code, message=refused_by_server.message, detail=None,
@@ -179,6 +195,24 @@ def _submit_batch(
         batch_receipt_file(request, receipt, clinic_code=client.clinic_code),
         f"batch {number}: {len(request.entries)} entries, {refused} refused by the connector",
     )
+
+
+def _register_bulk(
+    name: RequestName, request: BulkRegistrationRequest, client: QualificationClient
+) -> Answer:
+    """照会番号一括登録: the readable entries sent, the others refused in their place."""
+    readable = request.readable
+    if not readable:  # nothing to send: the file is refused whole, with its first entry's code
+        first = next(e for e in request.entries if isinstance(e, RejectedEntry))
+        detail = f"no entry can be registered; the first: {first.detail}"
+        raise RequestRejected(first.code, detail).within(request.encoding, request.header)
+    answer = _server(lambda: client.register_reference_numbers(
+        [(e.query, e.reference_number) for e in readable],
+        arbitrary_file_identifier=request.header.arbitrary_file_identifier,
+    ))  # fmt: skip
+    data = bulk_registration_answer_file(request, answer, clinic_code=client.clinic_code)
+    refused = len(request.entries) - answer.MessageHeader.NumberOfNormalProcessing
+    return Answer(name.answer_name, data, f"{len(request.entries)} entries, {refused} refused")
 
 
 def _server(call: Callable[[], T]) -> T:

@@ -24,6 +24,7 @@ from clinic_client.connector.errors import CATALOGUE, ConnectorCode
 from clinic_client.connector.requests import (
     BatchFetchRequest,
     BatchRequest,
+    BulkRegistrationRequest,
     RejectedEntry,
     RequestHeader,
 )
@@ -34,6 +35,11 @@ from qualification_server.contract.batch import (
     BatchResult,
     BatchResultHeader,
     ReceiptHeader,
+)
+from qualification_server.contract.reference_numbers import (
+    BatchRegistrationHeader,
+    ReferenceNumberAnswer,
+    ReferenceNumberBatchAnswer,
 )
 from qualification_server.contract.schemas import AnswerHeader, EligibilityAnswer
 
@@ -145,6 +151,60 @@ def batch_result_file(
         "MessageBody": {"BulkConfirmUnit": units} if units else {},
     }
     return write_xml(tree, request.encoding)
+
+
+def registration_answer_file(
+    answer: ReferenceNumberAnswer, encoding: WireEncoding, *, clinic_code: str | None
+) -> bytes:
+    """`OQSsiimm01res`: the server's answer to a 照会番号登録, in `encoding`."""
+    tree = answer.model_dump(exclude_none=True)
+    header = tree["MessageHeader"]
+    header["MedicalInstitutionCode"] = clinic_code or header["MedicalInstitutionCode"]
+    header["CharacterCodeIdentifier"] = encoding.value
+    return write_xml(tree, encoding)
+
+
+def bulk_registration_answer_file(
+    request: BulkRegistrationRequest,
+    answer: ReferenceNumberBatchAnswer,
+    *,
+    clinic_code: str | None,
+) -> bytes:
+    """`OQSmuimm01res`: one `BulkRegistrationUnit` per entry of the file, in its order, the
+    server's for those it was sent, the connector's `C…` refusal for the others; the header
+    counts every entry."""
+    server_units = [u.model_dump(exclude_none=True) for u in answer.BulkRegistrationUnit]
+    if len(server_units) != len(request.readable):
+        raise ValueError(f"the server answered {len(server_units)} units")
+    pending = iter(server_units)
+    units = [
+        _refused_registration(entry) if isinstance(entry, RejectedEntry) else next(pending)
+        for entry in request.entries
+    ]
+    errors = sum(1 for u in units if u["ProcessingResultStatus"] == STATUS_ERROR)
+    header = answer.MessageHeader.model_dump(exclude_none=True)
+    header.update(
+        MedicalInstitutionCode=clinic_code or header["MedicalInstitutionCode"],
+        ArbitraryFileIdentifier=request.header.arbitrary_file_identifier,
+        NumberOfProcessingResult=len(units),
+        NumberOfNormalProcessing=len(units) - errors,
+        NumberOfError=errors,
+        CharacterCodeIdentifier=request.encoding.value,
+    )
+    tree = {
+        "MessageHeader": _ordered(BatchRegistrationHeader, header),
+        "MessageBody": {"BulkRegistrationUnit": units},
+    }
+    return write_xml(tree, request.encoding)
+
+
+def _refused_registration(entry: RejectedEntry) -> dict[str, Any]:
+    echo = dict(entry.echo)
+    number = echo.pop("ReferenceNumber", None)
+    unit: dict[str, Any] = {"QualificationConfirmSearchInfo": echo}
+    if number is not None:
+        unit["ReferenceNumber"] = number
+    return unit | _error_body(entry.code, CATALOGUE[entry.code].front_desk, entry.detail)
 
 
 def _refused_unit(entry: RejectedEntry) -> dict[str, Any]:

@@ -27,7 +27,7 @@ class ConnectorCode(StrEnum):
     INVALID_INSURER_NUMBER = "C1005"
     TOO_LARGE = "C1006"
     UNKNOWN_REQUEST = "C1007"
-    NOT_SUPPORTED = "C1008"
+    NOT_SUPPORTED = "C1008"  # no longer given: 照会番号登録 is supported now
     UNREADABLE_FILE = "C1009"
     NOT_A_REGULAR_FILE = "C1010"
     INTERNAL = "C9001"
@@ -65,12 +65,13 @@ CATALOGUE: Mapping[ConnectorCode, ErrorText] = catalogue(ConnectorCode, {
     ConnectorCode.UNKNOWN_REQUEST: ErrorText(
         "照会ファイルの名前が規定の形式ではありません。",
         "The file name is not a request file name (OQSsiquc01req_<id>.xml, OQSmuquc01req_<id>.xml, "
-        "OQSsiimm01req_<id>.xml, OQSmuimm01req_<id>.xml) or carries no id.",
+        "OQSmuquc02req_<id>.xml, OQSsiimm01req_<id>.xml, OQSmuimm01req_<id>.xml) or carries "
+        "no id.",
     ),
     ConnectorCode.NOT_SUPPORTED: ErrorText(
         "この照会（照会番号の登録）には対応していません。",
-        "Registering the clinic's patient number (OQSsiimm01 / OQSmuimm01) is not supported "
-        "by this connector.",
+        "A request kind this connector does not answer (given by no version since 照会番号登録 "
+        "is supported; kept so that the code never changes meaning).",
     ),
     ConnectorCode.UNREADABLE_FILE: ErrorText(
         "照会ファイルを読み取れません。ファイルのアクセス権を確認してください。",

@@ -25,8 +25,8 @@ class RequestKind(StrEnum):
     SINGLE = "OQSsiquc01"  # 個別照会
     BATCH = "OQSmuquc01"  # 一括照会, step 1: the batch, answered with a ReceptionNumber
     BATCH_FETCH = "OQSmuquc02"  # 一括照会, step 2: the result, fetched by ReceptionNumber
-    REGISTER_SINGLE = "OQSsiimm01"  # 照会番号の登録 (single): not supported
-    REGISTER_BULK = "OQSmuimm01"  # 照会番号の登録 (bulk): not supported
+    REGISTER_SINGLE = "OQSsiimm01"  # 照会番号登録: the clinic's own number for a patient
+    REGISTER_BULK = "OQSmuimm01"  # 照会番号一括登録
 
 
 @dataclass(frozen=True, slots=True)

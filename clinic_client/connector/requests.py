@@ -24,6 +24,7 @@ from clinic_client.connector.names import RequestKind
 from clinic_client.connector.xmlcodec import ROOT, WireEncoding, XmlReadError, read_xml
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber, validate_clinic_code
 from qualification_server.contract.batch import RECEPTION_NUMBER_DIGITS
+from qualification_server.contract.reference_numbers import REFERENCE_NUMBER_PATTERN
 from qualification_server.contract.schemas import InsuredCardQuery
 
 MAX_REQUEST_BYTES = 1 << 20  # 1 MiB: a batch of 2,000 people fits several times over
@@ -32,6 +33,9 @@ HEADER = "MessageHeader"
 BODY = "MessageBody"
 SEARCH_INFO = "QualificationConfirmSearchInfo"
 RECEPTION_NUMBER = "ReceptionNumber"
+REFERENCE_NUMBER = "ReferenceNumber"
+REGISTRATION_UNIT = "ReferenceNumberRegistrationInfo"  # chosen: the real name is not known
+REFERENCE_NUMBER_TEXT = re.compile(REFERENCE_NUMBER_PATTERN.strip("^$"))
 RECEPTION_NUMBER_PATTERN = re.compile(f"[0-9]{{{RECEPTION_NUMBER_DIGITS}}}")
 QUERY_ELEMENTS = tuple(InsuredCardQuery.model_fields)  # the order of docs/file-interface.md
 REQUIRED_QUERY_ELEMENTS = (
@@ -91,14 +95,41 @@ class BatchFetchRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistrationEntry:
+    """One 照会番号 to register: the person, named as in a 個別照会, and the clinic's number."""
+
+    query: InsuredCardQuery
+    reference_number: str
+
+
+@dataclass(frozen=True, slots=True)
 class RegistrationRequest:
-    """照会番号の登録: read only so that its refusal goes back in its encoding."""
+    """照会番号登録 (`OQSsiimm01req`): `MessageBody` holds `QualificationConfirmSearchInfo`
+    and `ReferenceNumber`."""
 
     encoding: WireEncoding
     header: RequestHeader
+    entry: RegistrationEntry
 
 
-Request = SingleRequest | BatchRequest | BatchFetchRequest | RegistrationRequest
+@dataclass(frozen=True, slots=True)
+class BulkRegistrationRequest:
+    """照会番号一括登録 (`OQSmuimm01req`): `MessageBody` holds one
+    `ReferenceNumberRegistrationInfo` per person, each with `QualificationConfirmSearchInfo`
+    and `ReferenceNumber`; an entry that cannot be read is refused on its own."""
+
+    encoding: WireEncoding
+    header: RequestHeader
+    entries: tuple[RegistrationEntry | RejectedEntry, ...]
+
+    @property
+    def readable(self) -> list[RegistrationEntry]:
+        return [e for e in self.entries if isinstance(e, RegistrationEntry)]
+
+
+Request = (
+    SingleRequest | BatchRequest | BatchFetchRequest | RegistrationRequest | BulkRegistrationRequest
+)
 
 
 def read_request(kind: RequestKind, data: bytes) -> Request:
@@ -130,7 +161,19 @@ def read_request(kind: RequestKind, data: bytes) -> Request:
             return BatchRequest(encoding, header, entries)
         if kind is RequestKind.BATCH_FETCH:
             return BatchFetchRequest(encoding, header, _reception_number(root))
-        return RegistrationRequest(encoding, header)
+        body = _child(root, BODY, ROOT)
+        if kind is RequestKind.REGISTER_SINGLE:
+            return RegistrationRequest(encoding, header, _registration(body, BODY))
+        units = body.findall(REGISTRATION_UNIT)
+        if not units:
+            raise RequestRejected(
+                ConnectorCode.WRONG_STRUCTURE, f"{BODY}/{REGISTRATION_UNIT} is missing"
+            )
+        registrations = tuple(
+            _registration_entry(unit, f"{BODY}/{REGISTRATION_UNIT}[{position}]")
+            for position, unit in enumerate(units, 1)
+        )
+        return BulkRegistrationRequest(encoding, header, registrations)
     except RequestRejected as exc:
         raise exc.within(encoding, header) from None
 
@@ -199,12 +242,43 @@ def _batch_entry(info: ET.Element, path: str) -> InsuredCardQuery | RejectedEntr
     try:
         return read_query(info, path)
     except RequestRejected as exc:
-        echo = tuple(
-            (name, text)
-            for name in QUERY_ELEMENTS
-            for child in info.findall(name)[:1]
-            if len(child) == 0 and (text := (child.text or "").strip())
+        return RejectedEntry(exc.code, exc.detail, _echo(info))
+
+
+def _echo(info: ET.Element) -> tuple[tuple[str, str], ...]:
+    """A query's elements as they came, for the unit that refuses it."""
+    return tuple(
+        (name, text)
+        for name in QUERY_ELEMENTS
+        for child in info.findall(name)[:1]
+        if len(child) == 0 and (text := (child.text or "").strip())
+    )
+
+
+def _registration(parent: ET.Element, path: str) -> RegistrationEntry:
+    query = read_query(_child(parent, SEARCH_INFO, path), f"{path}/{SEARCH_INFO}")
+    number = _optional_text(parent, REFERENCE_NUMBER, path)
+    if number is None:
+        raise RequestRejected(
+            ConnectorCode.WRONG_STRUCTURE, f"{path}/{REFERENCE_NUMBER} is missing"
         )
+    if not REFERENCE_NUMBER_TEXT.fullmatch(number):
+        raise RequestRejected(
+            ConnectorCode.INVALID_VALUE,
+            f"{path}/{REFERENCE_NUMBER}: not 1–20 ASCII letters or digits",
+        )
+    return RegistrationEntry(query, number)
+
+
+def _registration_entry(unit: ET.Element, path: str) -> RegistrationEntry | RejectedEntry:
+    try:
+        return _registration(unit, path)
+    except RequestRejected as exc:
+        infos = unit.findall(SEARCH_INFO)
+        echo = _echo(infos[0]) if infos else ()
+        number = unit.findall(REFERENCE_NUMBER)
+        if len(number) == 1 and len(number[0]) == 0 and (text := (number[0].text or "").strip()):
+            echo = (*echo, (REFERENCE_NUMBER, text))
         return RejectedEntry(exc.code, exc.detail, echo)
 
 

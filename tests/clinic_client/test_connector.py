@@ -204,8 +204,9 @@ OVERSIZED = b"<XmlMsg>" + b" " * (1 << 20) + b"</XmlMsg>"
         ("OQSsiquc01req_big.xml", OVERSIZED, "OQSsiquc01res_big.xml", "C1006"),
         ("OQSsiquc01req_euc.xml", EUC_JP, "OQSsiquc01res_euc.xml", "C1003"),
         ("OQSsiquc01req_root.xml", b"<Root/>", "OQSsiquc01res_root.xml", "C1002"),
-        ("OQSsiimm01req_p1.xml", A_REQUEST, "OQSsiimm01res_p1.xml", "C1008"),
-        ("OQSmuimm01req_p2.xml", A_REQUEST, "OQSmuimm01res_p2.xml", "C1008"),
+        # a 照会番号 registration without its ReferenceNumber, or without its unit
+        ("OQSsiimm01req_p1.xml", A_REQUEST, "OQSsiimm01res_p1.xml", "C1002"),
+        ("OQSmuimm01req_p2.xml", A_REQUEST, "OQSmuimm01res_p2.xml", "C1002"),
         ("garbage.xml", b"\x00\x01", "garbage_res.xml", "C1007"),
     ],
 )

@@ -34,6 +34,7 @@ from clinic_client.connector.requests import (
     MAX_REQUEST_BYTES,
     QUERY_ELEMENTS,
     BatchRequest,
+    BulkRegistrationRequest,
     RejectedEntry,
     Request,
     read_request,
@@ -45,7 +46,7 @@ from .outcomes import attempt
 
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "connector"
 SAMPLE_FILES = [path.read_bytes() for path in sorted(SAMPLES.glob("*.xml"))]
-# What a file as a whole can be refused with (C1007 and C1008 depend on the name only).
+# What a file as a whole can be refused with (C1007 depends on the name only).
 FILE_CODES = {
     ConnectorCode.NOT_WELL_FORMED,
     ConnectorCode.WRONG_STRUCTURE,
@@ -297,7 +298,10 @@ def test_large_and_deep_files_are_refused_with_their_code(
 
 # --- the loop -----------------------------------------------------------------------------
 
-PREFIXES = ("OQSsiquc01req_", "OQSmuquc01req_", "OQSsiimm01req_", "OQSmuimm01req_", "", "OQSx_")
+PREFIXES = (
+    "OQSsiquc01req_", "OQSmuquc01req_", "OQSmuquc02req_", "OQSsiimm01req_", "OQSmuimm01req_",
+    "", "OQSx_",
+)  # fmt: skip
 file_ids = st.text(alphabet=string.ascii_letters + string.digits + "-_.記号 ", max_size=30)
 
 
@@ -337,8 +341,11 @@ def _expected_code(name: RequestName, data: bytes) -> str | None:
     outcome = refusal_or_request(name.kind, data)
     if isinstance(outcome, RequestRejected):
         return outcome.code.value
-    if name.kind in (RequestKind.REGISTER_SINGLE, RequestKind.REGISTER_BULK):
-        return ConnectorCode.NOT_SUPPORTED.value
+    if isinstance(outcome, BatchRequest | BulkRegistrationRequest):
+        # A batch none of whose entries can be read is refused whole, with the first's code.
+        entries = outcome.entries
+        if all(isinstance(e, RejectedEntry) for e in entries):
+            return next(e for e in entries if isinstance(e, RejectedEntry)).code.value
     return None
 
 
