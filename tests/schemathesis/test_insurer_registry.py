@@ -126,7 +126,7 @@ def _document_accepts(path: str, method: str, body: Any) -> bool:
 A_MEMBER = "/v1/members/{qualification_id}"
 BY_NUMBER = "/network/v1/qualifications/by-insured-number"
 NUMBER = {"InsurerNumber": INSURER_A, "InsuredIdentificationNumber": "1001",
-          "InsuredBranchNumber": "00"}  # fmt: skip
+          "InsuredBranchNumber": "00", "Birthdate": "19800401"}  # fmt: skip
 # What the registry refuses as malformed and the document used to call valid (schemathesis's
 # positive-data check found each): the document now refuses it too.
 MALFORMED = [
@@ -217,7 +217,7 @@ def test_every_answer_of_a_valid_request_keeps_its_promises(caller: Caller) -> N
     assert caller.validate(by_person.Case(body={"PersonRef": ref})).status_code == 200
     by_number = schema["/network/v1/qualifications/by-insured-number"]["POST"]
     number = {"InsurerNumber": INSURER_A, "InsuredCardSymbol": "東京１",
-              "InsuredIdentificationNumber": "1002", "InsuredBranchNumber": "00"}  # fmt: skip
+              "InsuredIdentificationNumber": "1002", "Birthdate": "19820101"}  # fmt: skip
     assert caller.validate(by_number.Case(body=number)).status_code == 200
 
 

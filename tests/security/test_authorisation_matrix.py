@@ -153,6 +153,7 @@ FRONT_DESK: dict[str, dict[Browser, Expect]] = {
     "POST /api/register": API_FOR_DESK,
     "POST /api/lookup": API_FOR_DESK,
     "POST /api/batch": API_FOR_DESK,
+    "GET /api/batch/{reception_number}": API_FOR_DESK,
 }
 
 
@@ -442,7 +443,8 @@ class RegistryCalls:
             headers["Authorization"] = f"Bearer {self.tokens[caller]}"
         request = Call(method, path, headers)
         number = {"InsurerNumber": INSURER_A, "InsuredCardSymbol": "東京１",
-                  "InsuredIdentificationNumber": "1001", "InsuredBranchNumber": "00"}  # fmt: skip
+                  "InsuredIdentificationNumber": "1001", "InsuredBranchNumber": "00",
+                  "Birthdate": "19800401"}  # fmt: skip
         bodies: dict[str, Any] = {
             "POST /v1/members": member_body(3 + self.keys),
             "PATCH /v1/members/{qualification_id}": {"NameKana": "ヤマダ　タロー"},
@@ -546,6 +548,7 @@ def browser_headers(url: str, browser: Browser) -> dict[str, str]:
 
 def desk_call(url: str, route: str, browser: Browser) -> Expect:
     method, path = route.split(" ", 1)
+    path = path.replace("{reception_number}", "0" * 16)
     if method == "MOUNT":
         method, path = "GET", f"{path}/app.js"
     headers = browser_headers(url, browser)
