@@ -108,20 +108,43 @@ def shift_jis_lookup(ctx: FolderContext) -> None:
 
 
 def refused_lookup(ctx: FolderContext) -> None:
-    """A wrong birth date gets an error answer (SegmentOfResult 9, ErrorCode Q4001)."""
+    """A wrong birth date gets an error answer (SegmentOfResult 9, ErrorCode Q4001) whose
+    header carries MedicalInstitutionCode."""
     answer = ctx.request("siquc01", search_info(INSURER_A, "9101", "19800402"), encoding="UTF-8")
     expect(text(answer, "MessageHeader/SegmentOfResult") == "9", "SegmentOfResult is not 9")
+    code = text(answer, "MessageHeader/MedicalInstitutionCode")
+    expect(code == ctx.clinic_code, f"MedicalInstitutionCode {code!r}")
     expect(text(answer, "MessageHeader/ErrorCode") == Code.INSURED_NUMBER_NOT_MATCHED,
            f"ErrorCode {text(answer, 'MessageHeader/ErrorCode')!r}")  # fmt: skip
 
 
 def malformed_request(ctx: FolderContext) -> None:
-    """A file that is not XML gets an error answer, never silence."""
+    """A file that is not XML gets an error answer, never silence, its header carrying the
+    connector's MedicalInstitutionCode though the request could not be read."""
     ident = uuid.uuid4().hex[:12]
     answer = ctx.drop(f"OQSsiquc01req_{ident}.xml", b"<XmlMsg><MessageHeader>",
                       f"OQSsiquc01res_{ident}.xml")  # fmt: skip
     expect(text(answer, "MessageHeader/SegmentOfResult") == "9", "SegmentOfResult is not 9")
     expect(bool(text(answer, "MessageHeader/ErrorCode")), "no ErrorCode")
+    code = text(answer, "MessageHeader/MedicalInstitutionCode")
+    expect(code == ctx.clinic_code, f"MedicalInstitutionCode {code!r}")
+
+
+def reference_number_file(ctx: FolderContext) -> None:
+    """照会番号登録 by file (OQSsiimm01): registered, then the clinic's 個別照会 answer carries
+    the number as ReferenceNumber."""
+    info = search_info(INSURER_A, "9201", "19900615")
+    registered = ctx.request(
+        "siimm01", f"{info}<ReferenceNumber>K0201</ReferenceNumber>", encoding="Shift_JIS"
+    )
+    status = text(registered, "MessageBody/ProcessingResultStatus")
+    expect(status == "1", f"ProcessingResultStatus {status!r}")
+    answer = ctx.request("siquc01", info, encoding="Shift_JIS")
+    numbers = {
+        r.findtext("ReferenceNumber")
+        for r in answer.findall("MessageBody/ResultList/ResultOfQualificationConfirmation")
+    }
+    expect(numbers == {"K0201"}, f"ReferenceNumber {sorted(map(str, numbers))}")
 
 
 def batch_file(ctx: FolderContext) -> None:
@@ -179,6 +202,7 @@ CONNECTOR_CATALOGUE = tuple(
         ("refused-lookup", refused_lookup),
         ("malformed-request", malformed_request),
         ("batch", batch_file),
+        ("reference-number", reference_number_file),
     )
 )
 

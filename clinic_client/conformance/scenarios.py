@@ -352,6 +352,25 @@ def batch(ctx: Context) -> None:
     expect_refusal(Code.BATCH_UNKNOWN, lambda: ctx.client.fetch_batch(unknown))
 
 
+def reference_number(ctx: Context) -> None:
+    """照会番号登録: the clinic's own number for a patient comes back as ReferenceNumber in
+    its 個別照会 and card check; a malformed number is refused as a schema mismatch."""
+    query = InsuredCardQuery(InsurerNumber=INSURER_A, InsuredIdentificationNumber="9101",
+                             Birthdate="19800401")  # fmt: skip
+    registered = ctx.client.register_reference_number(query, "K0001")
+    expect(registered.MessageBody.ProcessingResultStatus == "1", "registration not answered 1")
+    (looked_up,) = results(ctx.client.lookup(query))
+    expect(
+        looked_up.ReferenceNumber == "K0001",
+        f"個別照会 ReferenceNumber {looked_up.ReferenceNumber!r}",
+    )
+    (checked,) = results(ctx.check("valid"))
+    expect(
+        checked.ReferenceNumber == "K0001",
+        f"card check ReferenceNumber {checked.ReferenceNumber!r}",
+    )
+
+
 def access_records(ctx: Context) -> None:
     """The person sees the clinic's lookups of their data (portal, with the card)."""
     proof = ctx.portal_proof("valid", "portal")
@@ -395,6 +414,7 @@ CATALOGUE = tuple(
         ("insurer_change", insurer_change),
         ("insured_card_lookup", insured_card_lookup),
         ("batch_lookup", batch),
+        ("reference_number", reference_number),
         ("access_records", access_records),
     )
 )
