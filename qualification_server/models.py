@@ -1,5 +1,7 @@
 """The server's tables. Personal data stays in the insurer registry; here are clinics, their
-devices, used challenges, registrations (certificate holder → registered) and the access log.
+devices, used challenges, registrations (certificate holder → registered), the access log,
+the rate-limit budgets, the CRL marks, the clinics' 照会番号 and the 一括照会 waiting for or
+holding their results (their entries sealed).
 """
 
 from __future__ import annotations
