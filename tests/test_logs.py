@@ -8,12 +8,15 @@ and the members of the sample registry files.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from insurer_registry.members.names import name_kana, person_name
 
 from .conftest import LOG_DIR, OWN_PACKAGES
 
@@ -36,8 +39,18 @@ def _date_forms(day: dt.date) -> list[str]:
 
 
 def _name_forms(name: str) -> list[str]:
-    parts = re.split(r"[ \u3000]+", name.strip())
-    return [name, "".join(parts), " ".join(parts), "\u3000".join(parts)]
+    """The name as written, and as the registry stores and answers it (a reading in
+    half-width katakana, a name joined by one full-width space), each with its parts joined
+    every way."""
+    forms = [name]
+    for store in (person_name, name_kana):
+        with contextlib.suppress(ValueError):  # not a reading (or a name): no such form
+            forms.append(store(name))
+    found: list[str] = []
+    for form in forms:
+        parts = re.split(r"[ \u3000]+", form.strip())
+        found += [form, "".join(parts), " ".join(parts), "\u3000".join(parts)]
+    return list(dict.fromkeys(found))
 
 
 def personal_data() -> list[Secret]:
