@@ -8,9 +8,11 @@ dropped, and none is answered with an error for an outage.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from clinic_client.connector.unwritten import UnwrittenAnswers
 log = logging.getLogger(__name__)
 DEFAULT_SETTLE_S = 0.5  # a request file must sit untouched this long before it is read
 MAX_BACKOFF_S = 30.0
+PRUNE_EVERY_S = 3600.0  # how often a running connector forgets old batch layouts
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,11 +202,17 @@ def run_connector(
     spool = Spool.open(directory)
     with spool.lock():
         spool.remove_stale_temporaries()
+        spool.remove_old_batches()
+        pruned_at = time.monotonic()
         resumed = len(spool.claimed())
         log.info("connector serving %s; %d requests to resume", loggable(str(directory)), resumed)
         connector = Connector(spool, client, settle_s=settle_s)
         failures = 0
         while not stop.is_set():
+            if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                with contextlib.suppress(OSError):  # tried again at the next hour
+                    spool.remove_old_batches()
+                pruned_at = time.monotonic()
             try:
                 report = connector.run_once(stop)
                 trouble = report.outage.reason if report.outage else None

@@ -33,6 +33,9 @@ LOCK_FILE = ".connector.lock"
 # connector may read) and a FIFO does not wait for a writer (it would hold the loop forever).
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 STALE_TEMP_S = 3600.0
+# A batch's layout is needed until its result has been fetched; the server keeps a result a
+# week (ONSHI_BATCH_RETENTION_HOURS), so a layout is kept a day longer.
+BATCH_LAYOUT_KEEP_S = 8 * 24 * 3600.0
 TEMPORARY_SUFFIXES = (
     ".tmp",
     ".part",
@@ -248,6 +251,17 @@ class Spool:
         for mtime, path in _stamped(p for p in self.tmp.iterdir() if p.is_file()):
             if mtime < cutoff:
                 path.unlink(missing_ok=True)
+
+    def remove_old_batches(self, keep_s: float = BATCH_LAYOUT_KEEP_S) -> int:
+        """Forget batch layouts older than `keep_s` (their results are gone from the server
+        too); how many."""
+        cutoff = time.time_ns() - int(keep_s * 1e9)
+        removed = 0
+        for mtime, path in _stamped(p for p in self.batches.iterdir() if p.is_file()):
+            if mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def _publish(self, folder: Path, name: str, data: bytes) -> Path:
         """Write `data` as `folder/name` so that a reader sees no file or the whole file,

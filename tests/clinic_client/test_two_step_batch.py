@@ -6,6 +6,7 @@ when the connector or the server restarts between the steps."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -160,3 +161,14 @@ def test_a_download_request_without_a_usable_reception_number_is_refused(
     found = read_answer(spool.res / "OQSmuquc02res_bad.xml")
     assert found.text("MessageHeader/ErrorCode") == code
     assert list(spool.rejected.iterdir())  # kept for whoever fixes the sender
+
+
+def test_a_batch_layout_older_than_the_servers_retention_is_forgotten(tmp_path: Path) -> None:
+    spool = Spool.open(tmp_path)
+    old = spool.keep_batch("1" * 16, b"[null]")
+    new = spool.keep_batch("2" * 16, b"[null]")
+    week_and_two_days_ago = old.stat().st_mtime - 9 * 24 * 3600
+    os.utime(old, (week_and_two_days_ago, week_and_two_days_ago))
+    assert spool.remove_old_batches() == 1
+    assert [p.name for p in spool.batches.iterdir()] == [new.name]
+    assert spool.kept_batch("1" * 16) is None
