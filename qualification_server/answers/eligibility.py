@@ -1,7 +1,9 @@
 """Eligibility answers (docs/answer.md) from the registry's qualifications. No I/O.
 
 Consent-gated parts are present only when the person consented at this visit; otherwise the
-flag says "0" and the details are absent.
+flag says "0" and the details are absent. A card whose certificate is in its expiry grace is
+answered with every viewing consent refused, whatever the request says, and the answer
+carries Q1007 (docs/answer.md).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from qualification_server.contract.schemas import (
     Results,
     Validity,
 )
-from qualification_server.errors import Code, QualificationError
+from qualification_server.errors import CATALOGUE, Code, QualificationError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 
 # How long a viewing consent given at the desk lasts (unconfirmed in the real system).
 VIEWING_CONSENT_PERIOD = dt.timedelta(days=1)
+# The consents to view medical data (not qualification information): refused in grace.
+VIEWING_CONSENTS = ("medication", "health_checkups", "diagnosis", "operation")
 
 
 def ymd(day: dt.date | None) -> str | None:
@@ -173,19 +177,35 @@ def result_of(info: QualificationInfo, consents: Consents, now: dt.datetime) -> 
 
 
 def card_answer(
-    person: PersonQualifications, consents: Consents, context: AnswerContext
+    person: PersonQualifications,
+    consents: Consents,
+    context: AnswerContext,
+    *,
+    in_grace: bool = False,
 ) -> EligibilityAnswer:
     """The answer to a card check: the person's qualifications on the confirmation date.
 
     1 one valid, 5 several valid (all listed), 2 none valid any more (the latest listed),
-    4 never qualified (no result).
+    4 never qualified (no result). `in_grace`: the card's certificate expired and is in its
+    grace: qualification information only (the 限度額 and 特定疾病 parts still as consented
+    [chosen]), no viewing consent, and the answer marked Q1007.
     """
     validity = person.validity_on(context.confirmation_date)
     if validity.value in ("1", "5"):
         shown = person.current(context.confirmation_date)
     else:
         shown = person.qualifications[:1]
-    return _answer(validity.value, shown, consents, context)
+    if not in_grace:
+        return _answer(validity.value, shown, consents, context)
+    qualification_only = consents.model_copy(update=dict.fromkeys(VIEWING_CONSENTS, False))
+    answer = _answer(validity.value, shown, qualification_only, context)
+    marked = answer.MessageBody.model_copy(
+        update={
+            "ProcessingResultCode": Code.ANSWERED_IN_GRACE.value,
+            "ProcessingResultMessage": CATALOGUE[Code.ANSWERED_IN_GRACE].front_desk,
+        }
+    )
+    return answer.model_copy(update={"MessageBody": marked})
 
 
 def insured_number_answer(
@@ -235,10 +255,14 @@ def confirmation_date(value: str | None, now: dt.datetime) -> dt.date:
 
 def answer_summary(answer: EligibilityAnswer, qualifications: tuple[Any, ...]) -> dict[str, Any]:
     """What the access log keeps of an answer: its validity, how many results, which
-    qualifications (never a name or a birth date)."""
+    qualifications (never a name or a birth date), and its code when it carries one (Q1007,
+    answered in grace)."""
     results = answer.MessageBody.ResultList
-    return {
+    summary: dict[str, Any] = {
         "validity": answer.MessageBody.QualificationValidity,
         "results": len(results.ResultOfQualificationConfirmation) if results else 0,
         "qualification_ids": [q.qualification_id for q in qualifications],
     }
+    if answer.MessageBody.ProcessingResultCode:  # Q1007: answered in grace
+        summary["code"] = answer.MessageBody.ProcessingResultCode
+    return summary

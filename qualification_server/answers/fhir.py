@@ -75,6 +75,16 @@ def _in_force(validity: str, loss: str | None, on: str) -> bool:
     return validity in ("1", "5") and (loss is None or on < loss)
 
 
+def _disposition(answer: EligibilityAnswer) -> str:
+    """The verdict, and the answer's code and message when it carries one (Q1007: answered
+    in a certificate's grace, viewing consents refused)."""
+    body = answer.MessageBody
+    verdict = f"QualificationValidity {body.QualificationValidity}"
+    if body.ProcessingResultCode is None:
+        return verdict
+    return f"{verdict}; {body.ProcessingResultCode} {body.ProcessingResultMessage or ''}".rstrip()
+
+
 def coverage_eligibility_response(answer: EligibilityAnswer) -> dict[str, Any]:
     """FHIR JSON of an eligibility answer, validated by fhir.resources."""
     header, body = answer.MessageHeader, answer.MessageBody
@@ -127,7 +137,7 @@ def coverage_eligibility_response(answer: EligibilityAnswer) -> dict[str, Any]:
         "request": {"display": "card check" if header.ReferenceClassification == "1"
                     else "insured-number lookup"},
         "outcome": "complete",
-        "disposition": f"QualificationValidity {body.QualificationValidity}",
+        "disposition": _disposition(answer),
         "insurer": {"reference": "#insurer-1"} if results else {"display": "unknown"},
         "insurance": [
             {"coverage": {"reference": f"#coverage-{i}"},

@@ -1,6 +1,7 @@
 """A card check: challenge, certificate, proof of presence (PIN, or a face or visual check at
 a registered reader), registration, eligibility (with the clinic's 照会番号 for the person, if
-it registered one); answered or refused, it is recorded."""
+it registered one); answered or refused, it is recorded. A card check alone takes a
+certificate in its expiry grace (`trust/grace.py`): qualification information only."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ async def card_check(
         confirmation = confirmation_date(request.qualification_confirmation_date, now)
         challenge = unspent = open_challenge_for(deps, token, Purpose.CHECK, clinic.code, now)
         summary["challenge_id"] = challenge.challenge_id
-        cert = validate(deps, der, now)
+        cert = validate(deps, der, now, grace=True)
         if isinstance(request.proof, PinProof):
             verify_card_signature(cert.public_key, token, signature)
         else:
@@ -81,7 +82,7 @@ async def card_check(
             arbitrary_file_identifier=request.arbitrary_file_identifier,
         )
         person = await deps.source.aqualifications_of(person_ref)
-        answer = card_answer(person, request.consents, context)
+        answer = card_answer(person, request.consents, context, in_grace=cert.in_grace)
         unspent = None  # the record spends it, whatever it finds
         outcome = await deps.checks.record(
             challenge_id=challenge.challenge_id,

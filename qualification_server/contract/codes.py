@@ -1,7 +1,11 @@
 """Stable, numbered errors of the wire contract: each code with its HTTP status, a short
 text for the front desk (Japanese) and one for IT, in the kernel's pattern
 (`onshi_kernel.errors`). Codes never change meaning; new ones are added at the end of their
-hundred."""
+hundred.
+
+One code is no refusal: Q1007 marks an answer given to a card whose certificate expired, in
+its grace (`ProcessingResultStatus` 1 with this `ProcessingResultCode` and its text as
+`ProcessingResultMessage`, docs/answer.md); its status is the answer's, 200."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ class Code(StrEnum):
     CERTIFICATE_NOT_YET_VALID = "Q1004"
     CERTIFICATE_REVOKED = "Q1005"
     REVOCATION_UNAVAILABLE = "Q1006"
+    ANSWERED_IN_GRACE = "Q1007"
     CHALLENGE_UNKNOWN = "Q2001"
     CHALLENGE_EXPIRED = "Q2002"
     CHALLENGE_REPLAYED = "Q2003"
@@ -72,6 +77,13 @@ CATALOGUE: Mapping[Code, ErrorInfo] = catalogue(Code, {
         503, f"現在カードの確認ができません。{RETRY}",
         "The issuing CA's CRL is missing, invalid or past its next update: the server "
         "fails closed. Publish a current CRL.",
+    ),
+    Code.ANSWERED_IN_GRACE: ErrorInfo(
+        200, "カードの電子証明書の有効期限が切れています（期限後3か月間の猶予期間中のため"
+        "資格情報のみ確認できます。薬剤情報等は閲覧できません）。"
+        "市区町村での更新をご案内ください。",
+        "Not a refusal: the certificate is past its notAfter but within its three months' "
+        "grace, so qualification information is answered and every viewing consent refused.",
     ),
     Code.CHALLENGE_UNKNOWN: ErrorInfo(
         400, "確認をやり直してください。カードを置き直してください。",

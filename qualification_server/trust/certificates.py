@@ -32,10 +32,13 @@ _CERTIFICATE_CODES: dict[type[CertificateProblem], Code] = {
 }
 
 
-def validate(deps: Dependencies, der: bytes, now: dt.datetime) -> ValidatedCertificate:
-    """Validate a card certificate, mapping each problem to its numbered error."""
+def validate(
+    deps: Dependencies, der: bytes, now: dt.datetime, *, grace: bool = False
+) -> ValidatedCertificate:
+    """Validate a card certificate, mapping each problem to its numbered error; `grace` takes
+    an expired one still in its grace (a card check's, never a registration's)."""
     try:
-        return validate_certificate(der, deps.trust.anchors(), now)
+        return validate_certificate(der, deps.trust.anchors(), now, grace=grace)
     except CertificateProblem as problem:
         code = _CERTIFICATE_CODES.get(type(problem), Code.UNTRUSTED_CERTIFICATE)
         raise QualificationError(code, problem.detail) from None

@@ -5,6 +5,10 @@ with an end-entity policy that fits the JPKI profile (docs/card.md: no SubjectAl
 digitalSignature, the user-authentication certificate policy). The verifier does not check
 revocation; the CRL of the issuing CA is checked here and fails closed when it is missing or
 past its next update.
+
+A card check (and only it) may take a physical card's certificate in its expiry grace
+(`trust/grace.py`): its path is then validated as of its notAfter, the last moment it was
+valid, and its revocation as of the check, against the current CRL.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from cryptography.x509.verification import (
     Store,
     VerificationError,
 )
+
+from qualification_server.trust.grace import in_grace, kind_of
 
 # docs/card.md (unconfirmed inside real certificates): kept a setting of `TrustAnchors`.
 USER_AUTH_POLICY = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")
@@ -124,6 +130,7 @@ class ValidatedCertificate:
     der: bytes
     public_key: rsa.RSAPublicKey
     issuer: x509.Name  # read once: cryptography builds a new Name at every read
+    in_grace: bool = False  # expired, and taken in its grace (trust/grace.py)
 
     @property
     def serial(self) -> int:
@@ -158,9 +165,12 @@ def _end_entity_policy(user_auth_policy: x509.ObjectIdentifier) -> ExtensionPoli
 
 
 def validate_certificate(
-    der: bytes, anchors: TrustAnchors, at: dt.datetime
+    der: bytes, anchors: TrustAnchors, at: dt.datetime, *, grace: bool = False
 ) -> ValidatedCertificate:
-    """Validate an auth certificate at time `at`. Raises a `CertificateProblem` subclass."""
+    """Validate an auth certificate at time `at`. Raises a `CertificateProblem` subclass.
+
+    With `grace`, an expired certificate still in its grace is valid (`in_grace`); past its
+    grace it is expired."""
     if len(der) > MAX_CERTIFICATE_BYTES:
         raise MalformedCertificate(
             f"{len(der)} bytes: larger than {MAX_CERTIFICATE_BYTES}, not a JPKI certificate"
@@ -194,12 +204,15 @@ def validate_certificate(
         raise UntrustedCertificate(f"not signed by the trusted CA: {exc!r}") from None
     if at < cert.not_valid_before_utc:
         raise CertificateNotYetValid(f"valid from {cert.not_valid_before_utc.isoformat()}")
+    path_at, graced = at, False
     if at > cert.not_valid_after_utc:
-        raise CertificateExpired(f"expired at {cert.not_valid_after_utc.isoformat()}")
+        if not (grace and in_grace(kind_of(cert), cert.not_valid_after_utc, at)):
+            raise CertificateExpired(f"expired at {cert.not_valid_after_utc.isoformat()}")
+        path_at, graced = cert.not_valid_after_utc, True
     verifier = (
         PolicyBuilder()
         .store(anchors._store)
-        .time(at)
+        .time(path_at)
         .extension_policies(ca_policy=anchors._policies[0], ee_policy=anchors._policies[1])
         .build_client_verifier()
     )
@@ -210,7 +223,7 @@ def validate_certificate(
     except DER_PARSE_ERRORS as exc:  # a part the verifier parses on its own
         raise MalformedCertificate(f"path validation cannot read it: {exc}") from None
     check_revocation(cert, ca, at)
-    return ValidatedCertificate(cert, der, public_key, issuer)
+    return ValidatedCertificate(cert, der, public_key, issuer, in_grace=graced)
 
 
 def check_revocation(cert: x509.Certificate, ca: TrustedCa, at: dt.datetime) -> None:
