@@ -33,6 +33,13 @@ KIT_FORMAT = "onshi-conformance-kit/1"
 INSURER_A = "01130012"  # test numbers with valid check digits
 INSURER_B = "131011"  # a 6-digit 国保 number
 FAR_LOSS = "21000101"  # a loss date far ahead: checked "as of" a later day it is lost
+# The card in its expiry grace: its certificate ended a day before the kit was made, so the
+# kit's `grace` scenario holds for about three months (the server's grace) after `init`.
+GRACE_CARD = "grace-expired"
+GRACE_EXPIRED_AGO = dt.timedelta(days=1)
+# The kit's CA starts this long before the kit is made, so it was valid when the grace
+# card's certificate ended (a server validates such a path as of the certificate's end).
+CA_BACKDATED = dt.timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,8 @@ PEOPLE = (
     Person("blocked", "適合 六子", "テキゴウ ムツコ", dt.date(1995, 5, 5), "2"),
     Person("unregistered", "適合 七子", "テキゴウ ナナコ", dt.date(2000, 7, 7), "2", False),
     Person("expired", "適合 八郎", "テキゴウ ハチロウ", dt.date(1960, 2, 2), "1"),
+    # registered with a valid card; checked with a second one whose certificate is in grace
+    Person("grace", "適合 九郎", "テキゴウ クロウ", dt.date(1965, 9, 19), "1"),
 )
 
 
@@ -112,6 +121,7 @@ def _members(residents: dict[str, Resident]) -> list[dict[str, str]]:
         row("blocked", INSURER_A, "9701", "20100401"),
         row("unregistered", INSURER_A, "9801", "20100401"),
         row("expired", INSURER_A, "9901", "20100401"),
+        row("grace", INSURER_A, "9911", "20100401"),
     ]  # fmt: skip
 
 
@@ -184,8 +194,15 @@ def create_kit(root: Path, *, pseudonym_key: bytes, seed: int = 20261128) -> Kit
         for p in PEOPLE
     }
     kit = Kit(root)
-    issuer = kit.issuer(pseudonym_key)
+    now = dt.datetime.now(dt.UTC)
+    issuer = Issuer.open(kit.issuer_dir, pseudonym_key=pseudonym_key, now=now - CA_BACKDATED)
     for label, resident in residents.items():
+        if label == "grace":
+            issuer.issue_card(
+                resident.model_copy(update={"label": GRACE_CARD}), pin=PIN,
+                not_before=now - CA_BACKDATED + dt.timedelta(days=1),
+                not_after=now - GRACE_EXPIRED_AGO,
+            )  # fmt: skip
         if label == "expired":
             issuer.issue_card(
                 resident, pin=PIN,

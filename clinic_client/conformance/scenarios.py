@@ -26,6 +26,7 @@ from card_reader.transports.inprocess import InProcessConnection
 from clinic_client.api import QualificationClient, ServerRefused, challenge_digest
 from clinic_client.conformance.kit import (
     FAR_LOSS,
+    GRACE_CARD,
     INSURER_A,
     INSURER_B,
     KOKUHO_SYMBOL,
@@ -192,8 +193,29 @@ def blocked_pin(ctx: Context) -> None:
 
 
 def expired(ctx: Context) -> None:
-    """An expired certificate: refusal Q1003."""
+    """A certificate expired years ago, past its three months' grace: refusal Q1003."""
     expect_refusal(Code.CERTIFICATE_EXPIRED, lambda: ctx.check("expired"))
+
+
+def grace(ctx: Context) -> None:
+    """A certificate expired a day before the kit was made, in its three months' grace:
+    answered (validity 1) with ProcessingResultStatus 1 and ProcessingResultCode Q1007, its
+    message, and every viewing consent refused though all were asked for."""
+    asked = Consents(medication=True, health_checkups=True, diagnosis=True, operation=True)
+    answer = ctx.check(GRACE_CARD, consents=asked)
+    validity(answer, "1")
+    body = answer.MessageBody
+    expect(
+        body.ProcessingResultStatus == "1", f"ProcessingResultStatus {body.ProcessingResultStatus}"
+    )
+    expect(body.ProcessingResultCode == Code.ANSWERED_IN_GRACE,
+           f"ProcessingResultCode {body.ProcessingResultCode!r}")  # fmt: skip
+    expect(bool(body.ProcessingResultMessage), "no ProcessingResultMessage")
+    (r,) = results(answer)
+    flags = (r.PharmacistsInfoConsFlg, r.SpecificHealthCheckupsInfoConsFlg,
+             r.DiagnosisInfoConsFlg, r.OperationInfoConsFlg)  # fmt: skip
+    expect(flags == ("0", "0", "0", "0"), f"viewing consent flags {flags}")
+    expect(r.PharmacistsInfoAvailableTime is None, "PharmacistsInfoAvailableTime present")
 
 
 def revoked(ctx: Context) -> None:
@@ -400,6 +422,7 @@ CATALOGUE = tuple(
         ("wrong_pin", wrong_pin),
         ("blocked_pin", blocked_pin),
         ("expired", expired),
+        ("grace", grace),
         ("revoked", revoked),
         ("untrusted_ca", untrusted_ca),
         ("forged_signature", forged_signature),

@@ -117,11 +117,11 @@ def test_the_project_server_passes_every_scenario(
         print(table(results))
         failed = [(r.scenario.id, r.reason) for r in results if r.outcome is not Outcome.PASSED]
         assert failed == []
-        assert len(results) == len(CATALOGUE) == 22
+        assert len(results) == len(CATALOGUE) == 23
         junit = tmp_path / "conformance.xml"
         write_junit(results, junit)
         text = junit.read_text()
-        assert 'tests="22"' in text and 'failures="0"' in text
+        assert 'tests="23"' in text and 'failures="0"' in text
 
 
 def test_a_broken_expectation_is_named_with_its_reason(
