@@ -174,7 +174,6 @@ class Batch(Base):
     confirmation_date: Mapped[dt.date] = mapped_column(Date)
     arbitrary_file_identifier: Mapped[str | None] = mapped_column(String(64))
     entry_count: Mapped[int] = mapped_column(Integer)
-    processed: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 

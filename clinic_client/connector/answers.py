@@ -134,16 +134,13 @@ def batch_result_file(
         pending = iter(server_units)
         for entry in kept:
             units.append(next(pending) if entry is None else _refused_unit(entry))
-    errors = sum(1 for u in units if u["ProcessingResultStatus"] == STATUS_ERROR)
     header = result.MessageHeader.model_dump(exclude_none=True)
     header.update(
         MedicalInstitutionCode=clinic_code or header["MedicalInstitutionCode"],
         ArbitraryFileIdentifier=(
             request.header.arbitrary_file_identifier or header.get("ArbitraryFileIdentifier")
         ),
-        NumberOfProcessingResult=len(units),
-        NumberOfNormalProcessing=len(units) - errors,
-        NumberOfError=errors,
+        **_counts(units),
         CharacterCodeIdentifier=request.encoding.value,
     )
     tree = {
@@ -181,14 +178,11 @@ def bulk_registration_answer_file(
         _refused_registration(entry) if isinstance(entry, RejectedEntry) else next(pending)
         for entry in request.entries
     ]
-    errors = sum(1 for u in units if u["ProcessingResultStatus"] == STATUS_ERROR)
     header = answer.MessageHeader.model_dump(exclude_none=True)
     header.update(
         MedicalInstitutionCode=clinic_code or header["MedicalInstitutionCode"],
         ArbitraryFileIdentifier=request.header.arbitrary_file_identifier,
-        NumberOfProcessingResult=len(units),
-        NumberOfNormalProcessing=len(units) - errors,
-        NumberOfError=errors,
+        **_counts(units),
         CharacterCodeIdentifier=request.encoding.value,
     )
     tree = {
@@ -196,6 +190,16 @@ def bulk_registration_answer_file(
         "MessageBody": {"BulkRegistrationUnit": units},
     }
     return write_xml(tree, request.encoding)
+
+
+def _counts(units: list[dict[str, Any]]) -> dict[str, int]:
+    """A batch header's counts of its units (an error unit has ProcessingResultStatus 2)."""
+    errors = sum(1 for u in units if u["ProcessingResultStatus"] == STATUS_ERROR)
+    return {
+        "NumberOfProcessingResult": len(units),
+        "NumberOfNormalProcessing": len(units) - errors,
+        "NumberOfError": errors,
+    }
 
 
 def _refused_registration(entry: RejectedEntry) -> dict[str, Any]:

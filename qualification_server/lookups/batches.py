@@ -139,7 +139,6 @@ def submit(
                     confirmation_date=day,
                     arbitrary_file_identifier=request.arbitrary_file_identifier,
                     entry_count=len(request.entries),
-                    processed=0,
                 )
                 session.add(batch)
                 session.flush()
@@ -200,17 +199,17 @@ def fetch(deps: Dependencies, *, clinic: ClinicIdentity, reception_number: str) 
 def _result_header(
     batch: Batch, now: dt.datetime, *, units: list[BulkUnit] | None
 ) -> BatchResultHeader:
-    errors = sum(1 for u in units or () if u.ProcessingResultStatus == "2")
-    done = units is not None
+    done = units or []  # 処理中: nothing to count yet
+    errors = sum(1 for u in done if u.ProcessingResultStatus == "2")
     return BatchResultHeader(
         ProcessExecutionTime=timestamp(batch.finished_at if batch.finished_at else now),
         QualificationConfirmationDate=yyyymmdd(batch.confirmation_date),
         MedicalInstitutionCode=batch.clinic_code,
         ArbitraryFileIdentifier=batch.arbitrary_file_identifier,
         ReceptionNumber=batch.reception_number,
-        SegmentOfResult="1" if done else "2",
-        NumberOfProcessingResult=len(units) if units is not None else 0,
-        NumberOfNormalProcessing=(len(units) - errors) if units is not None else 0,
+        SegmentOfResult="2" if units is None else "1",
+        NumberOfProcessingResult=len(done),
+        NumberOfNormalProcessing=len(done) - errors,
         NumberOfError=errors,
     )
 
@@ -282,7 +281,6 @@ def work_chunk(deps: Dependencies, batch_id: int) -> bool:
                 )
         if misses:
             count_misses(session, batch.clinic_code, misses, now)
-        batch.processed += len(entries)
         session.execute(
             update(Batch)
             .where(Batch.id == batch_id)

@@ -30,7 +30,6 @@ def upgrade() -> None:
         sa.Column("confirmation_date", sa.Date(), nullable=False),
         sa.Column("arbitrary_file_identifier", sa.String(length=64), nullable=True),
         sa.Column("entry_count", sa.Integer(), nullable=False),
-        sa.Column("processed", sa.Integer(), nullable=False),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
