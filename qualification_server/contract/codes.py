@@ -3,9 +3,10 @@ text for the front desk (Japanese) and one for IT, in the kernel's pattern
 (`onshi_kernel.errors`). Codes never change meaning; new ones are added at the end of their
 hundred.
 
-One code is no refusal: Q1007 marks an answer given to a card whose certificate expired, in
+Two codes are no refusal: Q1007 marks an answer given to a card whose certificate expired, in
 its grace (`ProcessingResultStatus` 1 with this `ProcessingResultCode` and its text as
-`ProcessingResultMessage`, docs/answer.md); its status is the answer's, 200."""
+`ProcessingResultMessage`, docs/answer.md), and Q2009 a reader's report of a failed face
+match, counted (`cards/lockouts.py`); their status is the answer's, 200."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ class Code(StrEnum):
     PROOF_INVALID = "Q2005"
     DEVICE_UNKNOWN = "Q2006"
     CONSENT_REQUIRED = "Q2007"
+    FACE_LOCKED = "Q2008"
+    FACE_NOT_MATCHED = "Q2009"
+    PASSCODE_MISSING = "Q2010"
+    PASSCODE_UNKNOWN = "Q2011"
+    PASSCODE_EXPIRED = "Q2012"
+    PASSCODE_REUSED = "Q2013"
+    PASSCODE_FOREIGN = "Q2014"
     CARD_NOT_REGISTERED = "Q3001"
     PERSON_UNKNOWN = "Q3002"
     NO_QUALIFICATION = "Q3003"
@@ -112,6 +120,42 @@ CATALOGUE: Mapping[Code, ErrorInfo] = catalogue(Code, {
     Code.CONSENT_REQUIRED: ErrorInfo(
         400, "利用登録には本人の同意が必要です。",
         "The registration request did not carry the person's consent.",
+    ),
+    Code.FACE_LOCKED: ErrorInfo(
+        403, "顔認証がロックされています。暗証番号または目視確認で確認してください。",
+        "Face matching failed 10 times for this card (counted by the server, per auth "
+        "certificate): face mode is refused for it. A successful PIN check unlocks it; a "
+        "visual check does not.",
+    ),
+    Code.FACE_NOT_MATCHED: ErrorInfo(
+        200, "顔認証で本人を確認できませんでした。もう一度お試しいただくか、暗証番号または"
+        "目視確認で確認してください。",
+        "Not a refusal: the reader's report of a failed face match, counted and recorded; "
+        "the answer says how many failures the card has and how many remain before face "
+        "mode locks.",
+    ),
+    Code.PASSCODE_MISSING: ErrorInfo(
+        403, "目視確認には目視確認用パスコードが必要です。パスコードを取得してください。",
+        "A visual check must carry a 目視確認用パスコード this server issued to the clinic "
+        "(POST /v1/visual-passcodes).",
+    ),
+    Code.PASSCODE_UNKNOWN: ErrorInfo(
+        403, "目視確認用パスコードが正しくありません。パスコードを取得し直してください。",
+        "No 目視確認用パスコード with this value was issued (or it was removed a day after "
+        "it expired).",
+    ),
+    Code.PASSCODE_EXPIRED: ErrorInfo(
+        403, "目視確認用パスコードの有効期限が切れています。パスコードを取得し直してください。",
+        "The 目視確認用パスコード expired (by the database's clock) before the visual check "
+        "arrived.",
+    ),
+    Code.PASSCODE_REUSED: ErrorInfo(
+        409, "この目視確認用パスコードは使用済みです。パスコードを取得し直してください。",
+        "The 目視確認用パスコード already answered a visual check: each answers one only.",
+    ),
+    Code.PASSCODE_FOREIGN: ErrorInfo(
+        403, "この目視確認用パスコードは別の医療機関のものです。パスコードを取得し直してください。",
+        "The 目視確認用パスコード was issued to another clinic.",
     ),
     Code.CARD_NOT_REGISTERED: ErrorInfo(
         404, "このカードは健康保険証として利用登録されていません。この端末で登録できます。",
