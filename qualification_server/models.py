@@ -1,7 +1,8 @@
 """The server's tables. Personal data stays in the insurer registry; here are clinics, their
 devices, used challenges, registrations (certificate holder → registered), the access log,
-the rate-limit budgets, the CRL marks, the clinics' 照会番号 and the 一括照会 waiting for or
-holding their results (their entries sealed).
+the rate-limit budgets, the CRL marks, the clinics' 照会番号, the 一括照会 waiting for or
+holding their results (their entries sealed), the cards' failed face matches and the
+目視確認用パスコード issued to clinics.
 """
 
 from __future__ import annotations
@@ -208,3 +209,31 @@ class ClinicReferenceNumber(Base):
     registered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("clinic_code", "reference_number"),)
+
+
+class FaceFailures(Base):
+    """A card's failed face matches in a row, as its clinics' readers reported them: face
+    mode is refused for it from the 10th on (`cards/lockouts.py`). The card is its auth
+    certificate's SHA-256, never a name or My Number; a card with none has no row."""
+
+    __tablename__ = "face_failures"
+
+    certificate_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class VisualPasscode(Base):
+    """A 目視確認用パスコード issued to a clinic: it answers one visual check there before it
+    expires. The passcode itself is not kept: its HMAC under the server's challenge key is
+    the key, so a copy of the table gives no passcode. Removed a day after it expired."""
+
+    __tablename__ = "visual_passcodes"
+
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    clinic_code: Mapped[str] = mapped_column(String(10))
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The check it answered: its challenge id, as the check's access record names it.
+    used_by_challenge: Mapped[str | None] = mapped_column(String(32))

@@ -42,6 +42,12 @@ class Settings(OnshiSettings):
     issuer_directory_files: list[Path] = Field(default=[FIXTURE_ISSUER / "directory.json"])
     challenge_key: SecretStr = SecretStr(DEVELOPMENT_CHALLENGE_KEY)
     challenge_ttl_s: int = Field(default=120, ge=5, le=600)
+    visual_passcode_ttl_s: int = Field(
+        default=600,
+        ge=30,
+        le=3600,
+        description="a 目視確認用パスコード answers a visual check this long after it is issued",
+    )
     insured_lookups_per_minute: int = Field(default=60, ge=1)
     batch_max_entries: int = Field(default=2000, ge=1, description="entries in one batch")
     max_request_bytes: int = Field(

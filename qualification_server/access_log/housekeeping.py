@@ -1,5 +1,5 @@
-"""Background upkeep of each server instance: seal the access log, drop spent challenges,
-share the newest CRL marks with the other instances."""
+"""Background upkeep of each server instance: seal the access log, drop spent challenges and
+old 目視確認用パスコード, share the newest CRL marks with the other instances."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 
 from qualification_server.access_log import log as access_log
+from qualification_server.cards.passcodes import prune_visual_passcodes
 from qualification_server.db import database_now
 from qualification_server.models import UsedChallenge
 from qualification_server.trust import rollback
@@ -71,8 +72,9 @@ class Housekeeper:
             return access_log.seal(session)
 
     def prune_now(self) -> int:
+        """Used challenges and passcodes no longer needed; how many were removed."""
         with self._sessions() as session, session.begin():
-            return prune_used_challenges(session)
+            return prune_used_challenges(session) + prune_visual_passcodes(session)
 
     def sync_crl_marks_now(self) -> bool:
         """Merge this instance's CRL marks with the database's; True if one of ours rose."""

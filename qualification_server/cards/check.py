@@ -1,7 +1,12 @@
 """A card check: challenge, certificate, proof of presence (PIN, or a face or visual check at
 a registered reader), registration, eligibility (with the clinic's 照会番号 for the person, if
 it registered one); answered or refused, it is recorded. A card check alone takes a
-certificate in its expiry grace (`trust/grace.py`): qualification information only."""
+certificate in its expiry grace (`trust/grace.py`): qualification information only.
+
+Lockouts (`lockouts.py`, `passcodes.py`): a face check of a card whose face matching failed
+10 times in a row is refused (Q2008); a visual check must carry a 目視確認用パスコード issued
+to the clinic, which it uses up. An answered PIN or face check forgets the card's failures;
+a visual one does not."""
 
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ from qualification_server.api.dependencies import Dependencies
 from qualification_server.cards.attempts import open_challenge_for, record_refusal
 from qualification_server.cards.challenges import Challenge, Purpose
 from qualification_server.cards.check_record import Recorded
+from qualification_server.cards.lockouts import card_key, face_failures
+from qualification_server.cards.passcodes import spend_passcode
 from qualification_server.cards.proofs import (
     Method,
     decode_b64,
@@ -29,15 +36,19 @@ from qualification_server.cards.proofs import (
     verify_device_signature,
 )
 from qualification_server.clinics.service import ClinicIdentity, device_key
+from qualification_server.contract.lockouts import FACE_FAILURE_LIMIT
 from qualification_server.contract.schemas import (
     CardCheckRequest,
     EligibilityAnswer,
     PinProof,
 )
+from qualification_server.db import transaction
 from qualification_server.errors import Code, QualificationError
 from qualification_server.trust.certificates import certificate_summary, person_of, validate
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from qualification_server.trust.validation import ValidatedCertificate
 
 
@@ -66,12 +77,33 @@ async def card_check(
         challenge = unspent = open_challenge_for(deps, token, Purpose.CHECK, clinic.code, now)
         summary["challenge_id"] = challenge.challenge_id
         cert = validate(deps, der, now, grace=True)
+        card = card_key(der)
         if isinstance(request.proof, PinProof):
             verify_card_signature(cert.public_key, token, signature)
         else:
-            summary["device_id"] = request.proof.device_id
-            key = await anyio.to_thread.run_sync(_device_key, deps, clinic, request.proof.device_id)
+            proof = request.proof
+            summary["device_id"] = proof.device_id
+            if method is Method.FACE and proof.passcode is not None:
+                raise QualificationError(Code.INVALID_REQUEST, "a passcode is for visual checks")
+            key, failures = await anyio.to_thread.run_sync(
+                _device_key, deps, clinic, proof.device_id, card
+            )
             verify_device_signature(key, token, der, method, signature)
+            if method is Method.FACE and failures >= FACE_FAILURE_LIMIT:
+                raise QualificationError(
+                    Code.FACE_LOCKED, f"{FACE_FAILURE_LIMIT} failed face matches"
+                )
+            if method is Method.VISUAL:
+                await anyio.to_thread.run_sync(
+                    partial(
+                        _spend_passcode,
+                        deps,
+                        clinic=clinic,
+                        passcode=proof.passcode,
+                        challenge_id=challenge.challenge_id,
+                        now=now,
+                    )
+                )
         person_ref = person_of(deps, cert)
         summary["certificate"] = certificate_summary(cert, der)
         context = AnswerContext(
@@ -95,6 +127,7 @@ async def card_check(
                 request={**summary, "consents": request.consents.model_dump()},
                 answer=answer_summary(answer, person.qualifications),
             ),
+            face_card=None if method is Method.VISUAL else card,
         )
         if outcome.recorded is Recorded.REPLAYED:
             raise QualificationError(Code.CHALLENGE_REPLAYED)
@@ -121,6 +154,29 @@ async def card_check(
         raise
 
 
-def _device_key(deps: Dependencies, clinic: ClinicIdentity, device_id: str) -> bytes:
+def _device_key(
+    deps: Dependencies, clinic: ClinicIdentity, device_id: str, card: str
+) -> tuple[bytes, int]:
+    """The device's key, and the card's failed face matches (read in the same trip)."""
     with deps.sessions() as session:
-        return device_key(session=session, clinic=clinic, device_id=device_id)
+        key = device_key(session=session, clinic=clinic, device_id=device_id)
+        return key, face_failures(session, card)
+
+
+def _spend_passcode(
+    deps: Dependencies,
+    *,
+    clinic: ClinicIdentity,
+    passcode: str | None,
+    challenge_id: str,
+    now: dt.datetime,
+) -> None:
+    with transaction(deps.sessions) as session:
+        spend_passcode(
+            session,
+            key=deps.settings.challenge_key_bytes,
+            clinic_code=clinic.code,
+            passcode=passcode,
+            challenge_id=challenge_id,
+            now=now,
+        )

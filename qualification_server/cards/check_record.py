@@ -1,6 +1,7 @@
 """The database side of a card check, in one atomic step: use up the challenge, confirm the
-person is registered (初回登録), append the access record, and read the clinic's 照会番号 for
-the person (the answer carries it).
+person is registered (初回登録), append the access record, read the clinic's 照会番号 for
+the person (the answer carries it), and, for a PIN or face check that is answered, forget
+the card's failed face matches (`lockouts.py`).
 
 This is the hot path of the whole system, so it is one statement and one round trip on
 PostgreSQL: a data-modifying CTE, prepared, run in autocommit on an async connection (no
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
-from sqlalchemy import insert, literal, select
+from sqlalchemy import delete, insert, literal, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from onshi_kernel.db import AsyncPostgres
@@ -34,6 +35,7 @@ from qualification_server.models import (
     AccessRecord,
     Base,
     ClinicReferenceNumber,
+    FaceFailures,
     Registration,
     UsedChallenge,
 )
@@ -47,6 +49,7 @@ _USED = Base.metadata.tables[UsedChallenge.__tablename__]
 _REGISTRATIONS = Base.metadata.tables[Registration.__tablename__]
 _RECORDS = Base.metadata.tables[AccessRecord.__tablename__]
 _NUMBERS = Base.metadata.tables[ClinicReferenceNumber.__tablename__]
+_FACE_FAILURES = Base.metadata.tables[FaceFailures.__tablename__]
 
 # psycopg's parameter style; run as a prepared statement on an async connection.
 _POSTGRESQL = """
@@ -65,6 +68,9 @@ _POSTGRESQL = """
             %(answer)s
         WHERE EXISTS (SELECT 1 FROM used) AND EXISTS (SELECT 1 FROM registered)
         RETURNING 1
+    ), unlocked AS (
+        DELETE FROM face_failures
+        WHERE certificate_sha256 = %(face_card)s AND EXISTS (SELECT 1 FROM recorded)
     )
     SELECT EXISTS (SELECT 1 FROM used), EXISTS (SELECT 1 FROM registered),
         (SELECT alive FROM alive),
@@ -109,9 +115,11 @@ class CheckRecorder:
         challenge_id: str,
         expires_at: dt.datetime,
         entry: Entry,
+        face_card: str | None = None,
     ) -> CheckOutcome:
         """Use up the challenge and, if the entry's person is registered, append the entry
-        and read the entry's clinic's reference number for them."""
+        and read the entry's clinic's reference number for them; then, with `face_card`
+        (the certificate's SHA-256), forget that card's failed face matches."""
         person_ref = entry.person_ref
         if person_ref is None:
             raise ValueError("a card check's record names its person")
@@ -120,14 +128,19 @@ class CheckRecorder:
             async with self._postgresql.connection() as connection:
                 cursor = await connection.execute(
                     _POSTGRESQL,
-                    {"challenge_id": challenge_id, "expires_at": expires_at, **record},
+                    {
+                        "challenge_id": challenge_id,
+                        "expires_at": expires_at,
+                        "face_card": face_card,
+                        **record,
+                    },
                     prepare=True,
                 )
                 row = await cursor.fetchone()
                 fresh, registered, alive, number = row or (False, False, True, None)
         else:
             fresh, registered, alive, number = await anyio.to_thread.run_sync(
-                self._in_steps, challenge_id, expires_at, person_ref, record
+                self._in_steps, challenge_id, expires_at, person_ref, record, face_card
             )
         if not alive:
             return CheckOutcome(Recorded.EXPIRED)
@@ -153,6 +166,7 @@ class CheckRecorder:
         expires_at: dt.datetime,
         person_ref: str,
         record: dict[str, Any],
+        face_card: str | None,
     ) -> tuple[bool, bool, bool, str | None]:
         with self._engine.begin() as connection:
             alive = connection.execute(
@@ -179,6 +193,10 @@ class CheckRecorder:
             if not registered:
                 return True, False, True, None
             connection.execute(insert(_RECORDS), record)
+            if face_card is not None:
+                connection.execute(
+                    delete(_FACE_FAILURES).where(_FACE_FAILURES.c.certificate_sha256 == face_card)
+                )
             number = connection.execute(
                 select(_NUMBERS.c.reference_number).where(
                     _NUMBERS.c.clinic_code == record["clinic_code"],

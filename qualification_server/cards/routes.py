@@ -1,5 +1,6 @@
-"""The card's routes: challenges (for a clinic's reader and for the portal) and the card
-check, answered as the wire's eligibility answer or as FHIR."""
+"""The card's routes: challenges (for a clinic's reader and for the portal), the card check,
+answered as the wire's eligibility answer or as FHIR, and the lockouts' two: a reader's
+report of a failed face match, and the 目視確認用パスコード a visual check needs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from qualification_server.answers.fhir import coverage_eligibility_response
 from qualification_server.api.dependencies import ClinicDep, Dependencies, DepsDep
 from qualification_server.api.responses import ERRORS, SpecJSONResponse
 from qualification_server.cards import check as checks
+from qualification_server.cards import lockouts, passcodes
 from qualification_server.cards.challenges import Purpose, issue_challenge
+from qualification_server.contract.lockouts import (
+    FaceFailureAnswer,
+    FaceFailureReport,
+    VisualPasscodeAnswer,
+    VisualPasscodeRequest,
+)
 from qualification_server.contract.schemas import (
     CardCheckRequest,
     ChallengeRequest,
@@ -66,3 +74,23 @@ async def card_fhir(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> di
     """The same card check, answered as a FHIR R4B CoverageEligibilityResponse."""
     answer = await checks.card_check(deps, clinic=who, request=body)
     return coverage_eligibility_response(answer)
+
+
+@router.post("/v1/face-failures", responses=ERRORS, tags=["clinic"])
+def face_failure(deps: DepsDep, who: ClinicDep, body: FaceFailureReport) -> FaceFailureAnswer:
+    """A face match that failed at this clinic's registered reader, counted for the card
+    (answered Q2009 with the count). From the 10th failure in a row, the card's face checks
+    and reports are refused (Q2008) until a PIN check is answered."""
+    return lockouts.report_face_failure(deps, clinic=who, report=body)
+
+
+@router.post(
+    "/v1/visual-passcodes",
+    responses=ERRORS,
+    tags=["clinic"],
+    response_model=VisualPasscodeAnswer,
+)
+def visual_passcode(deps: DepsDep, who: ClinicDep, body: VisualPasscodeRequest) -> SpecJSONResponse:
+    """目視確認用パスコード取得 (OQS-IF-049/050): a passcode for one visual check at this
+    clinic, valid a few minutes (`ONSHI_VISUAL_PASSCODE_TTL_S`, 600 s unless set)."""
+    return SpecJSONResponse(passcodes.issue_passcode(deps, clinic=who, request=body))

@@ -16,6 +16,7 @@ from onshi_kernel.patterns import (
     WIRE_DATE_PATTERN,
 )
 from qualification_server.contract.presence import CHALLENGE_BYTES as TOKEN_SIZE
+from qualification_server.contract.presence import PASSCODE_PATTERN
 
 # Standard or URL-safe base64, padded: what `service.decode_b64` decodes.
 _B64 = "[A-Za-z0-9+/_-]"
@@ -93,6 +94,13 @@ class DeviceProof(Strict):
     method: Literal["face", "visual"]
     device_id: str = Field(min_length=1, max_length=64)
     signature: Base64 = Field(description="Ed25519 signature by the registered device")
+    passcode: str | None = Field(
+        default=None,
+        pattern=PASSCODE_PATTERN,
+        description="visual checks only: the 目視確認用パスコード this server issued to the "
+        "clinic (POST /v1/visual-passcodes), one per check; a visual check without one is "
+        "Q2010, one on a face check Q6001",
+    )
 
 
 class Consents(Strict):
