@@ -82,5 +82,16 @@ class PinBlocked(CardError):
         super().__init__("the PIN is blocked; it must be reset at the municipal office")
 
 
+class PinNotIssued(CardError):
+    """69 83 to VERIFY: the card was issued without this PIN (a 顔認証マイナンバーカード has
+    none): only a face or visual check can prove the holder's presence."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this card was issued without a PIN (a face-only card): check the holder's face "
+            "or check visually instead"
+        )
+
+
 class MalformedResponse(CardError):
     """The card answered with data this layer cannot parse."""

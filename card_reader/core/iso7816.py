@@ -23,6 +23,7 @@ from card_reader.core.errors import (
     MalformedResponse,
     PinBlocked,
     PinError,
+    PinNotIssued,
     SecurityStatusNotSatisfied,
 )
 from card_reader.core.tlv import TlvError, der_total_length
@@ -155,7 +156,9 @@ class IsoChannel:
         tries = tries_left_from_sw(sw)
         if tries is not None:
             return tries
-        if sw == SW.REFERENCE_DATA_NOT_USABLE or sw == SW.AUTH_METHOD_BLOCKED:
+        if sw == SW.AUTH_METHOD_BLOCKED:
+            raise PinNotIssued()
+        if sw == SW.REFERENCE_DATA_NOT_USABLE:
             return 0
         _check("VERIFY (tries left)", sw)
         raise MalformedResponse(f"empty VERIFY answered {sw:04X} instead of 63 Cx")
@@ -196,7 +199,9 @@ def _check_verification(sw: int) -> None:
     if sw == SW.OK:
         return
     tries = tries_left_from_sw(sw)
-    if tries == 0 or sw in (SW.REFERENCE_DATA_NOT_USABLE, SW.AUTH_METHOD_BLOCKED):
+    if sw == SW.AUTH_METHOD_BLOCKED:
+        raise PinNotIssued()
+    if tries == 0 or sw == SW.REFERENCE_DATA_NOT_USABLE:
         raise PinBlocked()
     if tries is not None:
         raise PinError(tries)

@@ -40,7 +40,15 @@ class JpkiFile(IntEnum):
     SIGN_PASSWORD = 0x001B
 
 
-TOKEN_INFO_SIZE = 32
+TOKEN_INFO_SIZE = 32  # the token's name, space-padded, at the start of EF 0006
+# The token names tell a card from a smartphone (docs/card.md, the kinds of card).
+# Android's スマホ用電子証明書 names itself TOKEN_ANDROID: its auth certificate needs the PIN.
+TOKEN_CARD = "JPKIAPICCTOKEN2"  # noqa: S105 -- a token's name, not a password
+TOKEN_ANDROID = "JPKIAPGPSETOKEN"  # noqa: S105
+# The EFs' sizes on a physical card [chosen: certificates 2 KiB each, larger than any of the
+# profile's; the token information 160 bytes, as measured on a card].
+CERTIFICATE_FILE_SIZE = 0x0800
+TOKEN_INFO_FILE_SIZE = 160
 
 
 def validate_auth_pin(pin: str) -> bytes:
@@ -99,6 +107,18 @@ class JpkiSession:
         """The token information file (`JPKIAPICCTOKEN…` on a physical card)."""
         self._iso.select_file(JpkiFile.TOKEN_INFO)
         return self._iso.read_file(TOKEN_INFO_SIZE)
+
+    def token_name(self) -> str:
+        """The token's name: `JPKIAPICCTOKEN2` on a card, `JPKIAPGPSETOKEN` on an Android
+        phone (whose auth certificate can only be read after the PIN)."""
+        return self.read_token_info().rstrip(b" \x00\xff").decode("ascii", "replace")
+
+    def pin_statuses(self) -> dict[str, int]:
+        """Tries left for the auth PIN and the signing password, by EF, without spending one."""
+        return {
+            f"{JpkiFile.AUTH_PIN:04X}": self.auth_pin_tries_left(),
+            f"{JpkiFile.SIGN_PASSWORD:04X}": self.sign_password_tries_left(),
+        }
 
     def auth_pin_tries_left(self) -> int:
         """Tries left for the auth PIN, without spending one."""

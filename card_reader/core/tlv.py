@@ -104,3 +104,17 @@ def encode_tlv(tag: int, value: bytes) -> bytes:
         raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
         length = bytes((0x80 | len(raw),)) + raw
     return tag_bytes + length + value
+
+
+def encode_indexed(tag: int, index_tag: int, items: list[bytes]) -> bytes:
+    """`tag` holding an index TLV (`index_tag`: each item's offset from the start of the
+    encoding, 2 bytes big-endian) followed by the encoded `items`, as the card's record
+    files lay themselves out (docs/card.md)."""
+    index_size = len(encode_tlv(index_tag, bytes(2 * len(items))))
+    body_size = index_size + sum(map(len, items))
+    at = len(encode_tlv(tag, bytes(body_size))) - body_size + index_size
+    offsets = []
+    for item in items:
+        offsets.append(at.to_bytes(2, "big"))
+        at += len(item)
+    return encode_tlv(tag, encode_tlv(index_tag, b"".join(offsets)) + b"".join(items))

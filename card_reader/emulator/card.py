@@ -1,8 +1,16 @@
-"""An emulated My Number card: the JPKI AP and the 券面事項入力補助AP as docs/card.md describes.
+"""An emulated My Number card (or smartphone): the JPKI AP, the 券面事項入力補助AP and the 券面AP
+with a physical card's files, as docs/card.md describes.
 
 `EmulatedCard.process` turns a command APDU into a response APDU. It does no I/O: a changed
 retry counter or PIN is handed to `on_change` so the caller can persist the image, which is
 how a blocked card stays blocked after a restart. Every input gets an ISO status word.
+
+Files have a physical card's fixed sizes: the content is followed by `FF` up to the size, a
+READ BINARY inside the size answers `90 00`, one that crosses the end answers what is left
+with `62 82`, and one that starts at or past the end `6B 00`. An application whose files the
+image lacks (a smartphone's 入力補助AP and 券面AP) is not on the card (`6A 82`); a PIN whose
+secret the image lacks (the face card's) answers an empty VERIFY `63 C0`, like a PIN locked at
+issue, and a VERIFY with a PIN `69 83` [chosen].
 """
 
 from __future__ import annotations
@@ -28,14 +36,26 @@ from card_reader.core.iso7816 import (
 )
 from card_reader.core.jpki import (
     AID_JPKI,
+    CERTIFICATE_FILE_SIZE,
     SHA256_DIGEST_INFO_PREFIX,
     SHA256_DIGEST_SIZE,
+    TOKEN_INFO_FILE_SIZE,
     JpkiFile,
     validate_auth_pin,
     validate_sign_password,
 )
-from card_reader.core.kenhojo import AID_KENHOJO, KenhojoFile
-from card_reader.emulator.image import MAX_TRIES, CardImage, Secret
+from card_reader.core.kenhojo import (
+    AID_KENHOJO,
+    AP_INFO_FILE_SIZE,
+    BASIC_INFO_FILE_SIZE,
+    MY_NUMBER_FILE_SIZE,
+    PADDING,
+    SIGNATURE_FILE_SIZE,
+    SIGNER_CERT_FILE_SIZE,
+    KenhojoFile,
+)
+from card_reader.core.kenmen import AID_KENMEN, FACE_FILE_SIZE, KenmenFile
+from card_reader.emulator.image import CardImage, CardKind, Secret
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -44,13 +64,16 @@ if TYPE_CHECKING:
 class App(Enum):
     JPKI = auto()
     KENHOJO = auto()
+    KENMEN = auto()
 
 
 @dataclass(frozen=True, slots=True)
 class BinaryFile:
-    """A transparent EF, free to read or readable after one secret was verified."""
+    """A transparent EF of a fixed size: free to read, or readable once one of the secrets
+    in `read_requires` was verified."""
 
-    read_requires: Secret | None = None
+    size: int
+    read_requires: frozenset[Secret] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,25 +92,62 @@ class PinFile:
 
 Ef = BinaryFile | KeyFile | PinFile
 
-APPLICATIONS: Mapping[bytes, App] = {AID_JPKI: App.JPKI, AID_KENHOJO: App.KENHOJO}
+APPLICATIONS: Mapping[bytes, App] = {
+    AID_JPKI: App.JPKI,
+    AID_KENHOJO: App.KENHOJO,
+    AID_KENMEN: App.KENMEN,
+}
 
+
+def _opened_by(*secrets: Secret) -> frozenset[Secret]:
+    return frozenset(secrets)
+
+
+_CERT = BinaryFile(CERTIFICATE_FILE_SIZE)
 FILES: Mapping[App, Mapping[int, Ef]] = {
     App.JPKI: {
-        JpkiFile.SIGN_CERT: BinaryFile(read_requires=Secret.SIGN_PASSWORD),
-        JpkiFile.SIGN_CA_CERT: BinaryFile(),
-        JpkiFile.TOKEN_INFO: BinaryFile(),
-        JpkiFile.AUTH_CERT: BinaryFile(),
-        JpkiFile.AUTH_CA_CERT: BinaryFile(),
+        JpkiFile.SIGN_CERT: BinaryFile(CERTIFICATE_FILE_SIZE, _opened_by(Secret.SIGN_PASSWORD)),
+        JpkiFile.SIGN_CA_CERT: _CERT,
+        JpkiFile.TOKEN_INFO: BinaryFile(TOKEN_INFO_FILE_SIZE),
+        JpkiFile.AUTH_CERT: _CERT,
+        JpkiFile.AUTH_CA_CERT: _CERT,
         JpkiFile.AUTH_KEY: KeyFile(Secret.AUTH_PIN),
         JpkiFile.AUTH_PIN: PinFile(Secret.AUTH_PIN),
         JpkiFile.SIGN_KEY: KeyFile(Secret.SIGN_PASSWORD),
         JpkiFile.SIGN_PASSWORD: PinFile(Secret.SIGN_PASSWORD),
     },
     App.KENHOJO: {
-        KenhojoFile.MY_NUMBER: BinaryFile(read_requires=Secret.KENHOJO_PIN),
-        KenhojoFile.BASIC_INFO: BinaryFile(read_requires=Secret.KENHOJO_PIN),
+        # 照合番号A opens the My Number, B the 4 items, the PIN both (docs/card.md).
+        KenhojoFile.MY_NUMBER: BinaryFile(
+            MY_NUMBER_FILE_SIZE, _opened_by(Secret.KENHOJO_PIN, Secret.KENHOJO_PIN_A)
+        ),
+        KenhojoFile.BASIC_INFO: BinaryFile(
+            BASIC_INFO_FILE_SIZE, _opened_by(Secret.KENHOJO_PIN, Secret.KENHOJO_PIN_B)
+        ),
+        KenhojoFile.SIGNATURE: BinaryFile(
+            SIGNATURE_FILE_SIZE,
+            _opened_by(Secret.KENHOJO_PIN, Secret.KENHOJO_PIN_A, Secret.KENHOJO_PIN_B),
+        ),
+        KenhojoFile.SIGNER_CERT: BinaryFile(SIGNER_CERT_FILE_SIZE),
+        KenhojoFile.AP_INFO: BinaryFile(AP_INFO_FILE_SIZE),
         KenhojoFile.PIN: PinFile(Secret.KENHOJO_PIN),
+        KenhojoFile.PIN_A: PinFile(Secret.KENHOJO_PIN_A),
+        KenhojoFile.PIN_B: PinFile(Secret.KENHOJO_PIN_B),
     },
+    App.KENMEN: {
+        KenmenFile.FACE: BinaryFile(
+            FACE_FILE_SIZE, _opened_by(Secret.KENMEN_PIN_A, Secret.KENMEN_PIN_B)
+        ),
+        KenmenFile.PIN_A: PinFile(Secret.KENMEN_PIN_A),
+        KenmenFile.PIN_B: PinFile(Secret.KENMEN_PIN_B),
+    },
+}
+
+# A smartphone's auth certificate is read after the auth PIN (docs/card.md): one difference
+# from the card that clients meet, told apart by the token information.
+SMARTPHONE_FILES: Mapping[int, Ef] = {
+    **FILES[App.JPKI],
+    JpkiFile.AUTH_CERT: BinaryFile(CERTIFICATE_FILE_SIZE, _opened_by(Secret.AUTH_PIN)),
 }
 
 SECRET_FORMAT: Mapping[Secret, Callable[[str], bytes]] = {
@@ -95,6 +155,29 @@ SECRET_FORMAT: Mapping[Secret, Callable[[str], bytes]] = {
     Secret.SIGN_PASSWORD: validate_sign_password,
     Secret.KENHOJO_PIN: validate_auth_pin,
 }
+
+
+def layout_problems(image: CardImage) -> list[str]:
+    """What in `image` does not fit a card's files (content larger than its EF, a file no
+    application has): empty when the card can be emulated."""
+    problems = []
+    for app, files in _files_by_app(image).items():
+        for fid, content in files.items():
+            ef = FILES[app].get(fid)
+            if not isinstance(ef, BinaryFile):
+                problems.append(f"{app.name} has no transparent EF {fid:04X}")
+            elif len(content) > ef.size:
+                problems.append(f"{app.name} EF {fid:04X} holds {len(content)} bytes of {ef.size}")
+    return problems
+
+
+def _files_by_app(image: CardImage) -> dict[App, dict[int, bytes]]:
+    return {
+        App.JPKI: image.jpki_files,
+        App.KENHOJO: image.kenhojo_files,
+        App.KENMEN: image.kenmen_files,
+    }
+
 
 RSA_KEY_BYTES = 256
 PKCS1_MIN_PADDING = 11  # 00 01 FF*8 00 (RFC 8017 §9.2)
@@ -110,13 +193,19 @@ class EmulatedCard:
     def __init__(
         self, image: CardImage, on_change: Callable[[CardImage], None] | None = None
     ) -> None:
-        if set(image.pins) != set(MAX_TRIES):
-            raise ValueError("the card image lacks a secret")
+        problems = layout_problems(image)
+        if problems:
+            raise ValueError(f"the card image does not fit a card: {'; '.join(problems)}")
         self._image = image
         self._on_change = on_change
+        self._files = _files_by_app(image)
         self._keys = {
-            Secret.AUTH_PIN: _load_rsa_key(image.auth_key_pem),
-            Secret.SIGN_PASSWORD: _load_rsa_key(image.sign_key_pem),
+            secret: _load_rsa_key(pem)
+            for secret, pem in (
+                (Secret.AUTH_PIN, image.auth_key_pem),
+                (Secret.SIGN_PASSWORD, image.sign_key_pem),
+            )
+            if pem
         }
         self._app: App | None = None
         self._ef: int | None = None
@@ -158,7 +247,7 @@ class EmulatedCard:
             return _response(SW.WRONG_P1_P2)
         if command.p1 == P1_SELECT_BY_NAME:
             app = APPLICATIONS.get(command.data)
-            if app is None:
+            if app is None or not self._present(app):
                 return _response(SW.FILE_NOT_FOUND)
             if app is not self._app:
                 self._verified.clear()  # security status belongs to the DF
@@ -168,16 +257,35 @@ class EmulatedCard:
             if len(command.data) != 2:
                 return _response(SW.WRONG_LENGTH)
             fid = int.from_bytes(command.data, "big")
-            if self._app is None or fid not in FILES[self._app]:
+            if self._app is None or not self._has_file(self._app, fid):
                 return _response(SW.FILE_NOT_FOUND)
             self._ef = fid
             return _response(SW.OK)
         return _response(SW.WRONG_P1_P2)
 
+    def _present(self, app: App) -> bool:
+        """The JPKI AP is on every card; the others where the image has their files."""
+        return app is App.JPKI or bool(self._files[app])
+
+    def _layout(self, app: App) -> Mapping[int, Ef]:
+        if app is App.JPKI and self._image.kind is CardKind.SMARTPHONE:
+            return SMARTPHONE_FILES
+        return FILES[app]
+
+    def _has_file(self, app: App, fid: int) -> bool:
+        """A transparent EF exists where the image has its content, a key where it has the
+        key, a PIN file wherever the application has it (a PIN-less one refuses VERIFY)."""
+        ef = self._layout(app).get(fid)
+        if isinstance(ef, BinaryFile):
+            return fid in self._files[app]
+        if isinstance(ef, KeyFile):
+            return ef.secret in self._keys
+        return ef is not None
+
     def _current(self) -> Ef | None:
         if self._app is None or self._ef is None:
             return None
-        return FILES[self._app][self._ef]
+        return self._layout(self._app)[self._ef]
 
     # --- READ BINARY ------------------------------------------------------------------
 
@@ -191,14 +299,14 @@ class EmulatedCard:
             return _response(SW.NO_CURRENT_EF)
         if not isinstance(ef, BinaryFile):
             return _response(SW.COMMAND_INCOMPATIBLE)
-        if ef.read_requires is not None and ef.read_requires not in self._verified:
+        if ef.read_requires and not ef.read_requires & self._verified:
             return _response(SW.SECURITY_STATUS_NOT_SATISFIED)
-        files = self._image.jpki_files if self._app is App.JPKI else self._image.kenhojo_files
-        content = files.get(self._ef, b"")
         offset = (command.p1 << 8) | command.p2
-        if offset > len(content) or (offset == len(content) and content):
+        if offset >= ef.size:
             return _response(SW.OFFSET_OUTSIDE_EF)
-        chunk = content[offset : offset + command.le]
+        content = self._files[self._app][self._ef]
+        end = min(offset + command.le, ef.size)
+        chunk = content[offset:end].ljust(end - offset, bytes((PADDING,)))
         return _response(SW.OK if len(chunk) == command.le else SW.END_OF_FILE, chunk)
 
     # --- VERIFY and CHANGE REFERENCE DATA ---------------------------------------------
@@ -215,7 +323,11 @@ class EmulatedCard:
         secret = self._current_secret()
         if secret is None:
             return _response(SW.NO_CURRENT_EF)
-        state = self._image.pins[secret]
+        state = self._image.pins.get(secret)
+        if state is None:  # a card issued without this PIN (the face card) [chosen]: to a
+            # status query it looks used up, as a PIN locked at issue; a try is refused as a
+            # method the card does not offer, which a blocked PIN never answers
+            return _response(SW.AUTH_METHOD_BLOCKED if command.data else SW_COUNTER)
         if not command.data:  # docs/card.md: an empty VERIFY reports the tries left, spends none
             return _response(SW_COUNTER | state.tries_left)
         if state.blocked:
@@ -240,6 +352,8 @@ class EmulatedCard:
             return _response(SW.NO_CURRENT_EF)
         if secret not in self._verified:
             return _response(SW.SECURITY_STATUS_NOT_SATISFIED)
+        if secret not in SECRET_FORMAT:  # a 照合番号 is printed on the card: it never changes
+            return _response(SW.CONDITIONS_NOT_SATISFIED)
         try:
             new_value = SECRET_FORMAT[secret](command.data.decode("ascii"))
         except (UnicodeDecodeError, ValueError):

@@ -4,6 +4,8 @@ an auth certificate (issuer + serial) to a person, and the card images it person
 Layout of the issuer directory:
 
     ca/auth_ca.pem  ca/auth_ca.key.pem  ca/sign_ca.pem  ca/sign_ca.key.pem
+    ca/attribute_signer.key.pem  the key that signs a card's 4 attributes and face (its CV
+                               certificate, on every card, is made from it)
     crl/auth_ca.crl            DER, re-signed on every revocation
     directory.json             certificate → person reference (never a My Number)
     cards/<label>.json         card images (`card-reader emulate` inserts them)
@@ -29,12 +31,14 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
+from card_reader.core.cvc import encode_cvc
 from card_reader.core.jpki import JpkiFile
-from card_reader.core.kenhojo import BasicInfo, KenhojoFile
-from card_reader.emulator.image import CardImage, load_image, save_image
-from card_reader.issuance.personalise import key_pem, personalise
+from card_reader.core.kenhojo import BasicInfo, KenhojoFile, key_id_of
+from card_reader.emulator.image import CardImage, CardKind, load_image, save_image
+from card_reader.issuance.personalise import AttributeSigner, key_pem, personalise
 from card_reader.issuance.profile import (
     CaKind,
+    Holder,
     Revocation,
     TestCa,
     build_crl,
@@ -87,11 +91,28 @@ def generate_sign_password() -> str:
 class Issuer:
     """The issuer directory at `root`. `Issuer.open(root)` creates the CAs on first use."""
 
-    def __init__(self, root: Path, auth_ca: TestCa, sign_ca: TestCa, pseudonym_key: bytes):
+    def __init__(
+        self,
+        root: Path,
+        auth_ca: TestCa,
+        sign_ca: TestCa,
+        pseudonym_key: bytes,
+        attribute_key: rsa.RSAPrivateKey,
+    ):
         self.root = root
         self.auth_ca = auth_ca
         self.sign_ca = sign_ca
         self._pseudonym_key = pseudonym_key
+        key_id = key_id_of(attribute_key.public_key())
+        unsigned = AttributeSigner(attribute_key, key_id, b"")
+        # Self-certified [chosen]: the test issuer has no separate root for this key.
+        certificate = encode_cvc(
+            attribute_key.public_key(),
+            issuer_key_id=key_id,
+            subject_key_id=key_id,
+            sign=unsigned.sign,
+        )
+        self.attribute_signer = replace(unsigned, certificate=certificate)
 
     # --- paths ----------------------------------------------------------------------
 
@@ -125,7 +146,13 @@ class Issuer:
                 cas[kind] = create_ca(kind, generate_key(), now)
                 atomic_write(cert_path, cas[kind].certificate.public_bytes(Encoding.PEM))
                 atomic_write(key_path, key_pem(cas[kind].key))
-        issuer = cls(root, cas[CaKind.AUTH], cas[CaKind.SIGN], pseudonym_key)
+        attribute_key_path = root / "ca" / "attribute_signer.key.pem"
+        if attribute_key_path.exists():
+            attribute_key = _load_rsa_key(attribute_key_path)
+        else:
+            attribute_key = generate_key()
+            atomic_write(attribute_key_path, key_pem(attribute_key))
+        issuer = cls(root, cas[CaKind.AUTH], cas[CaKind.SIGN], pseudonym_key, attribute_key)
         if not issuer.crl_path.exists():
             issuer.publish_crl([], now)
         return issuer
@@ -160,18 +187,22 @@ class Issuer:
         self,
         resident: Resident,
         *,
-        pin: str,
+        pin: str | None,
         sign_password: str | None = None,
         now: dt.datetime | None = None,
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
         overwrite: bool = False,
+        security_code: str | None = None,
     ) -> tuple[Path, DirectoryEntry]:
-        """Personalise a card for `resident` and record its auth certificate.
+        """Personalise a card for `resident` and record its auth certificate. The resident's
+        `card` says which kind: a face card gets no PIN (`pin` is ignored) and no signing
+        certificate. The card's 4-digit security code is random unless given.
 
         `not_before`/`not_after` override the profile's validity (to make expired or
         not-yet-valid test cards).
         """
+        kind = CardKind(resident.card)
         now = now or dt.datetime.now(dt.UTC)
         path = self.card_path(resident.label)
         if path.exists() and not overwrite:
@@ -182,23 +213,38 @@ class Issuer:
         end = not_after or _end_of_day(
             auth_certificate_expiry(resident.birth_date, issued_on, expires_on)
         )
-        auth_key, sign_key = generate_key(), generate_key()
+        auth_key = generate_key()
         auth_cert = issue_auth_certificate(
             self.auth_ca, auth_key.public_key(), new_subject_id(now), start, end
         )
-        sign_cert = issue_sign_certificate(
-            self.sign_ca, sign_key.public_key(), resident.name, resident.address, start, end
-        )
+        sign_key, sign_cert = None, None
+        if kind is not CardKind.FACE_CARD:
+            sign_key = generate_key()
+            holder = Holder(
+                name=resident.name,
+                address=resident.address,
+                birth_date=resident.birth_date,
+                sex=resident.sex,
+            )
+            sign_cert = issue_sign_certificate(
+                self.sign_ca, sign_key.public_key(), holder, start, end
+            )
         image = personalise(
             resident,
+            kind=kind,
             auth_key=auth_key,
             auth_certificate=auth_cert,
             auth_ca_certificate=self.auth_ca.certificate,
             sign_key=sign_key,
             sign_certificate=sign_cert,
             sign_ca_certificate=self.sign_ca.certificate,
-            pin=pin,
-            sign_password=sign_password or generate_sign_password(),
+            pin=None if kind is CardKind.FACE_CARD else pin,
+            sign_password=None
+            if kind is CardKind.FACE_CARD
+            else sign_password or generate_sign_password(),
+            card_expires_on=expires_on,
+            attribute_signer=self.attribute_signer,
+            security_code=security_code,
         )
         entry = self._entry(
             auth_cert,
@@ -314,9 +360,13 @@ def _end_of_day(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(23, 59, 59), JST).astimezone(dt.UTC)
 
 
-def _load_ca(kind: CaKind, cert_path: Path, key_path: Path) -> TestCa:
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+def _load_rsa_key(key_path: Path) -> rsa.RSAPrivateKey:
     key = load_pem_private_key(key_path.read_bytes(), password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise IssuerError(f"{key_path} is not an RSA key")
-    return TestCa(kind, cert, key)
+    return key
+
+
+def _load_ca(kind: CaKind, cert_path: Path, key_path: Path) -> TestCa:
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    return TestCa(kind, cert, _load_rsa_key(key_path))

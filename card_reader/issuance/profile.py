@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from cryptography import x509
@@ -16,13 +16,21 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from onshi_kernel.japan_time import JST
+from onshi_kernel.japan_time import JST, era_of
 
 RSA_BITS = 2048
 PUBLIC_EXPONENT = 65537
 POLICY_USER_AUTH = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")  # (unconfirmed) docs/card.md
 POLICY_SIGNATURE = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.1")  # (unconfirmed)
 SUBJECT_ID_LENGTH = 23
+# The holder's attributes in the signing certificate's subjectAltName, each an otherName whose
+# value is a UTF8String, in a physical card's order (docs/card.md).
+OID_NAME = x509.ObjectIdentifier("1.2.392.200149.8.5.5.1")
+OID_NAME_SUBSTITUTES = x509.ObjectIdentifier("1.2.392.200149.8.5.5.2")  # a flag per character
+OID_SEX = x509.ObjectIdentifier("1.2.392.200149.8.5.5.3")
+OID_BIRTH_DATE = x509.ObjectIdentifier("1.2.392.200149.8.5.5.4")  # era digit + YYYYMMDD
+OID_ADDRESS = x509.ObjectIdentifier("1.2.392.200149.8.5.5.5")
+OID_ADDRESS_SUBSTITUTES = x509.ObjectIdentifier("1.2.392.200149.8.5.5.6")
 TEST_ORGANISATION = "JPKI-TEST"
 TEST_MARK = "onshi test CA - not J-LIS"
 
@@ -146,12 +154,15 @@ def _end_entity(
     not_after: dt.datetime,
     key_usage: x509.KeyUsage,
     policy: x509.ObjectIdentifier,
+    alt_names: x509.SubjectAlternativeName | None = None,
 ) -> x509.Certificate:
     if not_after <= not_before:
         raise ValueError("a certificate must end after it begins")
+    builder = x509.CertificateBuilder()
+    if alt_names is not None:
+        builder = builder.add_extension(alt_names, critical=False)
     return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
+        builder.subject_name(subject)
         .issuer_name(ca.certificate.subject)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
@@ -204,26 +215,69 @@ def issue_auth_certificate(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """The 4 attributes a signing certificate carries."""
+
+    name: str = field(repr=False)
+    address: str = field(repr=False)
+    birth_date: dt.date = field(repr=False)
+    sex: str = field(repr=False)
+
+
+def _utf8_string(text: str) -> bytes:
+    """DER of a UTF8String (tag 0C) holding `text`."""
+    raw = text.encode("utf-8")
+    n = len(raw)
+    length = bytes((n,)) if n < 0x80 else bytes((0x80 | 2,)) + n.to_bytes(2, "big")
+    return b"\x0c" + length + raw
+
+
+def holder_alt_names(holder: Holder) -> x509.SubjectAlternativeName:
+    """The attributes as otherNames under the JPKI OIDs. The substitute flags say, per
+    character, whether it was replaced by a standard form: never, here."""
+    era, _ = era_of(holder.birth_date)
+    birth = f"{era.digit}{holder.birth_date:%Y%m%d}"
+    values = (
+        (OID_NAME, holder.name),
+        (OID_BIRTH_DATE, birth),
+        (OID_SEX, holder.sex),
+        (OID_ADDRESS, holder.address),
+        (OID_NAME_SUBSTITUTES, "0" * len(holder.name)),
+        (OID_ADDRESS_SUBSTITUTES, "0" * len(holder.address)),
+    )
+    return x509.SubjectAlternativeName(
+        [x509.OtherName(oid, _utf8_string(value)) for oid, value in values]
+    )
+
+
 def issue_sign_certificate(
     ca: TestCa,
     public_key: rsa.RSAPublicKey,
-    name: str,
-    address: str,
+    holder: Holder,
     not_before: dt.datetime,
     not_after: dt.datetime,
 ) -> x509.Certificate:
-    """A signing certificate: it carries the holder's name and address (hence the password)."""
+    """A signing certificate: it carries the holder's 4 attributes (hence the password), in
+    the subject (name and address) and in the subjectAltName under the JPKI OIDs."""
     if ca.kind is not CaKind.SIGN:
         raise ValueError("the signing certificate comes from the signature CA")
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-            x509.NameAttribute(NameOID.LOCALITY_NAME, address),
-            x509.NameAttribute(NameOID.COMMON_NAME, name),
+            x509.NameAttribute(NameOID.LOCALITY_NAME, holder.address),
+            x509.NameAttribute(NameOID.COMMON_NAME, holder.name),
         ]
     )
     return _end_entity(
-        ca, subject, public_key, not_before, not_after, _NON_REPUDIATION, POLICY_SIGNATURE
+        ca,
+        subject,
+        public_key,
+        not_before,
+        not_after,
+        _NON_REPUDIATION,
+        POLICY_SIGNATURE,
+        alt_names=holder_alt_names(holder),
     )
 
 

@@ -23,6 +23,9 @@ class Resident(BaseModel):
     birth_date: dt.date = Field(repr=False)
     sex: Literal["1", "2", "3"] = Field(repr=False)
     address: str = Field(repr=False, min_length=1, max_length=200)
+    # What the municipality issued: a card with PINs, or a 顔認証マイナンバーカード without
+    # (docs/card.md, the kinds of card).
+    card: Literal["card", "face_card"] = "card"
 
     @field_validator("my_number")
     @classmethod

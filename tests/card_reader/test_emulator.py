@@ -31,7 +31,7 @@ def select_ef(fid: str) -> str:
     [
         ([SELECT_JPKI], "9000"),
         ([SELECT_KENHOJO], "9000"),
-        (["00A4040C0AD3921000310001010402"], "6A82"),  # 券面AP: not emulated
+        (["00A4040C0AD3921000310001010402"], "9000"),  # 券面AP
         (["00A4040C07A0000003080000"], "6A82"),  # PIV: unknown AIDs must not answer 9000
         (["00A4040C06A00000000101"], "6A82"),  # Muscle
         ([SELECT_JPKI, select_ef("000A")], "9000"),
@@ -43,10 +43,15 @@ def select_ef(fid: str) -> str:
         (["00B0000004"], "6986"),  # READ BINARY with no current EF
         ([SELECT_JPKI, select_ef("000A"), "00B0000004"], "9000"),
         ([SELECT_JPKI, select_ef("000A"), "00B07FFF10"], "6B00"),
+        ([SELECT_JPKI, select_ef("000A"), "00B0080001"], "6B00"),  # at the EF's size
+        ([SELECT_JPKI, select_ef("000A"), "00B007FF01"], "9000"),  # the last byte: padding
+        ([SELECT_JPKI, select_ef("000A"), "00B0070000"], "9000"),  # past the certificate
+        ([SELECT_JPKI, select_ef("000A"), "00B007FF02"], "6282"),  # across the EF's end
         ([SELECT_JPKI, select_ef("000A"), "00B0000000"], "9000"),
         ([SELECT_JPKI, select_ef("000A"), "00B00000"], "6700"),  # READ BINARY without Le
         ([SELECT_JPKI, select_ef("000A"), "00B0810004"], "6A81"),  # short EF id form
-        ([SELECT_JPKI, select_ef("0006"), "00B0000040"], "6282"),  # fewer bytes than Le
+        ([SELECT_JPKI, select_ef("0006"), "00B0000040"], "9000"),  # inside the 160 bytes
+        ([SELECT_JPKI, select_ef("0006"), "00B0008021"], "6282"),  # fewer bytes than Le
         ([SELECT_JPKI, select_ef("0001"), "00B0000004"], "6982"),  # sign cert: password first
         ([SELECT_JPKI, select_ef("0002"), "00B0000004"], "9000"),  # sign CA cert: free
         ([SELECT_JPKI, select_ef("0017"), "00B0000004"], "6981"),  # a key is never read
