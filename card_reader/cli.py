@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import ValidationError
 
 from card_reader.core.errors import (
+    ApplicationNotFound,
     CardError,
     CardRemoved,
     NoCard,
@@ -29,6 +30,8 @@ from card_reader.core.errors import (
     ReaderUnavailable,
 )
 from card_reader.core.jpki import JpkiFile, JpkiSession
+from card_reader.core.kenhojo import KenhojoSession
+from card_reader.core.kenmen import KenmenSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image, save_image
 from card_reader.emulator.vpcd import VPCD_READER_PREFIX, VpcdCardSocket
@@ -98,7 +101,7 @@ def readers() -> None:
 
 @app.command()
 def status(reader: ReaderOpt = None, timeout: TimeoutOpt = 10.0) -> None:
-    """Show the card's auth certificate and the PIN tries left (spends none)."""
+    """Show the card's auth certificate and every PIN's tries left (spends none)."""
     try:
         connection = _connect(reader, timeout)
         try:
@@ -111,8 +114,17 @@ def status(reader: ReaderOpt = None, timeout: TimeoutOpt = 10.0) -> None:
             typer.echo(
                 f"valid:           {cert.not_valid_before_utc} .. {cert.not_valid_after_utc}"
             )
+            typer.echo(f"token:           {session.token_name()}")
             typer.echo(f"auth PIN:        {session.auth_pin_tries_left()} tries left")
             typer.echo(f"sign password:   {session.sign_password_tries_left()} tries left")
+            for name, application in (("入力補助AP", KenhojoSession), ("券面AP", KenmenSession)):
+                try:
+                    statuses = application(connection).pin_statuses()
+                except ApplicationNotFound:
+                    typer.echo(f"{name}:  not on this card")
+                    continue
+                for fid, tries in statuses.items():
+                    typer.echo(f"{name} {fid}: {tries} tries left")
         finally:
             connection.close()
     except CardError as exc:

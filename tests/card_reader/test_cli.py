@@ -121,7 +121,16 @@ def test_status_shows_certificate_and_tries(inserted: InsertedCard) -> None:
     code, text = invoke("status", "--reader", inserted.reader)
     assert code == 0, text
     assert "O=JPKI-TEST" in text
+    assert "token:           JPKIAPICCTOKEN2" in text
     assert "auth PIN:        3 tries left" in text
+    for line in (
+        "入力補助AP 0011: 3",
+        "入力補助AP 0014: 10",
+        "入力補助AP 0015: 10",
+        "券面AP 0013: 10",
+        "券面AP 0012: 10",
+    ):
+        assert line in text
 
 
 @pcsc
