@@ -17,6 +17,7 @@ import httpx
 
 from onshi_kernel.numbers import validate_clinic_code
 from qualification_server.contract.batch import BatchReceipt, BatchResult
+from qualification_server.contract.lockouts import FaceFailureAnswer, VisualPasscodeAnswer
 from qualification_server.contract.reference_numbers import (
     ReferenceNumberAnswer,
     ReferenceNumberBatchAnswer,
@@ -118,6 +119,29 @@ class QualificationClient:
         if confirmation_date:
             body["qualification_confirmation_date"] = confirmation_date
         return EligibilityAnswer.model_validate(self._post("/v1/eligibility/card", body))
+
+    def visual_passcode(
+        self, *, arbitrary_file_identifier: str | None = None
+    ) -> VisualPasscodeAnswer:
+        """目視確認用パスコード取得 (OQS-IF-049/050): a passcode for one visual check here."""
+        body: dict[str, Any] = {}
+        if arbitrary_file_identifier:
+            body["arbitrary_file_identifier"] = arbitrary_file_identifier
+        return VisualPasscodeAnswer.model_validate(self._post("/v1/visual-passcodes", body))
+
+    def report_face_failure(
+        self, *, challenge: bytes, certificate: bytes, device_id: str, signature: bytes
+    ) -> FaceFailureAnswer:
+        """A face match that failed at this clinic's reader `device_id`, which signed
+        `face_failure_message(challenge, certificate)`; the answer counts the card's
+        failures (from the 10th its face checks are refused, Q2008)."""
+        body = {
+            "challenge": base64.b64encode(challenge).decode(),
+            "certificate": base64.b64encode(certificate).decode(),
+            "device_id": device_id,
+            "signature": base64.b64encode(signature).decode(),
+        }
+        return FaceFailureAnswer.model_validate(self._post("/v1/face-failures", body))
 
     def lookup(
         self,

@@ -1,6 +1,11 @@
 """What the front desk does with a card: check it (PIN, face or visual), or register it.
 And what each failure means for the receptionist: one `Failure` per situation, with a
-Japanese and an English text and what to do next."""
+Japanese and an English text and what to do next.
+
+A visual check carries a 目視確認用パスコード the server issued to the clinic (the page gets
+one first and shows it; a scripted check gets its own). A face match that failed at the
+reader is reported (`report_face_failure`): after 10 in a row the server refuses the card's
+face checks until a PIN check is answered."""
 
 from __future__ import annotations
 
@@ -25,7 +30,8 @@ from clinic_client.api import (
     challenge_digest,
 )
 from qualification_server.contract.codes import Code
-from qualification_server.contract.presence import Method, device_message
+from qualification_server.contract.lockouts import FaceFailureAnswer
+from qualification_server.contract.presence import Method, device_message, face_failure_message
 from qualification_server.contract.schemas import Consents, EligibilityAnswer, RegistrationResult
 
 if TYPE_CHECKING:
@@ -42,6 +48,7 @@ class FailureKind(StrEnum):
     CARD_REMOVED = "card-removed"
     WRONG_PIN = "wrong-pin"
     PIN_BLOCKED = "pin-blocked"
+    FACE_LOCKED = "face-locked"
     CERTIFICATE_EXPIRED = "certificate-expired"
     CERTIFICATE_REVOKED = "certificate-revoked"
     CERTIFICATE_INVALID = "certificate-invalid"
@@ -70,6 +77,7 @@ _SERVER_KINDS: dict[str, FailureKind] = {
     Code.UNTRUSTED_CERTIFICATE: FailureKind.CERTIFICATE_INVALID,
     Code.CERTIFICATE_NOT_YET_VALID: FailureKind.CERTIFICATE_INVALID,
     Code.CARD_NOT_REGISTERED: FailureKind.NOT_REGISTERED,
+    Code.FACE_LOCKED: FailureKind.FACE_LOCKED,
 }
 _EN = {
     FailureKind.CERTIFICATE_EXPIRED: "The card's certificate has expired. The holder renews it "
@@ -80,6 +88,8 @@ _EN = {
     "insured-card number.",
     FailureKind.NOT_REGISTERED: "This card is not registered for use as a health insurance "
     "card. It can be registered here, at the reader, with the PIN.",
+    FailureKind.FACE_LOCKED: "Face recognition is locked for this card (10 failed matches). "
+    "Confirm with the PIN (which unlocks it) or a visual check.",
 }
 
 
@@ -147,13 +157,17 @@ def check_card(
     pin: str | None,
     consents: Consents,
     device: tuple[str, Ed25519PrivateKey] | None = None,
+    passcode: str | None = None,
 ) -> tuple[EligibilityAnswer, bytes]:
     """Check the card in the reader; return the answer and the card's certificate.
 
     PIN mode: the card signs the server's challenge after VERIFY PIN. Face or visual mode:
     the clinic's registered device signs the challenge with the certificate's hash and the
-    method (the face match or the staff's look happened at the reader).
+    method (the face match or the staff's look happened at the reader). A visual check
+    carries `passcode`, or one asked for here when none is given.
     """
+    if mode == "visual" and passcode is None and device is not None:
+        passcode = client.visual_passcode().MessageBody.VisualConfirmationPasscode
     with reader.jpki() as session:
         certificate = session.read_auth_certificate()
         challenge = client.challenge("check")
@@ -172,10 +186,32 @@ def check_card(
             "device_id": device_id,
             "signature": base64.b64encode(key.sign(message)).decode(),
         }
+        if mode == "visual" and passcode is not None:
+            proof["passcode"] = passcode
     answer = client.check_card(
         challenge=challenge, certificate=certificate, proof=proof, consents=consents
     )
     return answer, certificate
+
+
+def report_face_failure(
+    reader: FrontDeskReader,
+    client: QualificationClient,
+    *,
+    device: tuple[str, Ed25519PrivateKey],
+) -> FaceFailureAnswer:
+    """Report that the face at this terminal's reader did not match the card in it: the
+    device signs the failure over a fresh challenge and the card's certificate."""
+    with reader.jpki() as session:
+        certificate = session.read_auth_certificate()
+    challenge = client.challenge("check")
+    device_id, key = device
+    return client.report_face_failure(
+        challenge=challenge,
+        certificate=certificate,
+        device_id=device_id,
+        signature=key.sign(face_failure_message(challenge, certificate)),
+    )
 
 
 def register_card(

@@ -41,6 +41,7 @@ from onshi_kernel import validation
 from onshi_kernel.body_limit import BodySizeLimit
 from onshi_kernel.encoding import EncodingUnclear, detect_encoding
 from qualification_server.contract.batch import BatchReceipt, BatchResult, ReceptionNumber
+from qualification_server.contract.presence import PASSCODE_PATTERN
 from qualification_server.contract.schemas import (
     Consents,
     EligibilityAnswer,
@@ -84,12 +85,17 @@ class PinCheck(BaseModel):
 
 
 class DeviceCheck(BaseModel):
-    """A check this terminal's face or visual reader proves: a PIN sent is not used."""
+    """A check this terminal's face or visual reader proves: a PIN sent is not used. A
+    visual check carries the 目視確認用パスコード the page got (`/api/visual-passcode`) and
+    showed; without one the desk gets one itself."""
 
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["face", "visual"]
     pin: Pin | None = None
+    passcode: str | None = Field(
+        None, pattern=PASSCODE_PATTERN, description="visual checks: the 目視確認用パスコード"
+    )
     consents: Consents = Consents()
 
 
@@ -130,6 +136,11 @@ class CardAnswer(BaseModel):
 
 class CheckAnswer(BaseModel):
     answer: EligibilityAnswer
+
+
+class PasscodeAnswer(BaseModel):
+    passcode: str = Field(description="the 目視確認用パスコード, for one visual check")
+    expires_at: str = Field(description="YYYYMMDDHHmmss, Japan time")
 
 
 class RegistrationAnswer(BaseModel):
@@ -343,6 +354,7 @@ def create_clinic_app(
                     pin=body.pin,
                     consents=body.consents,
                     device=device,
+                    passcode=body.passcode if isinstance(body, DeviceCheck) else None,
                 )
             )
         except Exception as exc:
@@ -350,6 +362,21 @@ def create_clinic_app(
         if on_check is not None:
             await run_in_threadpool(on_check, answer)
         return JSONResponse({"answer": answer.model_dump(exclude_none=True)})
+
+    @app.post("/api/visual-passcode", response_model=PasscodeAnswer, responses=FAILURES | FOREIGN)
+    async def visual_passcode() -> Response:
+        """目視確認用パスコード from the server, for the page to show before a visual check."""
+        try:
+            issued = await run_in_threadpool(client.visual_passcode)
+        except ServerError as exc:
+            return failure_response(failure_of(exc))
+        body = issued.MessageBody
+        return JSONResponse(
+            {
+                "passcode": body.VisualConfirmationPasscode,
+                "expires_at": body.VisualConfirmationPasscodeExpirationTime,
+            }
+        )
 
     @app.post("/api/register", response_model=RegistrationAnswer, responses=ACTIONS)
     async def register(body: RegisterRequest) -> Response:

@@ -19,41 +19,12 @@ from qualification_server.contract.codes import CATALOGUE, Code
 from qualification_server.contract.lockouts import FACE_FAILURE_LIMIT
 from qualification_server.contract.presence import face_failure_message
 from qualification_server.models import AccessRecord, FaceFailures, VisualPasscode
+from tests.support.lockouts import fail_face, failure_report, report
 from tests.support.world import CLINIC, World, sign_with_card
 
 pytestmark = pytest.mark.db
 
 Body = dict[str, Any]
-
-
-def failure_report(world: World, label: str, *, signed_for: str | None = None) -> Body:
-    """What the clinic's reader sends when the face did not match `label`'s card (signed
-    over another card's certificate with `signed_for`)."""
-    challenge = world.challenge()
-    cert_b64, _ = sign_with_card(world.card(label), challenge)
-    signed = cert_b64
-    if signed_for is not None:
-        signed, _ = sign_with_card(world.card(signed_for), challenge)
-    message = face_failure_message(base64.b64decode(challenge), base64.b64decode(signed))
-    return {
-        "challenge": challenge,
-        "certificate": cert_b64,
-        "device_id": "face-1",
-        "signature": base64.b64encode(world.device_key.sign(message)).decode(),
-    }
-
-
-def report(world: World, body: Body, token: str | None = None) -> tuple[int, Body]:
-    response = world.client.post("/v1/face-failures", json=body, headers=world.headers(token))
-    return response.status_code, response.json()
-
-
-def fail_face(world: World, label: str, times: int) -> Body:
-    answer: Body = {}
-    for _ in range(times):
-        status, answer = report(world, failure_report(world, label))
-        assert status == 200, answer
-    return answer
 
 
 def check(world: World, body: Body, token: str | None = None) -> tuple[int, Body]:

@@ -11,6 +11,8 @@ const TEXT = {
     c_diag: "診療・手術情報の閲覧に同意する", mode_pin: "暗証番号で確認", mode_face: "顔認証で確認",
     mode_visual: "目視で確認", enter_pin: "暗証番号（数字4桁）を入力してください", confirm: "確認する",
     cancel: "戻る", checking: "確認しています…", tries: (n) => `残り${n}回まで入力できます`,
+    visual_lead: "顔写真と患者さんを見比べて、本人であることを確認してください。", passcode: "目視確認用パスコード",
+    passcode_until: (hhmm) => `（${hhmm}まで有効・1回限り）`,
     register_lead: "健康保険証として利用登録します。患者さんの同意を確認し、暗証番号を入力してください。",
     register_consent: "患者さんが利用登録に同意しました", register: "登録する",
     registered: "利用登録が完了しました。続けて資格を確認できます。",
@@ -25,7 +27,7 @@ const TEXT = {
     v3_note: "新しい資格があります。新しい保険証の番号で照会してください。",
     v5_note: "有効な資格が複数あります。どちらで受診するか患者さんに確認してください。",
     f: { "no-reader": "カードリーダーが見つかりません", "no-card": "カードがありません", "card-removed": "カードが取り出されました",
-         "wrong-pin": "暗証番号が違います", "pin-blocked": "暗証番号がロックされています",
+         "wrong-pin": "暗証番号が違います", "pin-blocked": "暗証番号がロックされています", "face-locked": "顔認証がロックされています",
          "certificate-expired": "電子証明書の有効期限切れ", "certificate-revoked": "電子証明書が失効しています",
          "certificate-invalid": "確認できないカードです", "not-registered": "利用登録がされていません",
          "server-unreachable": "サーバーに接続できません", "refused": "確認できませんでした", "bad-input": "入力内容の誤り",
@@ -46,6 +48,8 @@ const TEXT = {
     c_diag: "Allow viewing diagnoses and operations", mode_pin: "Confirm with PIN", mode_face: "Face recognition",
     mode_visual: "Visual check", enter_pin: "Enter the 4-digit PIN", confirm: "Confirm", cancel: "Back",
     checking: "Checking…", tries: (n) => `${n} tries left`,
+    visual_lead: "Compare the card's photo with the patient before confirming.", passcode: "Visual-check passcode",
+    passcode_until: (hhmm) => `(valid until ${hhmm}, for one check)`,
     register_lead: "Register this card for use as a health insurance card. Confirm consent and enter the PIN.",
     register_consent: "The patient consents to the registration", register: "Register",
     registered: "Registered. You can now check eligibility.",
@@ -60,7 +64,7 @@ const TEXT = {
     v3_note: "A newer qualification exists. Look up the new insured-card number.",
     v5_note: "Several valid qualifications. Ask the patient which one applies.",
     f: { "no-reader": "No card reader", "no-card": "No card", "card-removed": "Card removed", "wrong-pin": "Wrong PIN",
-         "pin-blocked": "PIN blocked", "certificate-expired": "Certificate expired", "certificate-revoked": "Certificate revoked",
+         "pin-blocked": "PIN blocked", "face-locked": "Face recognition locked", "certificate-expired": "Certificate expired", "certificate-revoked": "Certificate revoked",
          "certificate-invalid": "Card cannot be verified", "not-registered": "Card not registered",
          "server-unreachable": "Server unreachable", "refused": "Not confirmed", "bad-input": "Invalid input",
          "card-error": "Card unreadable" },
@@ -158,9 +162,20 @@ function setTries(n) {
   el.classList.toggle("low", n !== null && n <= 1);
 }
 
-async function check(mode, pin) {
+// A visual check needs a 目視確認用パスコード from the server: got first, shown, then sent.
+async function startVisual() {
   showStep("busy");
-  const body = await post("/api/check", { mode, pin, consents: consents() });
+  const issued = await post("/api/visual-passcode", {});
+  if (issued.failure) return showFailure(issued.failure);
+  $("passcode").textContent = issued.passcode;
+  $("passcode-until").textContent = t("passcode_until")(`${issued.expires_at.slice(8, 10)}:${issued.expires_at.slice(10, 12)}`);
+  $("visual-ok").dataset.passcode = issued.passcode;
+  showStep("visual");
+}
+
+async function check(mode, pin, passcode) {
+  showStep("busy");
+  const body = await post("/api/check", { mode, pin, passcode, consents: consents() });
   if (body.failure) {
     if (body.failure.kind === "wrong-pin") {
       showStep("pin");
@@ -190,6 +205,7 @@ function showFailure(failure) {
   if (failure.kind === "not-registered") button(t("to_register"), () => { showStep("register"); $("register-pin").focus(); }, true);
   if (["card-removed", "card-error", "server-unreachable", "refused", "no-card"].includes(failure.kind)) button(t("retry"), () => showStep(readerState.state === "card" ? "mode" : "wait"), true);
   if (failure.kind === "pin-blocked") button(t("to_face"), () => showStep("mode"), true);
+  if (failure.kind === "face-locked") { button(t("mode_pin"), startPin, true); button(t("mode_visual"), startVisual); }
   if (["certificate-expired", "certificate-revoked", "certificate-invalid", "pin-blocked", "server-unreachable", "not-registered"].includes(failure.kind)) button(t("to_number"), () => selectTab("number"));
   showStep("failure");
 }
@@ -349,7 +365,9 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const b of document.querySelectorAll(".tab")) b.addEventListener("click", () => selectTab(b.dataset.tab));
   $("mode-pin").addEventListener("click", startPin);
   $("mode-face").addEventListener("click", () => check("face", null));
-  $("mode-visual").addEventListener("click", () => check("visual", null));
+  $("mode-visual").addEventListener("click", startVisual);
+  $("visual-ok").addEventListener("click", () => check("visual", null, $("visual-ok").dataset.passcode));
+  $("visual-cancel").addEventListener("click", () => showStep("mode"));
   $("pin-cancel").addEventListener("click", () => showStep("mode"));
   $("pin-form").addEventListener("submit", (e) => { e.preventDefault(); check("pin", $("pin").value); });
   $("register-cancel").addEventListener("click", () => showStep("mode"));
