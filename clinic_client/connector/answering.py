@@ -24,6 +24,7 @@ from clinic_client.connector.answers import (
     bulk_registration_answer_file,
     eligibility_answer_file,
     error_answer_file,
+    passcode_answer_file,
     registration_answer_file,
 )
 from clinic_client.connector.errors import ConnectorCode, RequestRejected
@@ -32,6 +33,7 @@ from clinic_client.connector.requests import (
     BatchFetchRequest,
     BatchRequest,
     BulkRegistrationRequest,
+    PasscodeRequest,
     RegistrationRequest,
     RejectedEntry,
     Request,
@@ -152,6 +154,15 @@ def _ask(
                     registered, request.encoding, clinic_code=client.clinic_code
                 ),
                 "照会番号 registered",
+            )
+        if isinstance(request, PasscodeRequest):
+            issued = _server(lambda: client.visual_passcode(
+                arbitrary_file_identifier=header.arbitrary_file_identifier,
+            ))  # fmt: skip
+            return Answer(
+                name.answer_name,
+                passcode_answer_file(issued, request.encoding, clinic_code=client.clinic_code),
+                "目視確認用パスコード issued",  # the passcode itself stays out of the log
             )
         return _register_bulk(name, request, client)
     except ServerRefused as refused_by_server:

@@ -36,6 +36,7 @@ from qualification_server.contract.batch import (
     BatchResultHeader,
     ReceiptHeader,
 )
+from qualification_server.contract.lockouts import VisualPasscodeAnswer
 from qualification_server.contract.reference_numbers import (
     BatchRegistrationHeader,
     ReferenceNumberAnswer,
@@ -154,6 +155,17 @@ def registration_answer_file(
     answer: ReferenceNumberAnswer, encoding: WireEncoding, *, clinic_code: str | None
 ) -> bytes:
     """`OQSsiimm01res`: the server's answer to a 照会番号登録, in `encoding`."""
+    tree = answer.model_dump(exclude_none=True)
+    header = tree["MessageHeader"]
+    header["MedicalInstitutionCode"] = clinic_code or header["MedicalInstitutionCode"]
+    header["CharacterCodeIdentifier"] = encoding.value
+    return write_xml(tree, encoding)
+
+
+def passcode_answer_file(
+    answer: VisualPasscodeAnswer, encoding: WireEncoding, *, clinic_code: str | None
+) -> bytes:
+    """`OQSsipcd01res` (name chosen): the server's 目視確認用パスコード, in `encoding`."""
     tree = answer.model_dump(exclude_none=True)
     header = tree["MessageHeader"]
     header["MedicalInstitutionCode"] = clinic_code or header["MedicalInstitutionCode"]

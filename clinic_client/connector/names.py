@@ -14,7 +14,9 @@ from clinic_client.connector.logtext import loggable
 REQUEST_SUFFIX = ".xml"
 NAME_MAX_BYTES = 255  # the longest file name Linux file systems (and SMB shares) take
 FACE_PREFIX = "OQSsiquc01res_face_"
-_REQUEST = re.compile(r"^(OQS(?:siquc01|muquc0[12]|siimm01|muimm01))req_(.*)(?i:\.xml)$")
+# 目視確認用パスコード取得 (OQS-IF-049/050): the real file name is not known; chosen here
+# [unconfirmed] after the others' pattern, and kept in this one constant.
+VISUAL_PASSCODE_KIND = "OQSsipcd01"
 _FACE_TIME = re.compile(r"[0-9]{14}")  # ASCII only: \d would take ２ too
 _FACE_UNIQUE = re.compile(r"[0-9A-Za-z]+")
 
@@ -27,6 +29,12 @@ class RequestKind(StrEnum):
     BATCH_FETCH = "OQSmuquc02"  # 一括照会, step 2: the result, fetched by ReceptionNumber
     REGISTER_SINGLE = "OQSsiimm01"  # 照会番号登録: the clinic's own number for a patient
     REGISTER_BULK = "OQSmuimm01"  # 照会番号一括登録
+    VISUAL_PASSCODE = VISUAL_PASSCODE_KIND  # 目視確認用パスコード取得 [unconfirmed name]
+
+
+_REQUEST = re.compile(
+    f"^({'|'.join(re.escape(kind.value) for kind in RequestKind)})req_(.*)(?i:\\.xml)$"
+)
 
 
 @dataclass(frozen=True, slots=True)

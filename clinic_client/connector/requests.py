@@ -8,6 +8,8 @@ chosen here): the same header and `QualificationConfirmSearchInfo` repeated, one
 person; an entry that cannot be read is refused on its own, the others are still looked up.
 Its result is fetched later with `OQSmuquc02req`: the same header and
 `MessageBody/ReceptionNumber`, the number the upload result (`OQSmuquc01res`) gave.
+目視確認用パスコード取得 (`OQSsipcd01req`, name chosen): the header only; a `MessageBody`, if
+any, is not read.
 """
 
 from __future__ import annotations
@@ -127,8 +129,21 @@ class BulkRegistrationRequest:
         return [e for e in self.entries if isinstance(e, RegistrationEntry)]
 
 
+@dataclass(frozen=True, slots=True)
+class PasscodeRequest:
+    """目視確認用パスコード取得 (OQS-IF-049, `OQSsipcd01req`): a passcode for one visual check."""
+
+    encoding: WireEncoding
+    header: RequestHeader
+
+
 Request = (
-    SingleRequest | BatchRequest | BatchFetchRequest | RegistrationRequest | BulkRegistrationRequest
+    SingleRequest
+    | BatchRequest
+    | BatchFetchRequest
+    | RegistrationRequest
+    | BulkRegistrationRequest
+    | PasscodeRequest
 )
 
 
@@ -161,6 +176,8 @@ def read_request(kind: RequestKind, data: bytes) -> Request:
             return BatchRequest(encoding, header, entries)
         if kind is RequestKind.BATCH_FETCH:
             return BatchFetchRequest(encoding, header, _reception_number(root))
+        if kind is RequestKind.VISUAL_PASSCODE:
+            return PasscodeRequest(encoding, header)
         body = _child(root, BODY, ROOT)
         if kind is RequestKind.REGISTER_SINGLE:
             return RegistrationRequest(encoding, header, _registration(body, BODY))
