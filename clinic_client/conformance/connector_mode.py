@@ -13,6 +13,7 @@ from pathlib import Path
 
 from clinic_client.conformance.kit import INSURER_A, INSURER_B, KOKUHO_SYMBOL
 from clinic_client.conformance.scenarios import Scenario, Unexpected, expect
+from clinic_client.connector.names import VISUAL_PASSCODE_KIND
 from qualification_server.contract.codes import Code
 
 ANSWER_WAIT_S = 20.0
@@ -184,6 +185,20 @@ def batch_file(ctx: FolderContext) -> None:
     expect(answered is not None, "the first unit holds no ResultOfQualificationConfirmation")
 
 
+def passcode_file(ctx: FolderContext) -> None:
+    """目視確認用パスコード取得 by file (OQS-IF-049/050; the name OQSsipcd01 is chosen,
+    unconfirmed): answered with SegmentOfResult 1, the clinic's MedicalInstitutionCode, an
+    8-digit VisualConfirmationPasscode and its 14-digit expiration time."""
+    answer = ctx.request(VISUAL_PASSCODE_KIND.removeprefix("OQS"), "", encoding="Shift_JIS")
+    expect(text(answer, "MessageHeader/SegmentOfResult") == "1", "SegmentOfResult is not 1")
+    code = text(answer, "MessageHeader/MedicalInstitutionCode")
+    expect(code == ctx.clinic_code, f"MedicalInstitutionCode {code!r}")
+    passcode = text(answer, "MessageBody/VisualConfirmationPasscode")
+    expect(len(passcode) == 8 and passcode.isdigit(), "VisualConfirmationPasscode not 8 digits")
+    until = text(answer, "MessageBody/VisualConfirmationPasscodeExpirationTime")
+    expect(len(until) == 14 and until.isdigit(), f"expiration time {until!r}")
+
+
 @dataclass(frozen=True)
 class FolderScenario:
     id: str
@@ -203,6 +218,7 @@ CONNECTOR_CATALOGUE = tuple(
         ("malformed-request", malformed_request),
         ("batch", batch_file),
         ("reference-number", reference_number_file),
+        ("passcode", passcode_file),
     )
 )
 

@@ -35,7 +35,8 @@ from clinic_client.conformance.kit import (
     Kit,
 )
 from qualification_server.contract.codes import Code
-from qualification_server.contract.presence import Method, device_message
+from qualification_server.contract.lockouts import FACE_FAILURE_LIMIT, FaceFailureAnswer
+from qualification_server.contract.presence import Method, device_message, face_failure_message
 from qualification_server.contract.schemas import Consents, EligibilityAnswer, InsuredCardQuery
 
 BATCH_DEADLINE_S = 60.0  # a server looks a three-entry batch up well within this
@@ -165,6 +166,66 @@ def face_mode(ctx: Context) -> None:
     proof = {"method": "face", "device_id": device_id,
              "signature": base64.b64encode(signature).decode()}  # fmt: skip
     validity(ctx.client.check_card(challenge=challenge, certificate=certificate, proof=proof), "1")
+
+
+def _device_check(ctx: Context, method: Method, passcode: str | None = None) -> EligibilityAnswer:
+    """A face or visual check of the kit's "valid" card, proved by the kit's device."""
+    if ctx.device is None:
+        raise NotRun("give --device-id (the kit's device key registered for the clinic)")
+    device_id, key = ctx.device
+    certificate = ctx.session("valid").read_auth_certificate()
+    challenge = ctx.client.challenge()
+    signature = key.sign(device_message(challenge, certificate, method))
+    proof = {"method": method.value, "device_id": device_id,
+             "signature": base64.b64encode(signature).decode()}  # fmt: skip
+    if passcode is not None:
+        proof["passcode"] = passcode
+    return ctx.client.check_card(challenge=challenge, certificate=certificate, proof=proof)
+
+
+def _report_face_failure(ctx: Context) -> FaceFailureAnswer:
+    if ctx.device is None:
+        raise NotRun("give --device-id (the kit's device key registered for the clinic)")
+    device_id, key = ctx.device
+    certificate = ctx.session("valid").read_auth_certificate()
+    challenge = ctx.client.challenge()
+    return ctx.client.report_face_failure(
+        challenge=challenge, certificate=certificate, device_id=device_id,
+        signature=key.sign(face_failure_message(challenge, certificate)),
+    )  # fmt: skip
+
+
+def _passcode(ctx: Context) -> str:
+    return ctx.client.visual_passcode().MessageBody.VisualConfirmationPasscode
+
+
+def face_lockout(ctx: Context) -> None:
+    """Failed face matches reported by the device count per card (Q2009 with the count): from
+    the 10th, face checks and reports are refused (Q2008); a visual check is answered but
+    unlocks nothing; an answered PIN check unlocks face mode."""
+    validity(ctx.check("valid"), "1")  # starts the row afresh, whatever a run before left
+    for n in range(1, FACE_FAILURE_LIMIT + 1):
+        counted = _report_face_failure(ctx)
+        got = (counted.failures, counted.locked)
+        expect(got == (n, n == FACE_FAILURE_LIMIT), f"report {n}: answered {got}")
+    expect_refusal(Code.FACE_LOCKED, lambda: _device_check(ctx, Method.FACE))
+    expect_refusal(Code.FACE_LOCKED, lambda: _report_face_failure(ctx))
+    validity(_device_check(ctx, Method.VISUAL, _passcode(ctx)), "1")
+    expect_refusal(Code.FACE_LOCKED, lambda: _device_check(ctx, Method.FACE))
+    validity(ctx.check("valid"), "1")
+    validity(_device_check(ctx, Method.FACE), "1")
+
+
+def visual_passcode(ctx: Context) -> None:
+    """目視確認用パスコード (OQS-IF-049/050): 8 digits for one visual check; the check with it
+    is answered, again Q2013; without one Q2010; one never issued Q2011."""
+    code = _passcode(ctx)
+    expect(len(code) == 8 and code.isdigit(), f"passcode {code!r}")
+    validity(_device_check(ctx, Method.VISUAL, code), "1")
+    expect_refusal(Code.PASSCODE_REUSED, lambda: _device_check(ctx, Method.VISUAL, code))
+    expect_refusal(Code.PASSCODE_MISSING, lambda: _device_check(ctx, Method.VISUAL))
+    unknown = f"{(int(_passcode(ctx)) + 1) % 10**8:08d}"
+    expect_refusal(Code.PASSCODE_UNKNOWN, lambda: _device_check(ctx, Method.VISUAL, unknown))
 
 
 def wrong_pin(ctx: Context) -> None:
@@ -419,6 +480,8 @@ CATALOGUE = tuple(
         ("registration", registration),
         ("pin_mode", pin_mode),
         ("face_mode", face_mode),
+        ("face_lockout", face_lockout),
+        ("visual_passcode", visual_passcode),
         ("wrong_pin", wrong_pin),
         ("blocked_pin", blocked_pin),
         ("expired", expired),

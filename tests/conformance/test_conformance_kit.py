@@ -117,11 +117,11 @@ def test_the_project_server_passes_every_scenario(
         print(table(results))
         failed = [(r.scenario.id, r.reason) for r in results if r.outcome is not Outcome.PASSED]
         assert failed == []
-        assert len(results) == len(CATALOGUE) == 23
+        assert len(results) == len(CATALOGUE) == 25
         junit = tmp_path / "conformance.xml"
         write_junit(results, junit)
         text = junit.read_text()
-        assert 'tests="23"' in text and 'failures="0"' in text
+        assert 'tests="25"' in text and 'failures="0"' in text
 
 
 def test_a_broken_expectation_is_named_with_its_reason(
@@ -172,4 +172,4 @@ def test_the_project_connector_passes_the_folder_scenarios(
             client.close()
     print(table(results))
     assert [(r.scenario.id, r.reason) for r in results if r.outcome is not Outcome.PASSED] == []
-    assert len(results) == len(CONNECTOR_CATALOGUE) == 6
+    assert len(results) == len(CONNECTOR_CATALOGUE) == 7
