@@ -38,7 +38,17 @@ class Settings(OnshiSettings):
     )
     registry_token: SecretStr | None = None
     jpki_ca_files: list[Path] = Field(default=[FIXTURE_ISSUER / "ca" / "auth_ca.pem"])
-    jpki_crl_files: list[Path] = Field(default=[FIXTURE_ISSUER / "crl" / "auth_ca.crl"])
+    jpki_smartphone_ca_files: list[Path] = Field(
+        default=[FIXTURE_ISSUER / "ca" / "phone_auth_ca.pem"],
+        description="the CAs of smartphones' certificates (スマホ用電子証明書): trusted like the "
+        "cards' CAs, their certificates recorded as a smartphone's and given no expiry grace",
+    )
+    jpki_crl_files: list[Path] = Field(
+        default=[
+            FIXTURE_ISSUER / "crl" / "auth_ca.crl",
+            FIXTURE_ISSUER / "crl" / "phone_auth_ca.crl",
+        ]
+    )
     issuer_directory_files: list[Path] = Field(default=[FIXTURE_ISSUER / "directory.json"])
     challenge_key: SecretStr = SecretStr(DEVELOPMENT_CHALLENGE_KEY)
     challenge_ttl_s: int = Field(default=120, ge=5, le=600)
@@ -85,6 +95,7 @@ class Settings(OnshiSettings):
         # The committed test CA's key is public: trusting it would accept anyone's card.
         checks: tuple[tuple[str, Literal["ca", "crl", "directory"], list[Path]], ...] = (
             ("ONSHI_JPKI_CA_FILES", "ca", self.jpki_ca_files),
+            ("ONSHI_JPKI_SMARTPHONE_CA_FILES", "ca", self.jpki_smartphone_ca_files),
             ("ONSHI_JPKI_CRL_FILES", "crl", self.jpki_crl_files),
             ("ONSHI_ISSUER_DIRECTORY_FILES", "directory", self.issuer_directory_files),
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -163,7 +164,10 @@ def main() -> None:
         "DATABASE_URL": f"sqlite:///{WORK / 'qualification.db'}",
         "ONSHI_REGISTRY_DATABASE_URL": registry_env["DATABASE_URL"],
         "ONSHI_JPKI_CA_FILES": f'["{issuer.ca_certificate_path(issuer.auth_ca.kind)}"]',
-        "ONSHI_JPKI_CRL_FILES": f'["{issuer.crl_path}"]',
+        "ONSHI_JPKI_SMARTPHONE_CA_FILES": (
+            f'["{issuer.ca_certificate_path(issuer.phone_ca.kind)}"]'
+        ),
+        "ONSHI_JPKI_CRL_FILES": json.dumps([str(path) for path in issuer.crl_paths()]),
         "ONSHI_ISSUER_DIRECTORY_FILES": f'["{issuer.directory_path}"]',
     }
     run("qualification-server", "migrate", env=server_env)

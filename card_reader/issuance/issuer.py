@@ -4,11 +4,14 @@ an auth certificate (issuer + serial) to a person, and the card images it person
 Layout of the issuer directory:
 
     ca/auth_ca.pem  ca/auth_ca.key.pem  ca/sign_ca.pem  ca/sign_ca.key.pem
+    ca/phone_auth_ca.pem  ca/phone_auth_ca.key.pem   the smartphones' auth CA
     ca/attribute_signer.key.pem  the key that signs a card's 4 attributes and face (its CV
                                certificate, on every card, is made from it)
-    crl/auth_ca.crl            DER, re-signed on every revocation
-    directory.json             certificate → person reference (never a My Number)
-    cards/<label>.json         card images (`card-reader emulate` inserts them)
+    crl/auth_ca.crl  crl/phone_auth_ca.crl    DER, re-signed on every revocation
+    directory.json             certificate → person reference (never a My Number); a
+                               smartphone's entry names its issuer
+    cards/<label>.json         card images (`card-reader emulate` inserts them); a phone's
+                               is `<label>-phone.json`
 
 The person reference is `person_reference(my_number, key)`: the insurer registry derives the
 same one from the My Number an insurer registers, so the two meet without sharing the number.
@@ -37,6 +40,7 @@ from card_reader.core.kenhojo import BasicInfo, KenhojoFile, key_id_of
 from card_reader.emulator.image import CardImage, CardKind, load_image, save_image
 from card_reader.issuance.personalise import AttributeSigner, key_pem, personalise
 from card_reader.issuance.profile import (
+    AUTH_KINDS,
     CaKind,
     Holder,
     Revocation,
@@ -60,7 +64,7 @@ if TYPE_CHECKING:
 DIRECTORY_FORMAT = "onshi-issuer-directory/1"
 # Real CRLs are re-issued daily; test fixtures live in a repository for years.
 DEFAULT_CRL_VALIDITY = dt.timedelta(days=3650)
-_CA_FILES = {CaKind.AUTH: "auth_ca", CaKind.SIGN: "sign_ca"}
+_CA_FILES = {CaKind.AUTH: "auth_ca", CaKind.SIGN: "sign_ca", CaKind.PHONE_AUTH: "phone_auth_ca"}
 
 
 class IssuerError(Exception):
@@ -80,6 +84,8 @@ class DirectoryEntry:
     card_expires_on: str
     status: str = "valid"  # valid | revoked
     revocation_reason: str | None = None
+    # The certificate's issuer when it is not the directory's (a smartphone's), RFC 4514.
+    issuer: str | None = None
 
 
 def generate_sign_password() -> str:
@@ -98,10 +104,12 @@ class Issuer:
         sign_ca: TestCa,
         pseudonym_key: bytes,
         attribute_key: rsa.RSAPrivateKey,
+        phone_ca: TestCa,
     ):
         self.root = root
         self.auth_ca = auth_ca
         self.sign_ca = sign_ca
+        self.phone_ca = phone_ca
         self._pseudonym_key = pseudonym_key
         key_id = key_id_of(attribute_key.public_key())
         unsigned = AttributeSigner(attribute_key, key_id, b"")
@@ -118,7 +126,30 @@ class Issuer:
 
     @property
     def crl_path(self) -> Path:
-        return self.root / "crl" / "auth_ca.crl"
+        return self.crl_path_of(CaKind.AUTH)
+
+    def crl_path_of(self, kind: CaKind) -> Path:
+        return self.root / "crl" / f"{_CA_FILES[kind]}.crl"
+
+    def trusted_ca_paths(self) -> list[Path]:
+        """The user-authentication CAs a server trusts: the cards' and the phones'."""
+        return [self.ca_certificate_path(kind) for kind in AUTH_KINDS]
+
+    def crl_paths(self) -> list[Path]:
+        """Their CRLs, in the same order."""
+        return [self.crl_path_of(kind) for kind in AUTH_KINDS]
+
+    def _ca(self, kind: CaKind) -> TestCa:
+        return {
+            CaKind.AUTH: self.auth_ca,
+            CaKind.SIGN: self.sign_ca,
+            CaKind.PHONE_AUTH: self.phone_ca,
+        }[kind]
+
+    def _kind_of(self, entry: DirectoryEntry) -> CaKind:
+        if entry.issuer == self.phone_ca.certificate.subject.rfc4514_string():
+            return CaKind.PHONE_AUTH
+        return CaKind.AUTH
 
     @property
     def directory_path(self) -> Path:
@@ -152,9 +183,17 @@ class Issuer:
         else:
             attribute_key = generate_key()
             atomic_write(attribute_key_path, key_pem(attribute_key))
-        issuer = cls(root, cas[CaKind.AUTH], cas[CaKind.SIGN], pseudonym_key, attribute_key)
-        if not issuer.crl_path.exists():
-            issuer.publish_crl([], now)
+        issuer = cls(
+            root,
+            cas[CaKind.AUTH],
+            cas[CaKind.SIGN],
+            pseudonym_key,
+            attribute_key,
+            cas[CaKind.PHONE_AUTH],
+        )
+        for kind in AUTH_KINDS:
+            if not issuer.crl_path_of(kind).exists():
+                issuer.publish_crl([], now, kind=kind)
         return issuer
 
     # --- the directory ------------------------------------------------------------------
@@ -171,7 +210,7 @@ class Issuer:
         doc: dict[str, Any] = {
             "format": DIRECTORY_FORMAT,
             "issuer": self.auth_ca.certificate.subject.rfc4514_string(),
-            "certificates": [{**asdict(e), "serial": str(e.serial)} for e in entries],
+            "certificates": [_entry_doc(e) for e in entries],
         }
         atomic_write(self.directory_path, json.dumps(doc, indent=1, ensure_ascii=False).encode())
 
@@ -256,6 +295,69 @@ class Issuer:
         save_image(path, image)
         return path, entry
 
+    def issue_smartphone(
+        self,
+        resident: Resident,
+        *,
+        pin: str,
+        sign_password: str | None = None,
+        now: dt.datetime | None = None,
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+        overwrite: bool = False,
+    ) -> tuple[Path, DirectoryEntry]:
+        """Put `resident`'s certificates on an Android phone (スマホ用電子証明書): the JPKI
+        application alone, its auth certificate from the smartphones' CA, valid as long as
+        the card's would be [chosen]. The phone's image is `<label>-phone`."""
+        now = now or dt.datetime.now(dt.UTC)
+        label = f"{resident.label}-phone"
+        path = self.card_path(label)
+        if path.exists() and not overwrite:
+            raise IssuerError(f"{path} exists: a phone was already set up for {resident.label}")
+        issued_on = now.astimezone(JST).date()
+        expires_on = card_expiry(resident.birth_date, issued_on)
+        start = not_before or now
+        end = not_after or _end_of_day(
+            auth_certificate_expiry(resident.birth_date, issued_on, expires_on)
+        )
+        auth_key, sign_key = generate_key(), generate_key()
+        auth_cert = issue_auth_certificate(
+            self.phone_ca, auth_key.public_key(), new_subject_id(now), start, end
+        )
+        holder = Holder(
+            name=resident.name,
+            address=resident.address,
+            birth_date=resident.birth_date,
+            sex=resident.sex,
+        )
+        sign_cert = issue_sign_certificate(self.sign_ca, sign_key.public_key(), holder, start, end)
+        image = personalise(
+            resident,
+            kind=CardKind.SMARTPHONE,
+            auth_key=auth_key,
+            auth_certificate=auth_cert,
+            auth_ca_certificate=self.phone_ca.certificate,
+            sign_key=sign_key,
+            sign_certificate=sign_cert,
+            sign_ca_certificate=self.sign_ca.certificate,
+            pin=pin,
+            sign_password=sign_password or generate_sign_password(),
+            card_expires_on=expires_on,
+            attribute_signer=self.attribute_signer,
+        )
+        entry = replace(
+            self._entry(
+                auth_cert,
+                label,
+                person_reference(resident.my_number, self._pseudonym_key),
+                expires_on,
+            ),
+            issuer=self.phone_ca.certificate.subject.rfc4514_string(),
+        )
+        self._save_entries([*self.entries(), entry])
+        save_image(path, image)
+        return path, entry
+
     def renew(self, card_path: Path, *, now: dt.datetime | None = None) -> DirectoryEntry:
         """Issue a new auth key and certificate (new serial, same person) onto the card.
 
@@ -266,6 +368,8 @@ class Issuer:
         old = self.entry_for_serial(_auth_serial(image))
         if old.status != "valid":
             raise IssuerError(f"certificate {old.serial} is {old.status}: issue a new card")
+        if image.kind is CardKind.SMARTPHONE:
+            raise IssuerError("a smartphone's certificate is not renewed: set the phone up again")
         issued_on = now.astimezone(JST).date()
         expires_on = dt.date.fromisoformat(old.card_expires_on)
         birth_date = _birth_date_of(image)
@@ -312,8 +416,11 @@ class Issuer:
         entry = self.entry_for_serial(serial)
         if entry.status == "revoked":
             raise IssuerError(f"certificate {serial} is already revoked")
-        current = self.load_crl()
-        self.publish_crl([*revocations_of(current), Revocation(serial, now, reason)], now)
+        kind = self._kind_of(entry)
+        current = self.load_crl(kind)
+        self.publish_crl(
+            [*revocations_of(current), Revocation(serial, now, reason)], now, kind=kind
+        )
         self._save_entries(
             [
                 replace(e, status="revoked", revocation_reason=reason.value)
@@ -323,23 +430,33 @@ class Issuer:
             ]
         )
 
-    def load_crl(self) -> x509.CertificateRevocationList:
-        return x509.load_der_x509_crl(self.crl_path.read_bytes())
+    def load_crl(self, kind: CaKind = CaKind.AUTH) -> x509.CertificateRevocationList:
+        return x509.load_der_x509_crl(self.crl_path_of(kind).read_bytes())
 
     def publish_crl(
         self,
         revocations: list[Revocation],
         now: dt.datetime,
         validity: dt.timedelta = DEFAULT_CRL_VALIDITY,
+        *,
+        kind: CaKind = CaKind.AUTH,
     ) -> None:
-        """Sign and write the CRL with the next CRL number."""
+        """Sign and write the CRL of the `kind` CA with the next CRL number."""
         number = 1
-        if self.crl_path.exists():
-            previous = self.load_crl()
+        path = self.crl_path_of(kind)
+        if path.exists():
+            previous = self.load_crl(kind)
             number = previous.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
             number += 1
-        crl = build_crl(self.auth_ca, revocations, now, now + validity, number)
-        atomic_write(self.crl_path, crl.public_bytes(Encoding.DER))
+        crl = build_crl(self._ca(kind), revocations, now, now + validity, number)
+        atomic_write(path, crl.public_bytes(Encoding.DER))
+
+
+def _entry_doc(entry: DirectoryEntry) -> dict[str, Any]:
+    doc = {**asdict(entry), "serial": str(entry.serial)}
+    if entry.issuer is None:  # the directory's issuer: said once, at the top
+        del doc["issuer"]
+    return doc
 
 
 def _common_name(cert: x509.Certificate) -> str:

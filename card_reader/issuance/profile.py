@@ -36,10 +36,17 @@ TEST_MARK = "onshi test CA - not J-LIS"
 
 
 class CaKind(Enum):
-    """JPKI runs one CA for user authentication and one for signatures."""
+    """JPKI runs one CA for user authentication and one for signatures; a smartphone's
+    user-authentication certificate comes from a CA of its own (its name is [chosen]: the
+    real one is not published)."""
 
     AUTH = "JPKI for user authentication"
     SIGN = "JPKI for digital signature"
+    PHONE_AUTH = "JPKI for smartphone user authentication"
+
+
+# The CAs that issue user-authentication certificates, which the server trusts.
+AUTH_KINDS = (CaKind.AUTH, CaKind.PHONE_AUTH)
 
 
 def generate_key() -> rsa.RSAPrivateKey:
@@ -201,9 +208,10 @@ def issue_auth_certificate(
     not_before: dt.datetime,
     not_after: dt.datetime,
 ) -> x509.Certificate:
-    """A user-authentication certificate: `C=JP, CN=<opaque id>`, digitalSignature only."""
-    if ca.kind is not CaKind.AUTH:
-        raise ValueError("the auth certificate comes from the user-authentication CA")
+    """A user-authentication certificate: `C=JP, CN=<opaque id>`, digitalSignature only,
+    from the card's CA or the smartphone's (the same profile [chosen])."""
+    if ca.kind not in AUTH_KINDS:
+        raise ValueError("the auth certificate comes from a user-authentication CA")
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),

@@ -26,6 +26,8 @@ class Resident(BaseModel):
     # What the municipality issued: a card with PINs, or a 顔認証マイナンバーカード without
     # (docs/card.md, the kinds of card).
     card: Literal["card", "face_card"] = "card"
+    # Whether the person also put the certificate on an Android phone (スマホ用電子証明書).
+    smartphone: bool = False
 
     @field_validator("my_number")
     @classmethod

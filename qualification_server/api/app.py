@@ -79,6 +79,7 @@ def build_dependencies(settings: Settings) -> Dependencies:
         trust=TrustStore(
             settings.jpki_ca_files,
             settings.jpki_crl_files,
+            smartphone_ca_files=settings.jpki_smartphone_ca_files,
             refuse_test_material=not settings.is_development,
             high_water=_crl_marks_of(sessions),
         ),

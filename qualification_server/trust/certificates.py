@@ -53,5 +53,9 @@ def person_of(deps: Dependencies, cert: ValidatedCertificate) -> str:
 
 def certificate_summary(cert: ValidatedCertificate | None, der: bytes | None) -> dict[str, Any]:
     if cert is not None:
-        return {"issuer": cert.issuer.rfc4514_string(), "serial": str(cert.serial)}
+        return {
+            "issuer": cert.issuer.rfc4514_string(),
+            "serial": str(cert.serial),
+            "credential": cert.kind.value,
+        }
     return {"sha256": hashlib.sha256(der).hexdigest()} if der else {}

@@ -19,6 +19,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from qualification_server.trust.file_stamps import FileStamp, file_stamp
+from qualification_server.trust.grace import CredentialKind
 from qualification_server.trust.rollback import CrlHighWater, CrlMark
 from qualification_server.trust.test_material import (
     CommittedTestMaterial,
@@ -76,6 +77,7 @@ def load_anchors(
     ca_files: list[Path],
     crl_files: list[Path],
     *,
+    smartphone_ca_files: list[Path] | tuple[Path, ...] = (),
     refuse_test_material: bool = False,
     high_water: CrlHighWater | None = None,
     previous: TrustAnchors | None = None,
@@ -85,9 +87,12 @@ def load_anchors(
     `refuse_test_material` (outside development): a committed test CA is a configuration
     error and a CRL the committed test CA signed is ignored (`test_material`).
     `high_water`: a CRL older than one seen of its CA is ignored, and the CA keeps the newer
-    one of `previous` (the anchors in use) if it has it, else none (`rollback`)."""
+    one of `previous` (the anchors in use) if it has it, else none (`rollback`).
+    `smartphone_ca_files`: the CAs of smartphones' certificates (スマホ用電子証明書), trusted
+    like the cards' and told apart by being configured here (`grace.CredentialKind`)."""
     cas: list[x509.Certificate] = []
-    for path in ca_files:
+    kinds: dict[bytes, CredentialKind] = {}
+    for path in [*ca_files, *smartphone_ca_files]:
         try:
             certificates = read_certificates(path)
             if refuse_test_material:
@@ -98,6 +103,12 @@ def load_anchors(
         except _LOAD_ERRORS as exc:
             raise TrustConfigurationError(f"cannot load CA certificate {path}: {exc}") from exc
         cas.extend(certificates)
+        kind = (
+            CredentialKind.SMARTPHONE
+            if path in smartphone_ca_files
+            else CredentialKind.PHYSICAL_CARD
+        )
+        kinds.update((c.subject.public_bytes(), kind) for c in certificates)
     crls: dict[bytes, x509.CertificateRevocationList] = {}
     for path in crl_files:
         try:
@@ -124,7 +135,9 @@ def load_anchors(
     return TrustAnchors(
         tuple(
             TrustedCa(
-                ca, _not_rolled_back(ca, crls.get(ca.subject.public_bytes()), high_water, previous)
+                ca,
+                _not_rolled_back(ca, crls.get(ca.subject.public_bytes()), high_water, previous),
+                kinds[ca.subject.public_bytes()],
             )
             for ca in cas
         )
@@ -171,6 +184,7 @@ class TrustStore:
         crl_files: list[Path],
         check_interval_s: float = 1.0,
         *,
+        smartphone_ca_files: list[Path] | tuple[Path, ...] = (),
         refuse_test_material: bool = False,
         high_water: CrlHighWater | None = None,
     ) -> None:
@@ -180,7 +194,8 @@ class TrustStore:
         self.high_water = CrlHighWater() if high_water is None else high_water
         self._ca_files = list(ca_files)
         self._crl_files = list(crl_files)
-        self._paths = [*self._ca_files, *self._crl_files]
+        self._smartphone_ca_files = list(smartphone_ca_files)
+        self._paths = [*self._ca_files, *self._smartphone_ca_files, *self._crl_files]
         self._interval = check_interval_s
         self._lock = threading.Lock()
         stamp = file_stamp(self._paths)
@@ -191,6 +206,7 @@ class TrustStore:
         return load_anchors(
             self._ca_files,
             self._crl_files,
+            smartphone_ca_files=self._smartphone_ca_files,
             refuse_test_material=self._refuse_test_material,
             high_water=self.high_water,
             previous=previous,

@@ -5,8 +5,8 @@ information only. No I/O.
 "Three months" [chosen]: through the same day of the month three calendar months after the
 certificate's notAfter date in Japan time (the last day of that month when it is shorter),
 judged by the check's Japan date. A smartphone's certificate (スマホ用電子証明書) gets no grace:
-`grace_last_day` takes the credential's kind so that one can be added without touching the
-check.
+`grace_last_day` takes the credential's kind, which is its CA's: the server is told which CAs
+are smartphones' (`ONSHI_JPKI_SMARTPHONE_CA_FILES`).
 """
 
 from __future__ import annotations
@@ -21,26 +21,18 @@ from onshi_kernel.japan_time import japan_date
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from cryptography import x509
 
 
 class CredentialKind(enum.Enum):
-    """What holds the certificate. Only physical cards exist today; a smartphone's
-    certificate would be a member of its own, with no entry in `GRACE_MONTHS`."""
+    """What holds the certificate: a physical card (the face card too) or a smartphone."""
 
     PHYSICAL_CARD = "physical card"
+    SMARTPHONE = "smartphone"
 
 
 # The months of grace each kind gets after its certificate expires; a kind not listed (a
 # smartphone's certificate) gets none.
 GRACE_MONTHS: Mapping[CredentialKind, int] = {CredentialKind.PHYSICAL_CARD: 3}
-
-
-def kind_of(certificate: x509.Certificate) -> CredentialKind:
-    """The kind of credential `certificate` is on: every certificate onshi trusts is a
-    physical card's (how a smartphone's would be told apart, by its CA or its policy, is
-    not known)."""
-    return CredentialKind.PHYSICAL_CARD
 
 
 def months_after(day: dt.date, months: int) -> dt.date:

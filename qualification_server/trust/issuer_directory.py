@@ -1,7 +1,8 @@
 """Who a certificate belongs to: the card issuer's directory (J-LIS's role, docs/domain.md).
 
 The directory maps an auth certificate (issuer + serial) to the person reference the insurer
-registry also knows. Here it is the issuer's `directory.json` (written by `card-reader
+registry also knows: a card's, under the directory's issuer, and a smartphone's, whose entry
+names the smartphones' CA. Here it is the issuer's `directory.json` (written by `card-reader
 issue`), reloaded when it changes; a deployment would put an online service behind the same
 `IssuerDirectory` protocol.
 """
@@ -41,7 +42,17 @@ def parse_directory(text: str) -> dict[tuple[str, int], str]:
     if doc.get("format") != DIRECTORY_FORMAT:
         raise IssuerDirectoryError(f"not an issuer directory (format {doc.get('format')!r})")
     issuer = x509.Name.from_rfc4514_string(doc["issuer"]).rfc4514_string()
-    return {(issuer, int(e["serial"])): str(e["person_ref"]) for e in doc["certificates"]}
+    return {
+        (_issuer_of(e, issuer), int(e["serial"])): str(e["person_ref"]) for e in doc["certificates"]
+    }
+
+
+def _issuer_of(entry: dict[str, object], default: str) -> str:
+    """An entry names its issuer when it is not the directory's (a smartphone's CA)."""
+    named = entry.get("issuer")
+    if named is None:
+        return default
+    return x509.Name.from_rfc4514_string(str(named)).rfc4514_string()
 
 
 class FileIssuerDirectory:

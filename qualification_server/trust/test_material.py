@@ -111,7 +111,8 @@ def describe(issuer_dir: Path) -> dict[str, object]:
         keys[pem.stem] = base64.b64encode(spki).decode("ascii")
     directory = json.loads((issuer_dir / "directory.json").read_text(encoding="utf-8"))
     certificates = sorted(
-        [directory["issuer"], str(entry["serial"])] for entry in directory["certificates"]
+        [entry.get("issuer", directory["issuer"]), str(entry["serial"])]
+        for entry in directory["certificates"]
     )
     return {
         "format": MANIFEST_FORMAT,

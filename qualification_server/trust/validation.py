@@ -29,7 +29,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from qualification_server.trust.grace import in_grace, kind_of
+from qualification_server.trust.grace import CredentialKind, in_grace
 
 # docs/card.md (unconfirmed inside real certificates): kept a setting of `TrustAnchors`.
 USER_AUTH_POLICY = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")
@@ -91,6 +91,7 @@ class TrustedCa:
 
     certificate: x509.Certificate
     crl: x509.CertificateRevocationList | None
+    kind: CredentialKind = CredentialKind.PHYSICAL_CARD  # what its certificates are on
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class ValidatedCertificate:
     public_key: rsa.RSAPublicKey
     issuer: x509.Name  # read once: cryptography builds a new Name at every read
     in_grace: bool = False  # expired, and taken in its grace (trust/grace.py)
+    kind: CredentialKind = CredentialKind.PHYSICAL_CARD  # the issuing CA's kind
 
     @property
     def serial(self) -> int:
@@ -206,7 +208,7 @@ def validate_certificate(
         raise CertificateNotYetValid(f"valid from {cert.not_valid_before_utc.isoformat()}")
     path_at, graced = at, False
     if at > cert.not_valid_after_utc:
-        if not (grace and in_grace(kind_of(cert), cert.not_valid_after_utc, at)):
+        if not (grace and in_grace(ca.kind, cert.not_valid_after_utc, at)):
             raise CertificateExpired(f"expired at {cert.not_valid_after_utc.isoformat()}")
         path_at, graced = cert.not_valid_after_utc, True
     verifier = (
@@ -223,7 +225,7 @@ def validate_certificate(
     except DER_PARSE_ERRORS as exc:  # a part the verifier parses on its own
         raise MalformedCertificate(f"path validation cannot read it: {exc}") from None
     check_revocation(cert, ca, at)
-    return ValidatedCertificate(cert, der, public_key, issuer, in_grace=graced)
+    return ValidatedCertificate(cert, der, public_key, issuer, in_grace=graced, kind=ca.kind)
 
 
 def check_revocation(cert: x509.Certificate, ca: TrustedCa, at: dt.datetime) -> None:
