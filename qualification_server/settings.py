@@ -41,7 +41,8 @@ class Settings(OnshiSettings):
     jpki_smartphone_ca_files: list[Path] = Field(
         default=[FIXTURE_ISSUER / "ca" / "phone_auth_ca.pem"],
         description="the CAs of smartphones' certificates (スマホ用電子証明書): trusted like the "
-        "cards' CAs, their certificates recorded as a smartphone's and given no expiry grace",
+        "cards' CAs, their certificates recorded as a smartphone's and given no expiry grace; "
+        "unset, the committed test CA in development and none outside it",
     )
     jpki_crl_files: list[Path] = Field(
         default=[
@@ -92,6 +93,10 @@ class Settings(OnshiSettings):
             raise ValueError(
                 self.development_default_refused("ONSHI_CHALLENGE_KEY", "development key")
             )
+        if "jpki_smartphone_ca_files" not in self.model_fields_set:
+            # Unset outside development: no smartphone CA (a deployment names its own), rather
+            # than the committed test one to refuse.
+            object.__setattr__(self, "jpki_smartphone_ca_files", [])  # the model is frozen
         # The committed test CA's key is public: trusting it would accept anyone's card.
         checks: tuple[tuple[str, Literal["ca", "crl", "directory"], list[Path]], ...] = (
             ("ONSHI_JPKI_CA_FILES", "ca", self.jpki_ca_files),

@@ -5,13 +5,16 @@ docs/domain.md)."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from card_reader.core.jpki import JpkiFile
 from card_reader.emulator.image import load_image
 from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import Resident
+from qualification_server.settings import Settings
 from qualification_server.trust.certificates import certificate_summary
 from qualification_server.trust.files import load_anchors
 from qualification_server.trust.grace import CredentialKind
@@ -21,6 +24,7 @@ from qualification_server.trust.validation import (
     UntrustedCertificate,
     validate_certificate,
 )
+from tests.qualification_server.test_settings import REPO, production
 from tests.support.cards import PIN
 
 
@@ -64,13 +68,26 @@ def test_a_phone_ca_not_configured_is_not_trusted(
 def test_an_expired_phone_certificate_gets_no_grace_where_a_card_would(
     issuer: Issuer, resident_list: list[Resident]
 ) -> None:
-    # valid from the CAs' start (the path is validated as of the end) until a second ago
-    now = dt.datetime.now(dt.UTC)
-    start = issuer.phone_ca.certificate.not_valid_before_utc + dt.timedelta(seconds=1)
-    window = {"not_before": start, "not_after": now - dt.timedelta(seconds=1)}
+    # valid for the CAs' first hour, checked a day later (the path is validated as of the end)
+    start = issuer.phone_ca.certificate.not_valid_before_utc
+    window = {"not_before": start, "not_after": start + dt.timedelta(hours=1)}
     phone, _ = issuer.issue_smartphone(resident_list[0], pin=PIN, **window)
     card, _ = issuer.issue_card(resident_list[1], pin=PIN, overwrite=True, **window)
-    anchors, now = anchors_of(issuer), dt.datetime.now(dt.UTC)
-    assert validate_certificate(auth_der(card), anchors, now, grace=True).in_grace
+    anchors, at = anchors_of(issuer), start + dt.timedelta(days=1)
+    assert validate_certificate(auth_der(card), anchors, at, grace=True).in_grace
     with pytest.raises(CertificateExpired):
-        validate_certificate(auth_der(phone), anchors, now, grace=True)
+        validate_certificate(auth_der(phone), anchors, at, grace=True)
+
+
+def test_outside_development_no_smartphone_ca_is_trusted_unless_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert production(monkeypatch, tmp_path).jpki_smartphone_ca_files == []
+    committed = REPO / "fixtures" / "issuer" / "ca" / "phone_auth_ca.pem"
+    with pytest.raises(ValidationError, match="ONSHI_JPKI_SMARTPHONE_CA_FILES"):
+        production(monkeypatch, tmp_path, ONSHI_JPKI_SMARTPHONE_CA_FILES=f'["{committed}"]')
+
+
+def test_development_trusts_the_committed_smartphone_ca(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONSHI_ENV", "development")
+    assert [p.name for p in Settings().jpki_smartphone_ca_files] == ["phone_auth_ca.pem"]
