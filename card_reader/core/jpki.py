@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from card_reader.core.errors import MalformedResponse
+from card_reader.core.errors import MalformedResponse, SecurityStatusNotSatisfied
 from card_reader.core.iso7816 import IsoChannel
 
 if TYPE_CHECKING:
@@ -157,3 +157,15 @@ class JpkiSession:
         """VERIFY the PIN, then sign `digest`: the card's proof of presence."""
         self.verify_auth_pin(pin)
         return self.sign_digest(digest)
+
+    def prove_presence(self, pin: str, digest: bytes) -> tuple[bytes, bytes]:
+        """The auth certificate and the signature of `digest` after VERIFY PIN, from a card
+        or a smartphone: a card's certificate is free to read, so it is read first; a
+        smartphone's answers `69 82` until the PIN is verified, and is read after it. A card
+        costs no command more than reading and `authenticate`."""
+        try:
+            certificate = self.read_auth_certificate()
+        except SecurityStatusNotSatisfied:
+            self.verify_auth_pin(pin)
+            return self.read_auth_certificate(), self.sign_digest(digest)
+        return certificate, self.authenticate(pin, digest)
