@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import time
 from collections.abc import Iterator
@@ -23,6 +24,24 @@ REPO = Path(__file__).resolve().parents[2]
 PIN = "1234"
 SIGN_PASSWORD = "TESTPASS1"
 
+# Each issuer directory a session made, opened once: loading a CA's RSA key checks it, which
+# costs more than copying the whole directory, and every copy holds the same keys.
+_OPENED: dict[Path, Issuer] = {}
+
+
+def issuer_copy(template: Path, root: Path) -> Issuer:
+    """A private copy of the issuer directory `template` at `root`, open: what
+    `Issuer.open(root)` gives, its keys the template's (loaded once a session)."""
+    shutil.copytree(template, root)
+    opened = _OPENED.get(template)
+    if opened is None:
+        opened = _OPENED[template] = Issuer.open(template, pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
+    issuer = copy.copy(opened)
+    issuer.root = root
+    # Everything else an issuer holds is its keys: nothing that names where it lives.
+    assert not any(isinstance(v, Path) for k, v in vars(issuer).items() if k != "root")
+    return issuer
+
 
 @pytest.fixture(scope="session")
 def resident_list() -> list[Resident]:
@@ -42,9 +61,7 @@ def issuer_dir(tmp_path_factory: pytest.TempPathFactory, resident_list: list[Res
 @pytest.fixture
 def issuer(issuer_dir: Path, tmp_path: Path) -> Issuer:
     """A private copy of the issuer directory, free to revoke and renew in."""
-    root = tmp_path / "issuer"
-    shutil.copytree(issuer_dir, root)
-    return Issuer.open(root, pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
+    return issuer_copy(issuer_dir, tmp_path / "issuer")
 
 
 @pytest.fixture
