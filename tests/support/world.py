@@ -8,14 +8,16 @@ import datetime as dt
 import hashlib
 import os
 import shutil
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -55,6 +57,7 @@ from qualification_server.db import make_engine, make_session_factory, migrate, 
 from qualification_server.settings import Settings
 from qualification_server.trust.files import TrustStore
 from qualification_server.trust.issuer_directory import FileIssuerDirectory
+from tests.support.cards import issuer_copy
 
 REPO = Path(__file__).resolve().parents[2]
 PIN = "1234"
@@ -68,13 +71,124 @@ D = dt.date
 # --- databases: SQLite files, or throw-away PostgreSQL databases under DATABASE_URL ----------
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """A PostgreSQL template's contents, to put a database made from it back as it was:
+    each table's rows (as COPY writes them), each sequence's position, and a digest of the
+    schema (a database whose schema a test changed is not put back but left to be dropped)."""
+
+    schema: str
+    tables: tuple[tuple[str, bytes], ...]
+    sequences: tuple[tuple[str, int, bool], ...]
+
+
+_SCHEMA_DIGEST = """
+SELECT md5(string_agg(item, ',' ORDER BY item)) FROM (
+    SELECT c.relname || ':' || c.relkind::text || ':' || coalesce(a.attname, '') || ':'
+        || coalesce(format_type(a.atttypid, a.atttypmod), '') || ':'
+        || coalesce(a.attnotnull::text, '') || ':'
+        || coalesce(pg_get_expr(d.adbin, d.adrelid), '') AS item
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+    WHERE n.nspname = 'public'
+    UNION ALL
+    SELECT c.conrelid::regclass::text || ':' || c.conname || ':' || pg_get_constraintdef(c.oid)
+    FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+    WHERE n.nspname = 'public'
+    UNION ALL
+    SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'
+    UNION ALL
+    SELECT t.tgrelid::regclass::text || ':' || t.tgname FROM pg_trigger t
+    JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND NOT t.tgisinternal
+) items
+"""
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _take_snapshot(url: str) -> _Snapshot:
+    with psycopg.connect(_libpq(url)) as conn:
+        schema = conn.execute(_SCHEMA_DIGEST).fetchone()
+        names = [row[0] for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+        )]  # fmt: skip
+        tables = []
+        for name in names:
+            with conn.cursor().copy(f"COPY public.{_quote(name)} TO STDOUT") as copy:
+                tables.append((name, b"".join(bytes(chunk) for chunk in copy)))
+        sequences = []
+        for (name,) in conn.execute(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"
+        ).fetchall():
+            row = conn.execute(f"SELECT last_value, is_called FROM public.{_quote(name)}")
+            last, called = row.fetchone() or (1, False)
+            sequences.append((f"public.{_quote(name)}", int(last), bool(called)))
+    assert schema is not None
+    return _Snapshot(str(schema[0]), tuple(tables), tuple(sequences))
+
+
+def _put_back(url: str, snapshot: _Snapshot) -> bool:
+    """Put a database made from a template back to the template's contents; False (and
+    the database left as it is) if its schema changed or it cannot be had to itself."""
+    try:
+        with psycopg.connect(_libpq(url)) as conn:
+            conn.execute("SET lock_timeout = '5s'")
+            # Whatever a test left connected (it has ended) goes, so nothing writes after us.
+            others = (
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            conn.execute(others)
+            conn.commit()
+            for _ in range(100):
+                alive = conn.execute(others.replace("pg_terminate_backend(pid)", "pid")).fetchall()
+                conn.commit()
+                if not alive:
+                    break
+                time.sleep(0.05)
+            else:
+                return False
+            schema = conn.execute(_SCHEMA_DIGEST).fetchone()
+            if schema is None or schema[0] != snapshot.schema:
+                return False
+            # Rows go and come back in any order: foreign keys are not checked meanwhile.
+            conn.execute("SET LOCAL session_replication_role = replica")
+            for name, _ in snapshot.tables:
+                conn.execute(f"DELETE FROM public.{_quote(name)}")
+            with conn.cursor() as cursor:
+                for name, rows in snapshot.tables:
+                    if rows:
+                        with cursor.copy(f"COPY public.{_quote(name)} FROM STDIN") as copy:
+                            copy.write(rows)
+                for sequence, last, called in snapshot.sequences:
+                    cursor.execute("SELECT setval(%s, %s, %s)", (sequence, last, called))
+            conn.commit()
+        return True
+    except psycopg.Error:
+        return False
+
+
 class Databases:
     """Throw-away databases: SQLite files, or PostgreSQL databases under DATABASE_URL.
 
     `databases(name)` is an empty one. `databases.migrated(name, schema)` is one whose
     schema ("server" or "registry") is at head already: a copy of a template migrated once a
     session (a file copy; `CREATE DATABASE … TEMPLATE`), which spares every test its
-    migrations. Everything made is dropped when the session ends."""
+    migrations. `databases.template(key, build)` makes such a template with whatever
+    `build(url)` puts in it, once; `databases.lease(name, key)` is a database as that
+    template is, for the length of a `with`. On PostgreSQL a leased database is not dropped
+    afterwards but put back as the template was (its rows and sequences) and leased again:
+    making a database costs a copy of the catalogue, and dropping one a checkpoint. Everything
+    made is dropped when the session ends."""
 
     def __init__(self, folder: Path) -> None:
         self._folder = folder
@@ -82,18 +196,48 @@ class Databases:
         self._base = make_url(url) if url else None
         self._created: list[str] = []
         self._templates: dict[str, str] = {}
+        self._snapshots: dict[str, _Snapshot] = {}
+        self._free: dict[str, list[str]] = {}
 
     def __call__(self, name: str) -> str:
         return self._make(name, template=None)
 
     def migrated(self, name: str, schema: str) -> str:
-        if schema not in self._templates:
-            template = self._make(f"template_{schema}", template=None)
-            engine = (make_engine if schema == "server" else registry_db.make_engine)(template)
+        return self._make(name, template=self.migrated_template(schema))
+
+    def migrated_template(self, schema: str) -> str:
+        """The template of `migrated(…, schema)`: its name for `lease`."""
+
+        def build(url: str) -> None:
+            engine = (make_engine if schema == "server" else registry_db.make_engine)(url)
             (migrate if schema == "server" else registry_db.migrate)(engine)
             engine.dispose()  # a template may have no sessions when it is copied
-            self._templates[schema] = template
-        return self._make(name, template=self._templates[schema])
+
+        return self.template(schema, build)
+
+    def template(self, key: str, build: Callable[[str], object]) -> str:
+        """The template database `key`: made empty and given to `build` the first time."""
+        if key not in self._templates:
+            template = self._make(f"template_{key}", template=None)
+            build(template)
+            self._templates[key] = template
+        return self._templates[key]
+
+    @contextmanager
+    def lease(self, name: str, key: str) -> Iterator[str]:
+        """A database as template `key` (made with `template` or `migrated`) is, while the
+        `with` lasts; the body's engines must be disposed of before it ends."""
+        template = self._templates[key]
+        if self._base is None:
+            yield self._make(name, template=template)
+            return
+        if key not in self._snapshots:
+            self._snapshots[key] = _take_snapshot(template)
+        free = self._free.setdefault(key, [])
+        url = free.pop() if free else self._make(name, template=template)
+        yield url  # an error in the body leaves the database out of the pool, to be dropped
+        if _put_back(url, self._snapshots[key]):
+            free.append(url)
 
     def _make(self, name: str, *, template: str | None) -> str:
         tag = f"{name}_{uuid.uuid4().hex[:8]}"
@@ -332,53 +476,70 @@ def seed_registry(url: str, residents: dict[str, Resident]) -> dict[str, int]:
     return ids
 
 
+REGISTRY_SEEDED = "registry_seeded"  # the template: the registry as seed_registry leaves it
+
+
+@pytest.fixture(scope="session")
+def seeded_registry(database_factory: Databases, residents: dict[str, Resident]) -> dict[str, int]:
+    """The qualification ids of the registry template `REGISTRY_SEEDED` (seeded once a
+    session: every world's registry is a copy of it)."""
+    ids: dict[str, int] = {}
+
+    def build(url: str) -> None:
+        ids.update(seed_registry(url, residents))
+
+    database_factory.template(REGISTRY_SEEDED, build)
+    return ids
+
+
 @pytest.fixture
 def world(
     database_factory: Databases,
     issuer_template: Path,
-    residents: dict[str, Resident],
+    seeded_registry: dict[str, int],
     tmp_path: Path,
 ) -> Iterator[World]:
-    root = tmp_path / "issuer"
-    shutil.copytree(issuer_template, root)
-    issuer = Issuer.open(root, pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
-    registry_url = database_factory.migrated("registry", "registry")
-    ids = seed_registry(registry_url, residents)
-    settings = Settings(
-        database_url=database_factory.migrated("server", "server"),
-        registry_database_url=registry_url,
-        jpki_ca_files=[issuer.ca_certificate_path(issuer.auth_ca.kind)],
-        jpki_crl_files=[issuer.crl_path],
-        issuer_directory_files=[issuer.directory_path],
-        insured_lookups_per_minute=1000,
-    )
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    sessions = make_session_factory(engine)
-    clock = Clock()
-    registry_engine = registry_db.make_engine(registry_url)
-    registry = registry_db.make_session_factory(registry_engine)
-    deps = Dependencies(
-        settings=settings,
-        sessions=sessions,
-        trust=TrustStore(settings.jpki_ca_files, settings.jpki_crl_files, check_interval_s=0),
-        directory=FileIssuerDirectory(settings.issuer_directory_files, check_interval_s=0),
-        source=RegistryQualificationSource(registry_engine),
-        clock=clock,
-    )
-    device = Ed25519PrivateKey.generate()
-    with transaction(sessions) as s:
-        token = register_clinic(session=s, code=CLINIC, name="霞が関クリニック", now=clock())
-        other = register_clinic(session=s, code=OTHER_CLINIC, name="梅田薬局", now=clock())
-        register_device(
-            session=s, clinic_code=CLINIC, device_id="face-1", now=clock(),
-            public_key=device.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
-        )  # fmt: skip
-    # tests seal the access log and look up batches themselves, when they mean to
-    with TestClient(
-        create_app(deps, seal_interval_s=None, batch_interval_s=None),
-        raise_server_exceptions=False,
-    ) as client:
-        yield World(client, deps, issuer, clock, token, other, device, ids, registry)
-    engine.dispose()
-    registry_engine.dispose()
+    issuer = issuer_copy(issuer_template, tmp_path / "issuer")
+    database_factory.migrated_template("server")
+    with (
+        database_factory.lease("registry", REGISTRY_SEEDED) as registry_url,
+        database_factory.lease("server", "server") as server_url,
+    ):
+        settings = Settings(
+            database_url=server_url,
+            registry_database_url=registry_url,
+            jpki_ca_files=[issuer.ca_certificate_path(issuer.auth_ca.kind)],
+            jpki_crl_files=[issuer.crl_path],
+            issuer_directory_files=[issuer.directory_path],
+            insured_lookups_per_minute=1000,
+        )
+        engine = make_engine(settings.database_url)  # at head already: a copy of the template
+        sessions = make_session_factory(engine)
+        clock = Clock()
+        registry_engine = registry_db.make_engine(registry_url)
+        registry = registry_db.make_session_factory(registry_engine)
+        deps = Dependencies(
+            settings=settings,
+            sessions=sessions,
+            trust=TrustStore(settings.jpki_ca_files, settings.jpki_crl_files, check_interval_s=0),
+            directory=FileIssuerDirectory(settings.issuer_directory_files, check_interval_s=0),
+            source=RegistryQualificationSource(registry_engine),
+            clock=clock,
+        )
+        device = Ed25519PrivateKey.generate()
+        with transaction(sessions) as s:
+            token = register_clinic(session=s, code=CLINIC, name="霞が関クリニック", now=clock())
+            other = register_clinic(session=s, code=OTHER_CLINIC, name="梅田薬局", now=clock())
+            register_device(
+                session=s, clinic_code=CLINIC, device_id="face-1", now=clock(),
+                public_key=device.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
+            )  # fmt: skip
+        ids = dict(seeded_registry)
+        # tests seal the access log and look up batches themselves, when they mean to
+        with TestClient(
+            create_app(deps, seal_interval_s=None, batch_interval_s=None),
+            raise_server_exceptions=False,
+        ) as client:
+            yield World(client, deps, issuer, clock, token, other, device, ids, registry)
+        engine.dispose()
+        registry_engine.dispose()
