@@ -96,6 +96,12 @@ def readers(pcscd: Pcscd) -> Iterator[PcscReaders]:
 class InsertedCard:
     """An emulated card in a vpcd slot of the real pcscd."""
 
+    # PCSC_NOTES: swapping cards faster than a poll period loses the next card. The wait is
+    # owed by the next insertion, not paid at every removal: a test's last removal is
+    # mostly followed by the next test's set-up, which takes longer than that anyway.
+    SETTLE_S = 0.5
+    _removed_at = -SETTLE_S  # time.monotonic() of the last removal
+
     def __init__(self, card: EmulatedCard, readers: PcscReaders, slot: int = 0) -> None:
         self.card = card
         self.reader = vpcd_reader_name(slot)
@@ -103,6 +109,7 @@ class InsertedCard:
         self.socket = VpcdCardSocket(card, slot=slot)
 
     def insert(self) -> None:
+        self.settle()
         self.socket = VpcdCardSocket(self.card, slot=self.socket.slot)
         self.socket.start()
         self.readers.wait_for_card(self.reader, timeout_s=5)
@@ -110,12 +117,22 @@ class InsertedCard:
     def remove(self) -> None:
         self.socket.close()
         assert self.readers.wait_for_removal(self.reader, timeout_s=5)
-        self.settle()
+        InsertedCard._removed_at = time.monotonic()
 
     @staticmethod
     def settle() -> None:
-        # PCSC_NOTES: swapping cards faster than a poll period loses the next card.
-        time.sleep(0.5)
+        """Wait until a poll period has passed since the last card left its reader."""
+        rest = InsertedCard._removed_at + InsertedCard.SETTLE_S - time.monotonic()
+        if rest > 0:
+            time.sleep(rest)
+
+
+@pytest.fixture(autouse=True)
+def _settled_reader(request: pytest.FixtureRequest) -> None:
+    """A test of the reader stack starts a poll period after the last removal, however it
+    inserts its cards (`card-reader emulate` too)."""
+    if request.node.get_closest_marker("pcsc") is not None:
+        InsertedCard.settle()
 
 
 @pytest.fixture
