@@ -97,14 +97,19 @@ def migrated_engine(database_url: str) -> Iterator[Engine]:
 
 
 def _empty(engine: Engine) -> None:
+    # DELETE, not TRUNCATE: PostgreSQL gives every truncated table new files, which costs
+    # a third of a second for tables of a few rows, twice a test; their sequences start again
+    # as TRUNCATE … RESTART IDENTITY would make them.
     with engine.begin() as connection:
+        for name in table_names():
+            connection.execute(text(f"DELETE FROM {name}"))
         if connection.dialect.name == "postgresql":
             connection.execute(
-                text(f"TRUNCATE {', '.join(table_names())} RESTART IDENTITY CASCADE")
+                text(
+                    "SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false)"
+                    " FROM pg_sequences WHERE schemaname = current_schema()"
+                )
             )
-        else:
-            for name in table_names():
-                connection.execute(text(f"DELETE FROM {name}"))
 
 
 @pytest.fixture
