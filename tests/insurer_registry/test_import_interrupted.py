@@ -28,8 +28,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, inspect, make_url, text
+from sqlalchemy.orm import Session, sessionmaker
 
+from insurer_registry.db import transaction
+from insurer_registry.importer.service import import_csv
 from insurer_registry.importer.staging import REJECTS, STAGING
+from insurer_registry.members.audit import Actor
+from insurer_registry.settings import Settings
 from tests.support.registry import INSURER_A, RegisteredInsurer, my_number
 
 pytestmark = pytest.mark.db
@@ -131,6 +136,19 @@ class Import:
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def import_known(sessions: sessionmaker[Session], settings: Settings, path: Path) -> None:
+    """Import `path` in this process, as the command would (its actor, the registry's key):
+    the members known before the big file, without starting a process for them."""
+    with path.open("rb") as source, transaction(sessions) as session:
+        report = import_csv(
+            session=session,
+            source=source,
+            pseudonym_key=settings.pseudonym_bytes,
+            actor=Actor.operator("import"),
+        )
+    assert (report.committed, report.rejected) == (True, 0)
 
 
 def run_to_end(database_url: str, path: Path, log: Path) -> str:
@@ -257,12 +275,14 @@ def test_an_import_killed_part_way_leaves_nothing_and_completes_when_run_again(
     phase: Phase,
     database_url: str,
     engine: Engine,
+    sessions: sessionmaker[Session],
+    settings: Settings,
     insurer_a: RegisteredInsurer,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     known = write_csv(tmp_path / "known.csv", [member(n) for n in range(KNOWN)])
-    run_to_end(database_url, known, tmp_path / "known.log")
+    import_known(sessions, settings, known)
     before = Snapshot.of(engine)
     assert before.counts["qualifications"] == KNOWN
 
