@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,7 +29,7 @@ from sqlalchemy.pool import NullPool
 
 from card_reader.core.jpki import JpkiSession
 from card_reader.emulator.card import EmulatedCard
-from card_reader.emulator.image import load_image
+from card_reader.emulator.image import CardImage, load_image
 from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import Resident, load_residents
 from card_reader.transports.inprocess import InProcessConnection
@@ -316,9 +317,34 @@ class Clock:
         self.now += dt.timedelta(seconds=seconds)
 
 
+# The cards sign_with_card read, each thread its own, by their files' contents: an emulated
+# card parses and checks its RSA keys when it is made (a tenth of a second, more than the
+# rest of a check), and every test's cards are copies of the same few files.
+_read_cards = threading.local()
+READ_CARDS_KEPT = 32
+
+
+def _card_from(path: Path) -> EmulatedCard:
+    """The card in `path` as a reader finds it once powered up: as its file holds it."""
+    cards: dict[bytes, tuple[EmulatedCard, CardImage]]
+    cards = _read_cards.__dict__.setdefault("cards", {})
+    digest = hashlib.sha256(path.read_bytes()).digest()
+    known = cards.get(digest)
+    if known is not None and known[0].image is known[1]:  # not a PIN tried and failed since
+        known[0].reset()  # no selection, nothing verified: as a card made from the file
+        return known[0]
+    image = load_image(path)
+    card = EmulatedCard(image)
+    cards.pop(digest, None)
+    cards[digest] = (card, image)
+    while len(cards) > READ_CARDS_KEPT:  # the oldest first
+        del cards[next(iter(cards))]
+    return card
+
+
 def sign_with_card(card_path: Path, challenge_b64: str, pin: str = PIN) -> tuple[str, str]:
     """What the front desk does: read the certificate, PIN-sign SHA-256(challenge)."""
-    session = JpkiSession(InProcessConnection(EmulatedCard(load_image(card_path))))
+    session = JpkiSession(InProcessConnection(_card_from(card_path)))
     der = session.read_auth_certificate()
     token = base64.b64decode(challenge_b64)
     signature = session.authenticate(pin, hashlib.sha256(token).digest())
