@@ -33,8 +33,8 @@ from card_reader.core.jpki import JpkiFile, JpkiSession
 from card_reader.core.kenhojo import KenhojoSession
 from card_reader.core.kenmen import KenmenSession
 from card_reader.emulator.card import EmulatedCard
-from card_reader.emulator.image import CardKind, load_image, save_image
-from card_reader.emulator.vpcd import NFC_SLOTS, VpcdCardSocket, vpcd_reader_name
+from card_reader.emulator.image import load_image, save_image
+from card_reader.emulator.vpcd import VPCD_READER_PREFIX, VpcdCardSocket, vpcd_reader_name
 from card_reader.issuance.issuer import Issuer, IssuerError
 from card_reader.issuance.residents import load_residents
 from card_reader.settings import IssuerSettings
@@ -192,21 +192,11 @@ def sign(
     typer.echo(f"verified against certificate serial {cert.serial_number}")
 
 
-CONTACT_SLOTS = (0, 1)
-
-
-def _free_vpcd_slot(pcsc: PcscReaders, *, contactless: bool) -> int:
-    """The first empty slot of the contact reader, or of the NFC reader for a phone."""
-    present = set(pcsc.readers())
-    for slot in NFC_SLOTS if contactless else CONTACT_SLOTS:
-        name = vpcd_reader_name(slot)
-        if name in present and not pcsc.card_present(name):
-            return slot
-    which = "NFC reader" if contactless else "contact reader"
-    _fail(
-        f"no free slot in the virtual {which}: is vsmartcard-vpcd installed, pcscd started "
-        "with the project's readers (card_reader/pcsc_config), and each slot empty?"
-    )
+def _free_vpcd_slot(pcsc: PcscReaders) -> int:
+    for name in pcsc.readers():
+        if name.startswith(VPCD_READER_PREFIX) and not pcsc.card_present(name):
+            return int(name.removeprefix(VPCD_READER_PREFIX))
+    _fail("no free virtual reader: is vsmartcard-vpcd installed and each slot empty?")
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
@@ -218,10 +208,7 @@ def emulate(
     card_image: Annotated[Path, typer.Argument(help="Card image file (kept up to date)")],
     slot: Annotated[
         int | None,
-        typer.Option(
-            help="vpcd slot (default: the first free one of the contact reader, 0-1, or for a "
-            "smartphone of the NFC reader, 2-3)"
-        ),
+        typer.Option(help="vpcd slot (default: the first free one)"),
     ] = None,
 ) -> None:
     """Insert an emulated card into the running pcscd's virtual reader until Ctrl-C.
@@ -235,8 +222,7 @@ def emulate(
         _fail(f"cannot load {card_image}: {exc}")
     try:
         pcsc = PcscReaders()
-        contactless = image.kind is CardKind.SMARTPHONE
-        chosen = slot if slot is not None else _free_vpcd_slot(pcsc, contactless=contactless)
+        chosen = slot if slot is not None else _free_vpcd_slot(pcsc)
         pcsc.close()
     except CardError as exc:
         _card_error(exc)

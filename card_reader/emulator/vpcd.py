@@ -27,10 +27,6 @@ log = logging.getLogger(__name__)
 VPCD_HOST = "127.0.0.1"
 VPCD_BASE_PORT = 35963  # slot n listens on 35963 + n
 VPCD_READER_PREFIX = "Virtual PCD 00 0"
-# onshi's pcscd has a second vpcd reader, named as the NFC reader a smartphone is held to
-# (card_reader/pcsc_config/vpcd.conf): its slots are 2 and 3.
-NFC_READER_PREFIX = "Virtual NFC Reader 01 0"
-NFC_SLOTS = (2, 3)
 
 
 class Control(IntEnum):
@@ -48,10 +44,7 @@ def vpcd_port(slot: int) -> int:
 
 
 def vpcd_reader_name(slot: int) -> str:
-    """The PC/SC reader name pcscd gives the vpcd `slot`: `Virtual PCD 00 00` and `… 00 01`
-    for the contact reader, `Virtual NFC Reader 01 00` and `… 01 01` for the NFC one."""
-    if slot in NFC_SLOTS:
-        return f"{NFC_READER_PREFIX}{slot - NFC_SLOTS[0]}"
+    """The PC/SC reader name pcscd gives the vpcd `slot` (`Virtual PCD 00 00`, …)."""
     return f"{VPCD_READER_PREFIX}{slot}"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 from card_reader.cli import EXIT_BLOCKED, EXIT_NO_CARD, EXIT_NO_READER, EXIT_WRONG_PIN, app
 from card_reader.core.jpki import JpkiFile
-from card_reader.emulator.image import Secret, load_image
+from card_reader.emulator.image import CardKind, Secret, load_image
 from card_reader.emulator.vpcd import vpcd_reader_name
 from card_reader.transports.pcsc import PcscReaders
 from tests.support.cards import REPO, InsertedCard
@@ -55,6 +56,32 @@ def test_issue_revoke_renew(tmp_path: Path) -> None:
     assert code == 0, text
     crl = x509.load_der_x509_crl((out / "crl" / "auth_ca.crl").read_bytes())
     assert len(crl) == 2
+
+
+def test_issue_makes_a_face_card_and_a_phone_when_the_resident_asks(tmp_path: Path) -> None:
+    residents = json.loads((REPO / "fixtures" / "residents.json").read_text())
+    person = {**residents[0], "card": "face_card", "smartphone": True}
+    chosen = tmp_path / "residents.json"
+    chosen.write_text(json.dumps([person], ensure_ascii=False))
+    out = tmp_path / "issuer"
+    code, text = invoke("issue", "--residents", str(chosen), "--out", str(out))
+    assert code == 0, text
+    label = person["label"]
+    assert load_image(out / "cards" / f"{label}.json").kind is CardKind.FACE_CARD
+    assert load_image(out / "cards" / f"{label}-phone.json").kind is CardKind.SMARTPHONE
+    assert "phone_auth_ca.crl" in text
+    code, text = invoke("issue", "--residents", str(chosen), "--out", str(out))
+    assert code == 1
+    assert "already issued" in text
+
+
+def test_issue_refuses_an_unknown_card_kind(tmp_path: Path) -> None:
+    residents = json.loads((REPO / "fixtures" / "residents.json").read_text())
+    chosen = tmp_path / "residents.json"
+    chosen.write_text(json.dumps([{**residents[0], "card": "watch"}], ensure_ascii=False))
+    code, text = invoke("issue", "--residents", str(chosen), "--out", str(tmp_path / "o"))
+    assert code == 1
+    assert "card" in text and "face_card" in text
 
 
 def test_issue_names_a_bad_resident_field(tmp_path: Path) -> None:

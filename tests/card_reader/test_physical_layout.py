@@ -7,10 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from asn1crypto import x509 as asn1_x509
+from asn1crypto import x509 as asn1_x509  # type: ignore[import-untyped]
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding
 from PIL import Image
@@ -148,15 +149,11 @@ def test_a_changed_attribute_fails_the_signature(card_path: Path) -> None:
     image = load_image(card_path)
     files = dict(image.kenhojo_files)
     files[KenhojoFile.BASIC_INFO] = files[KenhojoFile.BASIC_INFO].replace(b"1980", b"1981")
-    altered = CardImage(**{**_fields(image), "kenhojo_files": files})
+    altered = replace(image, kenhojo_files=files)
     session = KenhojoSession(InProcessConnection(EmulatedCard(altered)))
     session.verify_pin("1234")
     with pytest.raises(MalformedResponse, match="4 items are not the ones the issuer signed"):
         session.read_verified_attributes()
-
-
-def _fields(image: CardImage) -> dict[str, object]:
-    return {name: getattr(image, name) for name in image.__dataclass_fields__}
 
 
 def test_the_card_face_opens_to_either_number(
@@ -245,7 +242,7 @@ def test_content_larger_than_its_ef_is_refused(card_path: Path) -> None:
     image = load_image(card_path)
     files = {**image.kenhojo_files, KenhojoFile.MY_NUMBER: bytes(18)}
     with pytest.raises(ValueError, match="KENHOJO EF 0001 holds 18 bytes of 17"):
-        EmulatedCard(CardImage(**{**_fields(image), "kenhojo_files": files}))
+        EmulatedCard(replace(image, kenhojo_files=files))
 
 
 # --- the 顔認証マイナンバーカード ----------------------------------------------------------------

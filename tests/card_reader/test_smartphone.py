@@ -17,7 +17,6 @@ from card_reader.core.kenhojo import KenhojoSession
 from card_reader.core.kenmen import KenmenSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import CONTACTLESS_ATR, CardKind, load_image
-from card_reader.emulator.vpcd import vpcd_reader_name
 from card_reader.issuance.issuer import Issuer, IssuerError
 from card_reader.issuance.residents import Resident
 from card_reader.transports.inprocess import InProcessConnection
@@ -101,15 +100,14 @@ def test_the_directory_maps_the_phone_to_the_same_person(
 
 
 @pytest.mark.pcsc
-def test_a_phone_is_read_at_the_nfc_reader_through_pcscd(
+def test_a_phone_is_read_as_a_contactless_token_through_pcscd(
     phone: EmulatedCard, readers: PcscReaders
 ) -> None:
-    slot = InsertedCard(phone, readers, slot=2)
-    assert slot.reader == vpcd_reader_name(2) == "Virtual NFC Reader 01 00"
-    assert slot.reader in readers.readers()
+    slot = InsertedCard(phone, readers, slot=1)
     slot.insert()
     try:
         connection = readers.connect(slot.reader)
+        assert bytes(_atr_of(slot.reader)) == CONTACTLESS_ATR
         session = JpkiSession(connection)
         assert session.token_name() == TOKEN_ANDROID
         session.verify_auth_pin(PIN)
@@ -117,3 +115,16 @@ def test_a_phone_is_read_at_the_nfc_reader_through_pcscd(
         connection.close()
     finally:
         slot.remove()
+
+
+def _atr_of(reader: str) -> list[int]:
+    """The ATR pcscd reports for the card in `reader`, through pyscard's own API."""
+    from smartcard.System import readers as pcsc_readers
+
+    (found,) = [r for r in pcsc_readers() if str(r) == reader]
+    probe = found.createConnection()
+    probe.connect()
+    try:
+        return list(probe.getATR())
+    finally:
+        probe.disconnect()
