@@ -78,6 +78,20 @@ def test_a_failed_face_match_is_counted_and_recorded_like_a_refusal(world: World
     assert last.person_ref is not None  # the holder sees it in the portal's history
 
 
+def test_the_holder_sees_the_failed_match_in_the_portal(world: World) -> None:
+    world.register("yamada-taro")
+    assert report(world, failure_report(world, "yamada-taro"))[0] == 200
+    proof = world.proof("yamada-taro", world.portal_challenge())
+    response = world.client.post("/portal/v1/access-history", json={"proof": proof})
+    assert response.status_code == 200, response.text
+    (seen,) = [e for e in response.json()["entries"] if e["clinic_code"] == CLINIC]
+    assert (seen["method"], seen["outcome"], seen["clinic_name"]) == (
+        "face",
+        "Q2009",
+        "霞が関クリニック",
+    )
+
+
 def test_face_mode_is_refused_from_the_tenth_failure_on(world: World) -> None:
     world.register("yamada-taro")
     answer = fail_face(world, "yamada-taro", FACE_FAILURE_LIMIT - 1)
