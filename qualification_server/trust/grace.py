@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
-
 class CredentialKind(enum.Enum):
     """What holds the certificate: a physical card (the face card too) or a smartphone."""
 

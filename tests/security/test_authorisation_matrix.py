@@ -48,6 +48,7 @@ from qualification_server.clinics.service import (
 )
 from qualification_server.db import transaction
 from tests.support.desk import ServerThread
+from tests.support.lockouts import failure_report
 from tests.support.registry import INSURER_A, RegisteredInsurer, member_body, my_number
 from tests.support.world import CLINIC, KYOKAI, OTHER_CLINIC, World
 
@@ -99,6 +100,8 @@ QUALIFICATION_SERVER: dict[str, dict[Caller, Expect]] = {
     "POST /v1/registrations": CLINIC_ONLY,
     "POST /v1/reference-numbers": CLINIC_ONLY,
     "POST /v1/reference-numbers/batch": CLINIC_ONLY,
+    "POST /v1/face-failures": CLINIC_ONLY,
+    "POST /v1/visual-passcodes": CLINIC_ONLY,
     "POST /portal/v1/challenges": ALL_OK,
     "POST /portal/v1/registrations": CARD_ONLY,
     "POST /portal/v1/unregister": CARD_ONLY,
@@ -151,6 +154,7 @@ FRONT_DESK: dict[str, dict[Browser, Expect]] = {
     "GET /api/card": API_FOR_DESK,
     "POST /api/check": API_FOR_DESK,
     "POST /api/register": API_FOR_DESK,
+    "POST /api/visual-passcode": API_FOR_DESK,
     "POST /api/lookup": API_FOR_DESK,
     "POST /api/batch": API_FOR_DESK,
     "GET /api/batch/{reception_number}": API_FOR_DESK,
@@ -295,6 +299,8 @@ class QualificationCalls:
             },
             "/v1/reference-numbers": lambda: {"entry": numbered(query)},
             "/v1/reference-numbers/batch": lambda: {"entries": [numbered(query)]},
+            "/v1/face-failures": lambda: failure_report(self.world, "yamada-taro"),
+            "/v1/visual-passcodes": dict,
             "/portal/v1/challenges": lambda: {"purpose": "portal"},
             "/portal/v1/registrations": lambda: {
                 "proof": self.card_proof(caller, "registration"),
