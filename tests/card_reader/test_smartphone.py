@@ -106,8 +106,8 @@ def test_a_phone_is_read_as_a_contactless_token_through_pcscd(
     slot = InsertedCard(phone, readers, slot=1)
     slot.insert()
     try:
+        assert bytes(_atr_of(slot.reader)) == CONTACTLESS_ATR  # (its disconnect resets)
         connection = readers.connect(slot.reader)
-        assert bytes(_atr_of(slot.reader)) == CONTACTLESS_ATR
         session = JpkiSession(connection)
         assert session.token_name() == TOKEN_ANDROID
         session.verify_auth_pin(PIN)
