@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from onshi_kernel.japan_time import japan_date, timestamp, yyyymmdd
 from qualification_server.contract.schemas import (
@@ -52,6 +52,7 @@ class AnswerContext:
     confirmation_date: dt.date
     reference_classification: str  # "1" card, "2" insured-card number
     arbitrary_file_identifier: str | None = None
+    credential_classification: Literal["1", "2"] | None = None  # "1" card, "2" smartphone
 
     def header(self) -> AnswerHeader:
         return AnswerHeader(
@@ -60,6 +61,7 @@ class AnswerContext:
             MedicalInstitutionCode=self.clinic_code,
             ArbitraryFileIdentifier=self.arbitrary_file_identifier,
             ReferenceClassification="1" if self.reference_classification == "1" else "2",
+            CredentialClassification=self.credential_classification,
         )
 
 

@@ -11,7 +11,7 @@ a visual one does not."""
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio.to_thread
 
@@ -45,11 +45,19 @@ from qualification_server.contract.schemas import (
 from qualification_server.db import transaction
 from qualification_server.errors import Code, QualificationError
 from qualification_server.trust.certificates import certificate_summary, person_of, validate
+from qualification_server.trust.grace import CredentialKind
 
 if TYPE_CHECKING:
     import datetime as dt
 
     from qualification_server.trust.validation import ValidatedCertificate
+
+
+# The answer's CredentialClassification for each kind (docs/answer.md).
+CREDENTIAL_CLASSIFICATION: dict[CredentialKind, Literal["1", "2"]] = {
+    CredentialKind.PHYSICAL_CARD: "1",
+    CredentialKind.SMARTPHONE: "2",
+}
 
 
 async def card_check(
@@ -112,6 +120,7 @@ async def card_check(
             confirmation_date=confirmation,
             reference_classification="1",
             arbitrary_file_identifier=request.arbitrary_file_identifier,
+            credential_classification=CREDENTIAL_CLASSIFICATION[cert.kind],
         )
         person = await deps.source.aqualifications_of(person_ref)
         answer = card_answer(person, request.consents, context, in_grace=cert.in_grace)

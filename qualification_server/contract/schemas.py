@@ -165,6 +165,10 @@ class AnswerHeader(Spec):
     MedicalInstitutionCode: str
     ArbitraryFileIdentifier: str | None = None
     ReferenceClassification: Literal["1", "2"]
+    # What the card check read [chosen: the real element is not published, docs/answer.md]:
+    # "1" a My Number card (the face card too), "2" a smartphone (スマホ用電子証明書). Only in
+    # the answer of a card check.
+    CredentialClassification: Literal["1", "2"] | None = None
     SegmentOfResult: Literal["1", "2", "9"] = "1"
     ErrorCode: str | None = None
     ErrorMessage: str | None = None

@@ -343,11 +343,11 @@ def _card_from(path: Path) -> EmulatedCard:
 
 
 def sign_with_card(card_path: Path, challenge_b64: str, pin: str = PIN) -> tuple[str, str]:
-    """What the front desk does: read the certificate, PIN-sign SHA-256(challenge)."""
+    """What the front desk does: read the certificate, PIN-sign SHA-256(challenge) (a
+    smartphone's certificate after the PIN)."""
     session = JpkiSession(InProcessConnection(_card_from(card_path)))
-    der = session.read_auth_certificate()
     token = base64.b64decode(challenge_b64)
-    signature = session.authenticate(pin, hashlib.sha256(token).digest())
+    der, signature = session.prove_presence(pin, hashlib.sha256(token).digest())
     return base64.b64encode(der).decode(), base64.b64encode(signature).decode()
 
 
@@ -535,7 +535,8 @@ def world(
             database_url=server_url,
             registry_database_url=registry_url,
             jpki_ca_files=[issuer.ca_certificate_path(issuer.auth_ca.kind)],
-            jpki_crl_files=[issuer.crl_path],
+            jpki_smartphone_ca_files=[issuer.ca_certificate_path(issuer.phone_ca.kind)],
+            jpki_crl_files=issuer.crl_paths(),
             issuer_directory_files=[issuer.directory_path],
             insured_lookups_per_minute=1000,
         )
@@ -547,7 +548,12 @@ def world(
         deps = Dependencies(
             settings=settings,
             sessions=sessions,
-            trust=TrustStore(settings.jpki_ca_files, settings.jpki_crl_files, check_interval_s=0),
+            trust=TrustStore(
+                settings.jpki_ca_files,
+                settings.jpki_crl_files,
+                check_interval_s=0,
+                smartphone_ca_files=settings.jpki_smartphone_ca_files,
+            ),
             directory=FileIssuerDirectory(settings.issuer_directory_files, check_interval_s=0),
             source=RegistryQualificationSource(registry_engine),
             clock=clock,
