@@ -21,8 +21,11 @@ from card_reader.core.errors import (
     NoReader,
     PinBlocked,
     PinError,
+    PinNotIssued,
     ReaderUnavailable,
+    SecurityStatusNotSatisfied,
 )
+from card_reader.core.jpki import TOKEN_ANDROID
 from clinic_client.api import (
     QualificationClient,
     ServerRefused,
@@ -37,6 +40,7 @@ from qualification_server.contract.schemas import Consents, EligibilityAnswer, R
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from card_reader.core.jpki import JpkiSession
     from clinic_client.reader import FrontDeskReader
 
 Mode = Literal["pin", "face", "visual"]
@@ -48,6 +52,8 @@ class FailureKind(StrEnum):
     CARD_REMOVED = "card-removed"
     WRONG_PIN = "wrong-pin"
     PIN_BLOCKED = "pin-blocked"
+    PIN_NOT_ISSUED = "pin-not-issued"  # a 顔認証マイナンバーカード: face or visual only
+    SMARTPHONE_PIN_ONLY = "smartphone-pin-only"  # a phone's certificate is read after the PIN
     FACE_LOCKED = "face-locked"
     CERTIFICATE_EXPIRED = "certificate-expired"
     CERTIFICATE_REVOKED = "certificate-revoked"
@@ -103,6 +109,14 @@ def failure_of(exc: Exception) -> Failure:
             f"暗証番号が違います。残り{exc.tries_left}回です。",
             f"Wrong PIN: {exc.tries_left} tries left.",
             tries_left=exc.tries_left,
+        )
+    if isinstance(exc, PinNotIssued):
+        return Failure(
+            FailureKind.PIN_NOT_ISSUED,
+            "このカードは暗証番号のない顔認証マイナンバーカードです。顔認証または目視で確認してください。",
+            "This is a face-only My Number card, issued without a PIN. Use face recognition "
+            "or a visual check.",
+            tries_left=0,
         )
     if isinstance(exc, PinBlocked):
         return Failure(
@@ -169,13 +183,16 @@ def check_card(
     if mode == "visual" and passcode is None and device is not None:
         passcode = client.visual_passcode().MessageBody.VisualConfirmationPasscode
     with reader.jpki() as session:
-        certificate = session.read_auth_certificate()
-        challenge = client.challenge("check")
         if mode == "pin":
             if pin is None:
                 raise ValueError("PIN mode needs the PIN")
-            signature = session.authenticate(pin, challenge_digest(challenge))
+            challenge = client.challenge("check")
+            # A card's certificate is read first, a smartphone's after the PIN.
+            certificate, signature = session.prove_presence(pin, challenge_digest(challenge))
             proof = {"method": "pin", "signature": base64.b64encode(signature).decode()}
+        else:
+            certificate = _certificate_without_pin(session)
+            challenge = client.challenge("check")
     if mode != "pin":
         if device is None:
             raise ValueError("face and visual checks need this terminal's registered device key")
@@ -203,7 +220,7 @@ def report_face_failure(
     """Report that the face at this terminal's reader did not match the card in it: the
     device signs the failure over a fresh challenge and the card's certificate."""
     with reader.jpki() as session:
-        certificate = session.read_auth_certificate()
+        certificate = _certificate_without_pin(session)
     challenge = client.challenge("check")
     device_id, key = device
     return client.report_face_failure(
@@ -219,10 +236,38 @@ def register_card(
 ) -> RegistrationResult:
     """初回登録 at this reader: the person consented at the desk and enters the PIN."""
     with reader.jpki() as session:
-        certificate = session.read_auth_certificate()
         challenge = client.challenge("registration")
-        signature = session.authenticate(pin, challenge_digest(challenge))
+        certificate, signature = session.prove_presence(pin, challenge_digest(challenge))
     return client.register(challenge=challenge, certificate=certificate, signature=signature)
+
+
+def _certificate_without_pin(session: JpkiSession) -> bytes:
+    """The auth certificate for a face or visual check: a smartphone shows it only after
+    its PIN, so a phone is checked with the PIN (docs/card.md, the kinds of card)."""
+    try:
+        return session.read_auth_certificate()
+    except SecurityStatusNotSatisfied:
+        raise Failure(
+            FailureKind.SMARTPHONE_PIN_ONLY,
+            "スマートフォン（スマホ用電子証明書）は暗証番号で確認します。暗証番号で確認してください。",
+            "A smartphone is checked with its PIN: confirm with the PIN.",
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class CardOnReader:
+    """What the desk offers for the card in the reader: its PIN's tries left (0 for a
+    blocked PIN and for a face card, which has none) and whether it is a smartphone."""
+
+    tries_left: int
+    credential: Literal["card", "smartphone"]
+
+
+def card_on_reader(reader: FrontDeskReader) -> CardOnReader:
+    """The card in the reader, asked without spending a try."""
+    with reader.jpki() as session:
+        phone = session.token_name() == TOKEN_ANDROID
+        return CardOnReader(session.auth_pin_tries_left(), "smartphone" if phone else "card")
 
 
 def pin_tries_left(reader: FrontDeskReader) -> int:

@@ -31,9 +31,9 @@ from clinic_client.api import QualificationClient, ServerError
 from clinic_client.desk import (
     Failure,
     FailureKind,
+    card_on_reader,
     check_card,
     failure_of,
-    pin_tries_left,
     register_card,
 )
 from clinic_client.reader import FrontDeskReader, ReaderState
@@ -131,7 +131,10 @@ class FailureAnswer(BaseModel):
 
 
 class CardAnswer(BaseModel):
-    tries_left: int
+    tries_left: int = Field(description="0 for a blocked PIN and for a face card (no PIN)")
+    credential: Literal["card", "smartphone"] = Field(
+        description="a smartphone (スマホ用電子証明書) is checked with its PIN only"
+    )
 
 
 class CheckAnswer(BaseModel):
@@ -338,10 +341,10 @@ def create_clinic_app(
     @app.get("/api/card", response_model=CardAnswer, responses=FAILURES | FOREIGN)
     async def card() -> Response:
         try:
-            tries = await run_in_threadpool(pin_tries_left, reader)
+            found = await run_in_threadpool(card_on_reader, reader)
         except Exception as exc:
             return failure_response(failure_of(exc))
-        return JSONResponse({"tries_left": tries})
+        return JSONResponse({"tries_left": found.tries_left, "credential": found.credential})
 
     @app.post("/api/check", response_model=CheckAnswer, responses=ACTIONS)
     async def check(body: CheckRequest) -> Response:

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
 import pytest
 
+from card_reader.issuance.residents import Resident
 from clinic_client.connector import write_face_result
 from qualification_server.contract.schemas import EligibilityAnswer
+from tests.support.cards import PIN
 from tests.support.world import World
 
 from .conftest import read_answer
@@ -80,3 +83,23 @@ def test_an_encoding_the_receipt_computer_cannot_read_is_a_caller_error(
     with pytest.raises(ValueError, match="UTF-8 or Shift_JIS"):
         write_face_result(tmp_path, card_answer, encoding="euc-jp")
     assert not (tmp_path / "face").exists()  # refused before anything was written
+
+
+def test_a_smartphone_check_says_so_in_its_face_result(
+    tmp_path: Path, world: World, residents: dict[str, Resident]
+) -> None:
+    start = world.clock.now - dt.timedelta(minutes=1)  # the world's clock stands still
+    world.issuer.issue_smartphone(residents["yamada-taro"], pin=PIN, not_before=start)
+    world.register("yamada-taro")
+    status, body = world.check("yamada-taro-phone")
+    assert status == 200, body
+    found = read_answer(write_face_result(tmp_path, EligibilityAnswer.model_validate(body)))
+    assert found.text("MessageHeader/CredentialClassification") == "2"  # a smartphone
+    assert found.text("MessageBody/QualificationValidity") == "1"
+
+
+def test_a_card_check_says_card_in_its_face_result(
+    tmp_path: Path, card_answer: EligibilityAnswer
+) -> None:
+    found = read_answer(write_face_result(tmp_path, card_answer))
+    assert found.text("MessageHeader/CredentialClassification") == "1"

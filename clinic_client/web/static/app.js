@@ -20,6 +20,9 @@ const TEXT = {
     lookup: "照会する", batch_lead: "予約患者の一覧（CSV：InsurerNumber, InsuredCardSymbol, InsuredIdentificationNumber, InsuredBranchNumber, Birthdate）を選んでください。",
     batch_run: "一括確認する", batch_waiting: (n) => `受付番号 ${n}：照会中です…`, print: "印刷", export: "CSVで保存", retry: "もう一度",
     to_number: "保険証の番号で確認", to_register: "この端末で利用登録する", to_face: "顔認証・目視で確認",
+    note_no_pin: "このカードでは暗証番号が使えません（ロック中、または暗証番号のない顔認証マイナンバーカード）。顔認証または目視で確認してください。",
+    note_phone: "スマートフォン（スマホ用電子証明書）です。暗証番号で確認します。",
+    credential_phone: "スマートフォン（スマホ用電子証明書）で確認",
     reader: { "card": "カードあり", "empty": "カード待ち", "no-reader": "リーダーなし", "no-service": "リーダー停止中", "unknown": "…" },
     removed_note: "カードは取り外されました（表示は前の患者さんのものです）",
     validity: { "1": "有効", "2": "無効（資格喪失）", "3": "無効（新しい資格あり）", "4": "該当資格なし", "5": "複数の資格あり" },
@@ -28,6 +31,7 @@ const TEXT = {
     v5_note: "有効な資格が複数あります。どちらで受診するか患者さんに確認してください。",
     f: { "no-reader": "カードリーダーが見つかりません", "no-card": "カードがありません", "card-removed": "カードが取り出されました",
          "wrong-pin": "暗証番号が違います", "pin-blocked": "暗証番号がロックされています", "face-locked": "顔認証がロックされています",
+         "pin-not-issued": "暗証番号のないカードです", "smartphone-pin-only": "スマートフォンは暗証番号で確認します",
          "certificate-expired": "電子証明書の有効期限切れ", "certificate-revoked": "電子証明書が失効しています",
          "certificate-invalid": "確認できないカードです", "not-registered": "利用登録がされていません",
          "server-unreachable": "サーバーに接続できません", "refused": "確認できませんでした", "bad-input": "入力内容の誤り",
@@ -57,6 +61,9 @@ const TEXT = {
     lookup: "Look up", batch_lead: "Choose the appointments CSV (InsurerNumber, InsuredCardSymbol, InsuredIdentificationNumber, InsuredBranchNumber, Birthdate).",
     batch_run: "Check all", batch_waiting: (n) => `Reception number ${n}: being checked…`, print: "Print", export: "Save as CSV", retry: "Try again",
     to_number: "Use the insured-card number", to_register: "Register at this reader", to_face: "Face or visual check",
+    note_no_pin: "This card's PIN cannot be used (blocked, or a face-only card issued without a PIN). Use face recognition or a visual check.",
+    note_phone: "A smartphone (スマホ用電子証明書): it is checked with its PIN.",
+    credential_phone: "Checked with a smartphone (スマホ用電子証明書)",
     reader: { "card": "Card present", "empty": "Waiting for a card", "no-reader": "No reader", "no-service": "Reader service down", "unknown": "…" },
     removed_note: "The card was removed (this is the previous patient's answer)",
     validity: { "1": "Valid", "2": "Invalid (lost)", "3": "Invalid (newer qualification)", "4": "No qualification", "5": "Several qualifications" },
@@ -64,7 +71,8 @@ const TEXT = {
     v3_note: "A newer qualification exists. Look up the new insured-card number.",
     v5_note: "Several valid qualifications. Ask the patient which one applies.",
     f: { "no-reader": "No card reader", "no-card": "No card", "card-removed": "Card removed", "wrong-pin": "Wrong PIN",
-         "pin-blocked": "PIN blocked", "face-locked": "Face recognition locked", "certificate-expired": "Certificate expired", "certificate-revoked": "Certificate revoked",
+         "pin-blocked": "PIN blocked", "face-locked": "Face recognition locked",
+         "pin-not-issued": "No PIN on this card", "smartphone-pin-only": "A smartphone is checked with its PIN", "certificate-expired": "Certificate expired", "certificate-revoked": "Certificate revoked",
          "certificate-invalid": "Card cannot be verified", "not-registered": "Card not registered",
          "server-unreachable": "Server unreachable", "refused": "Not confirmed", "bad-input": "Invalid input",
          "card-error": "Card unreadable" },
@@ -106,7 +114,7 @@ function onReader(status) {
   const gone = status.state !== "card" && readerState.state === "card";
   readerState = status;
   showReader();
-  if (newCard) { resetCardFlow(); showStep("mode"); return; }
+  if (newCard) { resetCardFlow(); showStep("mode"); offerModes(status.insertion); return; }
   if (status.state === "no-reader" || status.state === "no-service") {
     if (step !== "result") showFailure({ kind: "no-reader", message_ja: "カードリーダーが見つかりません。接続を確認してください。", message_en: "No card reader found. Check that it is connected." });
     return;
@@ -119,7 +127,25 @@ function onReader(status) {
   }
 }
 
+// What the card in the reader allows: no PIN step for a blocked PIN or a face card (no PIN),
+// only the PIN for a smartphone (its certificate is read after the PIN).
+function showModes(pin, device, note) {
+  $("mode-pin").hidden = !pin;
+  $("mode-face").hidden = !device;
+  $("mode-visual").hidden = !device;
+  $("mode-note").hidden = !note;
+  $("mode-note").textContent = note ? t(note) : "";
+}
+
+async function offerModes(insertion) {
+  const card = await api("/api/card");
+  if (readerState.insertion !== insertion || step !== "mode" || card.failure) return;
+  if (card.credential === "smartphone") showModes(true, false, "note_phone");
+  else if (card.tries_left === 0) showModes(false, true, "note_no_pin");
+}
+
 function resetCardFlow() {
+  showModes(true, true, null);
   for (const id of ["c-limit", "c-med", "c-check", "c-diag"]) $(id).checked = false;
   $("pin").value = "";
   $("step-result").replaceChildren();
@@ -204,7 +230,8 @@ function showFailure(failure) {
   };
   if (failure.kind === "not-registered") button(t("to_register"), () => { showStep("register"); $("register-pin").focus(); }, true);
   if (["card-removed", "card-error", "server-unreachable", "refused", "no-card"].includes(failure.kind)) button(t("retry"), () => showStep(readerState.state === "card" ? "mode" : "wait"), true);
-  if (failure.kind === "pin-blocked") button(t("to_face"), () => showStep("mode"), true);
+  if (["pin-blocked", "pin-not-issued"].includes(failure.kind)) button(t("to_face"), () => { showModes(false, true, "note_no_pin"); showStep("mode"); }, true);
+  if (failure.kind === "smartphone-pin-only") button(t("mode_pin"), startPin, true);
   if (failure.kind === "face-locked") { button(t("mode_pin"), startPin, true); button(t("mode_visual"), startVisual); }
   if (["certificate-expired", "certificate-revoked", "certificate-invalid", "pin-blocked", "server-unreachable", "not-registered"].includes(failure.kind)) button(t("to_number"), () => selectTab("number"));
   showStep("failure");
@@ -230,6 +257,9 @@ function renderAnswer(container, answer) {
     const k = document.createElement("p"); k.className = "kana"; k.textContent = first.NameKana || ""; wrap.append(k);
   }
   const badge = document.createElement("span"); badge.className = `badge v${v}`; badge.textContent = t("validity")[v]; wrap.append(badge);
+  if (answer.MessageHeader.CredentialClassification === "2") {
+    const c = document.createElement("p"); c.className = "credential"; c.textContent = t("credential_phone"); wrap.append(c);
+  }
   const note = { "2": "v2_note", "3": "v3_note", "5": "v5_note" }[v];
   if (note) { const p = document.createElement("p"); p.className = "notice"; p.textContent = t(note); wrap.append(p); }
   const f = t("fields");
