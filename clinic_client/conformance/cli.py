@@ -45,7 +45,9 @@ def init(kit_dir: Annotated[Path, typer.Argument(help="A new directory for the k
     issuer = kit.issuer_dir
     typer.echo(f"""kit written to {kit.root}. Configure the server under test:
   trust     ONSHI_JPKI_CA_FILES='["{issuer}/ca/auth_ca.pem"]'
-            ONSHI_JPKI_CRL_FILES='["{issuer}/crl/auth_ca.crl"]'   (reloaded when it changes)
+            ONSHI_JPKI_SMARTPHONE_CA_FILES='["{issuer}/ca/phone_auth_ca.pem"]'
+            ONSHI_JPKI_CRL_FILES='["{issuer}/crl/auth_ca.crl", "{issuer}/crl/phone_auth_ca.crl"]'
+                                                                 (reloaded when they change)
             ONSHI_ISSUER_DIRECTORY_FILES='["{issuer}/directory.json"]'
   registry  insurer-registry insurer add {INSURER_A} "conformance A"
             insurer-registry insurer add {INSURER_B} "conformance B"

@@ -1,8 +1,9 @@
 """A conformance kit on disk: test cards from the kit's own test CA, a rogue CA's card, the
 members the server's registry must hold, and a face-check device key.
 
-`create_kit` writes it; the server under test is then configured to trust `issuer/` (CA
-certificate, CRL, issuer directory) and its registry imports `members.csv`.
+`create_kit` writes it; the server under test is then configured to trust `issuer/` (the
+cards' CA `ca/auth_ca.pem`, the smartphones' CA `ca/phone_auth_ca.pem` as a smartphone CA,
+both CRLs, the issuer directory) and its registry imports `members.csv`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ GRACE_EXPIRED_AGO = dt.timedelta(days=1)
 # The kit's CA starts this long before the kit is made, so it was valid when the grace
 # card's certificate ended (a server validates such a path as of the certificate's end).
 CA_BACKDATED = dt.timedelta(days=30)
+# The "valid" person's face card (no PIN) and phone; the "grace" person's phone, expired a
+# day ago like the grace card, which a phone's certificate gets no grace for.
+FACE_CARD = "valid-face"
+PHONE = "valid-phone"
+EXPIRED_PHONE = "grace-phone"
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +209,18 @@ def create_kit(root: Path, *, pseudonym_key: bytes, seed: int = 20261128) -> Kit
                 not_before=now - CA_BACKDATED + dt.timedelta(days=1),
                 not_after=now - GRACE_EXPIRED_AGO,
             )  # fmt: skip
+            issuer.issue_smartphone(
+                resident.model_copy(update={"label": "grace"}), pin=PIN,
+                not_before=now - CA_BACKDATED + dt.timedelta(days=1),
+                not_after=now - GRACE_EXPIRED_AGO,
+            )  # fmt: skip
+        if label == "valid":
+            recent = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+            issuer.issue_card(
+                resident.model_copy(update={"label": FACE_CARD, "card": "face_card"}),
+                pin=None, not_before=recent,
+            )  # fmt: skip
+            issuer.issue_smartphone(resident, pin=PIN, not_before=recent)
         if label == "expired":
             issuer.issue_card(
                 resident, pin=PIN,

@@ -17,7 +17,7 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from card_reader.core.errors import PinBlocked, PinError
+from card_reader.core.errors import PinBlocked, PinError, PinNotIssued
 from card_reader.core.jpki import JpkiFile, JpkiSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image, save_image
@@ -25,12 +25,15 @@ from card_reader.issuance.issuer import Issuer
 from card_reader.transports.inprocess import InProcessConnection
 from clinic_client.api import QualificationClient, ServerRefused, challenge_digest
 from clinic_client.conformance.kit import (
+    EXPIRED_PHONE,
+    FACE_CARD,
     FAR_LOSS,
     GRACE_CARD,
     INSURER_A,
     INSURER_B,
     KOKUHO_SYMBOL,
     PEOPLE,
+    PHONE,
     PIN,
     Kit,
 )
@@ -73,9 +76,9 @@ class Context:
         rogue: bool = False,
     ) -> EligibilityAnswer:
         session = self.session(label, rogue=rogue)
-        certificate = session.read_auth_certificate()
         challenge = self.client.challenge()
-        signature = session.authenticate(PIN, challenge_digest(challenge))
+        # a card's certificate is read first, a smartphone's after the PIN
+        certificate, signature = session.prove_presence(PIN, challenge_digest(challenge))
         return self.client.check_card(
             challenge=challenge,
             certificate=certificate,
@@ -168,12 +171,14 @@ def face_mode(ctx: Context) -> None:
     validity(ctx.client.check_card(challenge=challenge, certificate=certificate, proof=proof), "1")
 
 
-def _device_check(ctx: Context, method: Method, passcode: str | None = None) -> EligibilityAnswer:
-    """A face or visual check of the kit's "valid" card, proved by the kit's device."""
+def _device_check(
+    ctx: Context, method: Method, passcode: str | None = None, *, label: str = "valid"
+) -> EligibilityAnswer:
+    """A face or visual check of a kit card ("valid"), proved by the kit's device."""
     if ctx.device is None:
         raise NotRun("give --device-id (the kit's device key registered for the clinic)")
     device_id, key = ctx.device
-    certificate = ctx.session("valid").read_auth_certificate()
+    certificate = ctx.session(label).read_auth_certificate()
     challenge = ctx.client.challenge()
     signature = key.sign(device_message(challenge, certificate, method))
     proof = {"method": method.value, "device_id": device_id,
@@ -226,6 +231,36 @@ def visual_passcode(ctx: Context) -> None:
     expect_refusal(Code.PASSCODE_MISSING, lambda: _device_check(ctx, Method.VISUAL))
     unknown = f"{(int(_passcode(ctx)) + 1) % 10**8:08d}"
     expect_refusal(Code.PASSCODE_UNKNOWN, lambda: _device_check(ctx, Method.VISUAL, unknown))
+
+
+def smartphone(ctx: Context) -> None:
+    """A smartphone's certificate (スマホ用電子証明書), read after its PIN, is answered as its
+    holder's card is, marked CredentialClassification 2; the card's answer is marked 1."""
+    phone = ctx.check(PHONE)
+    validity(phone, "1")
+    got = phone.MessageHeader.CredentialClassification
+    expect(got == "2", f"a smartphone's check answered CredentialClassification {got}")
+    card = ctx.check("valid").MessageHeader.CredentialClassification
+    expect(card == "1", f"a card's check answered CredentialClassification {card}")
+
+
+def smartphone_no_grace(ctx: Context) -> None:
+    """A smartphone's certificate that expired a day ago gets no grace: Q1003, where the
+    card of the same person, expired as long, is answered in grace (scenario `grace`)."""
+    expect_refusal(Code.CERTIFICATE_EXPIRED, lambda: ctx.check(EXPIRED_PHONE))
+
+
+def face_card(ctx: Context) -> None:
+    """A 顔認証マイナンバーカード refuses a PIN (the card: 69 83, no PIN was issued) and its
+    holder is answered by a face check at the registered device."""
+    session = ctx.session(FACE_CARD)
+    try:
+        session.verify_auth_pin(PIN)
+    except PinNotIssued:
+        pass
+    else:
+        raise Unexpected("the face card accepted a PIN")
+    validity(_device_check(ctx, Method.FACE, label=FACE_CARD), "1")
 
 
 def wrong_pin(ctx: Context) -> None:
@@ -482,6 +517,9 @@ CATALOGUE = tuple(
         ("face_mode", face_mode),
         ("face_lockout", face_lockout),
         ("visual_passcode", visual_passcode),
+        ("face_card", face_card),
+        ("smartphone", smartphone),
+        ("smartphone_no_grace", smartphone_no_grace),
         ("wrong_pin", wrong_pin),
         ("blocked_pin", blocked_pin),
         ("expired", expired),

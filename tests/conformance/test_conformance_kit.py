@@ -58,7 +58,9 @@ def serve_kit(
         database_url=make_db("server"),
         registry_database_url=registry_url,
         jpki_ca_files=[issuer / "ca" / "auth_ca.pem"],
-        jpki_crl_files=crl_files or [issuer / "crl" / "auth_ca.crl"],
+        jpki_smartphone_ca_files=[issuer / "ca" / "phone_auth_ca.pem"],
+        jpki_crl_files=crl_files
+        or [issuer / "crl" / "auth_ca.crl", issuer / "crl" / "phone_auth_ca.crl"],
         issuer_directory_files=[issuer / "directory.json"],
     )
     engine = make_engine(settings.database_url)
@@ -73,7 +75,12 @@ def serve_kit(
     deps = Dependencies(
         settings=settings,
         sessions=sessions,
-        trust=TrustStore(settings.jpki_ca_files, settings.jpki_crl_files, check_interval_s=0),
+        trust=TrustStore(
+            settings.jpki_ca_files,
+            settings.jpki_crl_files,
+            check_interval_s=0,
+            smartphone_ca_files=settings.jpki_smartphone_ca_files,
+        ),
         directory=FileIssuerDirectory(settings.issuer_directory_files, check_interval_s=0),
         source=RegistryQualificationSource(
             registry_db.make_session_factory(registry_db.make_engine(registry_url))
@@ -117,11 +124,11 @@ def test_the_project_server_passes_every_scenario(
         print(table(results))
         failed = [(r.scenario.id, r.reason) for r in results if r.outcome is not Outcome.PASSED]
         assert failed == []
-        assert len(results) == len(CATALOGUE) == 25
+        assert len(results) == len(CATALOGUE) == 28
         junit = tmp_path / "conformance.xml"
         write_junit(results, junit)
         text = junit.read_text()
-        assert 'tests="25"' in text and 'failures="0"' in text
+        assert 'tests="28"' in text and 'failures="0"' in text
 
 
 def test_a_broken_expectation_is_named_with_its_reason(
@@ -133,8 +140,9 @@ def test_a_broken_expectation_is_named_with_its_reason(
     # The server reads a frozen copy of the CRL: revocations never reach it.
     frozen = tmp_path / "frozen.crl"
     shutil.copy(kit.issuer_dir / "crl" / "auth_ca.crl", frozen)
+    phones = kit.issuer_dir / "crl" / "phone_auth_ca.crl"
     monkeypatch.setattr(scenarios, "RELOAD_WAIT_S", 1.0)
-    deps, token = serve_kit(kit, database_factory, crl_files=[frozen])
+    deps, token = serve_kit(kit, database_factory, crl_files=[frozen, phones])
     for results in run_against(kit, deps, token):
         by_id = {r.scenario.id: r for r in results}
         assert by_id["revoked"].outcome is Outcome.FAILED
