@@ -218,6 +218,7 @@ def emulate(
     """
     try:
         image = load_image(card_image)
+        card = EmulatedCard(image, on_change=lambda new: save_image(card_image, new))
     except (OSError, ValueError) as exc:
         _fail(f"cannot load {card_image}: {exc}")
     try:
@@ -226,7 +227,6 @@ def emulate(
         pcsc.close()
     except CardError as exc:
         _card_error(exc)
-    card = EmulatedCard(image, on_change=lambda new: save_image(card_image, new))
     bridge = VpcdCardSocket(card, slot=chosen)
     try:
         bridge.connect()

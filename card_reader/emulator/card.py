@@ -55,7 +55,7 @@ from card_reader.core.kenhojo import (
     KenhojoFile,
 )
 from card_reader.core.kenmen import AID_KENMEN, FACE_FILE_SIZE, KenmenFile
-from card_reader.emulator.image import CardImage, CardKind, Secret
+from card_reader.emulator.image import CardImage, CardImageError, CardKind, ImageCode, Secret
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -195,7 +195,9 @@ class EmulatedCard:
     ) -> None:
         problems = layout_problems(image)
         if problems:
-            raise ValueError(f"the card image does not fit a card: {'; '.join(problems)}")
+            raise CardImageError(
+                ImageCode.DOES_NOT_FIT, f"the card image does not fit a card: {'; '.join(problems)}"
+            )
         self._image = image
         self._on_change = on_change
         self._files = _files_by_app(image)

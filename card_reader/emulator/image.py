@@ -12,7 +12,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,26 @@ DEFAULT_ATR = bytes.fromhex("3BE000FF8131FE4514")
 # What PC/SC makes of a contactless (ISO 14443-B) JPKI token, a smartphone's too: clients that
 # read phones accept only an ATR that begins 3B 88 80 01 (docs/card.md).
 CONTACTLESS_ATR = bytes.fromhex("3B888001000005E0B381A1007F")
+
+
+class ImageCode(StrEnum):
+    """Numbered refusals of a card image file (README, the emulated card). A code never
+    changes meaning; new ones are added at the end."""
+
+    NOT_AN_IMAGE = "K1001"
+    OLD_FORMAT = "K1002"
+    UNKNOWN_KIND = "K1003"
+    MALFORMED = "K1004"
+    PINS_MISSING = "K1005"
+    DOES_NOT_FIT = "K1006"
+
+
+class CardImageError(ValueError):
+    """A card image that cannot be used: its code, and what is wrong (never a secret)."""
+
+    def __init__(self, code: ImageCode, detail: str) -> None:
+        super().__init__(f"{code.value}: {detail}")
+        self.code = code
 
 
 class CardKind(Enum):
@@ -139,7 +159,9 @@ class CardImage:
         missing = SECRETS_OF[self.kind] - set(self.pins)
         if missing:
             names = ", ".join(sorted(s.value for s in missing))
-            raise ValueError(f"a {self.kind.value} image lacks secrets: {names}")
+            raise CardImageError(
+                ImageCode.PINS_MISSING, f"a {self.kind.value} image lacks secrets: {names}"
+            )
 
     def with_pin(self, secret: Secret, state: PinState) -> CardImage:
         return replace(self, pins={**self.pins, secret: state})
@@ -173,15 +195,18 @@ class CardImage:
         try:
             doc = json.loads(text)
             if not isinstance(doc, dict):
-                raise ValueError("not a card image (no JSON object)")
+                raise CardImageError(ImageCode.NOT_AN_IMAGE, "not a card image (no JSON object)")
             if doc.get("format") in OLD_IMAGE_FORMATS:
-                raise ValueError(
+                raise CardImageError(
+                    ImageCode.OLD_FORMAT,
                     f"a card image of the old format {doc['format']!r}, made before the "
                     "emulated card had a physical card's files: issue the card again "
-                    "(`card-reader issue`, or `make fixtures` for the committed set)"
+                    "(`card-reader issue`, or `make fixtures` for the committed set)",
                 )
             if doc.get("format") != IMAGE_FORMAT:
-                raise ValueError(f"not a card image (format {doc.get('format')!r})")
+                raise CardImageError(
+                    ImageCode.NOT_AN_IMAGE, f"not a card image (format {doc.get('format')!r})"
+                )
             pins = {
                 Secret(name): PinState(
                     salt=bytes.fromhex(p["salt"]),
@@ -195,7 +220,9 @@ class CardImage:
                 kind = CardKind(doc["kind"])
             except ValueError:
                 known = ", ".join(k.value for k in CardKind)
-                raise ValueError(f"unknown card kind {doc['kind']!r} (known: {known})") from None
+                raise CardImageError(
+                    ImageCode.UNKNOWN_KIND, f"unknown card kind {doc['kind']!r} (known: {known})"
+                ) from None
             return cls(
                 label=str(doc["label"]),
                 kind=kind,
@@ -208,7 +235,11 @@ class CardImage:
                 pins=pins,
             )
         except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"malformed card image: {exc!r}") from exc
+            raise CardImageError(ImageCode.MALFORMED, f"malformed card image: {exc!r}") from exc
+        except CardImageError:
+            raise
+        except ValueError as exc:  # a hex field that is not hex, a secret of no known name
+            raise CardImageError(ImageCode.MALFORMED, f"malformed card image: {exc}") from None
 
 
 def _files_doc(files: dict[int, bytes]) -> dict[str, str]:

@@ -226,22 +226,28 @@ def test_the_token_information_is_a_160_byte_token_info(connection: InProcessCon
 def test_an_image_of_the_old_format_says_how_to_reissue(card_path: Path) -> None:
     doc = json.loads(card_path.read_text())
     doc["format"] = "onshi-card-image/1"
-    with pytest.raises(ValueError, match=r"old format .*issue the card again .*make fixtures"):
+    with pytest.raises(ValueError, match=r"^K1002: .*old format .*issue the card again .*fixtures"):
         CardImage.from_json(json.dumps(doc))
 
 
 def test_an_unknown_kind_and_a_truncated_image_are_refused(card_path: Path) -> None:
     doc = json.loads(card_path.read_text())
-    with pytest.raises(ValueError, match="unknown card kind 'watch'"):
+    with pytest.raises(ValueError, match=r"^K1003: unknown card kind 'watch'"):
         CardImage.from_json(json.dumps({**doc, "kind": "watch"}))
-    with pytest.raises(ValueError, match="malformed card image"):
+    with pytest.raises(ValueError, match=r"^K1004: malformed card image"):
         CardImage.from_json(card_path.read_text()[:1000])
+    with pytest.raises(ValueError, match=r"^K1001: not a card image"):
+        CardImage.from_json("[]")
+    with pytest.raises(ValueError, match=r"^K1004: malformed card image"):
+        CardImage.from_json(json.dumps({**doc, "atr": "not hex"}))
+    with pytest.raises(ValueError, match=r"^K1005: a card image lacks secrets: auth_pin"):
+        CardImage.from_json(json.dumps({**doc, "pins": {}}))
 
 
 def test_content_larger_than_its_ef_is_refused(card_path: Path) -> None:
     image = load_image(card_path)
     files = {**image.kenhojo_files, KenhojoFile.MY_NUMBER: bytes(18)}
-    with pytest.raises(ValueError, match="KENHOJO EF 0001 holds 18 bytes of 17"):
+    with pytest.raises(ValueError, match=r"^K1006: .*KENHOJO EF 0001 holds 18 bytes of 17"):
         EmulatedCard(replace(image, kenhojo_files=files))
 
 
