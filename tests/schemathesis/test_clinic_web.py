@@ -159,7 +159,7 @@ def test_every_answer_of_a_valid_request_keeps_its_promises(desk: Desk) -> None:
 
     assert call("/api/status", "GET").json()["state"] == "card"
     assert call("/api/events", "GET").text.startswith("data: ")
-    assert call("/api/card", "GET").json() == {"tries_left": 3}
+    assert call("/api/card", "GET").json() == {"tries_left": 3, "credential": "card"}
     check = {"mode": "pin", "pin": PIN, "consents": {"limit_application": True}}
     assert call("/api/check", body=check).status_code == 200
     assert call("/api/check", body={"mode": "face"}).status_code == 200
