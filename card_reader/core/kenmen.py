@@ -33,7 +33,7 @@ from card_reader.core.tlv import (
     iter_tlvs,
     parse_header,
 )
-from onshi_kernel.japan_time import era_of
+from onshi_kernel.japan_time import era_of, parse_yyyymmdd, yyyymmdd
 from onshi_kernel.mynumber import validate_my_number
 
 if TYPE_CHECKING:
@@ -92,31 +92,31 @@ class CardFace:
     security_code_image: bytes = field(repr=False)
     signature: bytes = field(default=b"", repr=False)
 
+    def _signed_items(self) -> list[bytes]:
+        """DF22–DF27 as encoded: what the issuer's signature covers."""
+        return [
+            encode_tlv(TAG_BIRTH_DATE, yyyymmdd(self.birth_date).encode("ascii")),
+            encode_tlv(TAG_SEX, self.sex.encode("ascii")),
+            encode_tlv(TAG_KEY_ID, self.key_id),
+            encode_tlv(TAG_NAME_IMAGE, self.name_image),
+            encode_tlv(TAG_ADDRESS_IMAGE, self.address_image),
+            encode_tlv(TAG_PHOTO, self.photo),
+        ]
+
     def signed_digest_info(self) -> bytes:
         """What the issuer's signature (DF28) is over: a SHA-256 DigestInfo whose digest is
         three digests, of DF22–DF24, of DF25–DF26 and of DF27."""
-        parts = (
-            encode_tlv(TAG_BIRTH_DATE, _yyyymmdd(self.birth_date))
-            + encode_tlv(TAG_SEX, self.sex.encode("ascii"))
-            + encode_tlv(TAG_KEY_ID, self.key_id),
-            encode_tlv(TAG_NAME_IMAGE, self.name_image)
-            + encode_tlv(TAG_ADDRESS_IMAGE, self.address_image),
-            encode_tlv(TAG_PHOTO, self.photo),
-        )
+        items = self._signed_items()
+        parts = (b"".join(items[:3]), b"".join(items[3:5]), items[5])
         digests = b"".join(hashlib.sha256(part).digest() for part in parts)
         return encode_tlv(0x30, SHA256_ALGORITHM + encode_tlv(0x04, digests))
 
     def encode(self) -> bytes:
         """The EF 0002 content (used to personalise emulated cards)."""
         items = [
-            encode_tlv(TAG_BIRTH_DATE, _yyyymmdd(self.birth_date)),
-            encode_tlv(TAG_SEX, self.sex.encode("ascii")),
-            encode_tlv(TAG_KEY_ID, self.key_id),
-            encode_tlv(TAG_NAME_IMAGE, self.name_image),
-            encode_tlv(TAG_ADDRESS_IMAGE, self.address_image),
-            encode_tlv(TAG_PHOTO, self.photo),
+            *self._signed_items(),
             encode_tlv(TAG_SIGNATURE, self.signature),
-            encode_tlv(TAG_EXPIRY, _yyyymmdd(self.expiry)),
+            encode_tlv(TAG_EXPIRY, yyyymmdd(self.expiry).encode("ascii")),
             encode_tlv(TAG_SECURITY_CODE, self.security_code_image),
         ]
         return encode_indexed(TAG_FACE, TAG_HEADER, items)
@@ -137,28 +137,18 @@ class CardFace:
             raise MalformedResponse(f"the card face: no {', '.join(missing)}")
         try:
             return cls(
-                birth_date=_date(fields[TAG_BIRTH_DATE]),
+                birth_date=parse_yyyymmdd(fields[TAG_BIRTH_DATE].decode("ascii")),
                 sex=fields[TAG_SEX].decode("ascii"),
                 key_id=fields[TAG_KEY_ID],
                 name_image=fields[TAG_NAME_IMAGE],
                 address_image=fields[TAG_ADDRESS_IMAGE],
                 photo=fields[TAG_PHOTO],
                 signature=fields[TAG_SIGNATURE],
-                expiry=_date(fields[TAG_EXPIRY]),
+                expiry=parse_yyyymmdd(fields[TAG_EXPIRY].decode("ascii")),
                 security_code_image=fields[TAG_SECURITY_CODE],
             )
         except (UnicodeDecodeError, ValueError):
             raise MalformedResponse("the card face: a date or the sex is not text") from None
-
-
-def _yyyymmdd(day: dt.date) -> bytes:
-    return f"{day.year:04d}{day.month:02d}{day.day:02d}".encode("ascii")
-
-
-def _date(value: bytes) -> dt.date:
-    if len(value) != 8 or not value.isdigit():
-        raise ValueError("not YYYYMMDD")
-    return dt.date(int(value[:4]), int(value[4:6]), int(value[6:]))
 
 
 class KenmenSession:

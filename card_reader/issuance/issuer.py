@@ -246,12 +246,7 @@ class Issuer:
         path = self.card_path(resident.label)
         if path.exists() and not overwrite:
             raise IssuerError(f"{path} exists: a card was already issued for {resident.label}")
-        issued_on = now.astimezone(JST).date()
-        expires_on = card_expiry(resident.birth_date, issued_on)
-        start = not_before or now
-        end = not_after or _end_of_day(
-            auth_certificate_expiry(resident.birth_date, issued_on, expires_on)
-        )
+        expires_on, start, end = _validity(resident, now, not_before, not_after)
         auth_key = generate_key()
         auth_cert = issue_auth_certificate(
             self.auth_ca, auth_key.public_key(), new_subject_id(now), start, end
@@ -259,14 +254,8 @@ class Issuer:
         sign_key, sign_cert = None, None
         if kind is not CardKind.FACE_CARD:
             sign_key = generate_key()
-            holder = Holder(
-                name=resident.name,
-                address=resident.address,
-                birth_date=resident.birth_date,
-                sex=resident.sex,
-            )
             sign_cert = issue_sign_certificate(
-                self.sign_ca, sign_key.public_key(), holder, start, end
+                self.sign_ca, sign_key.public_key(), _holder(resident), start, end
             )
         image = personalise(
             resident,
@@ -314,23 +303,14 @@ class Issuer:
         path = self.card_path(label)
         if path.exists() and not overwrite:
             raise IssuerError(f"{path} exists: a phone was already set up for {resident.label}")
-        issued_on = now.astimezone(JST).date()
-        expires_on = card_expiry(resident.birth_date, issued_on)
-        start = not_before or now
-        end = not_after or _end_of_day(
-            auth_certificate_expiry(resident.birth_date, issued_on, expires_on)
-        )
+        expires_on, start, end = _validity(resident, now, not_before, not_after)
         auth_key, sign_key = generate_key(), generate_key()
         auth_cert = issue_auth_certificate(
             self.phone_ca, auth_key.public_key(), new_subject_id(now), start, end
         )
-        holder = Holder(
-            name=resident.name,
-            address=resident.address,
-            birth_date=resident.birth_date,
-            sex=resident.sex,
+        sign_cert = issue_sign_certificate(
+            self.sign_ca, sign_key.public_key(), _holder(resident), start, end
         )
-        sign_cert = issue_sign_certificate(self.sign_ca, sign_key.public_key(), holder, start, end)
         image = personalise(
             resident,
             kind=CardKind.SMARTPHONE,
@@ -450,6 +430,31 @@ class Issuer:
             number += 1
         crl = build_crl(self._ca(kind), revocations, now, now + validity, number)
         atomic_write(path, crl.public_bytes(Encoding.DER))
+
+
+def _validity(
+    resident: Resident,
+    now: dt.datetime,
+    not_before: dt.datetime | None,
+    not_after: dt.datetime | None,
+) -> tuple[dt.date, dt.datetime, dt.datetime]:
+    """The card's expiry and the auth certificate's validity for one issued `now` (the
+    profile's, unless `not_before`/`not_after` override it)."""
+    issued_on = now.astimezone(JST).date()
+    expires_on = card_expiry(resident.birth_date, issued_on)
+    end = not_after or _end_of_day(
+        auth_certificate_expiry(resident.birth_date, issued_on, expires_on)
+    )
+    return expires_on, not_before or now, end
+
+
+def _holder(resident: Resident) -> Holder:
+    return Holder(
+        name=resident.name,
+        address=resident.address,
+        birth_date=resident.birth_date,
+        sex=resident.sex,
+    )
 
 
 def _entry_doc(entry: DirectoryEntry) -> dict[str, Any]:

@@ -160,15 +160,7 @@ def pin_mode(ctx: Context) -> None:
 
 def face_mode(ctx: Context) -> None:
     """Face mode: the registered device's proof is accepted (validity 1)."""
-    if ctx.device is None:
-        raise NotRun("give --device-id (the kit's device key registered for the clinic)")
-    device_id, key = ctx.device
-    certificate = ctx.session("valid").read_auth_certificate()
-    challenge = ctx.client.challenge()
-    signature = key.sign(device_message(challenge, certificate, Method.FACE))
-    proof = {"method": "face", "device_id": device_id,
-             "signature": base64.b64encode(signature).decode()}  # fmt: skip
-    validity(ctx.client.check_card(challenge=challenge, certificate=certificate, proof=proof), "1")
+    validity(_device_check(ctx, Method.FACE), "1")
 
 
 def _device_check(
