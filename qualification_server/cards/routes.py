@@ -9,12 +9,13 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from qualification_server.answers.fhir import coverage_eligibility_response
+from qualification_server.answers.fhir import FHIR_JSON, coverage_eligibility_response
 from qualification_server.api.dependencies import ClinicDep, Dependencies, DepsDep
 from qualification_server.api.responses import ERRORS, SpecJSONResponse
 from qualification_server.cards import check as checks
 from qualification_server.cards import lockouts, passcodes
 from qualification_server.cards.challenges import Purpose, issue_challenge
+from qualification_server.cards.fhir_route import FHIRJSONResponse, FHIRRoute
 from qualification_server.contract.lockouts import (
     FaceFailureAnswer,
     FaceFailureReport,
@@ -69,11 +70,26 @@ async def card(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> SpecJSO
     return SpecJSONResponse(await checks.card_check(deps, clinic=who, request=body))
 
 
-@router.post("/fhir/v1/eligibility/card", responses=ERRORS, tags=["clinic"])
-async def card_fhir(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> dict[str, Any]:
-    """The same card check, answered as a FHIR R4B CoverageEligibilityResponse."""
+# The FHIR routes: answered as application/fhir+json, refusals as OperationOutcome with the
+# same status (fhir_route.FHIRRoute); included into `router` at the end of this module.
+fhir_router = APIRouter(route_class=FHIRRoute, default_response_class=FHIRJSONResponse)
+FHIR_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": "a refusal, as an OperationOutcome", "content": {FHIR_JSON: {}}}
+    for status in ERRORS
+}
+
+
+@fhir_router.post(
+    "/fhir/v1/eligibility/card",
+    responses=FHIR_ERRORS,
+    tags=["clinic"],
+    response_class=FHIRJSONResponse,
+)
+async def card_fhir(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> FHIRJSONResponse:
+    """The same card check, answered as a FHIR R4B CoverageEligibilityResponse; a refusal
+    as an OperationOutcome with the same status and code (docs/answer.md)."""
     answer = await checks.card_check(deps, clinic=who, request=body)
-    return coverage_eligibility_response(answer)
+    return FHIRJSONResponse(coverage_eligibility_response(answer))
 
 
 @router.post("/v1/face-failures", responses=ERRORS, tags=["clinic"])
@@ -94,3 +110,6 @@ def visual_passcode(deps: DepsDep, who: ClinicDep, body: VisualPasscodeRequest) 
     """目視確認用パスコード取得 (OQS-IF-049/050): a passcode for one visual check at this
     clinic, valid a few minutes (`ONSHI_VISUAL_PASSCODE_TTL_S`, 600 s unless set)."""
     return SpecJSONResponse(passcodes.issue_passcode(deps, clinic=who, request=body))
+
+
+router.include_router(fhir_router)
