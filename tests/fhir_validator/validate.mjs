@@ -96,13 +96,17 @@ const compiled = new Map();
 // dom-3 traces its unmatched references: kept out of the output.
 const quiet = { traceFn: () => {} };
 
-function invariant(node, base, expression, root) {
+// An invariant fails when it evaluates to false; empty (nothing to test, a Reference with only
+// a display for ref-1) is no failure. R4B's dom-3 applies `as()` to collections, which
+// fhirpath.js (FHIRPath N1, strict) refuses; it is read as ofType(), what it means there.
+function invariant(node, base, expression, resource, root) {
   const key = `${base}\u0000${expression}`;
   if (!compiled.has(key)) {
-    compiled.set(key, fhirpath.compile({ base, expression }, r4Model, quiet));
+    const lenient = expression.replace(/\bas\(/g, "ofType(");
+    compiled.set(key, fhirpath.compile({ base, expression: lenient }, r4Model, quiet));
   }
-  const result = compiled.get(key)(node, { resource: root, rootResource: root });
-  return result.length === 1 && result[0] === true;
+  const result = compiled.get(key)(node, { resource, rootResource: root });
+  return !(result.length === 1 && result[0] === false);
 }
 
 // The element definitions of one type, by path, and the direct children of each path.
@@ -138,14 +142,14 @@ function valuesOf(node, e) {
 
 // Walks `node`, an instance of the element at `path` of `type`, checking cardinalities and
 // invariants; complex children are walked with their own type's definition.
-function walk(node, type, path, where, fpath, root, errors) {
+function walk(node, type, path, where, resource, root, errors) {
   const defs = elements(type);
   if (!defs || typeof node !== "object" || node === null) return;
   const here = defs.byPath.get(path);
   for (const c of here?.constraint ?? []) {
     if (c.severity !== "error" || !c.expression) continue;
     try {
-      if (!invariant(node, fpath, c.expression, root)) {
+      if (!invariant(node, path, c.expression, resource, root)) {
         errors.push(`${where}: invariant ${c.key} fails: ${c.human}`);
       }
     } catch (err) {
@@ -163,13 +167,12 @@ function walk(node, type, path, where, fpath, root, errors) {
     values.forEach((value, i) => {
       const at = values.length > 1 || e.max === "*" ? `${where}.${key}[${i}]` : `${where}.${key}`;
       const types = (e.type ?? []).map((t) => t.code);
-      const next = `${fpath}.${key}`;
       if (key === "contained" || types.includes("Resource")) {
-        walkResource(value, at, value, errors);
+        walkResource(value, at, root, errors);
       } else if (types.includes("BackboneElement") || types.includes("Element") && !e.contentReference) {
-        walk(value, type, e.path, at, next, root, errors);
+        walk(value, type, e.path, at, resource, root, errors);
       } else if (e.contentReference) {
-        walk(value, type, e.contentReference.slice(1), at, next, root, errors);
+        walk(value, type, e.contentReference.slice(1), at, resource, root, errors);
       } else {
         const name = e.path.slice(e.path.lastIndexOf(".") + 1);
         const code = name.endsWith("[x]")
@@ -182,7 +185,7 @@ function walk(node, type, path, where, fpath, root, errors) {
           }
         }
         if (code && !PRIMITIVE.test(code) && !code.startsWith("http")) {
-          walk(value, code, code, at, next, root, errors);
+          walk(value, code, code, at, resource, root, errors);
         }
       }
     });
@@ -195,7 +198,7 @@ function walkResource(resource, where, root, errors) {
     errors.push(`${where}: unknown resourceType ${type}`);
     return;
   }
-  walk(resource, type, type, `${where}(${type})`, type, root, errors);
+  walk(resource, type, type, `${where}(${type})`, resource, root, errors);
 }
 
 export function validate(resource) {
