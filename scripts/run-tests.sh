@@ -5,6 +5,13 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 
+# The independent FHIR validator's Node packages (tests/fhir_validator), at the versions of its
+# package-lock.json; reinstalled only when the lock is newer than what is installed.
+FHIR_VALIDATOR=tests/fhir_validator
+if [ ! "$FHIR_VALIDATOR/node_modules/.package-lock.json" -nt "$FHIR_VALIDATOR/package-lock.json" ]; then
+    npm ci --prefix "$FHIR_VALIDATOR" --no-audit --no-fund --loglevel=error || exit 1
+fi
+
 $BIN/pytest -q -p no:cacheprovider --durations=10
 status=$?
 [ $status -eq 0 ] || exit $status
