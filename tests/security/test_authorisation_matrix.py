@@ -211,6 +211,8 @@ def outcome(response: httpx.Response) -> Expect:
     except ValueError:
         return Expect(response.status_code, "(not JSON)")
     code = error.get("error", {}).get("code") or error.get("failure", {}).get("kind")
+    if error.get("resourceType") == "OperationOutcome":  # the FHIR route's refusals
+        code = error["issue"][0]["details"]["coding"][0]["code"]
     return Expect(response.status_code, code)
 
 
