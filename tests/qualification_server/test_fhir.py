@@ -6,6 +6,7 @@ not only by fhir.resources, the library the server builds them with."""
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from cryptography import x509
 from fhir.resources.R4B.coverageeligibilityresponse import CoverageEligibilityResponse
+from sqlalchemy.exc import OperationalError
 
 from qualification_server.answers.fhir import (
     ERROR_CODE_SYSTEM,
@@ -22,6 +24,7 @@ from qualification_server.answers.fhir import (
     EXT_SYMBOL,
     FHIR_JSON,
 )
+from qualification_server.cards.fhir_route import FHIRJSONResponse, FHIRRoute
 from tests.fhir_validator.validator import FHIRValidator, session_validator
 from tests.support.world import World
 
@@ -169,6 +172,38 @@ def test_a_revoked_card_gets_an_operation_outcome(world: World, validator: FHIRV
     world.issuer.revoke(x509.load_der_x509_certificate(der).serial_number)
     issue = _issue(validator, _post(world, _body(world, "yamada-taro")), 403, "Q1005")
     assert issue["code"] == "business-rule"
+
+
+def _fhir_route_raising(world: World, path: str, exc: Exception) -> None:
+    def broken() -> None:
+        raise exc
+
+    world.client.app.router.add_api_route(  # type: ignore[attr-defined]
+        path, broken, route_class_override=FHIRRoute, response_class=FHIRJSONResponse
+    )
+
+
+def test_a_bug_on_a_fhir_route_is_an_exception_outcome_logged_by_the_standard_handler(
+    world: World, validator: FHIRValidator, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fhir_route_raising(world, "/fhir/v1/broken", RuntimeError("a bug"))
+    with caplog.at_level(logging.ERROR, logger="onshi_kernel.http_errors"):
+        response = world.client.get("/fhir/v1/broken", headers={"X-Request-ID": "bug-1"})
+    issue = _issue(validator, response, 500, "Q9001")
+    assert issue["code"] == "exception"
+    assert issue["diagnostics"].endswith("request bug-1")
+    (logged,) = [r.getMessage() for r in caplog.records if "unexpected error" in r.getMessage()]
+    assert logged.endswith("request bug-1")
+
+
+def test_a_database_outage_on_a_fhir_route_keeps_its_retry_after(
+    world: World, validator: FHIRValidator
+) -> None:
+    _fhir_route_raising(world, "/fhir/v1/down", OperationalError("SELECT 1", {}, Exception()))
+    response = world.client.get("/fhir/v1/down")
+    issue = _issue(validator, response, 503, "Q9002")
+    assert issue["code"] == "transient"
+    assert response.headers["Retry-After"] == "2"
 
 
 def test_the_json_route_keeps_its_own_error_body(world: World) -> None:
