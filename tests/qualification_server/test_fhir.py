@@ -158,6 +158,15 @@ def test_a_malformed_body_gets_an_operation_outcome(world: World, validator: FHI
     assert "certificate" in issue["diagnostics"]  # the field the body lacks
 
 
+def test_an_undecodable_body_gets_an_operation_outcome(
+    world: World, validator: FHIRValidator
+) -> None:
+    response = world.client.post(
+        URL, content=b"\xff\xfe{", headers={**world.headers(), "Content-Type": "application/json"}
+    )
+    assert _issue(validator, response, 422, "Q6001")["code"] == "structure"
+
+
 def test_an_unregistered_card_gets_an_operation_outcome(
     world: World, validator: FHIRValidator
 ) -> None:
