@@ -43,7 +43,7 @@ def _registered_handler(request: Request, exc: Exception) -> Callable[..., Any] 
     return None
 
 
-def as_operation_outcome(request: Request, answer: Response) -> Response:
+def as_operation_outcome(answer: Response) -> Response:
     """The app's error answer with its body as an OperationOutcome: status and headers kept
     (`Retry-After`, say). An answer that is not the server's error body is left as it is."""
     try:
@@ -79,7 +79,7 @@ class FHIRRoute(APIRoute):
                     refusal = await registered(request, exc)
                 else:
                     refusal = await run_in_threadpool(registered, request, exc)
-                return as_operation_outcome(request, refusal)
+                return as_operation_outcome(refusal)
             if answer.headers.get("content-type", "").startswith("application/json"):
                 answer.headers["content-type"] = FHIR_JSON
             return answer
