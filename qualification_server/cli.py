@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,7 +52,12 @@ def _settings() -> Settings:
 
 
 def _sessions() -> sessionmaker[Session]:
-    return make_session_factory(make_engine(_settings().database_url))
+    """The server's database, its schema brought up to date first (as `serve` does), so that
+    an administration command run before anything else (`clinic add` on a fresh clone) finds
+    its tables instead of dying on "no such table"."""
+    engine = make_engine(_settings().database_url)
+    migrate(engine)
+    return make_session_factory(engine)
 
 
 @app.command("migrate")
@@ -116,6 +129,48 @@ def clinic_device(
     except ValueError as exc:
         _fail(str(exc))
     typer.echo(f"device {device_id} registered for clinic {code}")
+
+
+@clinic_app.command("device-key")
+def clinic_device_key(
+    code: Annotated[str, typer.Argument(help="The clinic's 医療機関コード")],
+    device_id: Annotated[str, typer.Argument(help="A name for the reader device")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write its private key (PEM, mode 0600)")
+    ],
+) -> None:
+    """Make a face-reader device key (Ed25519) and register its public key for the clinic.
+
+    The private key goes to --out, readable by its owner only, for the terminal that proves
+    face and visual checks (`ONSHI_CLINIC_DEVICE_KEY_FILE`, `ONSHI_CLINIC_DEVICE_ID`); an
+    existing file is never overwritten. The key is written before the registration, so a
+    registered key always has its private half on disk."""
+    from qualification_server.clinics.service import register_device
+
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    sessions = _sessions()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        _fail(f"{out} exists: remove it or choose another --out")
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc.strerror}")
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(pem)
+    try:
+        with transaction(sessions) as session:
+            register_device(
+                session=session, clinic_code=code, device_id=device_id, public_key=public,
+                now=dt.datetime.now(dt.UTC),
+            )  # fmt: skip
+    except ValueError as exc:
+        out.unlink()  # a key nobody registered is of no use
+        _fail(str(exc))
+    typer.echo(f"device {device_id} registered for clinic {code}; its private key: {out}")
+    typer.echo(f"  export ONSHI_CLINIC_DEVICE_KEY_FILE={out} ONSHI_CLINIC_DEVICE_ID={device_id}")
 
 
 @clinic_app.command("device-remove")
