@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from insurer_registry.lookup.local import RegistryQualificationSource
 from onshi_kernel.body_limit import BodySizeLimit
+from onshi_kernel.docs import install_docs
 from qualification_server.access_log.housekeeping import Housekeeper
 from qualification_server.api.dependencies import Dependencies, DepsDep
 from qualification_server.api.errors import install_error_handlers, too_large
@@ -206,7 +207,10 @@ def create_app(
         description="Online eligibility verification (オンライン資格確認): card checks with "
         "proof of presence, insured-number lookups, registration and the person's access log.",
         lifespan=lifespan,
+        docs_url=None,  # install_docs: Swagger UI and ReDoc from the package, not a CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.deps = deps
     app.state.clinics = ClinicAuthenticator(deps.sessions)
     install_error_handlers(app)
