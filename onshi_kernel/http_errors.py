@@ -2,6 +2,9 @@
 error answer, and `ErrorAnswers.install` adds the handlers each server would otherwise
 repeat (a request that breaks the schema, a body FastAPI cannot decode, a body too large, a
 bug). No answer repeats a value the request sent, and no stack trace reaches a client.
+
+Every error answer is also one log line for IT (`log_refusal`, logger `onshi_kernel.refusals`):
+after a complaint, the request id the desk shows finds what was refused, where and to whom.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import logging
 import re
 import traceback
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic
 
@@ -24,6 +27,7 @@ from onshi_kernel import validation
 from onshi_kernel.errors import CodeT, ErrorBody, ErrorInfo
 
 log = logging.getLogger(__name__)
+refusals = logging.getLogger("onshi_kernel.refusals")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's id is taken as it is when it looks like one: printable ASCII without spaces, at
@@ -54,11 +58,13 @@ def error_response(
     headers: Mapping[str, str] | None = None,
     data: Mapping[str, Any] | None = None,
     body: type[ErrorBody] = ErrorBody,
+    caller: tuple[str, Callable[[Request], str | None]] | None = None,
 ) -> JSONResponse:
     """The answer for `code` and its catalogue entry: `{"error": {code, message, message_it,
     detail, request_id, …data}}` with the entry's status. `data` fills the fields `body` (a
     subclass of `ErrorBody`) adds and is checked against it; fields not given are left out.
-    `retry_after_s` becomes `Retry-After`."""
+    `retry_after_s` becomes `Retry-After`. A refusal (any status but 2xx) is logged by
+    `log_refusal`, naming the caller `caller` finds (see `ErrorAnswers.caller`)."""
     error = body.model_validate(
         {
             "code": str(code),
@@ -92,6 +98,9 @@ class ErrorAnswers(Generic[CodeT]):
     body: type[ErrorBody] = ErrorBody
     list_problems: bool = False
     too_large_detail: str | None = None
+    # Who was refused, for the log line: its field name there ("clinic", "insurer") and how
+    # to read it off the request (never a secret; None when the request does not say).
+    caller: tuple[str, Callable[[Request], str | None]] | None = None
 
     def answer(
         self,
@@ -106,7 +115,7 @@ class ErrorAnswers(Generic[CodeT]):
         """`error_response` for one of this server's codes, in its body."""
         return error_response(
             request, code, self.catalogue[code], detail=detail, retry_after_s=retry_after_s,
-            headers=headers, data=data, body=self.body,
+            headers=headers, data=data, body=self.body, caller=self.caller,
         )  # fmt: skip
 
     def invalid(
@@ -163,4 +172,36 @@ def log_unexpected(request: Request, exc: BaseException, ident: str) -> None:
     log.error(
         "unexpected error (%s) on %s %s at %s, request %s",
         type(exc).__name__, request.method, request.url.path, where or "?", ident,
+    )  # fmt: skip
+
+
+def route_of(request: Request) -> str:
+    """The request's method and route template (`/v1/batches/{batch_id}`), not its path: a
+    path can carry what the client typed. `unmatched` when no route took it."""
+    route = getattr(request.scope.get("route"), "path", None)
+    return f"{request.method} {route or 'unmatched'}"
+
+
+def log_refusal(
+    request: Request,
+    code: str,
+    status: int,
+    caller: tuple[str, Callable[[Request], str | None]] | None = None,
+) -> None:
+    """One line for IT per refused request: its code, status, request id, caller and route,
+    as `key=value` words (`refused code=Q3001 status=404 request_id=… clinic=… route="POST
+    /v1/eligibility/card"`). Never the detail, the body or the path: only what the server
+    chose, never what the request sent (the request id aside, which is the client's own
+    reference and kept to printable ASCII). A 5xx is an ERROR, any other a WARNING."""
+    field, read = caller if caller is not None else ("caller", lambda _request: None)
+    try:
+        who = read(request)
+    except Exception:  # the log line must never be what breaks an answer
+        who = None
+    refusals.log(
+        logging.ERROR if status >= 500 else logging.WARNING,
+        'refused code=%s status=%d request_id=%s %s=%s route="%s"',
+        code, status, request_id(request), field, who or "-", route_of(request),
+        extra={"refusal": {"code": code, "status": status, "request_id": request_id(request),
+                           field: who, "route": route_of(request)}},
     )  # fmt: skip
