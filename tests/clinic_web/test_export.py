@@ -15,11 +15,10 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from clinic_client.api import QualificationClient
-from clinic_client.reader import FrontDeskReader
 from clinic_client.web.app import create_clinic_app
 from tests.support.desk import ServerThread, free_port
 
-NAME_COLUMN = 5
+NAME_COLUMN = 6
 
 
 def unit(
@@ -58,16 +57,14 @@ def batch(*units: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    """The desk's page, with no reader and no server behind it."""
-    reader = FrontDeskReader("Absent Reader 00 00")
+    """The reception page, with no server behind it."""
     client = QualificationClient(f"http://127.0.0.1:{free_port()}", "1310000017.x")
-    with ServerThread(create_clinic_app(reader=reader, client=client)) as web:
+    with ServerThread(create_clinic_app(client=client)) as web:
         context = browser.new_context(locale="ja-JP")
         page = context.new_page()
         page.goto(web.url)
         yield page
         context.close()
-    reader.close()
     client.close()
 
 

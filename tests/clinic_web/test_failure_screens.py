@@ -18,7 +18,11 @@ from tests.support.desk import READER, Desk, ServerThread, World, free_port
 
 from .test_front_desk import enter_pin, wait_for_mode_choice
 
-pytestmark = [pytest.mark.db, pytest.mark.pcsc]
+# The card check moved from this page to the patient-facing reader (clinic_client/reader_web,
+# `clinic reader-serve`); these drive it on the old desk page and wait to be ported there
+# (tests/reader_web). The lookup, the batch and the headers are in test_reception.py.
+MOVED = "the card check moved to the reader page (clinic_client/reader_web)"
+pytestmark = [pytest.mark.db, pytest.mark.pcsc, pytest.mark.skip(reason=MOVED)]
 
 
 @contextmanager

@@ -15,7 +15,11 @@ from card_reader.emulator.image import load_image
 from clinic_client.web.app import MAX_REQUEST_BYTES
 from tests.support.desk import Desk
 
-pytestmark = [pytest.mark.db, pytest.mark.pcsc]
+# The card check moved from this page to the patient-facing reader (clinic_client/reader_web,
+# `clinic reader-serve`); these drive it on the old desk page and wait to be ported there
+# (tests/reader_web). The lookup, the batch and the headers are in test_reception.py.
+MOVED = "the card check moved to the reader page (clinic_client/reader_web)"
+pytestmark = [pytest.mark.db, pytest.mark.pcsc, pytest.mark.skip(reason=MOVED)]
 
 
 def wait_for_mode_choice(desk: Desk) -> None:

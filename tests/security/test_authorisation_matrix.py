@@ -146,6 +146,7 @@ FOREIGN = Expect(403, "refused")
 PAGE_FOR_ALL = {**dict.fromkeys(Browser, ANSWERED), Browser.REBOUND_NAME: FOREIGN}
 API_FOR_DESK = {**dict.fromkeys(Browser, FOREIGN), Browser.DESK_PAGE: ANSWERED,
                 Browser.LOCAL_PROGRAM: ANSWERED}  # fmt: skip
+LOCAL_CALLERS = (Browser.DESK_PAGE, Browser.LOCAL_PROGRAM)
 FRONT_DESK: dict[str, dict[Browser, Expect]] = {
     "GET /": PAGE_FOR_ALL,
     "MOUNT /static": PAGE_FOR_ALL,
@@ -158,6 +159,13 @@ FRONT_DESK: dict[str, dict[Browser, Expect]] = {
     "POST /api/lookup": API_FOR_DESK,
     "POST /api/batch": API_FOR_DESK,
     "GET /api/batch/{reception_number}": API_FOR_DESK,
+    "GET /healthz": PAGE_FOR_ALL,
+    "GET /readyz": PAGE_FOR_ALL,
+    "GET /api/check-ins": API_FOR_DESK,
+    "GET /api/check-ins/events": API_FOR_DESK,
+    "GET /api/tomorrow": API_FOR_DESK,
+    # the reader process's, with the reception key (none here: refused)
+    "POST /api/check-ins": {**API_FOR_DESK, **dict.fromkeys(LOCAL_CALLERS, Expect(401, "refused"))},
 }
 
 

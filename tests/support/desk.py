@@ -1,14 +1,19 @@
-"""The front-desk web app in a real headless Chromium, against a real qualification server
-over HTTP, with emulated cards in a real pcscd's virtual reader."""
+"""The reception terminal's web app in a real headless Chromium, against a real
+qualification server over HTTP; check-ins posted to it as the patient-facing reader posts
+them, and emulated cards in a real pcscd's virtual reader for the tests that need one."""
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -21,6 +26,7 @@ from card_reader.transports.pcsc import PcscReaders
 from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
 from clinic_client.web.app import create_clinic_app
+from onshi_kernel.japan_time import japan_now
 from qualification_server.api.app import create_app
 from tests.support.cards import InsertedCard
 from tests.support.world import World
@@ -28,6 +34,7 @@ from tests.support.world import World
 CHROMIUM = "/usr/bin/chromium"
 READER = vpcd_reader_name(0)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+RECEPTION_KEY = "reception-key-of-the-tests"
 
 
 def free_port() -> int:
@@ -114,9 +121,14 @@ def desk(world: World, pcscd: Pcscd, browser: Browser) -> Iterator[Desk]:
     with ServerThread(create_app(world.deps, seal_interval_s=None)) as server:
         client = QualificationClient(server.url, world.clinic_token)
         reader = FrontDeskReader(READER)
-        with ServerThread(
-            create_clinic_app(reader=reader, client=client, device=device, poll_interval_s=0.1)
-        ) as web:
+        web_app = create_clinic_app(
+            client=client,
+            reception_key=RECEPTION_KEY,
+            reader=reader,
+            device=device,
+            poll_interval_s=0.1,
+        )
+        with ServerThread(web_app) as web:
             context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="ja-JP")
             page = context.new_page()
             desk = Desk(world, web.url, page)
@@ -127,4 +139,72 @@ def desk(world: World, pcscd: Pcscd, browser: Browser) -> Iterator[Desk]:
             desk.readers.close()
             context.close()
         reader.close()
+        client.close()
+
+
+def check_in(
+    answer: dict[str, Any] | None = None,
+    *,
+    failure: Mapping[str, str | None] | None = None,
+    method: str = "pin",
+    credential: str = "card",
+    consents: dict[str, Any] | None = None,
+    checked_at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """A check-in as the reader posts it: `answer` (an EligibilityAnswer as the server sent
+    it) or `failure`."""
+    return {
+        "id": str(uuid.uuid4()),
+        "checked_at": (checked_at or japan_now()).isoformat(timespec="seconds"),
+        "method": method,
+        "outcome": "answered" if answer is not None else "failed",
+        "credential": credential,
+        "consents": consents
+        or {"medication": True, "checkups": False, "limit": True, "prescription": "electronic"},
+        "answer": answer,
+        "failure": failure,
+    }
+
+
+class Reception:
+    """The reception terminal under test: its page, and check-ins posted to it."""
+
+    def __init__(self, world: World, url: str, page: Page) -> None:
+        self.world = world
+        self.url = url
+        self.page = page
+
+    def answer(self, label: str, consents: dict[str, bool] | None = None) -> dict[str, Any]:
+        """A real answer of the server to `label`'s card (registered first)."""
+        self.world.register(label)
+        status, answer = self.world.check(label, consents)
+        assert status == 200, answer
+        return answer
+
+    def post(self, record: dict[str, Any], key: str | None = RECEPTION_KEY) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        return httpx.post(f"{self.url}/api/check-ins", json=record, headers=headers)
+
+    def shot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def reception(world: World, browser: Browser) -> Iterator[Reception]:
+    """The reception page (no card reader: check-ins come from the reader process)."""
+    with ServerThread(create_app(world.deps, seal_interval_s=None)) as server:
+        client = QualificationClient(server.url, world.clinic_token)
+        web_app = create_clinic_app(
+            client=client,
+            reception_key=RECEPTION_KEY,
+            clinic_code=world.clinic_token.split(".")[0],
+            poll_interval_s=0.1,
+        )
+        with ServerThread(web_app) as web:
+            context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="ja-JP")
+            page = context.new_page()
+            page.goto(web.url)
+            yield Reception(world, web.url, page)
+            context.close()
         client.close()

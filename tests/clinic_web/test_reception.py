@@ -1,0 +1,292 @@
+"""The reception terminal (受付端末) in a real Chromium: check-ins posted as the patient-facing
+reader posts them arrive without a reload, newest first; a selected one shows its result in
+和暦 with 西暦, prints, and is cleared for the next patient; the insured-number lookup and the
+batch say in Japanese which field is wrong and never leave an old answer under new input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from clinic_client.web.app import MAX_REQUEST_BYTES, CheckInBook
+from onshi_kernel.japan_time import JST, japan_now, japan_today
+from tests.support.desk import Reception, check_in
+
+pytestmark = [pytest.mark.db]
+
+YAMADA = {
+    "InsurerNumber": "01130012",
+    "InsuredCardSymbol": "記号12",
+    "InsuredIdentificationNumber": "1001",
+    "Birthdate": "1980-04-01",
+}
+
+
+def test_check_ins_arrive_live_newest_first(
+    reception: Reception, caplog: pytest.LogCaptureFixture
+) -> None:
+    page = reception.page
+    expect(page.locator("#live-text")).to_have_text("受付を受信中")
+    expect(page.locator("#checkins-empty")).to_be_visible()
+    earlier = japan_now() - dt.timedelta(minutes=3)
+    answer = reception.answer("yamada-taro")
+    assert reception.post(check_in(answer, checked_at=earlier)).status_code == 202
+    failure = {
+        "kind": "not-registered",
+        "code": "Q3001",
+        "message_ja": "利用登録がされていません。",
+    }
+    with caplog.at_level(logging.WARNING, logger="clinic_client.web"):
+        assert reception.post(check_in(failure=failure, method="face")).status_code == 202
+    assert "failed check-in: kind=not-registered code=Q3001" in caplog.text
+    items = page.locator("#checkins li")
+    expect(items).to_have_count(2)  # no reload: pushed
+    expect(items.nth(0).locator(".badge")).to_have_text("確認できず")
+    expect(items.nth(0)).to_contain_text("利用登録がされていません")
+    expect(items.nth(1).locator(".badge")).to_have_text("有効")
+    expect(items.nth(1)).to_contain_text("山田 太郎")
+    expect(items.nth(1)).to_contain_text("全国健康保険協会")
+    expect(items.nth(1)).to_contain_text("記号12・1001")
+    expect(items.nth(1).locator(".time")).to_have_text(earlier.strftime("%H:%M:%S"))
+    reception.shot("reception-checkins")
+
+
+def test_a_check_in_shows_its_result_in_wareki_prints_and_clears(reception: Reception) -> None:
+    page = reception.page
+    answer = reception.answer("yamada-taro", {"limit_application": True})
+    reception.post(check_in(answer))
+    page.locator("#checkins li button").first.click()
+    detail = page.locator("#detail")
+    expect(detail.locator(".badge")).to_have_text("有効")
+    expect(detail.locator("h2")).to_have_text("山田 太郎")
+    expect(detail).to_contain_text("昭和55年4月1日 (1980-04-01)")  # 生年月日
+    expect(detail).to_contain_text("3割")
+    expect(detail).to_contain_text("資格の期間")
+    expect(detail).to_contain_text("暗証番号")
+    expect(detail).to_contain_text("診療・薬剤情報の提供：同意する")
+    expect(detail).to_contain_text("処方箋：電子処方箋")
+    expect(detail).to_contain_text("マイナンバーカード")
+    reception.shot("reception-detail")
+
+    page.emulate_media(media="print")
+    expect(page.locator("nav")).to_be_hidden()
+    expect(page.locator("#checkins")).to_be_hidden()
+    expect(detail).to_be_visible()
+    reception.shot("reception-print")
+    page.emulate_media(media="screen")
+
+    page.get_by_role("button", name="次の患者へ").click()
+    expect(detail).to_be_hidden()
+    expect(page.locator("#detail-empty")).to_be_visible()
+    expect(page.locator("#checkins li.selected")).to_have_count(0)
+    reception.shot("reception-next-patient")
+
+
+def test_a_failed_check_in_says_what_to_do_and_leads_on(reception: Reception) -> None:
+    page = reception.page
+    failure = {"kind": "pin-blocked", "code": None, "message_ja": "暗証番号がロックされています。"}
+    reception.post(check_in(failure=failure))
+    page.locator("#checkins li button").first.click()
+    detail = page.locator("#detail")
+    expect(detail.locator("h2")).to_have_text("暗証番号がロックされています")
+    expect(detail).to_contain_text("顔認証または目視確認")
+    reception.shot("reception-failure")
+    detail.get_by_role("button", name="保険証の番号で確認").click()
+    expect(page.locator("#tab-number")).to_be_visible()
+
+
+def test_the_english_toggle_rerenders_a_shown_result(reception: Reception) -> None:
+    page = reception.page
+    reception.post(check_in(reception.answer("yamada-taro")))
+    page.locator("#checkins li button").first.click()
+    expect(page.locator("#detail .badge")).to_have_text("有効")
+    page.click("#lang")
+    expect(page.locator("#detail .badge")).to_have_text("Valid")
+    expect(page.locator("#detail")).to_contain_text("1980-04-01 (昭和55年4月1日)")
+    expect(page.locator("#detail")).to_contain_text("Copay")
+    expect(page.locator("#checkins li .badge")).to_have_text("Valid")
+    reception.shot("reception-english")
+
+
+def test_a_check_in_without_the_reception_key_is_refused(
+    reception: Reception, caplog: pytest.LogCaptureFixture
+) -> None:
+    record = check_in(failure={"kind": "refused", "message_ja": "x"})
+    with caplog.at_level(logging.WARNING, logger="clinic_client.web"):
+        assert reception.post(record, key=None).status_code == 401
+        assert reception.post(record, key="not-the-key").status_code == 401
+    assert "refused check-in: code=unauthenticated" in caplog.text
+    listed = httpx.get(f"{reception.url}/api/check-ins").json()
+    assert listed == {"check_ins": []}
+    reception.page.reload()
+    expect(reception.page.locator("#checkins-empty")).to_be_visible()
+
+
+def test_a_new_lookup_clears_the_old_answer_and_names_the_field(
+    reception: Reception, caplog: pytest.LogCaptureFixture
+) -> None:
+    page = reception.page
+    page.get_by_role("button", name="保険証の番号で確認").click()
+    form = page.locator("#number-form")
+    for name, value in YAMADA.items():
+        form.locator(f"[name={name}]").fill(value)
+    form.get_by_role("button", name="照会する").click()
+    result = page.locator("#number-result")
+    expect(result.locator("h2")).to_have_text("山田 太郎")
+    expect(result).to_contain_text("昭和55年4月1日 (1980-04-01)")
+    reception.shot("reception-lookup")
+    form.locator("[name=InsurerNumber]").fill("12AB")
+    with caplog.at_level(logging.WARNING, logger="clinic_client.web"):
+        form.get_by_role("button", name="照会する").click()
+        expect(result).to_contain_text("保険者番号")
+    expect(result).not_to_contain_text("山田")
+    expect(result).not_to_contain_text("pattern")
+    assert result.locator("h2").count() == 0
+    reception.shot("reception-lookup-invalid")
+    # logged for IT, without the person
+    assert "refused lookup: code=bad-input" in caplog.text
+    assert "1001" not in caplog.text and "19800401" not in caplog.text
+    form.locator("[name=InsurerNumber]").fill("01130012")
+    form.locator("[name=Birthdate]").fill("1980-04-02")
+    form.get_by_role("button", name="照会する").click()
+    expect(result).to_contain_text("Q4001")
+    expect(result).not_to_contain_text("山田")
+
+
+def test_the_batch_defaults_to_tomorrow_and_shows_birth_dates(
+    reception: Reception, tmp_path: Path
+) -> None:
+    page = reception.page
+    page.get_by_role("button", name="予約の一括確認").click()
+    tomorrow = japan_today() + dt.timedelta(days=1)
+    expect(page.locator("#batch-date")).to_have_value(tomorrow.isoformat())
+    csv = tmp_path / "appointments.csv"
+    csv.write_text(
+        "InsurerNumber,InsuredCardSymbol,InsuredIdentificationNumber,InsuredBranchNumber,Birthdate\n"
+        "01130012,記号12,1001,,19800401\n"
+        "  131011,,4001,,19750630\n"
+        "01130012,,9999,00,20000101\n",
+        encoding="cp932",
+    )
+    page.set_input_files("#batch-file", str(csv))
+    page.get_by_role("button", name="一括確認する").click()
+    result = page.locator("#batch-result")
+    expect(result.locator("p.big")).to_have_text("3件中 正常2件・エラー1件", timeout=15_000)
+    rows = result.locator("table tr")
+    expect(rows).to_have_count(4)
+    expect(rows.nth(0)).to_contain_text("生年月日")
+    expect(rows.nth(1)).to_contain_text("山田 太郎")
+    expect(rows.nth(1)).to_contain_text("昭和55年4月1日 (1980-04-01)")
+    expect(rows.nth(2)).to_contain_text("無効（新しい資格あり）")
+    expect(rows.nth(3)).to_contain_text("Q4001")
+    reception.shot("reception-batch")
+    with page.expect_download() as download:
+        result.get_by_role("button", name="CSVで保存").click()
+    saved = download.value.path().read_bytes().decode("utf-8-sig")
+    assert "山田 太郎" in saved and saved.count("\r\n") == 3
+
+
+def test_batch_errors_name_the_row_and_field_in_japanese(
+    reception: Reception, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    page = reception.page
+    page.get_by_role("button", name="予約の一括確認").click()
+    csv = tmp_path / "appointments.csv"
+    csv.write_text(
+        "InsurerNumber,InsuredCardSymbol,InsuredIdentificationNumber,InsuredBranchNumber,Birthdate\n"
+        "01130012,記号12,1001,,19800401\n"
+        "01130012,記号12,1001,,1980-04-01\n",
+        encoding="utf-8",
+    )
+    page.set_input_files("#batch-file", str(csv))
+    with caplog.at_level(logging.WARNING, logger="clinic_client.web"):
+        page.get_by_role("button", name="一括確認する").click()
+        result = page.locator("#batch-result")
+        expect(result).to_contain_text("3行目の生年月日")
+    expect(result).not_to_contain_text("String should match")
+    expect(result).not_to_contain_text("^")
+    reception.shot("reception-batch-error")
+    assert "refused batch file: code=bad-input" in caplog.text
+    assert "1980-04-01" not in caplog.text
+
+
+def test_a_wide_batch_scrolls_inside_its_panel(reception: Reception) -> None:
+    page = reception.page
+    page.get_by_role("button", name="予約の一括確認").click()
+    long_name = "寿限無寿限無五劫の擦り切れ海砂利水魚の水行末雲来末風来末" * 2
+    unit = {
+        "QualificationConfirmSearchInfo": {
+            "InsurerNumber": "01130012",
+            "InsuredCardSymbol": "記号12",
+            "InsuredIdentificationNumber": "1001",
+            "Birthdate": "19800401",
+        },
+        "ProcessingResultStatus": "1",
+        "QualificationValidity": "1",
+        "ResultOfQualificationConfirmation": [
+            {
+                "Name": long_name,
+                "NameKana": "ジュゲム" * 10,
+                "InsurerName": "全国健康保険協会東京支部" * 3,
+                "InsuredPartialContributionRatio": "030",
+            }
+        ],
+    }
+    header = {
+        "NumberOfProcessingResult": "1",
+        "NumberOfNormalProcessing": "1",
+        "NumberOfError": "0",
+    }
+    page.evaluate(
+        "(b) => renderBatch(b, {'19800401': '昭和55年4月1日'})",
+        {"MessageHeader": header, "BulkConfirmUnit": [unit]},
+    )
+    scroll = page.locator("#batch-result .table-scroll")
+    expect(scroll).to_be_visible()
+    widths = page.evaluate(
+        "() => { const p = document.querySelector('#tab-batch');"
+        " const s = document.querySelector('#batch-result .table-scroll');"
+        " return [p.scrollWidth, p.clientWidth, s.scrollWidth, s.clientWidth]; }"
+    )
+    panel_scroll, panel_client, table_scroll, table_client = widths
+    assert table_scroll > table_client  # the table is wider than its box: it scrolls …
+    assert panel_scroll <= panel_client  # … inside the panel, which does not overflow
+    reception.shot("reception-batch-overflow")
+
+
+def test_readiness_and_health(reception: Reception) -> None:
+    assert httpx.get(f"{reception.url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{reception.url}/readyz")
+    assert ready.status_code == 200, ready.text
+
+
+def test_an_oversized_body_is_refused_unread(reception: Reception) -> None:
+    body = b'{"InsurerNumber": "' + b"1" * (MAX_REQUEST_BYTES + 1) + b'"}'
+    response = httpx.post(
+        reception.url + "/api/lookup", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["failure"]["kind"] == "bad-input"
+
+
+def test_security_headers(reception: Reception) -> None:
+    headers = reception.page.request.get(reception.url + "/").headers
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+
+
+def test_yesterdays_check_ins_are_dropped_at_the_next_day() -> None:
+    today = [dt.date(2026, 12, 2)]
+    book = CheckInBook(lambda: today[0])
+    moment = dt.datetime(2026, 12, 2, 9, 30, tzinfo=JST).isoformat()
+    assert book.add({"id": "a", "checked_at": moment}, dt.date(2026, 12, 2))
+    assert [r["id"] for r in book.listing()] == ["a"]
+    assert not book.add({"id": "b", "checked_at": moment}, dt.date(2026, 12, 1))
+    today[0] = dt.date(2026, 12, 3)
+    assert book.listing() == []
