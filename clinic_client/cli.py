@@ -90,17 +90,19 @@ def serve(
     host: Annotated[str, typer.Option(help="Listen address (keep it local)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8400,
 ) -> None:
-    """Serve the front-desk web app (Japanese first, English available)."""
-    from clinic_client.web.app import create_clinic_app
+    """Serve the reception terminal (受付端末; Japanese first, English available)."""
+    from clinic_client.web.app import clinic_of, create_clinic_app
 
     settings = _settings()
+    if not settings.reception_key.get_secret_value():
+        typer.echo("ONSHI_CLINIC_RECEPTION_KEY is not set: no check-in will be taken", err=True)
     web = create_clinic_app(
-        reader=FrontDeskReader(settings.reader),
         client=_client(settings),
-        device=_device(settings),
+        reception_key=settings.reception_key,
+        clinic_code=clinic_of(settings.token.get_secret_value()),
         on_check=_face_writer(settings),
     )
-    typer.echo(f"front desk at http://{host}:{port}/")
+    typer.echo(f"reception terminal at http://{host}:{port}/")
     uvicorn.run(web, host=host, port=port, log_level="warning", http=BoundedHttpToolsProtocol)
 
 

@@ -22,6 +22,9 @@ class ClinicSettings(OnshiSettings):
 
     server_url: str = "http://127.0.0.1:8300"
     token: SecretStr = Field(default=SecretStr(""), description="<医療機関コード>.<secret>")
+    reception_key: SecretStr = Field(
+        default=SecretStr(""), description="the reader page posts its check-ins with it"
+    )
     reader: str | None = Field(default=None, description="PC/SC reader name; default: any")
     device_id: str = Field(default="front-desk-1", description="registered face-check device")
     device_key_file: Path | None = Field(
