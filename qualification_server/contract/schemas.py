@@ -331,7 +331,38 @@ class AccessEntry(Strict):
     method: str
     reference: str | None
     outcome: str
+    # What was answered, for the portal to say in words (added fields, absent in old answers):
+    # "answered" with the QualificationValidity, or "refused" with the numbered code.
+    result: Literal["answered", "refused", "done"] | None = Field(
+        default=None,
+        description="answered (a qualification answer), refused (a numbered refusal) or done "
+        "(a registration, its withdrawal, a viewing)",
+    )
+    validity: Validity | None = Field(default=None, description="QualificationValidity answered")
+    error_code: str | None = Field(default=None, description="the refusal's code, e.g. Q3001")
+    credential: Literal["card", "smartphone"] | None = Field(
+        default=None, description="a card check: read from a card or a smartphone"
+    )
+
+
+class PortalInsurer(Strict):
+    """One insurer the person is currently qualified with (what the portal shows)."""
+
+    insurer_number: str = Field(description="6 or 8 digits")
+    insurer_name: str
+
+
+class PortalRegistration(Strict):
+    """The person's registration for use as a health insurance card (利用登録)."""
+
+    registered_at: UtcDateTime
+    registered_via: Literal["portal", "clinic"]
+    clinic_code: str | None = Field(default=None, description="the clinic it was made at")
+    clinic_name: str | None = None
+    insurers: list[PortalInsurer]
 
 
 class AccessHistory(Strict):
     entries: list[AccessEntry]
+    # Added: the registration itself, None when the card's holder is not registered.
+    registration: PortalRegistration | None = None

@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from onshi_kernel.japan_time import japan_date
 from qualification_server.access_log import log as access_log
 from qualification_server.api.dependencies import Dependencies
 from qualification_server.cards.attempts import consume_challenge
 from qualification_server.cards.challenges import Purpose
-from qualification_server.contract.schemas import AccessEntry, AccessHistory, CardProof
+from qualification_server.contract.schemas import (
+    AccessEntry,
+    AccessHistory,
+    CardProof,
+    PortalInsurer,
+    PortalRegistration,
+)
 from qualification_server.db import transaction
-from qualification_server.models import Clinic
-from qualification_server.registrations.service import prove_with_pin
+from qualification_server.errors import QualificationError
+from qualification_server.models import Clinic, Registration
+from qualification_server.registrations.service import PORTAL, prove_with_pin
 from qualification_server.trust.certificates import certificate_summary
+from qualification_server.trust.grace import CredentialKind
+
+CREDENTIALS = {
+    CredentialKind.PHYSICAL_CARD.value: "card",
+    CredentialKind.SMARTPHONE.value: "smartphone",
+}
 
 
 def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
@@ -39,8 +55,10 @@ def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
                     method=record.method,
                     reference=request.get("reference"),
                     outcome=outcome,
+                    **_in_words(request, answer),
                 )
             )
+        registration = _registration(deps, session, person_ref, names)
         asked = {"reference": "access-history", "certificate": certificate_summary(cert, None)}
         access_log.append(
             session,
@@ -49,4 +67,40 @@ def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
                 request=asked, answer={"entries": len(entries)},
             ),
         )  # fmt: skip
-    return AccessHistory(entries=entries)
+    return AccessHistory(entries=entries, registration=registration)
+
+
+def _in_words(request: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    """What the record says was answered, as fields the portal can put in words."""
+    kind = (request.get("certificate") or {}).get("credential")  # CredentialKind's value
+    words: dict[str, Any] = {"credential": CREDENTIALS.get(kind) if kind else None}
+    if "error" in answer:
+        return {**words, "result": "refused", "error_code": str(answer["error"])}
+    if "validity" in answer:
+        return {**words, "result": "answered", "validity": str(answer["validity"])}
+    return {**words, "result": "done"}
+
+
+def _registration(
+    deps: Dependencies, session: Session, person_ref: str, names: dict[str, str]
+) -> PortalRegistration | None:
+    """The person's registration and the insurers they are qualified with today (asked of
+    the registry through its lookup port), or None when they are not registered."""
+    registration = session.get(Registration, person_ref)
+    if registration is None:
+        return None
+    try:
+        current = deps.source.qualifications_of(person_ref).current(japan_date(deps.clock()))
+    except QualificationError:
+        current = ()  # registered, but no qualification today: shown as such
+    via_clinic = registration.registered_via != PORTAL
+    return PortalRegistration(
+        registered_at=registration.registered_at,
+        registered_via="clinic" if via_clinic else "portal",
+        clinic_code=registration.registered_via if via_clinic else None,
+        clinic_name=names.get(registration.registered_via) if via_clinic else None,
+        insurers=[
+            PortalInsurer(insurer_number=q.insurer_number.digits, insurer_name=q.insurer_name)
+            for q in current
+        ],
+    )
