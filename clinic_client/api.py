@@ -23,6 +23,7 @@ from qualification_server.contract.reference_numbers import (
     ReferenceNumberBatchAnswer,
 )
 from qualification_server.contract.schemas import (
+    AccessHistory,
     Consents,
     EligibilityAnswer,
     InsuredCardQuery,
@@ -64,7 +65,8 @@ class QualificationClient:
     ) -> None:
         """`http` replaces the client built from `base_url` (tests pass a TestClient)."""
         self._http = http or httpx.Client(base_url=base_url, timeout=timeout_s)
-        self._http.headers["Authorization"] = f"Bearer {token}"
+        if token:  # the portal (a person's own PC) has no clinic credential: it sends none
+            self._http.headers["Authorization"] = f"Bearer {token}"
         self.clinic_code = clinic_code_of(token)
 
     def close(self) -> None:
@@ -219,6 +221,40 @@ class QualificationClient:
             "consent": True,
         }
         return RegistrationResult.model_validate(self._post("/v1/registrations", body))
+
+    # --- the portal (マイナポータル): authenticated by the card, no clinic credential ---
+
+    def portal_challenge(self, purpose: str = "portal") -> bytes:
+        """A one-time portal challenge ("portal" to view or withdraw, "registration")."""
+        data = self._post("/portal/v1/challenges", {"purpose": purpose})
+        return base64.b64decode(data["challenge"])
+
+    def portal_history(
+        self, *, challenge: bytes, certificate: bytes, signature: bytes
+    ) -> AccessHistory:
+        """The person's registration and who looked at their data (a portal challenge)."""
+        body = {"proof": _proof(challenge, certificate, signature)}
+        return AccessHistory.model_validate(self._post("/portal/v1/access-history", body))
+
+    def portal_register(
+        self, *, challenge: bytes, certificate: bytes, signature: bytes
+    ) -> RegistrationResult:
+        """初回登録 at the portal (the person ticked the consent; a registration challenge)."""
+        body = {"proof": _proof(challenge, certificate, signature), "consent": True}
+        return RegistrationResult.model_validate(self._post("/portal/v1/registrations", body))
+
+    def portal_unregister(self, *, challenge: bytes, certificate: bytes, signature: bytes) -> bool:
+        """利用登録の解除 (a portal challenge); True if there was a registration."""
+        body = {"proof": _proof(challenge, certificate, signature)}
+        return bool(self._post("/portal/v1/unregister", body)["unregistered"])
+
+
+def _proof(challenge: bytes, certificate: bytes, signature: bytes) -> dict[str, str]:
+    return {
+        "challenge": base64.b64encode(challenge).decode(),
+        "certificate": base64.b64encode(certificate).decode(),
+        "signature": base64.b64encode(signature).decode(),
+    }
 
 
 def _registration_entry(query: InsuredCardQuery, reference_number: str) -> dict[str, Any]:
