@@ -106,6 +106,28 @@ def serve(
     uvicorn.run(web, host=host, port=port, log_level="warning", http=BoundedHttpToolsProtocol)
 
 
+@app.command("reader-serve")
+def reader_serve(
+    host: Annotated[str, typer.Option(help="Listen address (keep it local)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8401,
+) -> None:
+    """Serve the patient-facing reader page (card, PIN or face, consents); each check is
+    posted to the reception terminal at ONSHI_CLINIC_RECEPTION_URL."""
+    from clinic_client.reader_web.app import create_reader_app
+
+    settings = _settings()
+    web = create_reader_app(
+        reader=FrontDeskReader(settings.reader),
+        client=_client(settings),
+        server_url=settings.server_url,
+        device=_device(settings),
+        reception_url=settings.reception_url,
+        reception_key=settings.reception_key.get_secret_value(),
+    )
+    typer.echo(f"card reader page at http://{host}:{port}/")
+    uvicorn.run(web, host=host, port=port, log_level="warning", http=BoundedHttpToolsProtocol)
+
+
 def _face_writer(settings: ClinicSettings) -> Callable[[EligibilityAnswer], None] | None:
     """With ONSHI_CLINIC_CONNECTOR_DIR set, each card check also lands in its face/ folder."""
     directory = settings.connector_dir
@@ -189,6 +211,25 @@ def lookup(
     except Exception as exc:
         _print_failure(failure_of(exc))
     _print_answer(answer, as_json)
+
+
+@app.command("portal-serve")
+def portal_serve(
+    host: Annotated[str, typer.Option(help="Listen address (keep it local)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8402,
+) -> None:
+    """Serve the person's portal page (マイナポータル stand-in) on their own PC, with its card
+    reader: sign in with the card and PIN, the registration, who looked, 利用登録 and its
+    withdrawal. No clinic credential: the card proves each request (docs/portal.md)."""
+    from clinic_client.portal_web.app import create_portal_app
+    from clinic_client.portal_web.card import PortalReader
+
+    settings = _settings()
+    web = create_portal_app(
+        reader=PortalReader(settings.reader), client=QualificationClient(settings.server_url, "")
+    )
+    typer.echo(f"portal at http://{host}:{port}/")
+    uvicorn.run(web, host=host, port=port, log_level="warning", http=BoundedHttpToolsProtocol)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The person's portal page (the マイナポータル stand-in), served on their own PC."""

@@ -1,0 +1,201 @@
+// The portal page: one screen at a time. Nothing is kept: the PIN is cleared from its field
+// as soon as it is sent to this PC's portal app (which gives it to the card only), and the
+// view goes when the person logs out or takes the card away.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const screens = ["insert", "login", "home", "unregister", "register", "registered", "out", "failure"];
+let current = "insert";
+let insertion = -1;
+let cardIn = false;
+let retryScreen = "login";
+
+function show(name) {
+  if (name !== "failure") delete document.body.dataset.failure;
+  for (const s of screens) $(`screen-${s}`).hidden = s !== name;
+  current = name;
+  $("logout").hidden = !["home", "unregister", "register"].includes(name);
+  for (const input of document.querySelectorAll(".pin input")) input.value = "";
+  updateButtons();
+}
+
+function pinField(name) { return document.querySelector(`.pin[data-pin="${name}"] input`); }
+
+function buildPins() {
+  for (const box of document.querySelectorAll(".pin")) {
+    const input = document.createElement("input");
+    input.type = "password";
+    input.inputMode = "numeric";
+    input.maxLength = 4;
+    input.autocomplete = "off";
+    input.setAttribute("aria-label", "暗証番号（数字4桁）");
+    input.name = `pin-${box.dataset.pin}`;
+    input.addEventListener("input", () => { input.value = input.value.replace(/\D/g, "").slice(0, 4); updateButtons(); });
+    input.addEventListener("keydown", (e) => { if (e.key === "Enter") submit(box.dataset.pin); });
+    const keys = document.createElement("div");
+    keys.className = "keys";
+    for (const k of ["1", "2", "3", "4", "5", "6", "7", "8", "9", "訂正", "0", "消去"]) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = k;
+      b.addEventListener("click", () => {
+        if (k === "訂正") input.value = input.value.slice(0, -1);
+        else if (k === "消去") input.value = "";
+        else if (input.value.length < 4) input.value += k;
+        updateButtons();
+      });
+      keys.appendChild(b);
+    }
+    box.append(input, keys);
+  }
+}
+
+function updateButtons() {
+  const full = (n) => pinField(n) && pinField(n).value.length === 4;
+  $("login-go").disabled = !full("login");
+  $("unregister-go").disabled = !full("unregister");
+  $("register-go").disabled = !(full("register") && $("consent").checked);
+}
+
+async function post(path, body) {
+  try {
+    const r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    return await r.json();
+  } catch (e) {
+    return { failure: { kind: "local", message: "このパソコンのポータルアプリに接続できません。アプリを起動し直してください。" } };
+  }
+}
+
+const TITLES = {
+  "wrong-pin": "暗証番号が違います",
+  "pin-blocked": "暗証番号がロックされています",
+  "server-unreachable": "サーバーに接続できません",
+  "certificate-refused": "電子証明書が使えません",
+  "no-card": "カードが読み取れません",
+  "no-reader": "カードリーダーが見つかりません",
+  "bad-input": "入力内容を確認してください",
+};
+
+function fail(f, back) {
+  retryScreen = back;
+  $("failure-title").textContent = TITLES[f.kind] || "うまくいきませんでした";
+  $("failure-message").textContent = f.message;
+  $("failure-code").textContent = f.code ? `エラーコード: ${f.code}` : "";
+  const retry = $("failure-retry");
+  const final = ["pin-blocked", "certificate-refused"].includes(f.kind);
+  retry.hidden = final;
+  retry.textContent = f.kind === "server-unreachable" ? "もう一度試す" : "もう一度入力する";
+  $("failure-home").textContent = final ? "カードを取り出して終了する" : "はじめに戻る";
+  show("failure");
+  document.body.dataset.failure = f.kind;
+}
+
+function text(el, value) { el.textContent = value; return el; }
+
+function renderHome(view) {
+  const reg = view.registration;
+  $("home-insurers").replaceChildren(...(reg.insurers.length ? reg.insurers.map((i) =>
+    text(document.createElement("div"), `${i.name}（保険者番号 ${i.number}）`)) :
+    [text(document.createElement("div"), "現在有効な保険の資格はありません")]));
+  $("home-since").textContent = reg.since;
+  $("home-via").textContent = reg.via;
+  $("home-mynumber").textContent = view.my_number.masked || "表示できません";
+  $("home-mynumber-note").textContent = view.my_number.note || "";
+  const body = document.querySelector("#history tbody");
+  body.replaceChildren(...view.history.map((row) => {
+    const tr = document.createElement("tr");
+    if (row.refused) tr.className = "refused";
+    for (const v of [row.when, row.who, row.how, row.what]) tr.appendChild(text(document.createElement("td"), v));
+    return tr;
+  }));
+  $("history-empty").hidden = view.history.length > 0;
+  show("home");
+}
+
+async function submit(which) {
+  const input = pinField(which);
+  const pin = input.value;
+  input.value = "";
+  if (pin.length !== 4) return;
+  if (which === "login") {
+    const view = await post("/api/login", { pin });
+    if (view.failure) return fail(view.failure, "login");
+    if (view.registered) return renderHome(view);
+    $("register-history").textContent = view.history.length ? `情報の提供記録: ${view.history.length}件（利用登録後にログインすると表示されます）` : "";
+    $("consent").checked = false;
+    return show("register");
+  }
+  if (which === "register") {
+    const r = await post("/api/register", { pin, consent: $("consent").checked });
+    if (r.failure) return fail(r.failure, "register");
+    $("registered-insurers").textContent = r.insurers.length ? `保険者: ${r.insurers.join("、")}` : "";
+    return show("registered");
+  }
+  if (which === "unregister") {
+    const r = await post("/api/unregister", { pin });
+    if (r.failure) return fail(r.failure, "unregister");
+    $("out-title").textContent = "利用登録を解除しました";
+    $("out-text").textContent = "このマイナンバーカードは健康保険証として使えなくなりました。ログアウトしました。カードを取り出してください。";
+    return show("out");
+  }
+}
+
+async function cardArrived() {
+  try {
+    const r = await (await fetch("/api/card")).json();
+    if (r.failure) return fail(r.failure, "login");
+    if (r.tries_left === 0) {
+      return fail({ kind: "pin-blocked", message: "このカードの暗証番号はロックされています。お住まいの市区町村の窓口で暗証番号の再設定を受けてください。" }, "login");
+    }
+    $("login-tries").textContent = r.tries_left < 3 ? `暗証番号はあと${r.tries_left}回まちがえるとロックされます。` : "";
+  } catch (e) { /* the login says what goes wrong */ }
+  show("login");
+}
+
+function logout(title, textValue) {
+  $("out-title").textContent = title;
+  $("out-text").textContent = textValue;
+  show("out");
+}
+
+async function poll() {
+  let s;
+  try { s = await (await fetch("/api/status")).json(); } catch (e) { s = null; }
+  if (s === null) {
+    $("reader-state").textContent = "このパソコンのポータルアプリに接続できません。";
+  } else if (s.state === "card") {
+    if (!cardIn || s.insertion !== insertion) { cardIn = true; insertion = s.insertion; await cardArrived(); }
+  } else {
+    const was = cardIn;
+    cardIn = false;
+    $("reader-state").textContent = s.state === "empty" ? "カードリーダーにカードがありません。" :
+      "カードリーダーが見つかりません。接続を確認してください。";
+    if (was) {
+      if (["home", "unregister", "register"].includes(current)) {
+        logout("ログアウトしました", "カードが取り出されたので、ログアウトしました。");
+      } else if (current !== "out") show("insert");
+    }
+  }
+  setTimeout(poll, ((s && s.poll_s) || 0.5) * 1000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  buildPins();
+  $("login-go").addEventListener("click", () => submit("login"));
+  $("register-go").addEventListener("click", () => submit("register"));
+  $("unregister-go").addEventListener("click", () => submit("unregister"));
+  $("consent").addEventListener("change", updateButtons);
+  $("unregister-start").addEventListener("click", () => show("unregister"));
+  $("unregister-cancel").addEventListener("click", () => show("home"));
+  $("registered-login").addEventListener("click", () => show("login"));
+  $("out-again").addEventListener("click", () => show(cardIn ? "login" : "insert"));
+  $("logout").addEventListener("click", () => logout("ログアウトしました", "マイナンバーカードをカードリーダーから取り出してください。"));
+  $("failure-retry").addEventListener("click", () => show(cardIn ? retryScreen : "insert"));
+  $("failure-home").addEventListener("click", () => {
+    if (["pin-blocked", "certificate-refused"].includes(document.body.dataset.failure)) {
+      logout("終了しました", "マイナンバーカードをカードリーダーから取り出してください。手続きのあと、もう一度お試しください。");
+    } else show(cardIn ? "login" : "insert");
+  });
+  show("insert");
+  poll();
+});
