@@ -50,6 +50,7 @@ from onshi_kernel import validation
 from onshi_kernel.body_limit import BodySizeLimit
 from onshi_kernel.encoding import EncodingUnclear, detect_encoding
 from onshi_kernel.japan_time import era_of, japan_date, japan_today, parse_yyyymmdd, yyyymmdd
+from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 from qualification_server.contract.batch import BatchReceipt, BatchResult, ReceptionNumber
 from qualification_server.contract.presence import PASSCODE_PATTERN
 from qualification_server.contract.schemas import (
@@ -309,6 +310,27 @@ def invalid_fields(errors: Iterable[Mapping[str, Any]], *, row: int | None = Non
 def named_fields(text: str) -> list[str]:
     """The Japanese names of the query fields `text` (a server's IT message) mentions."""
     return [ja for field, (ja, _en) in FIELD_NAMES.items() if field in text]
+
+
+def suspect_fields(query: InsuredCardQuery, message_it: str) -> list[str]:
+    """The Japanese names of the fields the server refused (Q6001) a well-formed query for:
+    those its IT message names, else those the desk can tell are wrong itself (an insurer
+    number whose 検証番号 does not match, a birth date in the future)."""
+    named = named_fields(message_it)
+    if named:
+        return named
+    found = []
+    try:
+        InsurerNumber.parse(query.InsurerNumber)
+    except InvalidInsurerNumber as exc:
+        reason = "検証番号が合いません" if "check digit" in exc.reason else "番号が正しくありません"
+        found.append(f"{FIELD_NAMES['InsurerNumber'][0]}：{reason}")
+    try:
+        if parse_yyyymmdd(query.Birthdate) > japan_today():
+            found.append(f"{FIELD_NAMES['Birthdate'][0]}：未来の日付です")
+    except ValueError:
+        found.append(FIELD_NAMES["Birthdate"][0])
+    return found
 
 
 def wareki(text: str) -> str | None:
@@ -668,7 +690,7 @@ def create_clinic_app(
             answer = await run_in_threadpool(client.lookup, query)
         except ServerRefused as exc:
             failure = failure_of(exc)
-            fields = named_fields(exc.message_it) if exc.code == "Q6001" else []
+            fields = suspect_fields(query, exc.message_it) if exc.code == "Q6001" else []
             if fields:
                 failure = Failure(
                     failure.kind,

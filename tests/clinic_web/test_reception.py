@@ -13,9 +13,12 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from clinic_client.web.app import MAX_REQUEST_BYTES, CheckInBook
+from clinic_client.api import QualificationClient
+from clinic_client.web.app import MAX_REQUEST_BYTES, CheckInBook, create_clinic_app
 from onshi_kernel.japan_time import JST, japan_now, japan_today
-from tests.support.desk import Reception, check_in
+from qualification_server.api.app import create_app
+from tests.support.desk import Reception, ServerThread, check_in, free_port
+from tests.support.world import World
 
 pytestmark = [pytest.mark.db]
 
@@ -263,6 +266,42 @@ def test_readiness_and_health(reception: Reception) -> None:
     assert httpx.get(f"{reception.url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{reception.url}/readyz")
     assert ready.status_code == 200, ready.text
+
+
+@pytest.mark.parametrize("fault", ["wrong token", "no server"])
+def test_not_ready_without_the_server_or_with_a_refused_token(
+    world: World, fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with ServerThread(create_app(world.deps, seal_interval_s=None)) as server:
+        url = server.url if fault == "wrong token" else f"http://127.0.0.1:{free_port()}"
+        token = f"{world.clinic_token.split('.')[0]}.wrong" if fault == "wrong token" else "x.y"
+        client = QualificationClient(url, token)
+        with (
+            ServerThread(create_clinic_app(client=client, clinic_code="1310000017")) as web,
+            caplog.at_level(logging.WARNING, logger="clinic_client.web"),
+        ):
+            ready = httpx.get(f"{web.url}/readyz")
+            healthy = httpx.get(f"{web.url}/healthz")
+        client.close()
+    assert ready.status_code == 503
+    assert healthy.status_code == 200
+    reason = "refused the token" if fault == "wrong token" else "unreachable"
+    assert reason in ready.json()["reason"]
+    assert "refused readiness" in caplog.text and "clinic=1310000017" in caplog.text
+    assert "wrong" not in caplog.text  # the token's secret is never logged
+
+
+def test_a_server_refusal_of_the_lookup_names_the_field(reception: Reception) -> None:
+    page = reception.page
+    page.get_by_role("button", name="保険証の番号で確認").click()
+    form = page.locator("#number-form")
+    for name, value in {**YAMADA, "InsurerNumber": "01130013"}.items():  # check digit wrong
+        form.locator(f"[name={name}]").fill(value)
+    form.get_by_role("button", name="照会する").click()
+    result = page.locator("#number-result")
+    expect(result).to_contain_text("Q6001")
+    expect(result).to_contain_text("保険者番号")
+    reception.shot("reception-lookup-q6001")
 
 
 def test_an_oversized_body_is_refused_unread(reception: Reception) -> None:
