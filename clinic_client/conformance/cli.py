@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
+import httpx
 import typer
 from pydantic import ValidationError
 
+from card_reader.issuance.issuer import IssuerError
 from card_reader.settings import IssuerSettings
-from clinic_client.api import QualificationClient
+from clinic_client.api import QualificationClient, ServerError, ServerRefused, ServerUnreachable
 from clinic_client.conformance.connector_mode import CONNECTOR_CATALOGUE, FolderContext
 from clinic_client.conformance.kit import INSURER_A, INSURER_B, Kit, create_kit
-from clinic_client.conformance.runner import Outcome, run_catalogue, table, write_junit
+from clinic_client.conformance.runner import (
+    Outcome,
+    Result,
+    Unreachable,
+    run_catalogue,
+    table,
+    write_junit,
+)
 from clinic_client.conformance.scenarios import CATALOGUE, Context
 
 app = typer.Typer(
@@ -32,10 +41,61 @@ def _pseudonym_key() -> bytes:
         raise typer.Exit(1) from None
 
 
+def _stop(message: str) -> NoReturn:
+    """One line on stderr and exit 2: the run could not start (or go on), nothing was judged."""
+    typer.echo(f"conformance: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _check_credential(client: QualificationClient, server: str) -> None:
+    """One call before anything else (a challenge, which needs the clinic credential): a
+    server that cannot be reached, or refuses the credential, would otherwise fail every
+    scenario with a reason that points elsewhere."""
+    try:
+        client.challenge()
+    except ServerUnreachable as exc:
+        _stop(f"cannot reach the server at {server}: {exc.__cause__ or exc}")
+    except ServerRefused as exc:
+        if exc.status in (401, 403) or exc.code.startswith("Q5"):
+            _stop(f"the server refused the clinic credential ({exc.code}): "
+                  "check --clinic-credential")  # fmt: skip
+        _stop(f"the server at {server} refused a challenge: {exc}")
+    except ServerError as exc:
+        _stop(f"the server at {server} does not answer as a qualification server: {exc}")
+    except ValueError as exc:  # a 200 that is not a challenge
+        _stop(f"the server at {server} does not answer as a qualification server: {exc}")
+
+
+def _run_server_mode(
+    kit: Kit, server: str, clinic_credential: str, device_id: str | None, only: list[str] | None
+) -> list[Result]:
+    """Check the credential, issue this run's cards, run the catalogue."""
+    try:
+        client = QualificationClient(server, clinic_credential)
+    except httpx.InvalidURL as exc:
+        _stop(f"--server {server}: {exc}")
+    try:
+        _check_credential(client, server)
+        device = (device_id, kit.device_key()) if device_id else None
+        key = _pseudonym_key()
+        with kit.locked():
+            card_run = kit.start_run(key)
+            typer.echo(f"run {card_run.number}: fresh cards in {card_run.root / 'cards'}")
+            context = Context(client=client, server_url=server.rstrip("/"), run=card_run,
+                              issuer=kit.issuer(key), device=device)  # fmt: skip
+            return run_catalogue(context, [s for s in CATALOGUE if not only or s.id in only])
+    except (ValueError, IssuerError) as exc:
+        _stop(str(exc))
+    except Unreachable as exc:
+        _stop(f"cannot reach the server at {server}: {exc}")
+    finally:
+        client.close()
+
+
 @app.command()
 def init(kit_dir: Annotated[Path, typer.Argument(help="A new directory for the kit")]) -> None:
-    """Issue the kit's cards (its own test CA), a rogue CA's card, members.csv and a
-    face-check device key; then say how to configure the server under test."""
+    """Make the kit's test CAs, a rogue CA, members.csv and a face-check device key (each
+    run issues its own cards from them); then say how to configure the server under test."""
     try:
         kit = create_kit(kit_dir, pseudonym_key=_pseudonym_key())
     except ValueError as exc:
@@ -76,36 +136,23 @@ def run(
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here")] = None,
     only: Annotated[list[str] | None, typer.Option(help="Run only these scenarios")] = None,
 ) -> None:
-    """Run the catalogue against a server (--server, --clinic-credential) or a connector
-    folder (--connector); exit 1 if any scenario failed."""
+    """Run the catalogue against a server (--server, --clinic-credential), with cards issued
+    for this run, or a connector folder (--connector); exit 1 if any scenario failed, 2 if
+    the run could not start (no kit, no server, a refused credential)."""
     try:
         kit = Kit.load(kit_dir)
     except ValueError as exc:
-        typer.echo(f"conformance: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _stop(str(exc))
     if connector is not None:
         if not (connector / "req").is_dir():
-            typer.echo(f"conformance: {connector}/req does not exist", err=True)
-            raise typer.Exit(2)
+            _stop(f"{connector}/req does not exist")
         folder = FolderContext(connector, clinic_code)
         chosen = [c for c in CONNECTOR_CATALOGUE if not only or c.id in only]
         results = run_catalogue(folder, chosen)
     else:
         if server is None or clinic_credential is None:
-            typer.echo(
-                "conformance: give --server and --clinic-credential, or --connector", err=True
-            )
-            raise typer.Exit(2)
-        client = QualificationClient(server, clinic_credential)
-        context = Context(
-            client=client,
-            server_url=server.rstrip("/"),
-            kit=kit,
-            issuer=kit.issuer(_pseudonym_key()),
-            device=(device_id, kit.device_key()) if device_id else None,
-        )
-        results = run_catalogue(context, [s for s in CATALOGUE if not only or s.id in only])
-        client.close()
+            _stop("give --server and --clinic-credential, or --connector")
+        results = _run_server_mode(kit, server, clinic_credential, device_id, only)
     typer.echo(table(results))
     if junit is not None:
         write_junit(results, junit)

@@ -1,17 +1,26 @@
-"""A conformance kit on disk: test cards from the kit's own test CA, a rogue CA's card, the
-members the server's registry must hold, and a face-check device key.
+"""A conformance kit on disk: the kit's own test CAs, a rogue CA, the members the server's
+registry must hold, and a face-check device key; and, for each run, fresh cards.
 
-`create_kit` writes it; the server under test is then configured to trust `issuer/` (the
+`create_kit` writes it; the server under test is then configured once to trust `issuer/` (the
 cards' CA `ca/auth_ca.pem`, the smartphones' CA `ca/phone_auth_ca.pem` as a smartphone CA,
 both CRLs, the issuer directory) and its registry imports `members.csv`.
+
+Every run issues its own cards (`Kit.start_run`, into `runs/NNNN/cards/`) from the same CAs
+for the same people, and records them in the same directory and CRL files: the scenarios
+block a PIN, revoke and renew certificates, so a card used by one run would fail the next,
+while new cards leave the server's configuration as it is (it reloads the files).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import fcntl
 import json
 import random
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,22 +33,25 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from card_reader.issuance.issuer import Issuer
+from card_reader.issuance.issuer import DIRECTORY_FORMAT, DirectoryEntry, Issuer
 from card_reader.issuance.residents import Resident
 from onshi_kernel.files import atomic_write
 from onshi_kernel.mynumber import complete_my_number
 
 PIN = "1234"
 KIT_FORMAT = "onshi-conformance-kit/1"
+DEFAULT_SEED = 20261128  # the residents' My Numbers; kits made before the seed was recorded
+RUNS_KEPT = 5  # the latest runs' cards stay on disk, to look at after a failure
 INSURER_A = "01130012"  # test numbers with valid check digits
 INSURER_B = "131011"  # a 6-digit 国保 number
 FAR_LOSS = "21000101"  # a loss date far ahead: checked "as of" a later day it is lost
-# The card in its expiry grace: its certificate ended a day before the kit was made, so the
-# kit's `grace` scenario holds for about three months (the server's grace) after `init`.
+# The card in its expiry grace: its certificate ended a day before the run that issued it,
+# so the `grace` scenario holds however long after `init` the kit is run.
 GRACE_CARD = "grace-expired"
 GRACE_EXPIRED_AGO = dt.timedelta(days=1)
 # The kit's CA starts this long before the kit is made, so it was valid when the grace
-# card's certificate ended (a server validates such a path as of the certificate's end).
+# card's certificate began and ended (a server validates such a path as of the certificate's
+# end).
 CA_BACKDATED = dt.timedelta(days=30)
 # The "valid" person's face card (no PIN) and phone; the "grace" person's phone, expired a
 # day ago like the grace card, which a phone's certificate gets no grace for.
@@ -131,63 +143,10 @@ def _members(residents: dict[str, Resident]) -> list[dict[str, str]]:
     ]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Kit:
-    """An initialised kit directory."""
-
-    root: Path
-
-    @property
-    def issuer_dir(self) -> Path:
-        return self.root / "issuer"
-
-    @property
-    def rogue_dir(self) -> Path:
-        return self.root / "rogue"
-
-    @property
-    def members_csv(self) -> Path:
-        return self.root / "members.csv"
-
-    @property
-    def device_key_file(self) -> Path:
-        return self.root / "device.key.pem"
-
-    def card(self, label: str) -> Path:
-        return self.issuer_dir / "cards" / f"{label}.json"
-
-    def rogue_card(self) -> Path:
-        return self.rogue_dir / "cards" / "valid.json"
-
-    def device_key(self) -> Ed25519PrivateKey:
-        key = load_pem_private_key(self.device_key_file.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{self.device_key_file} is not an Ed25519 key")
-        return key
-
-    def issuer(self, pseudonym_key: bytes) -> Issuer:
-        return Issuer.open(self.issuer_dir, pseudonym_key=pseudonym_key)
-
-    @classmethod
-    def load(cls, root: Path) -> Kit:
-        manifest = root / "kit.json"
-        try:
-            doc = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ValueError(
-                f"{root} is not a conformance kit (run `conformance init`): {exc}"
-            ) from None
-        if doc.get("format") != KIT_FORMAT:
-            raise ValueError(f"{manifest}: not a conformance kit manifest")
-        return cls(root)
-
-
-def create_kit(root: Path, *, pseudonym_key: bytes, seed: int = 20261128) -> Kit:
-    """Write a fresh kit into `root` (which must not exist yet)."""
-    if root.exists():
-        raise ValueError(f"{root} exists: choose a new directory for the kit")
+def residents_of(seed: int) -> dict[str, Resident]:
+    """The kit's residents: the same people (My Numbers from `seed`) in every run."""
     rng = random.Random(seed)  # noqa: S311 - synthetic test residents, reproducible on purpose
-    residents = {
+    return {
         p.label: Resident(
             label=p.label,
             my_number=complete_my_number(f"{rng.randrange(10**11):011d}"),
@@ -199,49 +158,175 @@ def create_kit(root: Path, *, pseudonym_key: bytes, seed: int = 20261128) -> Kit
         )
         for p in PEOPLE
     }
-    kit = Kit(root)
-    now = dt.datetime.now(dt.UTC)
-    issuer = Issuer.open(kit.issuer_dir, pseudonym_key=pseudonym_key, now=now - CA_BACKDATED)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run's cards, issued for it alone: `runs/NNNN/cards/`."""
+
+    root: Path
+
+    @property
+    def number(self) -> int:
+        return int(self.root.name)
+
+    def card(self, label: str) -> Path:
+        return self.root / "cards" / f"{label}.json"
+
+    def rogue_card(self) -> Path:
+        return self.root / "cards" / "rogue-valid.json"
+
+
+# What a kit directory must hold besides kit.json (the CAs' keys: a run issues cards).
+KIT_FILES = (
+    "issuer/ca/auth_ca.pem", "issuer/ca/auth_ca.key.pem", "issuer/ca/phone_auth_ca.pem",
+    "issuer/ca/phone_auth_ca.key.pem", "issuer/ca/sign_ca.key.pem",
+    "issuer/crl/auth_ca.crl", "issuer/crl/phone_auth_ca.crl", "issuer/directory.json",
+    "members.csv", "device.key.pem",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Kit:
+    """An initialised kit directory."""
+
+    root: Path
+    seed: int = DEFAULT_SEED
+
+    @property
+    def issuer_dir(self) -> Path:
+        return self.root / "issuer"
+
+    @property
+    def rogue_dir(self) -> Path:
+        return self.root / "rogue"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def members_csv(self) -> Path:
+        return self.root / "members.csv"
+
+    @property
+    def device_key_file(self) -> Path:
+        return self.root / "device.key.pem"
+
+    def device_key(self) -> Ed25519PrivateKey:
+        try:
+            key = load_pem_private_key(self.device_key_file.read_bytes(), password=None)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{self.device_key_file}: not a device key ({exc})") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{self.device_key_file} is not an Ed25519 key")
+        return key
+
+    def issuer(self, pseudonym_key: bytes) -> Issuer:
+        return Issuer.open(self.issuer_dir, pseudonym_key=pseudonym_key)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """One run at a time: a run rewrites the directory and CRL files."""
+        with (self.root / "run.lock").open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ValueError(f"another `conformance run` is using {self.root}") from None
+            yield
+
+    def start_run(self, pseudonym_key: bytes, *, now: dt.datetime | None = None) -> Run:
+        """Issue this run's cards from the kit's CAs (recorded in its directory, which the
+        server reloads) into a new `runs/NNNN/`; the oldest runs beyond RUNS_KEPT go."""
+        now = now or dt.datetime.now(dt.UTC)
+        self.runs_dir.mkdir(exist_ok=True)
+        done = sorted(int(d.name) for d in self.runs_dir.iterdir() if d.name.isdigit())
+        run = Run(self.runs_dir / f"{(done[-1] if done else 0) + 1:04d}")
+        (run.root / "cards").mkdir(parents=True)
+        issue_cards(self.issuer(pseudonym_key), residents_of(self.seed), run, now)
+        rogue = Issuer.open(self.rogue_dir, pseudonym_key=pseudonym_key)
+        path, _ = rogue.issue_card(residents_of(self.seed)["valid"], pin=PIN, overwrite=True)
+        path.replace(run.rogue_card())
+        for old in done[: max(0, len(done) + 1 - RUNS_KEPT)]:
+            shutil.rmtree(self.runs_dir / f"{old:04d}", ignore_errors=True)
+        return run
+
+    @classmethod
+    def load(cls, root: Path) -> Kit:
+        manifest = root / "kit.json"
+        try:
+            doc = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"{root} is not a conformance kit (run `conformance init`): {exc}"
+            ) from None
+        if not isinstance(doc, dict) or doc.get("format") != KIT_FORMAT:
+            raise ValueError(f"{manifest}: not a conformance kit manifest")
+        missing = [name for name in KIT_FILES if not (root / name).is_file()]
+        if missing:
+            raise ValueError(f"{root}: an incomplete conformance kit, missing {', '.join(missing)}")
+        return cls(root, int(doc.get("seed", DEFAULT_SEED)))
+
+
+def issue_cards(issuer: Issuer, residents: dict[str, Resident], run: Run, now: dt.datetime) -> None:
+    """Every card and phone the scenarios use, new from `issuer`, into `run`'s cards."""
+
+    def into_run(issued: tuple[Path, DirectoryEntry]) -> None:
+        issued[0].replace(run.card(issued[0].stem))
+
+    recent = now - dt.timedelta(minutes=5)  # a server whose clock is a little behind accepts it
+    # the grace card begins after the CA (backdated at `init`) and ended a day ago
+    grace_start = issuer.auth_ca.certificate.not_valid_before_utc + dt.timedelta(days=1)
     for label, resident in residents.items():
         if label == "grace":
-            issuer.issue_card(
-                resident.model_copy(update={"label": GRACE_CARD}), pin=PIN,
-                not_before=now - CA_BACKDATED + dt.timedelta(days=1),
-                not_after=now - GRACE_EXPIRED_AGO,
-            )  # fmt: skip
-            issuer.issue_smartphone(
-                resident.model_copy(update={"label": "grace"}), pin=PIN,
-                not_before=now - CA_BACKDATED + dt.timedelta(days=1),
-                not_after=now - GRACE_EXPIRED_AGO,
-            )  # fmt: skip
+            into_run(issuer.issue_card(
+                resident.model_copy(update={"label": GRACE_CARD}), pin=PIN, now=now,
+                not_before=grace_start, not_after=now - GRACE_EXPIRED_AGO, overwrite=True,
+            ))  # fmt: skip
+            into_run(issuer.issue_smartphone(
+                resident.model_copy(update={"label": "grace"}), pin=PIN, now=now,
+                not_before=grace_start, not_after=now - GRACE_EXPIRED_AGO, overwrite=True,
+            ))  # fmt: skip
         if label == "valid":
-            recent = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-            issuer.issue_card(
+            into_run(issuer.issue_card(
                 resident.model_copy(update={"label": FACE_CARD, "card": "face_card"}),
-                pin=None, not_before=recent,
-            )  # fmt: skip
-            issuer.issue_smartphone(resident, pin=PIN, not_before=recent)
+                pin=None, now=now, not_before=recent, overwrite=True,
+            ))  # fmt: skip
+            into_run(issuer.issue_smartphone(
+                resident, pin=PIN, now=now, not_before=recent, overwrite=True
+            ))  # fmt: skip
         if label == "expired":
-            issuer.issue_card(
-                resident, pin=PIN,
+            into_run(issuer.issue_card(
+                resident, pin=PIN, now=now, overwrite=True,
                 not_before=dt.datetime(2015, 1, 1, tzinfo=dt.UTC),
                 not_after=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
-            )  # fmt: skip
+            ))  # fmt: skip
         else:
-            # a minute in the past, so a server whose clock is slightly behind accepts it
-            issuer.issue_card(
-                resident, pin=PIN,
-                not_before=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5),
-            )  # fmt: skip
-    rogue = Issuer.open(kit.rogue_dir, pseudonym_key=pseudonym_key)
-    rogue.issue_card(residents["valid"], pin=PIN)
-    write_members_csv(kit.members_csv, _members(residents))
+            into_run(issuer.issue_card(
+                resident, pin=PIN, now=now, not_before=recent, overwrite=True
+            ))  # fmt: skip
+
+
+def create_kit(root: Path, *, pseudonym_key: bytes, seed: int = DEFAULT_SEED) -> Kit:
+    """Write a fresh kit into `root` (which must not exist yet): the CAs, members.csv and
+    the device key; the cards come with each run."""
+    if root.exists():
+        raise ValueError(f"{root} exists: choose a new directory for the kit")
+    kit = Kit(root, seed)
+    now = dt.datetime.now(dt.UTC)
+    issuer = Issuer.open(kit.issuer_dir, pseudonym_key=pseudonym_key, now=now - CA_BACKDATED)
+    # an empty directory, so that the server under test starts before the first run
+    empty = {"format": DIRECTORY_FORMAT, "certificates": [],
+             "issuer": issuer.auth_ca.certificate.subject.rfc4514_string()}  # fmt: skip
+    atomic_write(issuer.directory_path, json.dumps(empty, indent=1).encode())
+    Issuer.open(kit.rogue_dir, pseudonym_key=pseudonym_key)
+    write_members_csv(kit.members_csv, _members(residents_of(seed)))
     device = Ed25519PrivateKey.generate()
     atomic_write(
         kit.device_key_file,
         device.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()),
     )
     public = device.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
-    manifest = {"format": KIT_FORMAT, "device_public_key": public, "pin": PIN}
+    manifest = {"format": KIT_FORMAT, "device_public_key": public, "pin": PIN, "seed": seed}
     atomic_write(root / "kit.json", json.dumps(manifest, indent=1).encode())
     return kit

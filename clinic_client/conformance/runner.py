@@ -10,8 +10,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
+
 from card_reader.core.errors import CardError
-from clinic_client.api import ServerError
+from clinic_client.api import ServerError, ServerUnreachable
 from clinic_client.conformance.scenarios import NotRun, Unexpected
 
 
@@ -42,14 +44,28 @@ class Result:
     seconds: float
 
 
+class Unreachable(Exception):
+    """The server stopped answering at all during `scenario`: the rest cannot run."""
+
+    def __init__(self, scenario: str, reason: str) -> None:
+        super().__init__(f"{reason} (during {scenario})")
+        self.scenario, self.reason = scenario, reason
+
+
 def run_catalogue(context: object, catalogue: Sequence[Case]) -> list[Result]:
-    """Run each scenario in order; a failure is recorded with its reason, never raised."""
+    """Run each scenario in order; a failure is recorded with its reason, never raised, and
+    so is an answer the kit cannot read. A server that cannot be reached at all raises
+    `Unreachable`: every scenario after would fail for the same reason."""
     results = []
     for scenario in catalogue:
         started = time.perf_counter()
         try:
             scenario.run(context)
             outcome, reason = Outcome.PASSED, ""
+        except ServerUnreachable as exc:
+            raise Unreachable(scenario.id, str(exc.__cause__ or exc)) from None
+        except httpx.TransportError as exc:
+            raise Unreachable(scenario.id, str(exc) or type(exc).__name__) from None
         except NotRun as exc:
             outcome, reason = Outcome.NOT_RUN, str(exc)
         except Unexpected as exc:
@@ -58,8 +74,15 @@ def run_catalogue(context: object, catalogue: Sequence[Case]) -> list[Result]:
             outcome, reason = Outcome.FAILED, f"unexpected server answer: {exc}"
         except CardError as exc:
             outcome, reason = Outcome.FAILED, f"card: {exc}"
+        except Exception as exc:  # an answer the kit cannot read fails this scenario only
+            outcome, reason = Outcome.FAILED, _unreadable(exc)
         results.append(Result(scenario, outcome, reason, time.perf_counter() - started))
     return results
+
+
+def _unreadable(exc: Exception) -> str:
+    first = (str(exc).splitlines() or [""])[0]
+    return f"unreadable answer: {type(exc).__name__}: {first}"
 
 
 def table(results: list[Result]) -> str:

@@ -35,7 +35,7 @@ from clinic_client.conformance.kit import (
     PEOPLE,
     PHONE,
     PIN,
-    Kit,
+    Run,
 )
 from qualification_server.contract.codes import Code
 from qualification_server.contract.lockouts import FACE_FAILURE_LIMIT, FaceFailureAnswer
@@ -56,14 +56,17 @@ class NotRun(Exception):
 
 @dataclass
 class Context:
+    """What the scenarios of one run share: the client, this run's cards (`Kit.start_run`)
+    and the kit's issuer, which revokes and renews them."""
+
     client: QualificationClient
     server_url: str
-    kit: Kit
+    run: Run
     issuer: Issuer
     device: tuple[str, Ed25519PrivateKey] | None = None
 
     def session(self, label: str, *, rogue: bool = False) -> JpkiSession:
-        path = self.kit.rogue_card() if rogue else self.kit.card(label)
+        path = self.run.rogue_card() if rogue else self.run.card(label)
         card = EmulatedCard(load_image(path), on_change=lambda i: save_image(path, i))
         return JpkiSession(InProcessConnection(card))
 
@@ -132,18 +135,29 @@ def results(answer: EligibilityAnswer) -> list:  # type: ignore[type-arg]
 
 
 def registration(ctx: Context) -> None:
-    """Every registered kit resident completes 初回登録 at the portal (card, PIN, consent)."""
+    """Every registered kit resident completes 初回登録 at the portal (card, PIN, consent):
+    answered registered, not already registered. A registration a run before made is
+    withdrawn first (利用登録の解除 at the portal, card and PIN), so each run registers anew."""
     for person in PEOPLE:
         if not person.registered or person.label == "expired":
             continue
-        proof = ctx.portal_proof(person.label, "registration")
+        withdrawn = httpx.post(
+            f"{ctx.server_url}/portal/v1/unregister",
+            json={"proof": ctx.portal_proof(person.label, "portal")},
+            timeout=10,
+        )
+        expect(withdrawn.status_code == 200, f"{person.label}: unregister: HTTP "
+               f"{withdrawn.status_code} {withdrawn.text[:200]}")  # fmt: skip
         response = httpx.post(
             f"{ctx.server_url}/portal/v1/registrations",
-            json={"proof": proof, "consent": True},
+            json={"proof": ctx.portal_proof(person.label, "registration"), "consent": True},
             timeout=10,
         )
         expect(response.status_code == 200, f"{person.label}: HTTP {response.status_code} "
                f"{response.text[:200]}")  # fmt: skip
+        answer = response.json()
+        expect(answer.get("registered") is True and answer.get("already_registered") is False,
+               f"{person.label}: registration answered {answer}")  # fmt: skip
 
 
 def pin_mode(ctx: Context) -> None:
@@ -286,7 +300,7 @@ def expired(ctx: Context) -> None:
 
 
 def grace(ctx: Context) -> None:
-    """A certificate expired a day before the kit was made, in its three months' grace:
+    """A certificate expired a day before the run, in its three months' grace:
     answered (validity 1) with ProcessingResultStatus 1 and ProcessingResultCode Q1007, its
     message, and every viewing consent refused though all were asked for."""
     asked = Consents(medication=True, health_checkups=True, diagnosis=True, operation=True)
@@ -308,7 +322,7 @@ def grace(ctx: Context) -> None:
 
 def revoked(ctx: Context) -> None:
     """A revoked certificate (kit CRL updated): refusal Q1005 once the server reloads it."""
-    der = load_image(ctx.kit.card("revoked")).jpki_files[JpkiFile.AUTH_CERT]
+    der = load_image(ctx.run.card("revoked")).jpki_files[JpkiFile.AUTH_CERT]
     serial = x509.load_der_x509_certificate(der).serial_number
     if ctx.issuer.entry_for_serial(serial).status != "revoked":
         ctx.issuer.revoke(serial)
@@ -384,7 +398,7 @@ def several(ctx: Context) -> None:
 
 def renewed(ctx: Context) -> None:
     """After renewal (new serial, same person) the card keeps working."""
-    ctx.issuer.renew(ctx.kit.card("renewed"))
+    ctx.issuer.renew(ctx.run.card("renewed"))
     deadline = time.monotonic() + RELOAD_WAIT_S
     while True:
         try:
