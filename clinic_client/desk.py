@@ -274,3 +274,41 @@ def pin_tries_left(reader: FrontDeskReader) -> int:
     """Tries left for the card's PIN (spends none)."""
     with reader.jpki() as session:
         return session.auth_pin_tries_left()
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedCard:
+    """The card on the patient-facing reader and what it can be checked with: a face card
+    (顔認証マイナンバーカード) has no PIN, a smartphone shows its certificate only after its
+    PIN, a blocked PIN (`tries_left` 0) is never offered."""
+
+    tries_left: int
+    credential: Literal["card", "face_card", "smartphone"]
+
+    @property
+    def pin_offered(self) -> bool:
+        return self.credential != "face_card" and self.tries_left > 0
+
+    @property
+    def face_offered(self) -> bool:
+        return self.credential != "smartphone"
+
+
+def card_placed(reader: FrontDeskReader) -> PlacedCard:
+    """The card on the reader, asked without spending a try (a face card answers "no PIN
+    issued" to the question, which is how it is told from a blocked one)."""
+    with reader.jpki() as session:
+        if session.token_name() == TOKEN_ANDROID:
+            return PlacedCard(session.auth_pin_tries_left(), "smartphone")
+        try:
+            return PlacedCard(session.auth_pin_tries_left(), "card")
+        except PinNotIssued:
+            return PlacedCard(0, "face_card")
+
+
+def verify_pin(reader: FrontDeskReader, pin: str) -> None:
+    """VERIFY the PIN typed on the reader's keypad before the consent screens, so a wrong one
+    is said at once with the tries left (the check itself verifies it again: a right PIN
+    spends no try). Raises `PinError`, `PinBlocked`, `PinNotIssued`, or a `CardError`."""
+    with reader.jpki() as session:
+        session.verify_auth_pin(pin)

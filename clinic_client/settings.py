@@ -33,3 +33,8 @@ class ClinicSettings(OnshiSettings):
     connector_dir: Path | None = Field(
         default=None, description="write a face result file here after each card check"
     )
+    reception_url: str | None = Field(
+        default=None,
+        description="the reception terminal (`clinic serve`): the reader page posts each "
+        "finished check to {reception_url}/api/check-ins; unset: nothing is posted",
+    )

@@ -1,0 +1,1 @@
+"""The patient-facing reader page (顔認証付きカードリーダーの画面): `clinic reader-serve`."""
