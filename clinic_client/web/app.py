@@ -410,7 +410,7 @@ def _card_routes(
     reader: FrontDeskReader,
     client: QualificationClient,
     device: tuple[str, Ed25519PrivateKey] | None,
-    on_check: Callable[[EligibilityAnswer], None] | None,
+    on_check: Callable[[EligibilityAnswer], object] | None,
     poll_interval_s: float,
 ) -> None:
     """The card check at this terminal's own reader (PIN, face, visual, registration): the
@@ -507,7 +507,7 @@ def create_clinic_app(
     client: QualificationClient,
     reception_key: SecretStr | str = "",
     clinic_code: str = "?",
-    on_check: Callable[[EligibilityAnswer], None] | None = None,
+    on_check: Callable[[EligibilityAnswer], object] | None = None,
     poll_interval_s: float = 0.25,
     allowed_hosts: frozenset[str] = LOOPBACK_HOSTS,
     today: Callable[[], dt.date] = japan_today,

@@ -14,10 +14,11 @@ import pytest
 from playwright.sync_api import expect
 
 from clinic_client.api import QualificationClient
+from clinic_client.connector import write_face_result
 from clinic_client.web.app import MAX_REQUEST_BYTES, CheckInBook, create_clinic_app
 from onshi_kernel.japan_time import JST, japan_now, japan_today
 from qualification_server.api.app import create_app
-from tests.support.desk import Reception, ServerThread, check_in, free_port
+from tests.support.desk import RECEPTION_KEY, Reception, ServerThread, check_in, free_port
 from tests.support.world import World
 
 pytestmark = [pytest.mark.db]
@@ -329,3 +330,29 @@ def test_yesterdays_check_ins_are_dropped_at_the_next_day() -> None:
     assert not book.add({"id": "b", "checked_at": moment}, dt.date(2026, 12, 1))
     today[0] = dt.date(2026, 12, 3)
     assert book.listing() == []
+
+
+def test_an_answered_check_in_lands_in_the_connectors_face_folder(
+    world: World, tmp_path: Path
+) -> None:
+    """The receipt computer's face/ folder gets each answered check, as `clinic serve` with
+    ONSHI_CLINIC_CONNECTOR_DIR writes it; a failed one writes nothing."""
+    world.register("yamada-taro")
+    status, answer = world.check("yamada-taro")
+    assert status == 200
+    client = QualificationClient(f"http://127.0.0.1:{free_port()}", "1310000017.x")
+    app = create_clinic_app(
+        client=client,
+        reception_key=RECEPTION_KEY,
+        on_check=lambda answered: write_face_result(tmp_path, answered),
+    )
+    with ServerThread(app) as web:
+        headers = {"Authorization": f"Bearer {RECEPTION_KEY}"}
+        failed = check_in(failure={"kind": "wrong-pin", "message_ja": "暗証番号が違います。"})
+        assert httpx.post(f"{web.url}/api/check-ins", json=failed, headers=headers).is_success
+        assert not (tmp_path / "face").exists() or not list((tmp_path / "face").iterdir())
+        answered = check_in(answer)
+        assert httpx.post(f"{web.url}/api/check-ins", json=answered, headers=headers).is_success
+    client.close()
+    (face,) = (tmp_path / "face").glob("OQSsiquc01res_face_*.xml")
+    assert "山田 太郎" in face.read_text(encoding="utf-8")
