@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from clinic_client.api import QualificationClient
 from clinic_client.connector import ConnectorBusy, run_connector, write_face_result
-from clinic_client.desk import Failure, check_card, failure_of
+from clinic_client.desk import Failure, check_card, failure_of, register_card
 from clinic_client.reader import FrontDeskReader
 from clinic_client.settings import ClinicSettings
 from onshi_kernel.http_limits import BoundedHttpToolsProtocol
@@ -183,6 +183,27 @@ def verify(
     if writer is not None:
         writer(answer)
     _print_answer(answer, as_json)
+
+
+@app.command()
+def register(
+    pin: Annotated[str | None, typer.Option(help="The card's PIN (asked for if absent)")] = None,
+    consent: Annotated[
+        bool, typer.Option("--consent", help="The person has agreed (asked for if absent)")
+    ] = False,
+) -> None:
+    """初回登録 of the card in the reader: the person's card becomes their insurance card."""
+    if not consent and not typer.confirm("The card holder agrees to use it as a health card?"):
+        _fail("not registered: the card holder's consent is needed")
+    settings = _settings()
+    if pin is None:
+        pin = typer.prompt("PIN (4 digits)", hide_input=True)
+    try:
+        result = register_card(FrontDeskReader(settings.reader), _client(settings), pin=pin)
+    except Exception as exc:  # every failure becomes its own message (failure_of)
+        _print_failure(failure_of(exc))
+    done = "already registered" if result.already_registered else "registered"
+    typer.echo(f"{done}; insurers {', '.join(result.insurers) or '-'}")
 
 
 @app.command()
