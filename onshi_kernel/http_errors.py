@@ -65,6 +65,8 @@ def error_response(
     subclass of `ErrorBody`) adds and is checked against it; fields not given are left out.
     `retry_after_s` becomes `Retry-After`. A refusal (any status but 2xx) is logged by
     `log_refusal`, naming the caller `caller` finds (see `ErrorAnswers.caller`)."""
+    if not 200 <= info.http_status < 300:  # a few codes are answers that say more, not refusals
+        log_refusal(request, str(code), info.http_status, caller)
     error = body.model_validate(
         {
             "code": str(code),

@@ -32,7 +32,10 @@ from qualification_server.api.dependencies import Dependencies, DepsDep
 from qualification_server.api.errors import install_error_handlers, too_large
 from qualification_server.cards import routes as cards_routes
 from qualification_server.clinics.service import ClinicAuthenticator
+from qualification_server.contract.codes import Code
+from qualification_server.contract.schemas import ErrorResponse
 from qualification_server.db import make_engine, make_session_factory
+from qualification_server.errors import QualificationError
 from qualification_server.lookups import routes as lookups_routes
 from qualification_server.lookups.batches import BatchWorker
 from qualification_server.reference_numbers import routes as reference_numbers_routes
@@ -41,6 +44,7 @@ from qualification_server.settings import Settings
 from qualification_server.trust import rollback
 from qualification_server.trust.files import TrustStore
 from qualification_server.trust.issuer_directory import FileIssuerDirectory
+from qualification_server.trust.readiness import crl_problems
 from qualification_server.trust.rollback import CrlHighWater
 
 REQUESTS = Counter("onshi_requests_total", "HTTP requests", ["route", "status"])
@@ -117,12 +121,20 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["operation"])
+@router.get(
+    "/readyz",
+    tags=["operation"],
+    responses={503: {"model": ErrorResponse, "description": "not ready: Q9002 or Q1006"}},
+)
 def readyz(deps: DepsDep) -> dict[str, str]:
-    """Readiness: the database answers and the trust anchors are loaded."""
+    """Readiness: the database answers (else Q9002), the trust anchors are loaded and every
+    CA's CRL is there and current (else Q1006, 503, naming each CA: every card check of its
+    cards would fail closed)."""
     with deps.sessions() as session:
         session.execute(text("SELECT 1"))
-    deps.trust.anchors()
+    problems = crl_problems(deps.trust.anchors(), deps.clock())
+    if problems:
+        raise QualificationError(Code.REVOCATION_UNAVAILABLE, "; ".join(problems))
     return {"status": "ready"}
 
 
