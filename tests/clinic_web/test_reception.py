@@ -81,6 +81,7 @@ def test_a_check_in_shows_its_result_in_wareki_prints_and_clears(reception: Rece
     expect(page.locator("nav")).to_be_hidden()
     expect(page.locator("#checkins")).to_be_hidden()
     expect(detail).to_be_visible()
+    expect(detail.locator(".print-only")).to_contain_text("オンライン資格確認 受付端末 — 確認時刻")
     reception.shot("reception-print")
     page.emulate_media(media="screen")
 
@@ -113,6 +114,7 @@ def test_the_english_toggle_rerenders_a_shown_result(reception: Reception) -> No
     expect(page.locator("#detail .badge")).to_have_text("Valid")
     expect(page.locator("#detail")).to_contain_text("1980-04-01 (昭和55年4月1日)")
     expect(page.locator("#detail")).to_contain_text("Copay")
+    expect(page.locator("#detail")).to_contain_text("Share diagnoses and medication: agreed")
     expect(page.locator("#checkins li .badge")).to_have_text("Valid")
     reception.shot("reception-english")
 

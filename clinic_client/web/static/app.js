@@ -197,6 +197,8 @@ function renderDetail() {
   $("detail-actions").hidden = !record;
   $("detail-empty").hidden = Boolean(record);
   if (!record) return;
+  // On paper the page's header is left out: the sheet says what it is and when it was checked.
+  detail.append(el("p", "print-only", `${t("title")} — ${t("checked_at")} ${String(record.checked_at).slice(0, 10)} ${clock(record.checked_at)}`));
   const facts = el("dl", "facts meta");
   const row = (dl, label, value) => { if (!value) return; dl.append(el("dt", null, label), el("dd", null, value)); };
   const f = t("fields");
@@ -205,8 +207,9 @@ function renderDetail() {
   row(facts, t("credential"), t("credentials")[record.credential] || record.credential);
   const given = Object.entries(record.consents || {}).map(([k, v]) => {
     const name = t("consent_names")[k] || k;
-    if (typeof v === "boolean") return `${name}：${v ? t("yes") : t("no")}`;
-    return `${name}：${t("prescription")[v] || v}`;
+    const colon = lang === "ja" ? "：" : ": ";
+    if (typeof v === "boolean") return `${name}${colon}${v ? t("yes") : t("no")}`;
+    return `${name}${colon}${v === null ? "—" : t("prescription")[v] || v}`;
   });
   row(facts, t("consents_given"), given.join(lang === "ja" ? "、" : "; "));
   if (record.outcome === "answered" && record.answer) {
