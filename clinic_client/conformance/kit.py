@@ -17,6 +17,7 @@ import contextlib
 import csv
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import random
 import shutil
@@ -186,12 +187,19 @@ KIT_FILES = (
 )  # fmt: skip
 
 
+def pseudonym_key_id(key: bytes) -> str:
+    """Names the pseudonym key a kit was made with (a hash, not the key): a run with another
+    key would record its cards for people the server's registry does not know."""
+    return hashlib.sha256(b"onshi-conformance-kit/pseudonym-key\0" + key).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Kit:
     """An initialised kit directory."""
 
     root: Path
     seed: int = DEFAULT_SEED
+    key_id: str | None = None  # kits made before it was recorded have none
 
     @property
     def issuer_dir(self) -> Path:
@@ -238,6 +246,11 @@ class Kit:
     def start_run(self, pseudonym_key: bytes, *, now: dt.datetime | None = None) -> Run:
         """Issue this run's cards from the kit's CAs (recorded in its directory, which the
         server reloads) into a new `runs/NNNN/`; the oldest runs beyond RUNS_KEPT go."""
+        if self.key_id is not None and pseudonym_key_id(pseudonym_key) != self.key_id:
+            raise ValueError(
+                f"{self.root} was made with another ONSHI_PSEUDONYM_KEY: run with the key of "
+                "`conformance init` (the one the server's registry shares)"
+            )
         now = now or dt.datetime.now(dt.UTC)
         self.runs_dir.mkdir(exist_ok=True)
         done = sorted(int(d.name) for d in self.runs_dir.iterdir() if d.name.isdigit())
@@ -265,7 +278,7 @@ class Kit:
         missing = [name for name in KIT_FILES if not (root / name).is_file()]
         if missing:
             raise ValueError(f"{root}: an incomplete conformance kit, missing {', '.join(missing)}")
-        return cls(root, int(doc.get("seed", DEFAULT_SEED)))
+        return cls(root, int(doc.get("seed", DEFAULT_SEED)), doc.get("pseudonym_key_id"))
 
 
 def issue_cards(issuer: Issuer, residents: dict[str, Resident], run: Run, now: dt.datetime) -> None:
@@ -312,7 +325,7 @@ def create_kit(root: Path, *, pseudonym_key: bytes, seed: int = DEFAULT_SEED) ->
     the device key; the cards come with each run."""
     if root.exists():
         raise ValueError(f"{root} exists: choose a new directory for the kit")
-    kit = Kit(root, seed)
+    kit = Kit(root, seed, pseudonym_key_id(pseudonym_key))
     now = dt.datetime.now(dt.UTC)
     issuer = Issuer.open(kit.issuer_dir, pseudonym_key=pseudonym_key, now=now - CA_BACKDATED)
     # an empty directory, so that the server under test starts before the first run
@@ -327,6 +340,7 @@ def create_kit(root: Path, *, pseudonym_key: bytes, seed: int = DEFAULT_SEED) ->
         device.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()),
     )
     public = device.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
-    manifest = {"format": KIT_FORMAT, "device_public_key": public, "pin": PIN, "seed": seed}
+    manifest = {"format": KIT_FORMAT, "device_public_key": public, "pin": PIN, "seed": seed,
+                "pseudonym_key_id": kit.key_id}  # fmt: skip
     atomic_write(root / "kit.json", json.dumps(manifest, indent=1).encode())
     return kit

@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from clinic_client.api import QualificationClient
 from clinic_client.conformance.kit import Kit
-from clinic_client.conformance.scenarios import CATALOGUE
+from clinic_client.conformance.runner import Unreachable, run_catalogue
+from clinic_client.conformance.scenarios import CATALOGUE, Context
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from qualification_server.api.app import create_app
 from tests.conformance.support import CLINIC, serve_kit
 from tests.support.desk import ServerThread
@@ -25,8 +28,8 @@ CONFORMANCE = Path(sys.executable).parent / "conformance"
 WRONG = "conformance: the server refused the clinic credential (Q5001): check --clinic-credential"
 
 
-def conformance(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ONSHI_ENV": "development"}
+def conformance(*args: str | Path, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ONSHI_ENV": "development", **env_vars}
     return subprocess.run([str(CONFORMANCE), "run", *map(str, args)], env=env,
                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
 
@@ -70,6 +73,33 @@ def test_a_wrong_credential_stops_the_run_with_one_message(
     assert done.stderr.strip() == WRONG
     assert done.stdout == ""  # no table of failures, no cards issued
     assert not kit.runs_dir.exists()
+
+
+def test_a_run_with_another_pseudonym_key_stops_before_issuing_cards(
+    kit: Kit, database_factory: Callable[[str], str]
+) -> None:
+    deps, token = serve_kit(kit, database_factory)
+    with ServerThread(create_app(deps, seal_interval_s=None)) as server:
+        done = conformance("--kit", kit.root, "--server", server.url, "--clinic-credential",
+                           token, ONSHI_PSEUDONYM_KEY="ab" * 32)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"conformance: {kit.root} was made with another ONSHI_PSEUDONYM_KEY: run with the key "
+        "of `conformance init` (the one the server's registry shares)"
+    )
+    assert not kit.runs_dir.exists()
+
+
+def test_a_server_gone_during_a_run_stops_it_at_that_scenario(kit: Kit) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    client = QualificationClient(url, f"{CLINIC}.x")
+    context = Context(client=client, server_url=url, run=kit.start_run(DEVELOPMENT_PSEUDONYM_KEY),
+                      issuer=kit.issuer(DEVELOPMENT_PSEUDONYM_KEY))  # fmt: skip
+    with pytest.raises(Unreachable) as gone:
+        run_catalogue(context, CATALOGUE)
+    client.close()
+    assert gone.value.scenario == "registration"
+    assert "(during registration)" in str(gone.value)
 
 
 def test_an_unreachable_server_is_one_line_without_a_traceback(kit: Kit) -> None:
