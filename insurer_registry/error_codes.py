@@ -31,6 +31,7 @@ class RegistryCode(StrEnum):
     IDEMPOTENCY_KEY_REUSED = "R3007"
     INVALID_CREDENTIAL = "R4001"
     INTERNAL = "R9001"
+    UNAVAILABLE = "R9002"
 
 
 CATALOGUE: Mapping[RegistryCode, ErrorInfo] = catalogue(RegistryCode, {
@@ -118,5 +119,10 @@ CATALOGUE: Mapping[RegistryCode, ErrorInfo] = catalogue(RegistryCode, {
     RegistryCode.INTERNAL: ErrorInfo(
         500, "システムエラーが発生しました。しばらくしてからもう一度お試しください。",
         "Unexpected registry error; the request id locates it in the registry's log.",
+    ),
+    RegistryCode.UNAVAILABLE: ErrorInfo(
+        503, "現在ご利用いただけません。しばらくしてからもう一度お試しください。",
+        "The registry's database does not answer (also what /readyz says); retry after "
+        "Retry-After seconds.",
     ),
 })  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from insurer_registry.api import http_errors
 from insurer_registry.api.access_log_queries import redact_access_log_queries
@@ -16,6 +16,7 @@ from insurer_registry.lookup.routes import router as network_router
 from insurer_registry.members.routes import router as member_router
 from insurer_registry.settings import Settings
 from onshi_kernel.body_limit import BodySizeLimit
+from onshi_kernel.docs import install_docs
 
 DESCRIPTION = """
 The insurer registry of onshi: insurers register, correct and end the qualifications of
@@ -51,8 +52,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             {"name": "members", "description": "an insurer's own members"},
             {"name": "imports", "description": "bulk registration from CSV"},
             {"name": "network", "description": "the qualification server's lookup"},
+            {"name": "operation", "description": "liveness and readiness"},
         ],
+        docs_url=None,  # install_docs: Swagger UI and ReDoc from the package, not a CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_session_factory(engine)
@@ -73,8 +78,22 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         exempt=("/v1/imports",),  # counts its CSV upload itself, up to its own limit
     )
 
-    @app.get("/healthz", include_in_schema=False)
+    @app.get("/healthz", tags=["operation"])
     def healthz() -> dict[str, Any]:
+        """Liveness: the process answers."""
         return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operation"],
+        responses=http_errors.error_responses(
+            {503: f"the database does not answer (`{RegistryCode.UNAVAILABLE}`)"}
+        ),
+    )
+    def readyz() -> dict[str, Any]:
+        """Readiness: the database answers (else `R9002`, 503, with `Retry-After`)."""
+        with app.state.sessions() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ready"}
 
     return app

@@ -54,7 +54,13 @@ def _caller(sessions: sessionmaker[Session], request: Request, kind: CredentialK
     except MalformedAuthorization as error:
         raise AuthenticationFailed(str(error)) from None
     with sessions() as session:
-        return authenticate(session=session, token=token, kind=kind)
+        caller = authenticate(session=session, token=token, kind=kind)
+    # For the refusal's log line (`http_errors.caller_of`): who was refused, never the secret.
+    insurer = caller.insurer
+    request.state.caller_label = (
+        insurer.number.digits if insurer is not None else f"network:{caller.credential_id}"
+    )
+    return caller
 
 
 def get_insurer_caller(sessions: SessionsDep, request: Request, _documented: BearerDep) -> Caller:

@@ -10,11 +10,13 @@ answer would repeat a My Number back), and no stack trace leaves the server.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from insurer_registry import errors
 from insurer_registry.error_codes import CATALOGUE, RegistryCode
@@ -28,6 +30,16 @@ from onshi_kernel.mynumber import InvalidMyNumber
 from onshi_kernel.numbers import InvalidInsurerNumber
 
 R = RegistryCode
+log = logging.getLogger(__name__)
+RETRY_AFTER_S = 2
+
+
+def caller_of(request: Request) -> str | None:
+    """Who a refusal's log line names (`onshi_kernel.http_errors.log_refusal`): the insurer
+    number of an insurer's credential, `network:<public id>` of the qualification server's;
+    None before the credential was accepted (the credential itself is never logged)."""
+    label: str | None = getattr(request.state, "caller_label", None)
+    return label
 
 
 class Problem(BaseModel):
@@ -73,6 +85,7 @@ ANSWERS = ErrorAnswers(
     body=ErrorBody,
     list_problems=True,
     too_large_detail=f"the body is larger than {MAX_REQUEST_BYTES} bytes",
+    caller=("insurer", caller_of),
 )
 # The answer to a body over `MAX_REQUEST_BYTES` (see `body_limit.BodySizeLimit`).
 too_large = ANSWERS.refuse_too_large
@@ -137,11 +150,19 @@ def _import_file_handler(request: Request, error: Exception) -> JSONResponse:
     return ANSWERS.answer(request, R.INVALID_FILE, detail=str(error), data=data)
 
 
+def _database_handler(request: Request, error: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", type(error).__name__)
+    return ANSWERS.answer(request, R.UNAVAILABLE, retry_after_s=RETRY_AFTER_S)
+
+
 def install(app: FastAPI) -> None:
     """Route every error type to its answer."""
     ANSWERS.install(app)
     app.add_exception_handler(errors.RegistryError, _registry_handler)
     app.add_exception_handler(ImportFileInvalid, _import_file_handler)
     app.add_exception_handler(InvalidRecord, _invalid_record_handler)
+    # A database that does not answer is not a bug: R9002 with Retry-After, not R9001.
+    app.add_exception_handler(OperationalError, _database_handler)
+    app.add_exception_handler(DBAPIError, _database_handler)
     for mistake in (InvalidMyNumber, InvalidInsurerNumber, errors.CallerMistake):
         app.add_exception_handler(mistake, _caller_mistake_handler)
