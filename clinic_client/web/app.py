@@ -378,7 +378,7 @@ class CheckInBook:
     def __init__(self, today: Callable[[], dt.date]) -> None:
         self._today = today
         self._day = today()
-        self._items: dict[str, dict[str, Any]] = {}
+        self._items: dict[str, tuple[int, dict[str, Any]]] = {}  # id: (arrival, record)
         self.version = 0
 
     def _roll(self) -> dt.date:
@@ -392,13 +392,18 @@ class CheckInBook:
         """Keep `record` (checked on `day`); False for another day's check."""
         if day != self._roll():
             return False
-        self._items[str(record["id"])] = record
         self.version += 1
+        self._items[str(record["id"])] = (self.version, record)
         return True
 
     def listing(self) -> list[dict[str, Any]]:
         self._roll()
-        return sorted(self._items.values(), key=lambda r: str(r["checked_at"]), reverse=True)
+        # newest check first; of two in the same second, the one that came in last
+        ordered = sorted(
+            self._items.values(),
+            key=lambda e: (dt.datetime.fromisoformat(e[1]["checked_at"]), e[0]),
+        )
+        return [record for _arrival, record in reversed(ordered)]
 
     def current_version(self) -> tuple[dt.date, int]:
         return self._roll(), self.version

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from card_reader.issuance.residents import Resident
 from clinic_client.api import QualificationClient
 from clinic_client.connector import write_face_result
 from clinic_client.web.app import MAX_REQUEST_BYTES, CheckInBook, create_clinic_app
@@ -358,3 +359,46 @@ def test_an_answered_check_in_lands_in_the_connectors_face_folder(
     client.close()
     (face,) = (tmp_path / "face").glob("OQSsiquc01res_face_*.xml")
     assert "山田 太郎" in face.read_text(encoding="utf-8")
+
+
+def test_card_expiry_specific_diseases_and_a_lost_qualification(
+    reception: Reception, residents: dict[str, Resident]
+) -> None:
+    page = reception.page
+    # 田中 一郎 lost his 国保 on 2025-03-31 (無効): the server's answer to his number
+    tanaka = reception.world.client.post(
+        "/v1/eligibility/insured-number",
+        json={"query": {"InsurerNumber": "  131011", "InsuredIdentificationNumber": "3001",
+                        "Birthdate": residents["tanaka-ichiro"].birth_date.strftime("%Y%m%d")}},
+        headers=reception.world.headers(),
+    )  # fmt: skip
+    assert tanaka.status_code == 200, tanaka.text
+    lost = tanaka.json()
+    reception.post(check_in(lost))
+    answer = reception.answer("yamada-taro")
+    # the seeded registry has no 特定疾病 or card expiry: the answer's elements as an insurer
+    # with them sends them (docs/answer.md)
+    (result,) = answer["MessageBody"]["ResultList"]["ResultOfQualificationConfirmation"]
+    result["InsuredCardExpirationDate"] = "20270331"
+    result["SpecificDiseasesCertificateRelatedConsFlg"] = "1"
+    result["SpecificDiseasesCertificateList"] = [
+        {
+            "SpecificDiseasesDiseaseCategory": "01",
+            "SpecificDiseasesValidStartDate": "20190501",
+            "SpecificDiseasesSelfPay": "10000",
+        }
+    ]
+    reception.post(check_in(answer))
+    items = page.locator("#checkins li")
+    expect(items).to_have_count(2)
+    items.nth(0).locator("button").click()
+    detail = page.locator("#detail")
+    expect(detail).to_contain_text("令和9年3月31日 (2027-03-31)")  # 保険証の有効期限
+    expect(detail).to_contain_text("特定疾病")
+    expect(detail).to_contain_text("令和元年5月1日 (2019-05-01)")
+    reception.shot("reception-detail-diseases")
+    items.nth(1).locator("button").click()
+    expect(detail.locator(".badge")).to_have_text("無効（資格喪失）")
+    expect(detail).to_contain_text("令和7年3月31日 (2025-03-31)")
+    expect(items.nth(1).locator(".badge")).to_have_text("無効（資格喪失）")
+    reception.shot("reception-detail-lost")
