@@ -5,7 +5,10 @@ own pages load their scripts from the internet, so without it they stay blank.
 The scripts and styles are those the `fastapi-offline` wheel ships (its `static/` folder:
 Swagger UI's bundle and CSS, ReDoc's standalone bundle, a favicon); only those files are
 used, mounted here on an application made with `docs_url=None, redoc_url=None`, so each
-server keeps building its own `FastAPI` as it does. ReDoc is asked for no web fonts.
+server keeps building its own `FastAPI` as it does. ReDoc is asked for no web fonts, and both
+pages carry a Content-Security-Policy that lets them load nothing but this server's files:
+ReDoc's bundle still puts Redocly's logo from Redocly's CDN in its sidebar (unconditionally),
+which the policy keeps from being fetched, on a closed network or an open one.
 """
 
 from __future__ import annotations
@@ -26,6 +29,13 @@ STATIC_URL = "/docs-static"
 STATIC_DIR = resources.files("fastapi_offline") / "static"
 # Swagger UI asks validator.swagger.io to check the document unless told not to.
 SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
+# Only this server: the pages' own inline start-up script and styles, ReDoc's blob: worker,
+# the images Swagger UI draws as data: URLs; no other host for anything.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    "connect-src 'self'; frame-ancestors 'self'"
+)
 
 
 def install_docs(
@@ -49,14 +59,19 @@ def install_docs(
     @app.get(docs_url, include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        return get_swagger_ui_html(
-            openapi_url=f"{root}{openapi_url}",
-            title=f"{app.title} - Swagger UI",
-            oauth2_redirect_url=f"{root}{oauth2_redirect_url}" if oauth2_redirect_url else None,
-            swagger_js_url=f"{root}{static_url}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{static_url}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{static_url}/favicon.png",
-            swagger_ui_parameters={**SWAGGER_UI_PARAMETERS, **(app.swagger_ui_parameters or {})},
+        return _local_only(
+            get_swagger_ui_html(
+                openapi_url=f"{root}{openapi_url}",
+                title=f"{app.title} - Swagger UI",
+                oauth2_redirect_url=f"{root}{oauth2_redirect_url}" if oauth2_redirect_url else None,
+                swagger_js_url=f"{root}{static_url}/swagger-ui-bundle.js",
+                swagger_css_url=f"{root}{static_url}/swagger-ui.css",
+                swagger_favicon_url=f"{root}{static_url}/favicon.png",
+                swagger_ui_parameters={
+                    **SWAGGER_UI_PARAMETERS,
+                    **(app.swagger_ui_parameters or {}),
+                },
+            )
         )
 
     if oauth2_redirect_url:
@@ -68,10 +83,17 @@ def install_docs(
     @app.get(redoc_url, include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        return get_redoc_html(
-            openapi_url=f"{root}{openapi_url}",
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{static_url}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{static_url}/favicon.png",
-            with_google_fonts=False,
+        return _local_only(
+            get_redoc_html(
+                openapi_url=f"{root}{openapi_url}",
+                title=f"{app.title} - ReDoc",
+                redoc_js_url=f"{root}{static_url}/redoc.standalone.js",
+                redoc_favicon_url=f"{root}{static_url}/favicon.png",
+                with_google_fonts=False,
+            )
         )
+
+
+def _local_only(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return page
