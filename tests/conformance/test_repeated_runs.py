@@ -75,13 +75,18 @@ def test_a_wrong_credential_stops_the_run_with_one_message(
     assert not kit.runs_dir.exists()
 
 
-def test_a_run_with_another_pseudonym_key_stops_before_issuing_cards(
+def test_another_pseudonym_key_or_a_run_under_way_stops_before_issuing_cards(
     kit: Kit, database_factory: Callable[[str], str]
 ) -> None:
     deps, token = serve_kit(kit, database_factory)
     with ServerThread(create_app(deps, seal_interval_s=None)) as server:
         done = conformance("--kit", kit.root, "--server", server.url, "--clinic-credential",
                            token, ONSHI_PSEUDONYM_KEY="ab" * 32)  # fmt: skip
+        with kit.locked():  # another run holds the kit
+            busy = conformance("--kit", kit.root, "--server", server.url,
+                               "--clinic-credential", token)  # fmt: skip
+    assert (busy.returncode, busy.stdout) == (2, "")
+    assert busy.stderr.strip() == f"conformance: another `conformance run` is using {kit.root}"
     assert done.returncode == 2
     assert done.stderr.strip() == (
         f"conformance: {kit.root} was made with another ONSHI_PSEUDONYM_KEY: run with the key "
