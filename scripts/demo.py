@@ -3,11 +3,14 @@ fixtures, an emulated card), then the front desk left running for the newcomer.
 
 1. issue test cards (a fresh test CA) for the residents of fixtures/residents.json
 2. register two insurers and import their members into the insurer registry (CSV)
-3. register a clinic and start the qualification server
+3. register a clinic (its token printed, with how to point `clinic verify`, the connector
+   and `conformance run` at it) and a face-reader device key, then start the server
 4. run the portal registration (初回登録) for every resident but one, with their cards
 5. insert a card into a virtual reader (a real pcscd through vpcd when it is installed,
    otherwise in process, and it says which) and check it at the front desk
-6. start the front-desk web app and print its address; Ctrl-C stops everything
+6. start the reception terminal and the reader page (face and visual checks proved by the
+   device key) and print their addresses; a card's name typed at the prompt swaps the card in
+   the reader; Ctrl-C stops everything
 """
 
 from __future__ import annotations
@@ -42,13 +45,19 @@ from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from qualification_server.contract.schemas import Consents
 
 REPO = Path(__file__).resolve().parents[1]
-WORK = REPO / "var" / "demo"
+# Where it works and listens: var/demo and 8300/8400/8401 unless a test says otherwise.
+WORK = Path(os.environ.get("DEMO_WORK", REPO / "var" / "demo"))
 BIN = Path(sys.executable).parent
 PIN = "1234"
 CLINIC = "1310000017"
-SERVER_PORT, DESK_PORT = 8300, 8400
+SERVER_PORT, DESK_PORT, READER_PORT = (
+    int(os.environ.get(f"DEMO_{name}_PORT", default)) for name, default in
+    (("SERVER", 8300), ("DESK", 8400), ("READER", 8401))
+)  # fmt: skip
+DEVICE = "face-1"  # the demo terminal's face reader, its key made by `clinic device-key`
 KYOKAI, KOKUHO = "01130012", "131011"  # test insurer numbers with valid check digits
 UNREGISTERED = "ito-mai"  # left for the newcomer to register at the front desk
+RECEPTION_KEY = "demo-reception-key"  # the reader page posts its check-ins with it (local only)
 
 
 def step(text: str) -> None:
@@ -174,7 +183,11 @@ def main() -> None:
     token, _ = run(
         "qualification-server", "clinic", "add", CLINIC, "霞が関クリニック", env=server_env
     )
+    device_key = WORK / f"{DEVICE}.pem"
+    run("qualification-server", "clinic", "device-key", CLINIC, DEVICE, "--out", str(device_key),
+        env=server_env)  # fmt: skip
     base = f"http://127.0.0.1:{SERVER_PORT}"
+    print_token(base, token, device_key)
     with background(
         "qualification-server", "serve", "--port", str(SERVER_PORT), env=server_env,
         url=f"{base}/healthz",
@@ -188,10 +201,15 @@ def main() -> None:
             f"    {len(residents) - 1} registered; {UNREGISTERED} is left to register at the desk"
         )
 
-        desk_env = {**env, "ONSHI_CLINIC_SERVER_URL": base, "ONSHI_CLINIC_TOKEN": token}
+        reception = f"http://127.0.0.1:{DESK_PORT}"
+        desk_env = {
+            **env, "ONSHI_CLINIC_SERVER_URL": base, "ONSHI_CLINIC_TOKEN": token,
+            "ONSHI_CLINIC_RECEPTION_KEY": RECEPTION_KEY, "ONSHI_CLINIC_RECEPTION_URL": reception,
+            "ONSHI_CLINIC_DEVICE_KEY_FILE": str(device_key), "ONSHI_CLINIC_DEVICE_ID": DEVICE,
+        }  # fmt: skip
         card_path = issuer.card_path("yamada-taro")
-        card = EmulatedCard(load_image(card_path), on_change=lambda i: save_image(card_path, i))
-        with card_in_reader(card) as reader_kind:
+        card = persisted_card(card_path)
+        with card_in_reader(card) as (reader_kind, slot):
             step(f"front-desk check of yamada-taro's card ({reader_kind}), PIN mode")
             answer = front_desk_check(base, token, card, reader_kind)
             body = answer.MessageBody
@@ -205,36 +223,103 @@ def main() -> None:
             print(f"    done in {time.perf_counter() - started:.1f} s")
             if os.environ.get("DEMO_NO_WAIT"):
                 return
-            with background(
-                "clinic", "serve", "--port", str(DESK_PORT), env=desk_env,
-                url=f"http://127.0.0.1:{DESK_PORT}/",
+            with (
+                background("clinic", "serve", "--port", str(DESK_PORT), env=desk_env,
+                           url=f"{reception}/healthz"),
+                background("clinic", "reader-serve", "--port", str(READER_PORT), env=desk_env,
+                           url=f"http://127.0.0.1:{READER_PORT}/healthz"),
             ):  # fmt: skip
-                step(f"front desk running at http://127.0.0.1:{DESK_PORT}/  (Ctrl-C stops all)")
-                print("    yamada-taro's card is in the reader. To try another card:")
-                print(f"      card-reader emulate {issuer.card_path('suzuki-hanako')} --slot 1")
-                print(f"    (copy a card first if you want to keep its PIN counter; PIN {PIN})")
-                with contextlib.suppress(KeyboardInterrupt):
-                    signal.pause()
+                step(f"reception terminal at {reception}/  (Ctrl-C stops all)")
+                print(f"    the patient's reader page: http://127.0.0.1:{READER_PORT}/ "
+                      f"(PIN {PIN}, or face / visual: device {DEVICE} is registered)")  # fmt: skip
+                with contextlib.suppress(KeyboardInterrupt, EOFError):
+                    swap_cards(slot, issuer, sorted(residents))
     step("stopped")
 
 
+def print_token(base: str, token: str, device_key: Path) -> None:
+    """The clinic's credential, and how to point the other front-desk tools at this server."""
+    print(f"    clinic {CLINIC}, its token: {token}")
+    print("    point the front-desk tools at this server (another terminal, this directory):")
+    print(f"      export ONSHI_ENV=development ONSHI_CLINIC_SERVER_URL={base} "
+          f"ONSHI_CLINIC_TOKEN={token}")  # fmt: skip
+    print(f"      export ONSHI_CLINIC_DEVICE_KEY_FILE={os.path.relpath(device_key, REPO)} "
+          f"ONSHI_CLINIC_DEVICE_ID={DEVICE}")  # fmt: skip
+    print(f"      clinic verify --pin {PIN}                  # the card in the demo's reader")
+    folder = os.path.relpath(WORK / "connector", REPO)
+    print(f"      mkdir -p {folder}/req && clinic connector --dir {folder}")
+    print(f"      conformance run --kit var/kit --server {base} --clinic-credential {token}")
+    print("        (the server must trust the kit first: `conformance init var/kit` says how;")
+    print("         this one trusts the demo's test CA only)")
+
+
+class Slot:
+    """The demo's card reader: the vpcd slot and the card in it, which can be swapped."""
+
+    def __init__(self, readers: PcscReaders | None, socket: VpcdCardSocket | None) -> None:
+        self.readers = readers
+        self.socket = socket
+
+    def swap(self, card: EmulatedCard) -> None:
+        """Take the card out, wait a poll period (a faster swap loses the next card, as
+        PCSC_NOTES says), and put `card` in."""
+        if self.readers is None or self.socket is None:
+            raise RuntimeError("the card is in process: no reader to swap it in")
+        self.socket.close()
+        self.readers.wait_for_removal(vpcd_reader_name(0), timeout_s=5)
+        time.sleep(0.5)
+        self.socket = VpcdCardSocket(card, slot=0)
+        self.socket.start()
+        self.readers.wait_for_card(vpcd_reader_name(0), timeout_s=10)
+
+
+def swap_cards(slot: Slot, issuer: Issuer, labels: list[str]) -> None:
+    """Until Ctrl-C: a card's name typed (a line on stdin) puts that card in the reader."""
+    if slot.readers is None:
+        print("    the card is in process (no pcscd): the desk sees no reader; Ctrl-C stops")
+        signal.pause()
+    print(f"    in the reader: yamada-taro's card. To put another in, type its name and Enter: "
+          f"{', '.join(labels)}")  # fmt: skip
+    while True:
+        try:
+            label = input("card> ").strip()
+        except EOFError:  # nothing more to read (no terminal): the reader stays as it is
+            print("    (no more input: Ctrl-C stops)")
+            signal.pause()
+            continue
+        if not label:
+            continue
+        if label not in labels:
+            print(f"    no such card; one of: {', '.join(labels)}")
+            continue
+        slot.swap(persisted_card(issuer.card_path(label)))
+        note = " (not registered: register it at the reader page)" if label == UNREGISTERED else ""
+        print(f"    {label}'s card is in the reader{note}")
+
+
+def persisted_card(path: Path) -> EmulatedCard:
+    """The card of image `path`, its PIN counters written back as `card-reader emulate` does."""
+    return EmulatedCard(load_image(path), on_change=lambda image: save_image(path, image))
+
+
 @contextlib.contextmanager
-def card_in_reader(card: EmulatedCard) -> Iterator[str]:
+def card_in_reader(card: EmulatedCard) -> Iterator[tuple[str, Slot]]:
     try:
         daemon = Pcscd()
         daemon.start()
     except PcscdError as exc:
         print(f"    no PC/SC stack ({exc}); the card stays in process")
-        yield "in process"
+        yield "in process", Slot(None, None)
         return
-    socket = VpcdCardSocket(card, slot=0)
-    readers = PcscReaders()
+    readers, socket = PcscReaders(), VpcdCardSocket(card, slot=0)
+    slot = Slot(readers, socket)
     try:
         socket.start()
         readers.wait_for_card(vpcd_reader_name(0), timeout_s=10)
-        yield f"pcscd + vpcd, reader {vpcd_reader_name(0)!r}"
+        yield f"pcscd + vpcd, reader {vpcd_reader_name(0)!r}", slot
     finally:
-        socket.close()
+        if slot.socket is not None:
+            slot.socket.close()
         readers.close()
         daemon.stop()
 
