@@ -395,6 +395,7 @@ def test_card_expiry_specific_diseases_and_a_lost_qualification(
     detail = page.locator("#detail")
     expect(detail).to_contain_text("令和9年3月31日 (2027-03-31)")  # 保険証の有効期限
     expect(detail).to_contain_text("特定疾病")
+    expect(detail).to_contain_text("区分01（自己負担限度額 月10,000円）")
     expect(detail).to_contain_text("令和元年5月1日 (2019-05-01)")
     reception.shot("reception-detail-diseases")
     items.nth(1).locator("button").click()

@@ -51,6 +51,7 @@ const TEXT = {
               limit: "限度額適用区分", limit_valid: "限度額の有効期間", disease: "特定疾病", card: "証区分" },
     sex: { "1": "男", "2": "女", "3": "未設定" }, kind: { "1": "本人", "2": "家族" },
     limit_kind: { "01": "限度額適用", "02": "限度額適用・標準負担額減額", "03": "標準負担額減額" },
+    disease_category: (c) => `区分${c}`, self_pay: (yen) => `（自己負担限度額 月${yen}円）`,
     no_consent: "提供の同意なし", from_to: (a, b) => `${a} から ${b || "（期限なし）"}`,
     batch_cols: ["保険者番号", "記号", "番号", "枝番", "生年月日", "結果", "氏名", "カナ", "保険者名", "負担割合"],
     summary: (h) => `${h.NumberOfProcessingResult}件中 正常${h.NumberOfNormalProcessing}件・エラー${h.NumberOfError}件`,
@@ -101,6 +102,7 @@ const TEXT = {
               limit: "Limit class", limit_valid: "Limit valid", disease: "Specific disease", card: "Card type" },
     sex: { "1": "Male", "2": "Female", "3": "Unset" }, kind: { "1": "Insured", "2": "Family" },
     limit_kind: { "01": "Limit applies", "02": "Limit and reduced meal cost", "03": "Reduced meal cost" },
+    disease_category: (c) => `category ${c}`, self_pay: (yen) => ` (self-pay limit ¥${yen}/month)`,
     no_consent: "not shared (no consent)", from_to: (a, b) => `${a} to ${b || "(open)"}`,
     batch_cols: ["Insurer", "Symbol", "Number", "Branch", "Birth date", "Result", "Name", "Kana", "Insurer name", "Copay"],
     summary: (h) => `${h.NumberOfProcessingResult} checked: ${h.NumberOfNormalProcessing} answered, ${h.NumberOfError} errors`,
@@ -265,7 +267,8 @@ function renderAnswer(container, answer, wareki) {
       row(f.limit_valid, t("from_to")(day(limit.LimitApplicationCertificateValidStartDate, wareki), day(limit.LimitApplicationCertificateValidEndDate, wareki)));
     } else if (r.LimitApplicationCertificateRelatedConsFlg === "0") row(f.limit, t("no_consent"));
     for (const d of r.SpecificDiseasesCertificateList || []) {
-      row(f.disease, `${d.SpecificDiseasesDiseaseCategory}${d.SpecificDiseasesSelfPay ? ` ${d.SpecificDiseasesSelfPay}円` : ""}　${t("from_to")(day(d.SpecificDiseasesValidStartDate, wareki), day(d.SpecificDiseasesValidEndDate, wareki))}`);
+      const pay = d.SpecificDiseasesSelfPay ? t("self_pay")(Number(d.SpecificDiseasesSelfPay).toLocaleString("ja-JP")) : "";
+      row(f.disease, `${t("disease_category")(d.SpecificDiseasesDiseaseCategory)}${pay}　${t("from_to")(day(d.SpecificDiseasesValidStartDate, wareki), day(d.SpecificDiseasesValidEndDate, wareki))}`);
     }
     q.append(dl); wrap.append(q);
   }
