@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +33,7 @@ from insurer_registry.digests import keyed_digest
 from insurer_registry.error_codes import RegistryCode
 from insurer_registry.errors import Conflict, InsurerNotFound, RegistryError
 from insurer_registry.importer import merge, staging
-from insurer_registry.importer.csv_source import detect_encoding, read_rows
+from insurer_registry.importer.csv_source import ImportFileInvalid, detect_encoding, read_rows
 from insurer_registry.importer.rows import Rejection, RowParser, describe
 from insurer_registry.insurers.service import InsurerInfo
 from insurer_registry.members.audit import Actor
@@ -41,6 +42,9 @@ from insurer_registry.members.service import apply_imported_record
 from insurer_registry.models import NO_SYMBOL, Import, Insurer, utc_now
 
 log = logging.getLogger(__name__)
+# The reasons a refused file's log line counts, the most frequent first (the rest summed).
+LOGGED_REASONS = 5
+_COUNTED_REASONS = 100  # distinct reasons counted per import: the texts are the parser's own
 PROGRESS_EVERY_ROWS = 10_000
 KEEP_REJECTIONS = 1000
 
@@ -101,10 +105,13 @@ class _Rejections:
         self._sink = sink
         self.kept: list[Rejection] = []
         self.lines: set[int] = set()
+        self.reasons: Counter[str] = Counter()
 
     def add(self, rejection: Rejection) -> None:
         # `lines` holds only rejected line numbers: bounded by the rejections themselves.
         self.lines.add(rejection.line)
+        if rejection.reason in self.reasons or len(self.reasons) < _COUNTED_REASONS:
+            self.reasons[rejection.reason] += 1
         if len(self.kept) < KEEP_REJECTIONS:
             self.kept.append(rejection)
         if self._sink is not None:
@@ -136,8 +143,86 @@ def import_csv(
     `insurer` restricts the file to that insurer's rows (an insurer importing its own
     members); without it (the operator) rows may name any registered insurer. Raises
     `ImportRejected` when rows are rejected and `partial` is false, `ImportFileInvalid`
-    when the file cannot be read at all.
+    when the file cannot be read at all. A file refused whole, or imported with rows
+    refused, is logged for IT (`_log_refused`, `_log_unreadable`): never a row's values.
     """
+    try:
+        return _import_csv(
+            session=session, source=source, pseudonym_key=pseudonym_key, actor=actor,
+            insurer=insurer, partial=partial, encoding=encoding, on_rejection=on_rejection,
+            on_progress=on_progress,
+        )  # fmt: skip
+    except ImportFileInvalid as error:
+        _log_unreadable(source, pseudonym_key, actor, insurer, error)
+        raise
+
+
+def _file_digest(source: BinaryIO, pseudonym_key: bytes) -> str:
+    """The keyed digest of the whole file (the `Import` record's id of a file), read anew."""
+    source.seek(0)
+    sha256 = hashlib.sha256()
+    while chunk := source.read(1 << 16):
+        sha256.update(chunk)
+    return keyed_digest(pseudonym_key, "import-file", sha256.digest())
+
+
+def _log_unreadable(
+    source: BinaryIO,
+    pseudonym_key: bytes,
+    actor: Actor,
+    insurer: InsurerInfo | None,
+    error: ImportFileInvalid,
+) -> None:
+    log.warning(
+        "import file refused code=%s file=%s by=%s idempotency_key=%s insurer=%s line=%s reason=%s",
+        RegistryCode.INVALID_FILE, _file_digest(source, pseudonym_key), actor.label,
+        actor.request_id or "-", insurer.number.digits if insurer else "-",
+        error.line if error.line is not None else "-", _kind_of(error.reason),
+    )  # fmt: skip
+
+
+def _kind_of(reason: str) -> str:
+    """A file problem's kind without what follows its colon: `unknown column(s): …` lists
+    the first line's cells, which are a member's values when a file has no header."""
+    return reason.split(":", 1)[0]
+
+
+def _log_refused(
+    report: ImportReport,
+    reasons: Counter[str],
+    actor: Actor,
+    insurer: InsurerInfo | None,
+    code: RegistryCode | None,
+) -> None:
+    """One line for IT per import that refused rows: the file by its keyed digest, the counts,
+    the code when the whole file was refused (R1007), and the reasons counted (the parser's
+    own texts, `field: reason`, never a value)."""
+    shown = reasons.most_common(LOGGED_REASONS)
+    rest = report.rejected - sum(n for _, n in shown)
+    counted = "; ".join(f"{reason} ×{n}" for reason, n in shown)
+    log.warning(
+        "import rows refused code=%s file=%s import=%s by=%s idempotency_key=%s insurer=%s "
+        'rows=%d rejected=%d committed=%s reasons="%s%s"',
+        code or "-", report.file_digest, report.import_id or "-", actor.label,
+        actor.request_id or "-", insurer.number.digits if insurer else "-", report.rows,
+        report.rejected, "yes" if report.committed else "no", counted,
+        f"; others ×{rest}" if rest > 0 else "",
+    )  # fmt: skip
+
+
+def _import_csv(
+    *,
+    session: Session,
+    source: BinaryIO,
+    pseudonym_key: bytes,
+    actor: Actor,
+    insurer: InsurerInfo | None = None,
+    partial: bool = False,
+    encoding: str | None = None,
+    on_rejection: Callable[[Rejection], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """`import_csv` without its log line of an unreadable file."""
     started = utc_now()
     chosen = encoding or detect_encoding(source)
     source.seek(0)
@@ -200,7 +285,9 @@ def import_csv(
 
     if rejections.count and not partial:
         staging.drop_tables(connection)
-        raise ImportRejected(report())
+        refused = report()
+        _log_refused(refused, rejections.reasons, actor, insurer, RegistryCode.IMPORT_REJECTED)
+        raise ImportRejected(refused)
     merge.drop_rejected(connection)
 
     record = Import(
@@ -223,7 +310,9 @@ def import_csv(
     updated = _apply_changes(session, record.id, actor, rejections)
     if rejections.count and not partial:
         staging.drop_tables(connection)
-        raise ImportRejected(report())
+        refused = report()
+        _log_refused(refused, rejections.reasons, actor, insurer, RegistryCode.IMPORT_REJECTED)
+        raise ImportRejected(refused)
     log.debug("import: changes applied at %.2f s", _since(started))
     inserted = merge.insert_new(connection, import_id=record.id, now=utc_now())
     log.debug("import: new rows inserted at %.2f s", _since(started))
@@ -233,11 +322,20 @@ def import_csv(
         session.delete(record)
         session.flush()
         log.info("import by %s: %d rows, nothing new (%d unchanged)", actor.label, rows, unchanged)
-        return report(unchanged=unchanged, committed=True)
+        done = report(unchanged=unchanged, committed=True)
+        if rejections.count:
+            _log_refused(done, rejections.reasons, actor, insurer, None)
+        return done
     record.inserted, record.updated, record.unchanged = inserted, updated, unchanged
     record.rejected = rejections.count
     record.finished_at = utc_now()
     session.flush()
+    if rejections.count:
+        _log_refused(
+            report(inserted=inserted, updated=updated, unchanged=unchanged, committed=True,
+                   import_id=record.id),
+            rejections.reasons, actor, insurer, None,
+        )  # fmt: skip
     log.info(
         "import %s by %s: %d rows, %d inserted, %d updated, %d unchanged, %d rejected",
         record.id,
