@@ -72,6 +72,9 @@ class Answer:
     data: bytes
     outcome: str  # for the log: a code or a validity, never personal data
     refused_file: bool = False
+    # A refusal's code, for IT's log line: `C…` the connector's (a refused file), `Q…` the
+    # server's (a refused check); None for an answer.
+    code: str | None = None
 
 
 def answer_request(
@@ -101,7 +104,10 @@ def refusal(
         code=rejected.code.value, message=rejected.info.front_desk, detail=rejected.detail,
         header=rejected.header, clinic_code=clinic_code, encoding=rejected.encoding, now=now,
     )  # fmt: skip
-    return Answer(name.answer_name, data, f"refused {rejected.code.value}", refused_file=True)
+    return Answer(
+        name.answer_name, data, f"refused {rejected.code.value}", refused_file=True,
+        code=rejected.code.value,
+    )  # fmt: skip
 
 
 def internal_error_answer(
@@ -170,7 +176,10 @@ def _ask(
             code=refused_by_server.code, message=refused_by_server.message, detail=None,
             header=header, clinic_code=client.clinic_code, encoding=request.encoding, now=now,
         )  # fmt: skip
-        return Answer(name.answer_name, data, f"refused {refused_by_server.code}")
+        return Answer(
+            name.answer_name, data, f"refused {refused_by_server.code}",
+            code=refused_by_server.code,
+        )  # fmt: skip
 
 
 def _submit_batch(

@@ -141,6 +141,8 @@ class Connector:
         self._spool.finish(claim)
         kind = name.kind.value if name.kind else "unknown file"
         log.info("request %s (%s): %s", name.label, kind, answer.outcome)
+        if answer.code is not None:
+            _log_refused(name, kind, answer, self._client.clinic_code)
         return None
 
     def _ask(self, name: RequestName, data: bytes, now: dt.datetime) -> Answer | ServerOutage:
@@ -180,6 +182,17 @@ class SpoolBatches:
     def kept(self, reception_number: str) -> BatchLayout | None:
         data = self.spool.kept_batch(reception_number)
         return BatchLayout.from_json(data) if data is not None else None
+
+
+def _log_refused(name: RequestName, kind: str, answer: Answer, clinic_code: str | None) -> None:
+    """One WARNING line for IT per refused request: the connector's code for a file it refused
+    itself (`C…`, the file kept in rejected/), the server's for a check it refused (`Q…`), with
+    the file name as it came (escaped onto one line) and the clinic. Never the file's content."""
+    log.warning(
+        "request %s code=%s file=%s kind=%s clinic=%s",
+        "file refused" if answer.refused_file else "refused by the server",
+        answer.code, loggable(name.file_name), kind, clinic_code or "-",
+    )  # fmt: skip
 
 
 def run_connector(
