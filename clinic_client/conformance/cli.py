@@ -113,7 +113,9 @@ def init(kit_dir: Annotated[Path, typer.Argument(help="A new directory for the k
             insurer-registry insurer add {INSURER_B} "conformance B"
             insurer-registry import {kit.members_csv}
   device    qualification-server clinic device <clinic code> conformance-face {public}
-The kit and the registry must share ONSHI_PSEUDONYM_KEY.""")
+The kit and the registry must share ONSHI_PSEUDONYM_KEY. Configure this once: each
+`conformance run` issues its own cards into {kit.runs_dir}/NNNN and records them in these
+files.""")
 
 
 @app.command()
