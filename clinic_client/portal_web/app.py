@@ -83,13 +83,13 @@ def failure_of(exc: Exception, action: str) -> JSONResponse:
 
 
 def _failure_of(exc: Exception) -> JSONResponse:
-    if isinstance(exc, PinError):
+    if isinstance(exc, PinError) and exc.tries_left > 0:
         return failure(
             "wrong-pin",
             f"暗証番号が違います。あと{exc.tries_left}回まちがえるとロックされます。",
             tries_left=exc.tries_left,
         )
-    if isinstance(exc, (PinBlocked, PinNotIssued)):
+    if isinstance(exc, (PinError, PinBlocked, PinNotIssued)):  # a PinError here: 0 tries left
         return failure(
             "pin-blocked",
             "暗証番号がロックされています（または暗証番号のないカードです）。"

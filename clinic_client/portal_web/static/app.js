@@ -11,7 +11,11 @@ let cardIn = false;
 let retryScreen = "login";
 
 function show(name) {
-  if (name !== "failure") delete document.body.dataset.failure;
+  if (name !== "failure") {
+    delete document.body.dataset.failure;
+    $("failure-title").textContent = "";
+    $("failure-message").textContent = "";
+  }
   for (const s of screens) $(`screen-${s}`).hidden = s !== name;
   current = name;
   $("logout").hidden = !["home", "unregister", "register"].includes(name);
@@ -76,8 +80,13 @@ const TITLES = {
   "bad-input": "入力内容を確認してください",
 };
 
+function triesText(n) {
+  $("login-tries").textContent = n < 3 ? `暗証番号はあと${n}回まちがえるとロックされます。` : "";
+}
+
 function fail(f, back) {
   retryScreen = back;
+  if (typeof f.tries_left === "number") triesText(f.tries_left);
   $("failure-title").textContent = TITLES[f.kind] || "うまくいきませんでした";
   $("failure-message").textContent = f.message;
   $("failure-code").textContent = f.code ? `エラーコード: ${f.code}` : "";
@@ -147,7 +156,7 @@ async function cardArrived() {
     if (r.tries_left === 0) {
       return fail({ kind: "pin-blocked", message: "このカードの暗証番号はロックされています。お住まいの市区町村の窓口で暗証番号の再設定を受けてください。" }, "login");
     }
-    $("login-tries").textContent = r.tries_left < 3 ? `暗証番号はあと${r.tries_left}回まちがえるとロックされます。` : "";
+    triesText(r.tries_left);
   } catch (e) { /* the login says what goes wrong */ }
   show("login");
 }
