@@ -295,15 +295,22 @@ class PlacedCard:
 
 
 def card_placed(reader: FrontDeskReader) -> PlacedCard:
-    """The card on the reader, asked without spending a try (a face card answers "no PIN
-    issued" to the question, which is how it is told from a blocked one)."""
+    """The card on the reader, asked without spending a try. To the question a face card
+    and a blocked PIN both say 0 tries; a VERIFY then tells them apart and spends nothing
+    (none is left): a face card refuses it as a method it does not offer (`PinNotIssued`), a
+    blocked PIN as blocked (docs/card.md)."""
     with reader.jpki() as session:
         if session.token_name() == TOKEN_ANDROID:
             return PlacedCard(session.auth_pin_tries_left(), "smartphone")
         try:
-            return PlacedCard(session.auth_pin_tries_left(), "card")
+            tries = session.auth_pin_tries_left()
+            if tries == 0:
+                session.verify_auth_pin("0000")
         except PinNotIssued:
             return PlacedCard(0, "face_card")
+        except (PinBlocked, PinError):
+            return PlacedCard(0, "card")
+        return PlacedCard(tries, "card")
 
 
 def verify_pin(reader: FrontDeskReader, pin: str) -> None:

@@ -29,6 +29,7 @@ pytest_plugins = [
     "tests.support.registry",
     "tests.support.cards",
     "tests.support.desk",
+    "tests.support.reader_page",
 ]
 
 LOG_DIR = Path(__file__).resolve().parents[1] / "var" / "test-logs"

@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 const SCREENS = ["idle", "no-reader", "reading", "method", "pin", "consent", "checking",
   "done", "failure", "removed"];
 // Screens during which a removed card interrupts the patient.
+const REMOVED_S = 10;
 const IN_PROGRESS = new Set(["reading", "method", "pin", "consent", "checking"]);
 
 const CONSENTS = [
@@ -39,9 +40,16 @@ const TITLES = {
   "no-reader": "カードリーダーが見つかりません",
 };
 
-let state = fresh(0);
+let state = null;
 
+// A clean state for the patient of `insertion`; what the screens showed the last one is
+// wiped too (a hidden screen keeps its text until it is drawn again).
 function fresh(insertion) {
+  for (const id of ["pin-dots", "pin-tries", "pin-error", "failure-title", "failure-text",
+    "failure-code", "consent-title", "consent-text", "method-note"]) {
+    const element = document.getElementById(id);
+    if (element) element.replaceChildren();
+  }
   return { insertion, card: null, mode: null, pin: "", step: 0,
     consents: { medication: false, checkups: false, limit: false, prescription: null } };
 }
@@ -71,12 +79,21 @@ async function poll() {
   if (status.state === "card") {
     if (status.insertion !== state.insertion) cardPlaced(status.insertion);
   } else if (status.state === "empty") {
-    if (IN_PROGRESS.has(now)) { state = fresh(state.insertion); show("removed"); }
+    if (IN_PROGRESS.has(now)) removed();
     else if (now === "done" || now === "failure" || now === "no-reader") idle();
   } else {
     state = fresh(state.insertion);
     show("no-reader");
   }
+}
+
+// The removed screen says so to this patient, then gives way to the next one.
+let removedTimer = null;
+function removed() {
+  state = fresh(state.insertion);
+  show("removed");
+  clearTimeout(removedTimer);
+  removedTimer = setTimeout(() => { if (screen() === "removed") idle(); }, REMOVED_S * 1000);
 }
 
 function idle() { state = fresh(state.insertion); show("idle"); }
@@ -192,7 +209,7 @@ async function runCheck() {
 
 function failed(failure) {
   failure = failure || { kind: "card-error", message_ja: "確認できませんでした。" };
-  if (failure.kind === "card-removed") { state = fresh(state.insertion); return show("removed"); }
+  if (failure.kind === "card-removed") return removed();
   if (failure.kind === "no-reader") return show("no-reader");
   const card = state.card;
   $("failure-title").textContent = TITLES[failure.kind] || "確認できませんでした";
@@ -225,6 +242,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("failure-face").addEventListener("click", () => { state.mode = "face"; consent(0); });
   $("failure-pin").addEventListener("click", () => keypad());
   $("failure-retry").addEventListener("click", () => cardPlaced(state.insertion));
+  state = fresh(0);
   show("idle");
   poll();
   setInterval(poll, 300);
