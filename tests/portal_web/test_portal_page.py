@@ -93,7 +93,7 @@ def test_sign_in_shows_the_registration_and_the_history_in_words(
     expect(rows.nth(1).locator("td").nth(3)).to_have_text("資格あり（有効）")
     expect(rows.nth(2)).to_contain_text("ご本人（マイナポータル）")
     expect(rows.nth(2).locator("td").nth(3)).to_have_text("利用登録しました")
-    expect(rows.nth(0).locator("td").nth(0)).to_contain_text(f"{today} ")
+    expect(rows.nth(0).locator("td").nth(0)).to_contain_text(today)
     portal.shot("portal-home")
     assert "●●●●●●●●" in portal.page.content() and my_number not in portal.page.content()
 

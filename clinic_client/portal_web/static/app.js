@@ -114,7 +114,8 @@ function renderHome(view) {
   body.replaceChildren(...view.history.map((row) => {
     const tr = document.createElement("tr");
     if (row.refused) tr.className = "refused";
-    for (const v of [row.when, row.who, row.how, row.what]) tr.appendChild(text(document.createElement("td"), v));
+    const when = row.when.replace(/ (?=[^ ]*$)/, "\n");  // the day, then the time of day
+    for (const v of [when, row.who, row.how, row.what]) tr.appendChild(text(document.createElement("td"), v));
     return tr;
   }));
   $("history-empty").hidden = view.history.length > 0;
