@@ -403,3 +403,27 @@ def test_card_expiry_specific_diseases_and_a_lost_qualification(
     expect(detail).to_contain_text("令和7年3月31日 (2025-03-31)")
     expect(items.nth(1).locator(".badge")).to_have_text("無効（資格喪失）")
     reception.shot("reception-detail-lost")
+
+
+def test_the_english_toggle_rerenders_a_lookup_answer_and_a_batch(reception: Reception) -> None:
+    page = reception.page
+    page.get_by_role("button", name="保険証の番号で確認").click()
+    form = page.locator("#number-form")
+    for name, value in YAMADA.items():
+        form.locator(f"[name={name}]").fill(value)
+    form.get_by_role("button", name="照会する").click()
+    result = page.locator("#number-result")
+    expect(result.locator(".badge")).to_have_text("有効")
+    page.click("#lang")
+    expect(result.locator(".badge")).to_have_text("Valid")
+    expect(result).to_contain_text("1980-04-01 (昭和55年4月1日)")
+    header = {
+        "NumberOfProcessingResult": "0",
+        "NumberOfNormalProcessing": "0",
+        "NumberOfError": "0",
+    }
+    page.evaluate("(b) => renderBatch(b, {})", {"MessageHeader": header, "BulkConfirmUnit": []})
+    page.click("#lang")
+    expect(page.locator("#batch-result p.big")).to_have_text("0件中 正常0件・エラー0件")
+    page.click("#lang")
+    expect(page.locator("#batch-result p.big")).to_have_text("0 checked: 0 answered, 0 errors")
