@@ -139,6 +139,7 @@ def test_a_wrong_pin_says_the_tries_left_and_a_blocked_one_is_not_offered_again(
     expect(page.page.locator("#failure-face")).to_be_visible()
     expect(page.page.locator("#failure-pin")).to_be_hidden()
     expect(page.page.locator("#failure-retry")).to_be_visible()
+    expect(failure).not_to_contain_text("目視")  # not offered on the reader
     page.shot("10-pin-blocked-now")
 
     # the blocked card put back: PIN never offered, the page says why and offers the face
@@ -245,7 +246,9 @@ def test_an_unregistered_card_fails_with_a_way_on_and_is_logged_for_it(
     failure = page.page.locator("#s-failure")
     expect(failure.locator("h1")).to_have_text("保険証としての利用登録がされていません")
     expect(page.page.locator("#failure-retry")).to_be_visible()
+    expect(page.page.locator("#failure-face")).to_be_hidden()  # no other method helps
     expect(failure).to_contain_text("受付にお声がけください")
+    expect(failure).not_to_contain_text("この端末で登録")  # the reader page registers nothing
     page.shot("15-not-registered")
     (record,) = posted(page)
     assert record.outcome == "failed" and record.answer is None

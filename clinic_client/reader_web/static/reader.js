@@ -40,6 +40,16 @@ const TITLES = {
   "no-reader": "カードリーダーが見つかりません",
 };
 
+// The reader's own words where the desk's mention the 目視 check (staff's, not offered here).
+const TEXTS = {
+  "pin-blocked": "暗証番号は市区町村の窓口で解除できます。顔認証で確認するか、受付にお声がけください。",
+  "pin-not-issued": "このカードは暗証番号のない顔認証マイナンバーカードです。顔認証で確認してください。",
+  "not-registered": "このカードは健康保険証としての利用登録がされていません。受付にお声がけください（利用登録は受付やマイナポータルでできます）。",
+};
+// The failures another method gets past: offered as a button of its own.
+const FACE_HELPS = new Set(["pin-blocked", "pin-not-issued"]);
+const PIN_HELPS = new Set(["face-locked", "smartphone-pin-only"]);
+
 let state = null;
 
 // A clean state for the patient of `insertion`; what the screens showed the last one is
@@ -213,11 +223,10 @@ function failed(failure) {
   if (failure.kind === "no-reader") return show("no-reader");
   const card = state.card;
   $("failure-title").textContent = TITLES[failure.kind] || "確認できませんでした";
-  $("failure-text").textContent = failure.message_ja;
+  $("failure-text").textContent = TEXTS[failure.kind] || failure.message_ja;
   $("failure-code").textContent = failure.code ? `（コード ${failure.code}）` : "";
-  $("failure-face").hidden = !(card && card.face && failure.kind !== "face-locked");
-  $("failure-pin").hidden = !(card && card.pin && failure.kind !== "wrong-pin"
-    && ["face-locked", "smartphone-pin-only"].includes(failure.kind));
+  $("failure-face").hidden = !(card && card.face && FACE_HELPS.has(failure.kind));
+  $("failure-pin").hidden = !(card && card.pin && PIN_HELPS.has(failure.kind));
   $("s-failure").dataset.kind = failure.kind;
   show("failure");
 }
