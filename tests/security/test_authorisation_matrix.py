@@ -113,6 +113,7 @@ QUALIFICATION_SERVER: dict[str, dict[Caller, Expect]] = {
     "GET /docs": ALL_OK,
     "GET /docs/oauth2-redirect": ALL_OK,
     "GET /redoc": ALL_OK,
+    "MOUNT /docs-static": ALL_OK,  # the docs pages' scripts (onshi_kernel.docs)
 }
 REGISTRY: dict[str, dict[Caller, Expect]] = {
     "POST /v1/members": _registry_only(Caller.INSURER, CREATED),
@@ -125,10 +126,12 @@ REGISTRY: dict[str, dict[Caller, Expect]] = {
     "POST /network/v1/qualifications/by-person": _registry_only(Caller.NETWORK, OK),
     "POST /network/v1/qualifications/by-insured-number": _registry_only(Caller.NETWORK, OK),
     "GET /healthz": ALL_OK,
+    "GET /readyz": ALL_OK,
     "GET /openapi.json": ALL_OK,
     "GET /docs": ALL_OK,
     "GET /docs/oauth2-redirect": ALL_OK,
     "GET /redoc": ALL_OK,
+    "MOUNT /docs-static": ALL_OK,  # the docs pages' scripts (onshi_kernel.docs)
 }
 
 
@@ -295,6 +298,8 @@ class QualificationCalls:
     def call(self, route: str, caller: Caller) -> Call:
         method, path = route.split(" ", 1)
         path = path.replace("{reception_number}", self.reception_number)
+        if method == "MOUNT":
+            method, path = "GET", f"{path}/favicon.png"
         request = Call(method, path, self.headers(caller))
         query = _LOOKUP_QUERY
         bodies: dict[str, Callable[[], Any]] = {
@@ -449,6 +454,8 @@ class RegistryCalls:
 
     def call(self, route: str, caller: Caller) -> Call:
         method, template = route.split(" ", 1)
+        if method == "MOUNT":
+            method, template = "GET", f"{template}/favicon.png"
         path = template.replace(
             "{qualification_id}",
             str(self.to_lose if template.endswith("/loss") else self.member),
