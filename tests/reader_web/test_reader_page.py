@@ -297,3 +297,28 @@ def test_readiness(reader_page: ReaderPage) -> None:
     assert ready.status_code == 200, ready.text
     assert ready.json()["server"] == "reachable"
     assert ready.json()["reader"] in ("empty", "card")
+
+
+@pytest.mark.parametrize("reader_page", ["real-reception"], indirect=True)
+def test_the_check_in_reaches_the_real_reception_terminal(
+    reader_page: ReaderPage, caplog: pytest.LogCaptureFixture
+) -> None:
+    import httpx
+
+    page = reader_page
+    page.world.register("yamada-taro")
+    place(page, "yamada-taro")
+    page.page.click("#m-pin")
+    page.type_pin(PIN)
+    page.page.click("#pin-ok")
+    page.consent_all(True, True, False, True)
+    page.screen("done")
+    expect(page.page.locator("#done-reception")).to_be_hidden()  # the reception took it
+    listing = httpx.get(f"{page.reception_url}/api/check-ins").json()["check_ins"]
+    (shown,) = listing
+    assert shown["outcome"] == "answered" and shown["method"] == "pin"
+    assert shown["consents"] == {
+        "medication": True, "checkups": True, "limit": False, "prescription": "electronic"
+    }  # fmt: skip
+    assert f'"{PIN}"' not in json.dumps(shown)
+    no_pin_anywhere(page, caplog, PIN)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI, Request
 from playwright.sync_api import Browser, Page, expect
 
@@ -20,10 +21,11 @@ from card_reader.transports.pcsc import PcscReaders
 from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
 from clinic_client.reader_web.app import create_reader_app
+from clinic_client.web.app import create_clinic_app
 from qualification_server.api.app import create_app
 from tests.support.cards import InsertedCard
 from tests.support.desk import READER, SCREENSHOTS, ServerThread
-from tests.support.world import World
+from tests.support.world import CLINIC, World
 
 RECEPTION_KEY = "reception-key-of-the-reader-tests"
 
@@ -51,9 +53,12 @@ def receiver(received: Received) -> FastAPI:
 class ReaderPage:
     """The reader page under test: the page, the card slot, the check-ins received."""
 
-    def __init__(self, world: World, url: str, page: Page, received: Received) -> None:
+    def __init__(
+        self, world: World, url: str, page: Page, received: Received, reception_url: str
+    ) -> None:
         self.world = world
         self.url = url
+        self.reception_url = reception_url
         self.page = page
         self.received = received
         self.slot: InsertedCard | None = None
@@ -96,34 +101,53 @@ def reader_page(
     browser: Browser,
     caplog: pytest.LogCaptureFixture,
 ) -> Iterator[ReaderPage]:
-    """The reader page; `@pytest.mark.parametrize("reader_page", ["no-device"],
-    indirect=True)` serves it without a face device key."""
+    """The reader page; `@pytest.mark.parametrize("reader_page", [...], indirect=True)`
+    with "no-device" serves it without a face device key, with "real-reception" posts its
+    check-ins to the real reception terminal (clinic_client.web) instead of the receiver."""
     caplog.set_level(logging.DEBUG)
-    device = ("face-1", world.device_key) if request.param == "with-device" else None
+    device = None if request.param == "no-device" else ("face-1", world.device_key)
     received = Received()
-    with (
-        ServerThread(create_app(world.deps, seal_interval_s=None)) as server,
-        ServerThread(receiver(received)) as reception,
-    ):
+    with ServerThread(create_app(world.deps, seal_interval_s=None)) as server:
         client = QualificationClient(server.url, world.clinic_token)
-        reader = FrontDeskReader(READER)
-        app = create_reader_app(
-            reader=reader,
-            client=client,
-            server_url=server.url,
-            device=device,
-            reception_url=reception.url,
-            reception_key=RECEPTION_KEY,
-        )
-        with ServerThread(app) as web:
-            context = browser.new_context(viewport={"width": 800, "height": 900}, locale="ja-JP")
-            page = context.new_page()
-            reader_page = ReaderPage(world, web.url, page, received)
-            page.goto(web.url)
-            yield reader_page
-            if reader_page.slot is not None:
-                reader_page.remove()
-            reader_page.readers.close()
-            context.close()
-        reader.close()
+        if request.param == "real-reception":
+            receiving = create_clinic_app(
+                client=client, reception_key=RECEPTION_KEY, clinic_code=CLINIC, poll_interval_s=0.1
+            )
+        else:
+            receiving = receiver(received)
+        with ServerThread(receiving) as reception:
+            yield from _reader_page(
+                world, browser, client, server.url, device, received, reception.url
+            )
         client.close()
+
+
+def _reader_page(
+    world: World,
+    browser: Browser,
+    client: QualificationClient,
+    server_url: str,
+    device: tuple[str, Ed25519PrivateKey] | None,
+    received: Received,
+    reception_url: str,
+) -> Iterator[ReaderPage]:
+    reader = FrontDeskReader(READER)
+    app = create_reader_app(
+        reader=reader,
+        client=client,
+        server_url=server_url,
+        device=device,
+        reception_url=reception_url,
+        reception_key=RECEPTION_KEY,
+    )
+    with ServerThread(app) as web:
+        context = browser.new_context(viewport={"width": 800, "height": 900}, locale="ja-JP")
+        page = context.new_page()
+        reader_page = ReaderPage(world, web.url, page, received, reception_url)
+        page.goto(web.url)
+        yield reader_page
+        if reader_page.slot is not None:
+            reader_page.remove()
+        reader_page.readers.close()
+        context.close()
+    reader.close()

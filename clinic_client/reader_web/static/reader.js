@@ -133,6 +133,9 @@ function chooseMethod() {
     notes.push("暗証番号がロックされているため、暗証番号では確認できません（市区町村の窓口で解除できます）。");
   }
   if (card.face_unavailable) notes.push("この端末では顔認証を利用できません。");
+  if (card.credential === "face_card" && card.face_unavailable) {
+    notes.splice(0, notes.length, "このカードは暗証番号のない顔認証マイナンバーカードですが、この端末では顔認証を利用できません。");
+  }
   $("method-note").textContent = notes.join(" ");
   $("method-note").hidden = notes.length === 0;
   $("method-none").hidden = card.pin || card.face;
