@@ -155,7 +155,7 @@ def main() -> None:
     residents = {r.label: r for r in load_residents(REPO / "fixtures" / "residents.json")}
     for resident in residents.values():
         issuer.issue_card(resident, pin=PIN)
-    print(f"    {len(residents)} cards in {issuer.root.relative_to(REPO)}/cards, PIN {PIN}")
+    print(f"    {len(residents)} cards in {os.path.relpath(issuer.root, REPO)}/cards, PIN {PIN}")
 
     step("insurer registry: two insurers, members imported from CSV")
     registry_env = {**env, "DATABASE_URL": f"sqlite:///{WORK / 'registry.db'}"}
