@@ -15,7 +15,8 @@ from card_reader.pcscd import Pcscd
 from clinic_client.cli import app
 from onshi_kernel.japan_time import japan_today, yyyymmdd
 from qualification_server.api.app import create_app
-from tests.support.desk import READER, Desk, ServerThread, World
+from tests.support.desk import READER, Desk, ServerThread
+from tests.support.world import World
 
 pytestmark = [pytest.mark.db, pytest.mark.pcsc]
 runner = CliRunner()

@@ -14,7 +14,8 @@ from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
 from clinic_client.web.app import create_clinic_app
 from tests.qualification_server.test_lookups_and_portal import lose
-from tests.support.desk import READER, Desk, ServerThread, World, free_port
+from tests.support.desk import READER, Desk, ServerThread, free_port
+from tests.support.world import World
 
 from .test_front_desk import enter_pin, wait_for_mode_choice
 
