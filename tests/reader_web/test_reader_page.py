@@ -322,3 +322,37 @@ def test_the_check_in_reaches_the_real_reception_terminal(
     }  # fmt: skip
     assert f'"{PIN}"' not in json.dumps(shown)
     no_pin_anywhere(page, caplog, PIN)
+
+
+def test_a_check_whose_card_is_gone_is_said_removed_and_posted_as_failed(
+    reader_page: ReaderPage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The card leaves between the last consent and the card's answer: the check fails as
+    `card-removed` (not the generic card error), and the reception hears of it."""
+    import httpx
+
+    consents = {"medication": True, "checkups": False, "limit": False, "prescription": "paper"}
+    answer = httpx.post(
+        f"{reader_page.url}/api/check", json={"mode": "pin", "pin": PIN, "consents": consents}
+    )
+    assert answer.status_code == 409
+    assert answer.json()["failure"]["kind"] == "card-removed"
+    assert "カードが取り外されました" in answer.json()["failure"]["message_ja"]
+    (record,) = posted(reader_page)
+    assert record.outcome == "failed" and record.failure is not None
+    assert record.failure.kind == "card-removed"
+    no_pin_anywhere(reader_page, caplog, PIN)
+
+
+def test_another_site_cannot_spend_the_pin_tries(reader_page: ReaderPage) -> None:
+    import httpx
+
+    refused = httpx.post(
+        f"{reader_page.url}/api/pin",
+        json={"pin": WRONG},
+        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+    )
+    assert refused.status_code == 403
+    assert refused.json()["failure"]["kind"] == "refused"
+    invalid = httpx.post(f"{reader_page.url}/api/pin", json={"pin": "12a4"})
+    assert invalid.status_code == 422 and "12a4" not in invalid.text  # values never echoed
