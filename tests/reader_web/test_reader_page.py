@@ -14,7 +14,9 @@ from playwright.sync_api import expect
 
 from card_reader.issuance.residents import Resident
 from clinic_client.checkins import CheckIn
+from qualification_server.contract.lockouts import FACE_FAILURE_LIMIT
 from tests.support.cards import PIN
+from tests.support.lockouts import fail_face
 from tests.support.reader_page import RECEPTION_KEY, ReaderPage
 
 pytestmark = [pytest.mark.db, pytest.mark.pcsc]
@@ -35,6 +37,7 @@ def no_pin_anywhere(page: ReaderPage, caplog: pytest.LogCaptureFixture, *pins: s
     for pin in pins:
         for text in texts:
             assert f'"{pin}"' not in text and f"={pin}" not in text and f" {pin} " not in text
+            assert pin.encode().hex().upper() not in text.upper()  # nor as an APDU's bytes
 
 
 def place(page: ReaderPage, label: str) -> None:
@@ -356,3 +359,27 @@ def test_another_site_cannot_spend_the_pin_tries(reader_page: ReaderPage) -> Non
     assert refused.json()["failure"]["kind"] == "refused"
     invalid = httpx.post(f"{reader_page.url}/api/pin", json={"pin": "12a4"})
     assert invalid.status_code == 422 and "12a4" not in invalid.text  # values never echoed
+
+
+def test_a_face_locked_card_is_sent_to_the_pin(reader_page: ReaderPage) -> None:
+    page = reader_page
+    page.world.register("yamada-taro")
+    fail_face(page.world, "yamada-taro", FACE_FAILURE_LIMIT)
+    place(page, "yamada-taro")
+    page.page.click("#m-face")
+    page.consent_all(True, False, False, False)
+    page.screen("failure")
+    failure = page.page.locator("#s-failure")
+    expect(failure.locator("h1")).to_have_text("顔認証がロックされています")
+    expect(page.page.locator("#failure-face")).to_be_hidden()
+    expect(page.page.locator("#failure-pin")).to_be_visible()
+    page.shot("18-face-locked")
+    page.page.click("#failure-pin")
+    page.screen("pin")
+    page.type_pin(PIN)
+    page.page.click("#pin-ok")
+    page.consent_all(True, False, False, False)
+    page.screen("done")
+    first, second = posted(page, 2)
+    assert first.failure is not None and first.failure.code == "Q2008"
+    assert (second.method, second.outcome) == ("pin", "answered")
