@@ -210,6 +210,7 @@ def test_postgresql_restart_under_load(
         "ONSHI_REGISTRY_DATABASE_URL": cluster.url("registry"),
         "ONSHI_JPKI_CA_FILES": json.dumps([str(issuer.ca_certificate_path(issuer.auth_ca.kind))]),
         "ONSHI_JPKI_CRL_FILES": json.dumps([str(issuer.crl_path)]),
+        "ONSHI_JPKI_SMARTPHONE_CA_FILES": "[]",  # cards only: no CA without its CRL (/readyz)
         "ONSHI_ISSUER_DIRECTORY_FILES": json.dumps([str(issuer.directory_path)]),
     }
     script = Path(sys.executable).parent / "qualification-server"
