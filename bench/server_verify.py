@@ -263,6 +263,7 @@ def prepare(work: Path, server_url: str, registry_url: str) -> World:
         "ONSHI_REGISTRY_DATABASE_URL": registry_url,
         "ONSHI_JPKI_CA_FILES": json.dumps([str(issuer.ca_certificate_path(issuer.auth_ca.kind))]),
         "ONSHI_JPKI_CRL_FILES": json.dumps([str(issuer.crl_path)]),
+        "ONSHI_JPKI_SMARTPHONE_CA_FILES": "[]",  # cards only: no CA without its CRL (/readyz)
         "ONSHI_ISSUER_DIRECTORY_FILES": json.dumps([str(issuer.directory_path)]),
         "ONSHI_CHALLENGE_TTL_S": "600",
     }
