@@ -105,17 +105,29 @@ def test_sign_in_shows_the_registration_and_the_history_in_words(
     portal.shot("portal-logged-out")
 
 
-def test_a_refused_check_and_an_insured_number_lookup_in_words(portal: Portal) -> None:
+def test_a_refused_check_and_an_insured_number_lookup_in_words(
+    portal: Portal, residents: dict[str, Resident]
+) -> None:
     world = portal.world
     status, answer = world.check("yamada-taro")  # not registered yet
     assert status == 404 and answer["error"]["code"] == "Q3001"
     world.register("yamada-taro")
+    birth = residents["yamada-taro"].birth_date
+    query = {"InsurerNumber": KYOKAI.digits, "InsuredCardSymbol": "記号12",
+             "InsuredIdentificationNumber": "1001", "Birthdate": f"{birth:%Y%m%d}"}  # fmt: skip
+    lookup = world.client.post(
+        "/v1/eligibility/insured-number", json={"query": query}, headers=world.headers()
+    )
+    assert lookup.status_code == 200, lookup.text
     portal.insert("yamada-taro")
     portal.login()
     rows = portal.page.locator("#history tbody tr")
-    expect(rows).to_have_count(2)
-    expect(rows.nth(1).locator("td").nth(3)).to_have_text("照会拒否（利用登録されていない、Q3001）")
-    expect(rows.nth(1)).to_have_class("refused")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0).locator("td").nth(2)).to_have_text("保険証の記号・番号（保険証番号）")
+    expect(rows.nth(0).locator("td").nth(3)).to_have_text("資格あり（有効）")
+    expect(rows.nth(2).locator("td").nth(3)).to_have_text("照会拒否（利用登録されていない、Q3001）")
+    expect(rows.nth(2)).to_have_class("refused")
+    portal.shot("portal-history-refused")
 
 
 def test_unregister_with_a_confirmation(portal: Portal) -> None:
