@@ -164,6 +164,9 @@ def check_output(newcomer: Newcomer, argv: list[str], out: str, err: str) -> Non
     elif command == ("qualification-server", "clinic", "add"):
         assert re.fullmatch(r"1310000017\.\S+", out.strip()), out
         newcomer.token = out.strip()
+    elif command == ("qualification-server", "clinic", "device-key"):
+        key = newcomer.cwd / argv[argv.index("--out") + 1]
+        assert out.startswith("device face-1 registered") and key.stat().st_mode & 0o077 == 0
     elif command[:2] == ("clinic", "register"):
         assert out.startswith("registered"), out
     elif command[:2] == ("clinic", "verify"):
@@ -196,10 +199,11 @@ def test_the_readme_manual_path_ends_on_an_answer(newcomer: Newcomer) -> None:
     assert newcomer.seen == [
         "insurer-registry insurer", "insurer-registry insurer", "insurer-registry insurer",
         "insurer-registry import", "insurer-registry serve",
-        "qualification-server clinic", "qualification-server serve",
+        "qualification-server clinic", "qualification-server clinic", "qualification-server serve",
         "export ONSHI_CLINIC_SERVER_URL", "export ONSHI_CLINIC_TOKEN",
         "clinic serve", "cp fixtures/issuer/cards/yamada-taro.json", "card-reader emulate",
-        "clinic register", "clinic verify", "clinic lookup",
+        "clinic register", "clinic verify", "export ONSHI_CLINIC_DEVICE_KEY_FILE",
+        "clinic verify", "clinic lookup",
     ]  # fmt: skip
 
 
