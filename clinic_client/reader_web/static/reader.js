@@ -44,6 +44,7 @@ const TITLES = {
 const TEXTS = {
   "pin-blocked": "暗証番号は市区町村の窓口で解除できます。顔認証で確認するか、受付にお声がけください。",
   "pin-not-issued": "このカードは暗証番号のない顔認証マイナンバーカードです。顔認証で確認してください。",
+  "face-locked": "顔認証が続けて一致しなかったため、このカードでは顔認証を使えません。暗証番号で確認するか、受付にお声がけください（暗証番号で確認すると解除されます）。",
   "not-registered": "このカードは健康保険証としての利用登録がされていません。受付にお声がけください（利用登録は受付やマイナポータルでできます）。",
 };
 // The failures another method gets past: offered as a button of its own.
