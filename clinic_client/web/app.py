@@ -22,9 +22,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi import Path as PathPart
 from fastapi.concurrency import run_in_threadpool
@@ -32,33 +31,19 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from starlette.exceptions import HTTPException
 
 from clinic_client.api import QualificationClient, ServerError, ServerRefused
 from clinic_client.checkins import CheckIn
-from clinic_client.desk import (
-    Failure,
-    FailureKind,
-    card_on_reader,
-    check_card,
-    failure_of,
-    register_card,
-)
-from clinic_client.reader import FrontDeskReader, ReaderState
+from clinic_client.desk import Failure, FailureKind, failure_of
 from onshi_kernel import validation
 from onshi_kernel.body_limit import BodySizeLimit
 from onshi_kernel.encoding import EncodingUnclear, detect_encoding
 from onshi_kernel.japan_time import era_of, japan_date, japan_today, parse_yyyymmdd, yyyymmdd
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 from qualification_server.contract.batch import BatchReceipt, BatchResult, ReceptionNumber
-from qualification_server.contract.presence import PASSCODE_PATTERN
-from qualification_server.contract.schemas import (
-    Consents,
-    EligibilityAnswer,
-    InsuredCardQuery,
-    RegistrationResult,
-)
+from qualification_server.contract.schemas import EligibilityAnswer, InsuredCardQuery
 
 log = logging.getLogger("clinic_client.web")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -81,65 +66,6 @@ BATCH_COLUMNS = (
     "InsuredBranchNumber",
     "Birthdate",
 )
-
-
-Pin = Annotated[str, Field(pattern=r"^[0-9]{4}$", description="the card's 4-digit PIN")]
-
-
-class PinCheck(BaseModel):
-    """A check the card proves with its PIN: the PIN is needed."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    mode: Literal["pin"]
-    pin: Pin
-    consents: Consents = Consents()
-
-
-class DeviceCheck(BaseModel):
-    """A check this terminal's face or visual reader proves: a PIN sent is not used. A
-    visual check carries the 目視確認用パスコード the page got (`/api/visual-passcode`) and
-    showed; without one the desk gets one itself."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    mode: Literal["face", "visual"]
-    pin: Pin | None = None
-    passcode: str | None = Field(
-        None, pattern=PASSCODE_PATTERN, description="visual checks: the 目視確認用パスコード"
-    )
-    consents: Consents = Consents()
-
-
-CheckRequest = Annotated[PinCheck | DeviceCheck, Field(discriminator="mode")]
-
-
-class RegisterRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    pin: Pin
-
-
-class ReaderStatusBody(BaseModel):
-    state: ReaderState
-    reader: str | None
-    insertion: int = Field(description="counts insertions: a new card, a new number")
-
-
-class CardAnswer(BaseModel):
-    tries_left: int = Field(description="0 for a blocked PIN and for a face card (no PIN)")
-    credential: Literal["card", "smartphone"] = Field(
-        description="a smartphone (スマホ用電子証明書) is checked with its PIN only"
-    )
-
-
-class PasscodeAnswer(BaseModel):
-    passcode: str = Field(description="the 目視確認用パスコード, for one visual check")
-    expires_at: str = Field(description="YYYYMMDDHHmmss, Japan time")
-
-
-class RegistrationAnswer(BaseModel):
-    registration: RegistrationResult
 
 
 # What the page receives, as documented in the app's OpenAPI document (the routes build
@@ -184,7 +110,7 @@ INVALID: dict[int | str, dict[str, Any]] = {
     422: {
         "model": FailureAnswer,
         "description": "`bad-input`: the request does not match (fields named, values never "
-        "echoed: one may be the PIN)",
+        "echoed: one may be a name or a birth date)",
     },
 }
 ACTIONS = FAILURES | FOREIGN | INVALID  # the answers of a request with a body
@@ -192,21 +118,6 @@ ACTIONS = FAILURES | FOREIGN | INVALID  # the answers of a request with a body
 
 class EventStream(StreamingResponse):
     media_type = "text/event-stream"
-
-
-# Each event of /api/events: the reader's status as /api/status answers it, as JSON.
-STATUS_EVENT = {
-    "type": "object",
-    "required": ["data"],
-    "properties": {
-        "event": {"const": "message"},
-        "data": {
-            "type": "string",
-            "contentMediaType": "application/json",
-            "contentSchema": {"$ref": "#/components/schemas/ReaderStatusBody"},
-        },
-    },
-}
 
 
 def failure_response(failure: Failure, status: int | None = None) -> JSONResponse:
@@ -240,8 +151,8 @@ def foreign_request(request: Request, allowed_hosts: frozenset[str]) -> str | No
 
     The app has no login: being on this machine's loopback is the credential. Two ways
     around that go through the receptionist's browser, and are refused: another website
-    calling the API (it could not read the answers, but could start checks, or spend the
-    card's PIN tries with wrong PINs until it blocks), and DNS rebinding (another site's
+    calling the API (it could not read the answers, but could start lookups and batches
+    under the clinic's token, or post check-ins), and DNS rebinding (another site's
     name pointed at 127.0.0.1, which would make the API its own origin). Programs on this
     machine send neither browser header and are let through.
     """
@@ -409,104 +320,6 @@ class CheckInBook:
         return self._roll(), self.version
 
 
-def _card_routes(
-    app: FastAPI,
-    *,
-    reader: FrontDeskReader,
-    client: QualificationClient,
-    device: tuple[str, Ed25519PrivateKey] | None,
-    on_check: Callable[[EligibilityAnswer], object] | None,
-    poll_interval_s: float,
-) -> None:
-    """The card check at this terminal's own reader (PIN, face, visual, registration): the
-    desk before the reception terminal. Only with `reader` given — `clinic serve` gives
-    none (the patient-facing reader, `clinic reader-serve`, takes the PIN there); kept for
-    the programs and tests that drive a card here until they move to the reader's app."""
-
-    @app.get("/api/status", response_model=ReaderStatusBody, responses=FOREIGN)
-    async def status() -> dict[str, Any]:
-        found = await run_in_threadpool(reader.status)
-        return {"state": found.state.value, "reader": found.reader, "insertion": found.insertion}
-
-    @app.get(
-        "/api/events",
-        response_class=EventStream,
-        responses={
-            200: {
-                "description": "the reader's status (as /api/status) at each change",
-                "content": {"text/event-stream": {"schema": STATUS_EVENT}},
-            },
-            **FOREIGN,
-        },
-    )
-    async def events(request: Request) -> StreamingResponse:
-        async def stream() -> AsyncIterator[str]:
-            last: dict[str, Any] | None = None
-            beat = 0
-            while not await request.is_disconnected():
-                now = await status()
-                if now != last:
-                    yield f"data: {json.dumps(now)}\n\n"
-                    last = now
-                    beat = 0
-                elif (beat := beat + 1) % 40 == 0:
-                    yield ": keep-alive\n\n"
-                await asyncio.sleep(poll_interval_s)
-
-        return EventStream(stream())
-
-    @app.get("/api/card", response_model=CardAnswer, responses=FAILURES | FOREIGN)
-    async def card() -> Response:
-        try:
-            found = await run_in_threadpool(card_on_reader, reader)
-        except Exception as exc:
-            return failure_response(failure_of(exc))
-        return JSONResponse({"tries_left": found.tries_left, "credential": found.credential})
-
-    @app.post("/api/check", response_model=CheckAnswer, responses=ACTIONS)
-    async def check(body: CheckRequest) -> Response:
-        try:
-            answer, _certificate = await run_in_threadpool(
-                lambda: check_card(
-                    reader,
-                    client,
-                    mode=body.mode,
-                    pin=body.pin,
-                    consents=body.consents,
-                    device=device,
-                    passcode=body.passcode if isinstance(body, DeviceCheck) else None,
-                )
-            )
-        except Exception as exc:
-            return failure_response(failure_of(exc))
-        if on_check is not None:
-            await run_in_threadpool(on_check, answer)
-        return JSONResponse({"answer": answer.model_dump(exclude_none=True)})
-
-    @app.post("/api/visual-passcode", response_model=PasscodeAnswer, responses=FAILURES | FOREIGN)
-    async def visual_passcode() -> Response:
-        """目視確認用パスコード from the server, for the page to show before a visual check."""
-        try:
-            issued = await run_in_threadpool(client.visual_passcode)
-        except ServerError as exc:
-            return failure_response(failure_of(exc))
-        body = issued.MessageBody
-        return JSONResponse(
-            {
-                "passcode": body.VisualConfirmationPasscode,
-                "expires_at": body.VisualConfirmationPasscodeExpirationTime,
-            }
-        )
-
-    @app.post("/api/register", response_model=RegistrationAnswer, responses=ACTIONS)
-    async def register(body: RegisterRequest) -> Response:
-        try:
-            result = await run_in_threadpool(lambda: register_card(reader, client, pin=body.pin))
-        except Exception as exc:
-            return failure_response(failure_of(exc))
-        return JSONResponse({"registration": result.model_dump()})
-
-
 def create_clinic_app(
     *,
     client: QualificationClient,
@@ -516,12 +329,11 @@ def create_clinic_app(
     poll_interval_s: float = 0.25,
     allowed_hosts: frozenset[str] = LOOPBACK_HOSTS,
     today: Callable[[], dt.date] = japan_today,
-    reader: FrontDeskReader | None = None,
-    device: tuple[str, Ed25519PrivateKey] | None = None,
 ) -> FastAPI:
     """The reception terminal (受付端末) over `client`: today's check-ins as the patient-facing
     reader (`clinic reader-serve`) posts them with `reception_key`, the insured-number lookup
-    and the batch. No PIN comes here: the reader page takes it. `allowed_hosts` are the names
+    and the batch. No route takes a PIN (nor a card, nor a device key): the reader page does
+    the card check in its own process. `allowed_hosts` are the names
     the page may be reached by (the Host header), besides the address a request comes in on."""
     app = FastAPI(title="onshi reception", docs_url=None, redoc_url=None, openapi_url=None)
     key = (
@@ -677,12 +489,6 @@ def create_clinic_app(
                 await asyncio.sleep(poll_interval_s)
 
         return EventStream(stream())
-
-    if reader is not None:
-        _card_routes(
-            app, reader=reader, client=client, device=device, on_check=on_check,
-            poll_interval_s=poll_interval_s,
-        )  # fmt: skip
 
     @app.get("/api/tomorrow", include_in_schema=False)
     async def tomorrow() -> dict[str, str]:

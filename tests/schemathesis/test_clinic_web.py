@@ -1,11 +1,12 @@
-"""Schemathesis against the front-desk web app's OpenAPI document, in process, with a real
-pcscd and an emulated card in its virtual reader, in front of a real qualification server:
-no 5xx, every answer (status code, content type, body) is one the document promises, and a
-request the document calls valid is not refused as malformed, by the desk or by the server
-behind it, but for a reason no schema can state (`excuse`).
+"""Schemathesis against the reception terminal's OpenAPI document, in process, in front of
+a real qualification server: no 5xx, every answer (status code, content type, body) is one
+the document promises, and a request the document calls valid is not refused as malformed,
+by the desk or by the server behind it, but for a reason no schema can state (`excuse`).
 
 The app serves no document (`openapi_url=None`: the page needs none), so the document is
-the one FastAPI builds from the app's routes."""
+the one FastAPI builds from the app's routes. It has no card route: the PIN is typed at the
+patient-facing reader (tests/schemathesis/test_reader_web.py), and the last test here makes
+sure no route of the reception takes one."""
 
 from __future__ import annotations
 
@@ -18,36 +19,26 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from schemathesis import Case, CheckContext, Response
 
-from card_reader.emulator.card import EmulatedCard
-from card_reader.emulator.image import load_image, save_image
-from card_reader.emulator.vpcd import vpcd_reader_name
-from card_reader.pcscd import Pcscd
-from card_reader.transports.pcsc import PcscReaders
 from clinic_client.api import QualificationClient
-from clinic_client.reader import FrontDeskReader
 from clinic_client.web.app import create_clinic_app
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 from qualification_server.lookups import batches
-from tests.support.cards import InsertedCard
 from tests.support.world import KYOKAI, PIN, World
 
 from .common import CHECKS, accepts_valid_requests, document_accepts, examples, is_positive
 
-pytestmark = [pytest.mark.db, pytest.mark.pcsc]
+pytestmark = [pytest.mark.db]
 
-READER = vpcd_reader_name(0)
 # One desk for all of an operation's examples, on purpose: the app must cope with whatever
-# the examples before did to the card (wrong PINs spend tries; a blocked PIN stays blocked).
+# the examples before did (batches submitted stay on the server).
 EXAMPLES = examples(15)
-# The event stream never ends: the answer is what it sent within this many seconds.
-STREAM_S = 0.5
 
 
 def _document() -> dict[str, Any]:
-    """The document of the app as `create_clinic_app` builds it (the reader and the server
-    are not touched to build it)."""
+    """The document of the app as `create_clinic_app` builds it (the server is not touched
+    to build it)."""
     client = QualificationClient("http://127.0.0.1:9", "1310000017.unused")
-    document = create_clinic_app(reader=FrontDeskReader(READER), client=client).openapi()
+    document = create_clinic_app(client=client).openapi()
     client.close()
     return document
 
@@ -97,47 +88,23 @@ DESK_CHECKS = [*CHECKS, accepts_valid_requests(excuse), the_desk_takes_valid_req
 
 
 class Desk:
-    """The front desk under test and the card slot of its reader."""
+    """The reception terminal under test."""
 
     def __init__(self, world: World, app: FastAPI) -> None:
         self.world = world
         self.app = app
-        self.readers = PcscReaders()
-        self.slot: InsertedCard | None = None
-
-    def insert(self, label: str) -> None:
-        path = self.world.card(label)
-        card = EmulatedCard(load_image(path), on_change=lambda image: save_image(path, image))
-        self.slot = InsertedCard(card, self.readers)
-        self.slot.insert()
 
     def validate(self, case: schemathesis.Case) -> Any:
         """Send `case` to the desk; check the answer against the document."""
-        extra: dict[str, Any] = {"timeout": STREAM_S} if case.path == "/api/events" else {}
-        return case.call_and_validate(app=self.app, checks=DESK_CHECKS, **extra)
+        return case.call_and_validate(app=self.app, checks=DESK_CHECKS)
 
 
 @pytest.fixture
-def desk(world: World, pcscd: Pcscd) -> Iterator[Desk]:
-    """The desk, talking to the world's server as its clinic, with a registered patient's
-    card in the reader."""
+def desk(world: World) -> Iterator[Desk]:
+    """The reception terminal, talking to the world's server as its clinic."""
     http = TestClient(world.client.app)
     client = QualificationClient(str(http.base_url), world.clinic_token, http=http)
-    reader = FrontDeskReader(READER)
-    app = create_clinic_app(
-        reader=reader,
-        client=client,
-        device=("face-1", world.device_key),
-        poll_interval_s=0.05,
-    )
-    desk = Desk(world, app)
-    world.register("yamada-taro")
-    desk.insert("yamada-taro")
-    yield desk
-    if desk.slot is not None:
-        desk.slot.remove()
-    desk.readers.close()
-    reader.close()
+    yield Desk(world, create_clinic_app(client=client, poll_interval_s=0.05))
     client.close()
 
 
@@ -157,16 +124,6 @@ def test_every_answer_of_a_valid_request_keeps_its_promises(desk: Desk) -> None:
     def call(path: str, method: str = "POST", **data: Any) -> Any:
         return desk.validate(schema[path][method].Case(**data))
 
-    assert call("/api/status", "GET").json()["state"] == "card"
-    assert call("/api/events", "GET").text.startswith("data: ")
-    assert call("/api/card", "GET").json() == {"tries_left": 3, "credential": "card"}
-    check = {"mode": "pin", "pin": PIN, "consents": {"limit_application": True}}
-    assert call("/api/check", body=check).status_code == 200
-    assert call("/api/check", body={"mode": "face"}).status_code == 200
-    wrong = call("/api/check", body={"mode": "pin", "pin": "9999"})
-    assert (wrong.status_code, wrong.json()["failure"]["kind"]) == (409, "wrong-pin")
-    registration = call("/api/register", body={"pin": PIN})
-    assert registration.json()["registration"]["already_registered"] is True
     query = {"InsurerNumber": KYOKAI.wire, "InsuredCardSymbol": "記号12",
              "InsuredIdentificationNumber": "1001", "InsuredBranchNumber": "00",
              "Birthdate": "19800401"}  # fmt: skip
@@ -194,9 +151,6 @@ QUERY = {"InsurerNumber": KYOKAI.wire, "InsuredIdentificationNumber": "1001",
 # valid (schemathesis's positive-data check found each): the document now refuses it too,
 # and so does the desk, itself, with its own `bad-input`.
 MALFORMED = [
-    ("/api/check", {"mode": "pin"}, "a PIN check without the PIN"),
-    ("/api/check", {"mode": "pin", "pin": "\u0661\u0662\u0663\u0664"}, "a PIN of other digits"),
-    ("/api/register", {"pin": "\uff11\uff12\uff13\uff14"}, "a PIN of full-width digits"),
     ("/api/lookup", {**QUERY, "InsurerNumber": "000000"}, "都道府県番号 00"),
     ("/api/lookup", {**QUERY, "InsurerNumber": "0113a01"}, "an insurer number not digits"),
     ("/api/lookup", {**QUERY, "Birthdate": "19800230"}, "a birth date that is not a date"),
@@ -210,40 +164,53 @@ def test_what_the_desk_refuses_as_malformed_the_document_calls_invalid(
     assert not document_accepts(DOCUMENT, path, body), what
     answer = TestClient(desk.app).post(path, json=body)
     assert (answer.status_code, answer.json()["failure"]["kind"]) == (422, "bad-input")
-    assert call_tries_left(desk) == 3  # no PIN was tried
-
-
-def call_tries_left(desk: Desk) -> int:
-    return int(TestClient(desk.app).get("/api/card").json()["tries_left"])
 
 
 def test_the_requests_a_receptionist_sends_are_valid_by_the_document() -> None:
-    sent = [
-        ("/api/check", {"mode": "pin", "pin": PIN}),
-        ("/api/check", {"mode": "face"}),
-        ("/api/check", {"mode": "visual", "pin": PIN}),
-        ("/api/register", {"pin": PIN}),
-        ("/api/lookup", QUERY),
-    ]
-    for path, body in sent:
-        assert document_accepts(DOCUMENT, path, body), (path, body)
-
-
-def test_the_answers_without_a_card_keep_their_promises(desk: Desk) -> None:
-    assert desk.slot is not None
-    desk.slot.remove()
-    desk.slot = None
-    for path in ("/api/card", "/api/check", "/api/register"):
-        method = "GET" if path == "/api/card" else "POST"
-        body = {} if path == "/api/card" else {"body": {"mode": "face", "pin": PIN}}
-        if path == "/api/register":
-            body = {"body": {"pin": PIN}}
-        answer = desk.validate(schema[path][method].Case(**body))
-        assert (answer.status_code, answer.json()["failure"]["kind"]) == (409, "no-card")
+    assert document_accepts(DOCUMENT, "/api/lookup", QUERY)
 
 
 def test_a_request_that_does_not_match_is_refused_without_its_values(desk: Desk) -> None:
-    answer = desk.validate(schema["/api/check"]["POST"].Case(body={"mode": "pin", "pin": "98765"}))
+    sent: dict[str, Any] = {**QUERY, "InsuredBranchNumber": "987"}
+    answer = desk.validate(schema["/api/lookup"]["POST"].Case(body=sent))
     failure = answer.json()["failure"]
     assert (answer.status_code, failure["kind"]) == (422, "bad-input")
-    assert "pin" in failure["message_en"] and "98765" not in answer.text
+    assert "InsuredBranchNumber" in failure["message_en"] and "987" not in answer.text
+
+
+def _names(node: Any) -> Iterator[str]:
+    """Every property name and parameter name anywhere in an OpenAPI document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                yield from value
+            if key == "name" and isinstance(value, str):
+                yield value
+            yield from _names(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _names(value)
+
+
+def test_the_reception_has_no_route_that_takes_a_pin() -> None:
+    """The PIN is typed at the reader page and goes to the card only: the reception's
+    document names no `pin` anywhere, no route of the app (documented or not) has one in
+    its path or its body, and the old card check is gone (404/405), with or without a PIN."""
+    client = QualificationClient("http://127.0.0.1:9", "1310000017.unused")
+    app = create_clinic_app(client=client, reception_key="k")
+    names = {name.lower() for name in _names(app.openapi())}
+    assert "pin" not in names, sorted(names)
+    assert not [p for p in app.openapi()["paths"] if "pin" in p.lower()]
+    for route in app.routes:
+        path = str(getattr(route, "path", ""))
+        assert "pin" not in path.lower() and "card" not in path.lower(), path
+        body = getattr(route, "body_field", None)
+        if body is not None:
+            assert "pin" not in str(body.field_info.annotation).lower(), path
+    http = TestClient(app)
+    for path in ("/api/check", "/api/pin", "/api/register", "/api/card"):
+        for body in ({"mode": "pin", "pin": PIN}, {"pin": PIN}):
+            answer = http.post(path, json=body)
+            assert answer.status_code in (404, 405), (path, answer.status_code)
+            assert PIN not in answer.text
+    client.close()

@@ -1,6 +1,7 @@
 """The reception terminal's web app in a real headless Chromium, against a real
 qualification server over HTTP; check-ins posted to it as the patient-facing reader posts
-them, and emulated cards in a real pcscd's virtual reader for the tests that need one."""
+them, and emulated cards in a real pcscd's virtual reader for the tests that need one (the
+reception has no reader: a card there is for `clinic verify` and the reader page)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from card_reader.emulator.vpcd import vpcd_reader_name
 from card_reader.pcscd import Pcscd
 from card_reader.transports.pcsc import PcscReaders
 from clinic_client.api import QualificationClient
-from clinic_client.reader import FrontDeskReader
 from clinic_client.web.app import create_clinic_app
 from onshi_kernel.japan_time import japan_now
 from qualification_server.api.app import create_app
@@ -90,7 +90,8 @@ def browser() -> Iterator[Browser]:
 
 
 class Desk:
-    """The front desk under test: its URL, the page, and the card slot."""
+    """The front desk under test: the reception page, and a card in the desk's reader (which
+    the reception terminal never reads: `clinic verify` and the reader page do)."""
 
     def __init__(self, world: World, url: str, page: Page) -> None:
         self.world = world
@@ -117,17 +118,11 @@ class Desk:
 
 @pytest.fixture
 def desk(world: World, pcscd: Pcscd, browser: Browser) -> Iterator[Desk]:
-    device = ("face-1", world.device_key)
+    """The reception page (no PIN route, no reader) with the card slot of the virtual
+    reader beside it."""
     with ServerThread(create_app(world.deps, seal_interval_s=None)) as server:
         client = QualificationClient(server.url, world.clinic_token)
-        reader = FrontDeskReader(READER)
-        web_app = create_clinic_app(
-            client=client,
-            reception_key=RECEPTION_KEY,
-            reader=reader,
-            device=device,
-            poll_interval_s=0.1,
-        )
+        web_app = create_clinic_app(client=client, reception_key=RECEPTION_KEY, poll_interval_s=0.1)
         with ServerThread(web_app) as web:
             context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="ja-JP")
             page = context.new_page()
@@ -138,7 +133,6 @@ def desk(world: World, pcscd: Pcscd, browser: Browser) -> Iterator[Desk]:
                 desk.remove()
             desk.readers.close()
             context.close()
-        reader.close()
         client.close()
 
 
