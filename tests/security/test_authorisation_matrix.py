@@ -35,12 +35,14 @@ from card_reader.emulator.vpcd import vpcd_reader_name
 from card_reader.pcscd import Pcscd
 from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
+from clinic_client.reader_web.app import create_reader_app
 from clinic_client.web.app import create_clinic_app
 from insurer_registry import db as registry_db
 from insurer_registry.error_codes import RegistryCode
 from insurer_registry.insurers.credentials import CredentialKind
 from insurer_registry.insurers.service import get_insurer, issue_credential
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
+from qualification_server.api.app import create_app
 from qualification_server.clinics.service import (
     disable_clinic,
     register_clinic,
@@ -136,9 +138,10 @@ REGISTRY: dict[str, dict[Caller, Expect]] = {
 
 
 class Browser(StrEnum):
-    """Who reaches the front desk (it has no login: the loopback is its credential)."""
+    """Who reaches the front desk's two pages (they have no login: the loopback is their
+    credential)."""
 
-    DESK_PAGE = "desk page"  # the desk's own page, in the receptionist's browser
+    DESK_PAGE = "desk page"  # the app's own page, in the receptionist's (the reader's) browser
     LOCAL_PROGRAM = "local program"  # a program on the desk's machine (no browser headers)
     OTHER_SITE = "other website"  # another site, through the receptionist's browser
     REBOUND_NAME = "rebound name"  # another site's name pointed at 127.0.0.1 (DNS rebinding)
@@ -150,15 +153,10 @@ PAGE_FOR_ALL = {**dict.fromkeys(Browser, ANSWERED), Browser.REBOUND_NAME: FOREIG
 API_FOR_DESK = {**dict.fromkeys(Browser, FOREIGN), Browser.DESK_PAGE: ANSWERED,
                 Browser.LOCAL_PROGRAM: ANSWERED}  # fmt: skip
 LOCAL_CALLERS = (Browser.DESK_PAGE, Browser.LOCAL_PROGRAM)
-FRONT_DESK: dict[str, dict[Browser, Expect]] = {
+# The reception terminal (`clinic serve`): no route takes a card or a PIN.
+RECEPTION: dict[str, dict[Browser, Expect]] = {
     "GET /": PAGE_FOR_ALL,
     "MOUNT /static": PAGE_FOR_ALL,
-    "GET /api/status": API_FOR_DESK,
-    "GET /api/events": API_FOR_DESK,
-    "GET /api/card": API_FOR_DESK,
-    "POST /api/check": API_FOR_DESK,
-    "POST /api/register": API_FOR_DESK,
-    "POST /api/visual-passcode": API_FOR_DESK,
     "POST /api/lookup": API_FOR_DESK,
     "POST /api/batch": API_FOR_DESK,
     "GET /api/batch/{reception_number}": API_FOR_DESK,
@@ -169,6 +167,17 @@ FRONT_DESK: dict[str, dict[Browser, Expect]] = {
     "GET /api/tomorrow": API_FOR_DESK,
     # the reader process's, with the reception key (none here: refused)
     "POST /api/check-ins": {**API_FOR_DESK, **dict.fromkeys(LOCAL_CALLERS, Expect(401, "refused"))},
+}
+# The patient-facing reader page (`clinic reader-serve`): the card and its PIN.
+READER_PAGE: dict[str, dict[Browser, Expect]] = {
+    "GET /": PAGE_FOR_ALL,
+    "MOUNT /static": PAGE_FOR_ALL,
+    "GET /healthz": PAGE_FOR_ALL,
+    "GET /readyz": PAGE_FOR_ALL,
+    "GET /api/status": API_FOR_DESK,
+    "GET /api/card": API_FOR_DESK,
+    "POST /api/pin": API_FOR_DESK,
+    "POST /api/check": API_FOR_DESK,
 }
 
 
@@ -332,11 +341,13 @@ class QualificationCalls:
 def test_every_route_has_a_row(world: World, client: TestClient, pcscd: Pcscd) -> None:
     assert routes_of(world.client.app) == set(QUALIFICATION_SERVER)  # type: ignore[arg-type]
     assert routes_of(client.app) == set(REGISTRY)  # type: ignore[arg-type]
-    desk = create_clinic_app(
-        reader=FrontDeskReader(vpcd_reader_name(0)),
-        client=QualificationClient("http://127.0.0.1:9", "1310000017.unused"),
+    client = QualificationClient("http://127.0.0.1:9", "1310000017.unused")
+    assert routes_of(create_clinic_app(client=client)) == set(RECEPTION)
+    reader_page = create_reader_app(
+        reader=FrontDeskReader(vpcd_reader_name(0)), client=client, server_url="http://127.0.0.1:9"
     )
-    assert routes_of(desk) == set(FRONT_DESK)
+    assert routes_of(reader_page) == set(READER_PAGE)
+    client.close()
 
 
 def test_the_qualification_server_answers_as_the_matrix_says(world: World) -> None:
@@ -545,16 +556,30 @@ def test_an_insurer_cannot_see_another_insurers_member(
 
 
 @pytest.fixture
-def desk_url(world: World, pcscd: Pcscd) -> Iterator[str]:
-    """The front desk, served on the loopback as `clinic serve` serves it."""
+def desk_url(world: World) -> Iterator[str]:
+    """The reception terminal, served on the loopback as `clinic serve` serves it."""
     http = TestClient(world.client.app)
     client = QualificationClient(str(http.base_url), world.clinic_token, http=http)
-    reader = FrontDeskReader(vpcd_reader_name(0))
-    app = create_clinic_app(reader=reader, client=client, poll_interval_s=0.05)
+    app = create_clinic_app(client=client, poll_interval_s=0.05)
     with ServerThread(app) as server:
         yield server.url
-    reader.close()
     client.close()
+
+
+@pytest.fixture
+def reader_url(world: World, pcscd: Pcscd) -> Iterator[str]:
+    """The reader page, served on the loopback as `clinic reader-serve` serves it, over the
+    virtual reader with no card in it (a PIN sent spends no card's tries)."""
+    with ServerThread(create_app(world.deps, seal_interval_s=None)) as server:
+        client = QualificationClient(server.url, world.clinic_token)
+        reader = FrontDeskReader(vpcd_reader_name(0))
+        app = create_reader_app(
+            reader=reader, client=client, server_url=server.url, device=("face-1", world.device_key)
+        )
+        with ServerThread(app) as served:
+            yield served.url
+        reader.close()
+        client.close()
 
 
 def browser_headers(url: str, browser: Browser) -> dict[str, str]:
@@ -569,15 +594,18 @@ def browser_headers(url: str, browser: Browser) -> dict[str, str]:
     return {}
 
 
-def desk_call(url: str, route: str, browser: Browser) -> Expect:
+CONSENTS = {"medication": True, "checkups": False, "limit": True, "prescription": None}
+
+
+def desk_call(url: str, route: str, browser: Browser, asset: str = "app.js") -> Expect:
     method, path = route.split(" ", 1)
     path = path.replace("{reception_number}", "0" * 16)
     if method == "MOUNT":
-        method, path = "GET", f"{path}/app.js"
+        method, path = "GET", f"{path}/{asset}"
     headers = browser_headers(url, browser)
     bodies: dict[str, dict[str, Any]] = {
-        "/api/check": {"json": {"mode": "pin", "pin": "0000"}},
-        "/api/register": {"json": {"pin": "0000"}},
+        "/api/pin": {"json": {"pin": "0000"}},
+        "/api/check": {"json": {"mode": "pin", "pin": "0000", "consents": CONSENTS}},
         "/api/lookup": {"json": {"InsurerNumber": KYOKAI.wire, "InsuredCardSymbol": "記号12",
                                  "InsuredIdentificationNumber": "1001",
                                  "InsuredBranchNumber": "00", "Birthdate": "19800401"}},
@@ -596,8 +624,14 @@ def desk_call(url: str, route: str, browser: Browser) -> Expect:
     return ANSWERED if got.status in (409, 503) else got
 
 
-def test_the_front_desk_answers_as_the_matrix_says(desk_url: str) -> None:
-    assert not mismatches(FRONT_DESK, lambda route, who: desk_call(desk_url, route, who))
+def test_the_reception_answers_as_the_matrix_says(desk_url: str) -> None:
+    assert not mismatches(RECEPTION, lambda route, who: desk_call(desk_url, route, who))
+
+
+def test_the_reader_page_answers_as_the_matrix_says(reader_url: str) -> None:
+    assert not mismatches(
+        READER_PAGE, lambda route, who: desk_call(reader_url, route, who, "reader.js")
+    )
 
 
 # --- the matrix as docs/authorisation.md shows it ----------------------------------------
@@ -623,7 +657,8 @@ def table(matrix: dict[str, dict[Any, Expect]], columns: tuple[Any, ...]) -> str
 TABLES = {
     "qualification server": table(QUALIFICATION_SERVER, tuple(Caller)),
     "insurer registry": table(REGISTRY, tuple(Caller)),
-    "front desk": table(FRONT_DESK, tuple(Browser)),
+    "reception terminal": table(RECEPTION, tuple(Browser)),
+    "reader page": table(READER_PAGE, tuple(Browser)),
 }
 
 
