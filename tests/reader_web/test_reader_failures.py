@@ -119,6 +119,31 @@ def test_an_expired_certificate_says_so_with_its_code(
     assert (record.failure.kind, record.failure.code) == ("certificate-expired", "Q1003")
 
 
+def test_a_certificate_in_its_grace_checks_in_and_the_reception_gets_q1007(
+    reader_page: ReaderPage, residents: dict[str, Resident]
+) -> None:
+    """Within three months of its expiry a card's certificate still answers the
+    qualification (marked Q1007, every viewing consent refused): 受付完了 on the reader, the
+    mark in what the reception gets."""
+    page = reader_page
+    page.world.register("yamada-taro")
+    # a month past the expiry of a certificate that was valid when it was issued (a path in
+    # grace is validated as of its notAfter: the test CA is no older than the session)
+    expiry = page.world.clock.now + dt.timedelta(days=1)
+    page.world.issuer.issue_card(residents["yamada-taro"], pin=PIN, overwrite=True,
+                                 not_after=expiry)  # fmt: skip
+    page.world.clock.now = expiry + dt.timedelta(days=30)
+    pin_check(page, "yamada-taro", True, True, True, True)
+    page.screen("done")
+    shot(page, "10-grace-done")
+    (record,) = posted(page)
+    assert record.outcome == "answered" and record.answer is not None
+    body = record.answer["MessageBody"]
+    assert (body["ProcessingResultCode"], body["QualificationValidity"]) == ("Q1007", "1")
+    (result,) = body["ResultList"]["ResultOfQualificationConfirmation"]
+    assert result["PharmacistsInfoConsFlg"] == "0"  # asked for, refused in grace
+
+
 def test_face_matching_locks_at_the_tenth_reported_failure_and_the_pin_unlocks_it(
     reader_page: ReaderPage,
 ) -> None:
