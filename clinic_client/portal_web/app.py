@@ -33,6 +33,7 @@ from card_reader.core.errors import (
     ReaderUnavailable,
 )
 from clinic_client.api import QualificationClient, ServerError, ServerRefused, ServerUnreachable
+from clinic_client.local_page import SECURITY_HEADERS, foreign_request
 from clinic_client.portal_web import card
 from clinic_client.portal_web.card import PortalReader
 from clinic_client.portal_web.words import history_rows, registration_view
@@ -40,17 +41,6 @@ from clinic_client.reader import ReaderState
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    "form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
 CERTIFICATE_CODES = frozenset({"Q1001", "Q1002", "Q1003", "Q1004", "Q1005", "Q1006"})
 Pin = Annotated[str, Field(pattern=r"^[0-9]{4}$", description="the card's 4-digit PIN")]
 
@@ -134,7 +124,7 @@ def create_portal_app(
     async def guard(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        why = _foreign(request)
+        why = foreign_request(request)
         if why is not None:
             log.warning("portal refused a request: %s", why)
             response: Response = JSONResponse(
@@ -144,6 +134,7 @@ def create_portal_app(
         else:
             response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
+        response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -218,23 +209,6 @@ def create_portal_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-def _foreign(request: Request) -> str | None:
-    """Why a request is not from this page, or None: another site calling the API through
-    the person's browser (it could spend the card's PIN tries) or DNS rebinding."""
-    bound = (request.scope.get("server") or (None,))[0]
-    if request.url.hostname not in LOOPBACK_HOSTS and request.url.hostname != bound:
-        return f"host {request.url.hostname!r} is not this PC's"
-    if not request.url.path.startswith("/api/"):
-        return None
-    site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
-        return f"a {site} request"
-    origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-        return "a request from another origin"
-    return None
 
 
 __all__ = ["ReaderState", "create_portal_app"]

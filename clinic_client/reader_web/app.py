@@ -38,6 +38,7 @@ from clinic_client.desk import (
     failure_of,
     verify_pin,
 )
+from clinic_client.local_page import LOOPBACK_HOSTS, SECURITY_HEADERS, foreign_request
 from clinic_client.reader import FrontDeskReader, ReaderState
 from onshi_kernel import validation
 from onshi_kernel.body_limit import BodySizeLimit
@@ -46,18 +47,7 @@ from qualification_server.contract.schemas import Consents, EligibilityAnswer
 
 log = logging.getLogger("clinic_client.reader_web")
 STATIC = Path(__file__).resolve().parent / "static"
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 MAX_REQUEST_BYTES = 1 << 14  # a PIN and four answers
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    "form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
 # Failures of the card itself: with no card on the reader afterwards, the card was removed.
 _CARD_GONE = frozenset({FailureKind.CARD_REMOVED, FailureKind.NO_CARD, FailureKind.CARD_ERROR})
 CARD_REMOVED = Failure(
@@ -101,24 +91,6 @@ def bad_input(detail_en: str, status: int = 422) -> JSONResponse:
     return failure_response(
         Failure(FailureKind.BAD_INPUT, "入力内容を確認してください。", detail_en), status
     )
-
-
-def foreign_request(request: Request, allowed_hosts: frozenset[str]) -> str | None:
-    """Why a request does not come from the reader's own page, or None if it may: another
-    site driving the API from the browser could spend the card's PIN tries (as for the
-    reception page: a foreign Host, a cross-site fetch, another Origin are refused)."""
-    bound = (request.scope.get("server") or (None,))[0]
-    if request.url.hostname not in allowed_hosts and request.url.hostname != bound:
-        return f"host {request.url.hostname!r} is not this reader's"
-    if not request.url.path.startswith("/api/"):
-        return None
-    site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
-        return f"a {site} request"
-    origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-        return "a request from another origin"
-    return None
 
 
 class Reception:
@@ -173,7 +145,7 @@ def create_reader_app(
     async def _headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        refused = foreign_request(request, allowed_hosts)
+        refused = foreign_request(request, allowed_hosts, "this reader's")
         if refused is None:
             response = await call_next(request)
         else:
