@@ -10,6 +10,7 @@ sure no route of the reception takes one."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
@@ -195,7 +196,9 @@ def _names(node: Any) -> Iterator[str]:
 def test_the_reception_has_no_route_that_takes_a_pin() -> None:
     """The PIN is typed at the reader page and goes to the card only: the reception's
     document names no `pin` anywhere, no route of the app (documented or not) has one in
-    its path or its body, and the old card check is gone (404/405), with or without a PIN."""
+    its path or its body, and the old card check is gone (404/405), with or without a PIN.
+    Nor can a reception be built with a reader or a device key to serve one."""
+    assert not {"reader", "device"} & set(inspect.signature(create_clinic_app).parameters)
     client = QualificationClient("http://127.0.0.1:9", "1310000017.unused")
     app = create_clinic_app(client=client, reception_key="k")
     names = {name.lower() for name in _names(app.openapi())}
