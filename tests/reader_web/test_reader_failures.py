@@ -90,6 +90,8 @@ def test_a_revoked_certificate_says_so_with_its_code_and_no_other_method(
     pin_check(page, "yamada-taro")
     failure_screen(page, "カードの電子証明書が失効しています")
     expect(page.page.locator("#failure-code")).to_have_text("（コード Q1005）")
+    text = page.page.locator("#failure-text")  # the patient's words: who to go to
+    expect(text).to_contain_text("受付にお声がけください")
     # neither the face nor the PIN gets past a revoked certificate: not offered
     expect(page.page.locator("#failure-face")).to_be_hidden()
     expect(page.page.locator("#failure-pin")).to_be_hidden()
@@ -111,6 +113,10 @@ def test_an_expired_certificate_says_so_with_its_code(
     pin_check(page, "yamada-taro")
     failure_screen(page, "カードの電子証明書の有効期限が切れています")
     expect(page.page.locator("#failure-code")).to_have_text("（コード Q1003）")
+    text = page.page.locator("#failure-text")  # the patient's words, not the staff's
+    expect(text).not_to_contain_text("ご案内ください")
+    expect(text).to_contain_text("市区町村の窓口で更新")
+    expect(text).to_contain_text("受付にお声がけください")
     expect(page.page.locator("#failure-face")).to_be_hidden()
     expect(page.page.locator("#failure-pin")).to_be_hidden()
     shot(page, "02-expired")
@@ -272,6 +278,9 @@ def test_an_unreachable_server_says_so_after_the_consents_and_the_reception_hear
         try:
             pin_check(page, "yamada-taro")  # the PIN is the card's: accepted offline
             failure_screen(page, "資格確認サーバーに接続できません")
+            text = page.page.locator("#failure-text")  # what the patient can do here
+            expect(text).not_to_contain_text("番号でも確認できます")  # the reception's
+            expect(text).to_contain_text("やり直す")
             expect(page.page.locator("#failure-face")).to_be_hidden()
             expect(page.page.locator("#failure-pin")).to_be_hidden()
             shot(page, "06-server-unreachable")
