@@ -23,10 +23,12 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
 
 from clinic_client.api import QualificationClient
 from clinic_client.checkins import CheckIn, CheckInConsents, CheckInFailure, Credential
@@ -66,14 +68,63 @@ class PinBody(BaseModel):
     pin: Pin
 
 
-class CheckBody(BaseModel):
-    """The patient's choices: the method, the PIN for a PIN check, the consent answers."""
+class PinCheck(BaseModel):
+    """The patient's choices for a PIN check: the PIN (needed), the consent answers."""
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["pin", "face"]
-    pin: Pin | None = None
+    mode: Literal["pin"]
+    pin: Pin
     consents: CheckInConsents
+
+
+class FaceCheck(BaseModel):
+    """The patient's choices for a face check: the consent answers (no PIN)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["face"]
+    consents: CheckInConsents
+
+
+CheckBody = Annotated[PinCheck | FaceCheck, Field(discriminator="mode")]
+
+
+# What the page receives, as the app's OpenAPI document describes it (the routes build their
+# answers themselves; these models document them, for tests/schemathesis/test_reader_web.py).
+class FailureBody(BaseModel):
+    kind: FailureKind
+    message_ja: str
+    message_en: str
+    code: str | None = Field(None, description="the server's numbered error, when it refused")
+    tries_left: int | None = None
+
+
+class FailureAnswer(BaseModel):
+    failure: FailureBody
+
+
+class ReadyAnswer(BaseModel):
+    status: Literal["ready", "not ready"]
+    reader: ReaderState
+    server: Literal["reachable", "unreachable"]
+    face: Literal["available", "no device key"]
+
+
+FOREIGN: dict[int | str, dict[str, Any]] = {
+    403: {"model": FailureAnswer, "description": "not from the reader's own page"},
+}
+FAILED: dict[int | str, dict[str, Any]] = {
+    409: {"model": FailureAnswer, "description": "the card or the check failed: what to do"},
+}
+INVALID: dict[int | str, dict[str, Any]] = {
+    413: {"model": FailureAnswer, "description": "`bad-input`: the body is too large"},
+    422: {
+        "model": FailureAnswer,
+        "description": "`bad-input`: the request does not match (fields named, the PIN never "
+        "echoed)",
+    },
+}
 
 
 def failure_response(failure: Failure, status: int = 409) -> JSONResponse:
@@ -166,6 +217,12 @@ def create_reader_app(
     async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
         return bad_input(validation.summary(exc.errors()))  # never echoes a value (the PIN)
 
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 400:  # a body that is not JSON: refused as the others are
+            return bad_input("the request body could not be read")
+        return await http_exception_handler(request, exc)
+
     def too_large(_request: Request) -> JSONResponse:
         return bad_input(f"the request body is larger than {MAX_REQUEST_BYTES} bytes", 413)
 
@@ -177,11 +234,15 @@ def create_reader_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/healthz")
+    @app.get("/healthz", responses=FOREIGN)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get(
+        "/readyz",
+        response_model=ReadyAnswer,
+        responses={503: {"model": ReadyAnswer, "description": "not ready"}, **FOREIGN},
+    )
     async def readyz() -> Response:
         """Ready when a reader is connected and the qualification server answers."""
         found = await run_in_threadpool(reader.status)
@@ -199,12 +260,12 @@ def create_reader_app(
         }
         return JSONResponse(body, status_code=200 if reader_ok and server_ok else 503)
 
-    @app.get("/api/status")
+    @app.get("/api/status", responses=FOREIGN)
     async def status() -> dict[str, Any]:
         found = await run_in_threadpool(reader.status)
         return {"state": found.state.value, "insertion": found.insertion}
 
-    @app.get("/api/card")
+    @app.get("/api/card", responses=FAILED | FOREIGN)
     async def card() -> Response:
         """What the card on the reader may be checked with."""
         try:
@@ -221,7 +282,7 @@ def create_reader_app(
             }
         )
 
-    @app.post("/api/pin")
+    @app.post("/api/pin", responses=FAILED | FOREIGN | INVALID)
     async def pin(body: PinBody) -> Response:
         """The keypad's 確定: the PIN is verified on the card at once."""
         try:
@@ -232,7 +293,7 @@ def create_reader_app(
             return failure_response(failure)
         return JSONResponse({"ok": True})
 
-    @app.post("/api/check")
+    @app.post("/api/check", responses=FAILED | FOREIGN | INVALID)
     async def check(body: CheckBody) -> Response:
         """The check with the patient's answers; posted to the reception either way."""
         credential: Credential | None = None
@@ -245,8 +306,6 @@ def create_reader_app(
                     "この端末では顔認証を利用できません。暗証番号で確認するか、受付にお声がけください。",
                     "Face checks need this terminal's device key (ONSHI_CLINIC_DEVICE_KEY_FILE).",
                 )
-            if body.mode == "pin" and body.pin is None:
-                raise Failure(FailureKind.BAD_INPUT, "暗証番号を入力してください。", "no PIN")
             placed = await run_in_threadpool(card_placed, reader)
             credential = placed.credential
             answer, _certificate = await run_in_threadpool(
@@ -254,7 +313,7 @@ def create_reader_app(
                     reader,
                     client,
                     mode=body.mode,
-                    pin=body.pin,
+                    pin=body.pin if isinstance(body, PinCheck) else None,
                     consents=Consents(
                         medication=body.consents.medication,
                         diagnosis=body.consents.medication,
@@ -293,7 +352,7 @@ def create_reader_app(
 
 
 def check_in(
-    body: CheckBody,
+    body: PinCheck | FaceCheck,
     credential: Credential | None,
     answer: EligibilityAnswer | None,
     failure: Failure | None,
