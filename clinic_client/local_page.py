@@ -33,9 +33,15 @@ def foreign_request(
 ) -> str | None:
     """Why `request` does not come from the page's own origin, or None if it may run.
 
-    The Host must be an allowed name or the address the server is bound to; under `/api/`
-    a browser's cross-site or cross-origin request is refused too (a server-to-server POST,
-    such as the reader's check-in, carries neither header)."""
+    The pages have no login: being on this machine's loopback is the credential. Two ways
+    around that go through the user's browser and are refused: another website calling the
+    API (it could not read the answers, but could spend PIN tries, start lookups under the
+    clinic's token or post check-ins), and DNS rebinding (another site's name pointed at
+    127.0.0.1, which would make the API its own origin). So the Host must be an allowed
+    name or the address the server is bound to, and under `/api/` a cross-site or
+    cross-origin browser request is refused. Programs on this machine (the reader posting a
+    check-in) send neither browser header and are let through; the page itself may be
+    opened from a link or a bookmark."""
     bound = (request.scope.get("server") or (None,))[0]
     if request.url.hostname not in allowed_hosts and request.url.hostname != bound:
         return f"host {request.url.hostname!r} is not {whose}"

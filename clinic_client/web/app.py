@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException
 from clinic_client.api import QualificationClient, ServerError, ServerRefused
 from clinic_client.checkins import CheckIn
 from clinic_client.desk import Failure, FailureKind, failure_of
+from clinic_client.local_page import LOOPBACK_HOSTS, SECURITY_HEADERS, foreign_request
 from onshi_kernel import validation
 from onshi_kernel.body_limit import BodySizeLimit
 from onshi_kernel.encoding import EncodingUnclear, detect_encoding
@@ -48,17 +49,6 @@ from qualification_server.contract.schemas import EligibilityAnswer, InsuredCard
 log = logging.getLogger("clinic_client.web")
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BATCH_BYTES = 1 << 20
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    "form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
 BATCH_COLUMNS = (
     "InsurerNumber",
     "InsuredCardSymbol",
@@ -144,31 +134,6 @@ def bad_input(detail_en: str) -> JSONResponse:
     """422 with a `bad-input` failure the page shows as it shows the others."""
     failure = Failure(FailureKind.BAD_INPUT, "入力内容を確認してください。", detail_en)
     return failure_response(failure, 422)
-
-
-def foreign_request(request: Request, allowed_hosts: frozenset[str]) -> str | None:
-    """Why a request does not come from the desk's own page, or None if it may.
-
-    The app has no login: being on this machine's loopback is the credential. Two ways
-    around that go through the receptionist's browser, and are refused: another website
-    calling the API (it could not read the answers, but could start lookups and batches
-    under the clinic's token, or post check-ins), and DNS rebinding (another site's
-    name pointed at 127.0.0.1, which would make the API its own origin). Programs on this
-    machine send neither browser header and are let through.
-    """
-    # The address the request came in on: the desk reached by its own address is itself.
-    bound = (request.scope.get("server") or (None,))[0]
-    if request.url.hostname not in allowed_hosts and request.url.hostname != bound:
-        return f"host {request.url.hostname!r} is not this desk's"
-    if not request.url.path.startswith("/api/"):
-        return None  # the page itself may be opened from a link or a bookmark
-    site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
-        return f"a {site} request"
-    origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-        return "a request from another origin"
-    return None
 
 
 # The fields of a query as the page names them (Q6001 and a refused batch row name the
@@ -365,7 +330,7 @@ def create_clinic_app(
     async def _headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        refused_because = foreign_request(request, allowed_hosts)
+        refused_because = foreign_request(request, allowed_hosts, "this desk's")
         if refused_because is None:
             response = await call_next(request)
         else:
