@@ -47,6 +47,7 @@ class ServerRefused(ServerError):
     code: str
     message: str  # for the front desk (Japanese)
     message_it: str
+    request_id: str | None = None  # the server's, as its IT log names the refusal
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message_it}"
@@ -88,7 +89,11 @@ class QualificationClient:
         try:
             error = response.json()["error"]
             raise ServerRefused(
-                response.status_code, error["code"], error["message"], error["message_it"]
+                response.status_code,
+                error["code"],
+                error["message"],
+                error["message_it"],
+                error.get("request_id"),
             )
         except (ValueError, KeyError, TypeError):
             raise ServerError(f"HTTP {response.status_code} from {path}") from None

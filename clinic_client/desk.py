@@ -74,6 +74,9 @@ class Failure(Exception):  # not frozen: raising sets __traceback__
     message_en: str
     code: str | None = None
     tries_left: int | None = None
+    # The server's request id of a refusal: the desk's IT log line names it, so a complaint
+    # at the desk can be found in the server's log.
+    server_request_id: str | None = None
 
 
 _SERVER_KINDS: dict[str, FailureKind] = {
@@ -151,7 +154,13 @@ def failure_of(exc: Exception) -> Failure:
         )
     if isinstance(exc, ServerRefused):
         kind = _SERVER_KINDS.get(exc.code, FailureKind.REFUSED)
-        return Failure(kind, exc.message, _EN.get(kind, exc.message_it), code=exc.code)
+        return Failure(
+            kind,
+            exc.message,
+            _EN.get(kind, exc.message_it),
+            code=exc.code,
+            server_request_id=exc.request_id,
+        )
     if isinstance(exc, CardError):
         return Failure(
             FailureKind.CARD_ERROR,

@@ -331,7 +331,8 @@ def create_reader_app(
             log.warning(
                 "card check refused at the reader: kind=%s code=%s request_id=%s clinic=%s "
                 "method=%s check_in=%s",
-                failure.kind.value, failure.code, None, clinic, body.mode, record.id,
+                failure.kind.value, failure.code, failure.server_request_id, clinic, body.mode,
+                record.id,
             )  # fmt: skip
         posted = await run_in_threadpool(reception.post, record)
         if failure is not None:

@@ -306,21 +306,24 @@ def create_clinic_app(
     ).encode()
     book = CheckInBook(today)
 
-    def refused(what: str, code: str, detail: str = "") -> str:
+    def refused(what: str, code: str, detail: str = "", server_request: str | None = None) -> str:
         """One line for IT per refused request: what, the code, a request id, the clinic —
         never a name, a number or a birth date (`detail` is field names or a server's IT
         text, which names rules, not values). The id goes back to the page with it."""
         request_id = uuid.uuid4().hex[:16]
         log.warning(
-            "refused %s: code=%s request=%s clinic=%s%s",
-            what, code, request_id, clinic_code, f" ({detail})" if detail else "",
+            "refused %s: code=%s request=%s server_request=%s clinic=%s%s",
+            what, code, request_id, server_request or "-", clinic_code,
+            f" ({detail})" if detail else "",
         )  # fmt: skip
         return request_id
 
     def refusal(what: str, failure: Failure, status: int | None = None) -> JSONResponse:
         """`failure` answered as `failure_response` does, with the request id it is logged
         under (the receptionist can quote it to IT)."""
-        request_id = refused(what, failure.code or failure.kind.value, failure.message_en)
+        request_id = refused(
+            what, failure.code or failure.kind.value, failure.message_en, failure.server_request_id
+        )
         if status is None:
             status = 503 if failure.kind is FailureKind.SERVER_UNREACHABLE else 409
         body = {**asdict(failure), "kind": failure.kind.value, "request_id": request_id}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from pathlib import Path
 
 import httpx
@@ -160,9 +161,17 @@ def test_a_new_lookup_clears_the_old_answer_and_names_the_field(
     assert "1001" not in caplog.text and "19800401" not in caplog.text
     form.locator("[name=InsurerNumber]").fill("01130012")
     form.locator("[name=Birthdate]").fill("1980-04-02")
-    form.get_by_role("button", name="照会する").click()
-    expect(result).to_contain_text("Q4001")
+    with caplog.at_level(logging.WARNING, logger="clinic_client.web"):
+        form.get_by_role("button", name="照会する").click()
+        expect(result).to_contain_text("Q4001")
     expect(result).not_to_contain_text("山田")
+    # the server's refusal is logged with the server's request id, to find it in its log
+    line = next(
+        r.getMessage() for r in caplog.records if "refused lookup: code=Q4001" in r.getMessage()
+    )
+    server = next(r.getMessage() for r in caplog.records if "refused code=Q4001" in r.getMessage())
+    server_id = re.search(r"request_id=(\S+)", server)
+    assert server_id is not None and f"server_request={server_id.group(1)} " in line, line
 
 
 def test_the_batch_defaults_to_tomorrow_and_shows_birth_dates(
