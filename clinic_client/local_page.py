@@ -9,10 +9,11 @@ refusal in its own body; the rule is here once."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from fastapi import Request
+    from fastapi import FastAPI, Request, Response
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -56,4 +57,27 @@ def foreign_request(
     return None
 
 
-__all__ = ["LOOPBACK_HOSTS", "SECURITY_HEADERS", "foreign_request"]
+def guard_page(
+    app: FastAPI,
+    refuse: Callable[[str], Response],
+    *,
+    allowed_hosts: frozenset[str] = LOOPBACK_HOSTS,
+    whose: str = "this PC's",
+    no_store_under: str = "/api/",
+) -> None:
+    """Install the rule on `app`: a foreign request gets `refuse(why)` and never reaches a
+    route; every answer gets the headers, and those under `no_store_under` are not cached."""
+
+    @app.middleware("http")
+    async def _guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        why = foreign_request(request, allowed_hosts, whose)
+        response = await call_next(request) if why is None else refuse(why)
+        response.headers.update(SECURITY_HEADERS)
+        if request.url.path.startswith(no_store_under):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+__all__ = ["LOOPBACK_HOSTS", "SECURITY_HEADERS", "foreign_request", "guard_page"]

@@ -11,7 +11,6 @@ to its last 4 digits. Served on localhost only, with strict security headers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,7 +32,7 @@ from card_reader.core.errors import (
     ReaderUnavailable,
 )
 from clinic_client.api import QualificationClient, ServerError, ServerRefused, ServerUnreachable
-from clinic_client.local_page import SECURITY_HEADERS, foreign_request
+from clinic_client.local_page import guard_page
 from clinic_client.portal_web import card
 from clinic_client.portal_web.card import PortalReader
 from clinic_client.portal_web.words import history_rows, registration_view
@@ -120,22 +119,14 @@ def create_portal_app(
     """The portal's app for one reader and one server."""
     app = FastAPI(title="onshi portal (マイナポータル stand-in)", docs_url=None, redoc_url=None)
 
-    @app.middleware("http")
-    async def guard(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        why = foreign_request(request)
-        if why is not None:
-            log.warning("portal refused a request: %s", why)
-            response: Response = JSONResponse(
-                {"failure": {"kind": "forbidden", "message": "このページの操作ではありません。"}},
-                status_code=403,
-            )
-        else:
-            response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+    def foreign(why: str) -> Response:
+        log.warning("portal refused a request: %s", why)
+        return JSONResponse(
+            {"failure": {"kind": "forbidden", "message": "このページの操作ではありません。"}},
+            status_code=403,
+        )
+
+    guard_page(app, foreign, no_store_under="/")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

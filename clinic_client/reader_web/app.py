@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -40,7 +39,7 @@ from clinic_client.desk import (
     failure_of,
     verify_pin,
 )
-from clinic_client.local_page import LOOPBACK_HOSTS, SECURITY_HEADERS, foreign_request
+from clinic_client.local_page import LOOPBACK_HOSTS, guard_page
 from clinic_client.reader import FrontDeskReader, ReaderState
 from onshi_kernel import validation
 from onshi_kernel.body_limit import BodySizeLimit
@@ -192,26 +191,17 @@ def create_reader_app(
     reception = Reception(reception_url, reception_key)
     clinic = client.clinic_code
 
-    @app.middleware("http")
-    async def _headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        refused = foreign_request(request, allowed_hosts, "this reader's")
-        if refused is None:
-            response = await call_next(request)
-        else:
-            response = failure_response(
-                Failure(
-                    FailureKind.REFUSED,
-                    "この端末の画面以外からの操作は受け付けません。",
-                    f"Only the reader's own page may use it: {refused}.",
-                ),
-                403,
-            )
-        response.headers.update(SECURITY_HEADERS)
-        if request.url.path.startswith("/api/"):
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    def foreign(why: str) -> Response:
+        return failure_response(
+            Failure(
+                FailureKind.REFUSED,
+                "この端末の画面以外からの操作は受け付けません。",
+                f"Only the reader's own page may use it: {why}.",
+            ),
+            403,
+        )
+
+    guard_page(app, foreign, allowed_hosts=allowed_hosts, whose="this reader's")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> Response:

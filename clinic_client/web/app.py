@@ -19,7 +19,7 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException
 from clinic_client.api import QualificationClient, ServerError, ServerRefused
 from clinic_client.checkins import CheckIn
 from clinic_client.desk import Failure, FailureKind, failure_of
-from clinic_client.local_page import LOOPBACK_HOSTS, SECURITY_HEADERS, foreign_request
+from clinic_client.local_page import LOOPBACK_HOSTS, guard_page
 from onshi_kernel import validation
 from onshi_kernel.body_limit import BodySizeLimit
 from onshi_kernel.encoding import EncodingUnclear, detect_encoding
@@ -329,26 +329,17 @@ def create_clinic_app(
         body = {**asdict(failure), "kind": failure.kind.value, "request_id": request_id}
         return JSONResponse({"failure": body}, status_code=status)
 
-    @app.middleware("http")
-    async def _headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        refused_because = foreign_request(request, allowed_hosts, "this desk's")
-        if refused_because is None:
-            response = await call_next(request)
-        else:
-            response = failure_response(
-                Failure(
-                    FailureKind.REFUSED,
-                    "この端末の画面以外からの操作は受け付けません。",
-                    f"Only the reception's own page may use it: {refused_because}.",
-                ),
-                403,
-            )
-        response.headers.update(SECURITY_HEADERS)
-        if request.url.path.startswith("/api/"):
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    def foreign(why: str) -> Response:
+        return failure_response(
+            Failure(
+                FailureKind.REFUSED,
+                "この端末の画面以外からの操作は受け付けません。",
+                f"Only the reception's own page may use it: {why}.",
+            ),
+            403,
+        )
+
+    guard_page(app, foreign, allowed_hosts=allowed_hosts, whose="this desk's")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
