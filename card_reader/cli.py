@@ -35,8 +35,8 @@ from card_reader.core.kenmen import KenmenSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image, save_image
 from card_reader.emulator.vpcd import VPCD_READER_PREFIX, VpcdCardSocket, vpcd_reader_name
-from card_reader.issuance.issuer import Issuer, IssuerError
-from card_reader.issuance.residents import load_residents
+from card_reader.issuance.issuer import Issuer, IssuerError, write_register
+from card_reader.issuance.residents import Resident, load_residents
 from card_reader.settings import IssuerSettings
 from card_reader.transports.pcsc import PcscConnection, PcscReaders
 from onshi_kernel.logs import configure_logging
@@ -261,6 +261,17 @@ def _parse_time(value: str | None, option: str) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+def _load_people(residents: Path) -> list[Resident]:
+    try:
+        return load_residents(residents)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = ".".join(str(p) for p in first["loc"])
+        _fail(f"{residents}: {location}: {first['msg']}")
+    except (OSError, ValueError) as exc:
+        _fail(f"{residents}: {exc}")
+
+
 @app.command()
 def issue(
     residents: Annotated[Path, typer.Option(help="Residents JSON (see fixtures/README.md)")],
@@ -277,14 +288,7 @@ def issue(
     force: Annotated[bool, typer.Option(help="Replace cards already issued")] = False,
 ) -> None:
     """Create test CAs (once) and personalise a card image for each resident."""
-    try:
-        people = load_residents(residents)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        location = ".".join(str(p) for p in first["loc"])
-        _fail(f"{residents}: {location}: {first['msg']}")
-    except (OSError, ValueError) as exc:
-        _fail(f"{residents}: {exc}")
+    people = _load_people(residents)
     if only:
         unknown = set(only) - {p.label for p in people}
         if unknown:
@@ -322,6 +326,26 @@ def issue(
     typer.echo(f"  smartphones':  {issuer.ca_certificate_path(issuer.phone_ca.kind)}")
     typer.echo(f"CRLs:            {', '.join(map(str, issuer.crl_paths()))}")
     typer.echo(f"directory:       {issuer.directory_path}")
+    typer.echo(f"register:        {issuer.register_path}")
+
+
+@app.command()
+def register(
+    residents: Annotated[Path, typer.Option(help="Residents JSON (see fixtures/README.md)")],
+    out: Annotated[Path, typer.Option(help="Issuer directory whose register.json to write")],
+) -> None:
+    """(Re)write only the issuer's register.json (the residents' four items, by person
+    reference): the CAs, CRLs, directory and cards are neither read nor changed."""
+    people = _load_people(residents)
+    try:
+        settings = IssuerSettings()
+    except ValidationError as exc:
+        _fail(f"settings: {exc.errors()[0]['msg']}")
+    try:
+        path = write_register(out, people, settings.pseudonym_key_bytes, keep_existing=False)
+    except (IssuerError, OSError) as exc:
+        _fail(str(exc))
+    typer.echo(f"register:        {path} ({len(people)} residents)")
 
 
 def _serial_of(card_image: Path) -> int:

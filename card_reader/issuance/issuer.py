@@ -10,6 +10,10 @@ Layout of the issuer directory:
     crl/auth_ca.crl  crl/phone_auth_ca.crl    DER, re-signed on every revocation
     directory.json             certificate → person reference (never a My Number); a
                                smartphone's entry names its issuer
+    register.json              person reference → the four items as issued (氏名, its
+                               reading, 生年月日, 性別, 住所): the resident register (住基)
+                               an insurer's registration is matched against
+                               (`onshi_kernel.four_items`), rewritten on every issue
     cards/<label>.json         card images (`card-reader emulate` inserts them); a phone's
                                is `<label>-phone.json`
 
@@ -55,10 +59,18 @@ from card_reader.issuance.profile import (
 )
 from card_reader.issuance.validity import auth_certificate_expiry, card_expiry
 from onshi_kernel.files import atomic_write
+from onshi_kernel.four_items import (
+    FourItems,
+    ResidentRegisterError,
+    parse_register,
+    register_document,
+)
 from onshi_kernel.japan_time import JST
 from onshi_kernel.mynumber import person_reference
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from card_reader.issuance.residents import Resident
 
 DIRECTORY_FORMAT = "onshi-issuer-directory/1"
@@ -155,6 +167,11 @@ class Issuer:
     def directory_path(self) -> Path:
         return self.root / "directory.json"
 
+    @property
+    def register_path(self) -> Path:
+        """The resident register: person reference → four items (`write_register`)."""
+        return register_path_of(self.root)
+
     def ca_certificate_path(self, kind: CaKind) -> Path:
         return self.root / "ca" / f"{_CA_FILES[kind]}.pem"
 
@@ -220,6 +237,12 @@ class Issuer:
                 return entry
         raise IssuerError(f"no certificate with serial {serial} in {self.directory_path}")
 
+    # --- the resident register -----------------------------------------------------------
+
+    def register_residents(self, residents: Iterable[Resident]) -> None:
+        """Record these residents' four items in the register, beside those already there."""
+        write_register(self.root, residents, self._pseudonym_key, keep_existing=True)
+
     # --- issuing ------------------------------------------------------------------------
 
     def issue_card(
@@ -281,6 +304,7 @@ class Issuer:
             expires_on,
         )
         self._save_entries([*self.entries(), entry])
+        self.register_residents([resident])
         save_image(path, image)
         return path, entry
 
@@ -335,6 +359,7 @@ class Issuer:
             issuer=self.phone_ca.certificate.subject.rfc4514_string(),
         )
         self._save_entries([*self.entries(), entry])
+        self.register_residents([resident])
         save_image(path, image)
         return path, entry
 
@@ -430,6 +455,43 @@ class Issuer:
             number += 1
         crl = build_crl(self._ca(kind), revocations, now, now + validity, number)
         atomic_write(path, crl.public_bytes(Encoding.DER))
+
+
+def register_path_of(root: Path) -> Path:
+    """Where the issuer directory at `root` keeps its resident register."""
+    return root / "register.json"
+
+
+def four_items_of(resident: Resident) -> FourItems:
+    """A resident's four items (and reading) as the issuer holds them."""
+    return FourItems(
+        name=resident.name,
+        birthdate=resident.birth_date,
+        sex=resident.sex,
+        address=resident.address,
+        name_kana=resident.name_kana,
+    )
+
+
+def write_register(
+    root: Path, residents: Iterable[Resident], pseudonym_key: bytes, *, keep_existing: bool
+) -> Path:
+    """Write the register of the issuer directory at `root`: these residents, keyed by person
+    reference as the directory is, and with `keep_existing` those already recorded. Nothing
+    else in the directory is read or written, so the CAs and directory.json stay as they are.
+    """
+    path = register_path_of(root)
+    entries: dict[str, FourItems] = {}
+    if keep_existing and path.exists():
+        try:
+            entries = parse_register(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ResidentRegisterError) as exc:
+            raise IssuerError(f"{path}: {exc}") from None
+    for resident in residents:
+        entries[person_reference(resident.my_number, pseudonym_key)] = four_items_of(resident)
+    doc = register_document(entries)
+    atomic_write(path, (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode())
+    return path
 
 
 def _validity(
