@@ -285,8 +285,8 @@ class FileResidentRegister:
         self._lock = threading.Lock()
         self._stamp: _Stamp | None = None
         self._register = InMemoryResidentRegister({})
-        self._checked_at = float("-inf")
         self._refresh(initial=True)
+        self._checked_at = time.monotonic()
 
     def _refresh(self, *, initial: bool = False) -> None:
         stamp = _stamp_of(self._paths)
