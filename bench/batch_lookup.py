@@ -69,6 +69,7 @@ from insurer_registry.members.codes import (
 )
 from insurer_registry.members.domain import MemberRecord
 from insurer_registry.members.service import register_member
+from onshi_kernel.four_items import FourItems, InMemoryResidentRegister
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number, person_reference
 from onshi_kernel.numbers import InsurerNumber, complete_insurer_number
 from onshi_kernel.sealing import Sealer
@@ -120,14 +121,18 @@ def seed_registry(url: str, members: int) -> None:
         for i in range(members):
             _, _, symbol = INSURERS[i % len(INSURERS)]
             my_number = complete_my_number(f"{rng.randrange(10**11):011d}")
+            person_ref = person_reference(my_number, DEVELOPMENT_PSEUDONYM_KEY)
+            sex = Sex.MALE if i % 2 else Sex.FEMALE
+            # The issuer knows each member as the insurer states them: every one matches.
+            known = FourItems(name=f"試験 {i}", birthdate=birth_date(i), sex=sex.value)
             register_member(
                 session=s, insurer=insurers[i % len(insurers)], actor=Actor.operator("bench"),
-                person_ref=person_reference(my_number, DEVELOPMENT_PSEUDONYM_KEY),
+                person_ref=person_ref, register=InMemoryResidentRegister({person_ref: known}),
                 record=MemberRecord(
                     number=str(100000 + i), branch="00", symbol=symbol,
                     card_classification=InsuredCardClassification.GENERAL,
                     personal_family=PersonalFamilyClassification.INSURED,
-                    name=f"試験 {i}", name_kana="シケン", sex=Sex.MALE if i % 2 else Sex.FEMALE,
+                    name=f"試験 {i}", name_kana="シケン", sex=sex,
                     birthdate=birth_date(i), qualification_date=dt.date(2020, 4, 1),
                     contribution_ratio=ContributionRatio.THIRTY_PERCENT,
                 ),

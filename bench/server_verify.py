@@ -52,6 +52,7 @@ from insurer_registry.members.codes import (
 )
 from insurer_registry.members.domain import MemberRecord
 from insurer_registry.members.service import register_member
+from onshi_kernel.four_items import FileResidentRegister
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number, person_reference
 from onshi_kernel.numbers import InsurerNumber, complete_insurer_number
 from qualification_server.api.app import build_dependencies, create_app
@@ -225,13 +226,15 @@ def prepare(work: Path, server_url: str, registry_url: str) -> World:
 
     engine = registry_db.make_engine(registry_url)
     registry_db.migrate(engine)
+    # The issuer's register of the cards just issued: every registration matches.
+    register = FileResidentRegister([issuer.register_path])
     with registry_db.transaction(registry_db.make_session_factory(engine)) as s:
         insurer = add_insurer(
             session=s, number=InsurerNumber(complete_insurer_number("0113001")), name="協会"
         )
         for i, r in enumerate(residents):
             register_member(
-                session=s, insurer=insurer, actor=Actor.operator("bench"),
+                session=s, insurer=insurer, actor=Actor.operator("bench"), register=register,
                 person_ref=person_reference(r.my_number, DEVELOPMENT_PSEUDONYM_KEY),
                 record=MemberRecord(
                     number=str(10000 + i), branch="00",

@@ -29,6 +29,9 @@ class RegistryCode(StrEnum):
     ALREADY_LOST = "R3005"
     VERSION_CONFLICT = "R3006"
     IDEMPOTENCY_KEY_REUSED = "R3007"
+    LINKAGE_NOT_HELD = "R3008"
+    LINKAGE_ALREADY_CONFIRMED_BY = "R3009"
+    LINKAGE_CONFIRMATION_BY_OPERATOR = "R3010"
     INVALID_CREDENTIAL = "R4001"
     INTERNAL = "R9001"
     UNAVAILABLE = "R9002"
@@ -110,6 +113,21 @@ CATALOGUE: Mapping[RegistryCode, ErrorInfo] = catalogue(RegistryCode, {
         409, "このリクエストIDは別の内容のリクエストで使われています。",
         "The Idempotency-Key was used before for a different request: a new request needs "
         "a new key.",
+    ),
+    RegistryCode.LINKAGE_NOT_HELD: ErrorInfo(
+        409, "この資格は保留されていません。確認は保留中の紐付けにだけ行えます。",
+        "The qualification's linkage is not held (it matched the issuer's four items, or was "
+        "confirmed already): only a held linkage can be confirmed.",
+    ),
+    RegistryCode.LINKAGE_ALREADY_CONFIRMED_BY: ErrorInfo(
+        409, "この紐付けはこの利用者が確認済みです。別の利用者の確認が必要です。",
+        "This credential confirmed the held linkage already: the release needs a second, "
+        "distinct user of the insurer.",
+    ),
+    RegistryCode.LINKAGE_CONFIRMATION_BY_OPERATOR: ErrorInfo(
+        403, "紐付けの確認は保険者の利用者が行います。",
+        "A held linkage is confirmed by the insurer's users, each with their own credential; "
+        "the registry's operator cannot confirm one.",
     ),
     RegistryCode.INVALID_CREDENTIAL: ErrorInfo(
         401, "認証に失敗しました。資格情報を確認してください。",

@@ -132,6 +132,40 @@ class IdempotencyKeyReused(Conflict):
         self.key = key
 
 
+class LinkageNotHeld(Conflict):
+    """Only a held linkage can be confirmed."""
+
+    def __init__(self, qualification_id: int, state: str) -> None:
+        super().__init__(
+            RegistryCode.LINKAGE_NOT_HELD,
+            f"the linkage of qualification {qualification_id} is {state}, not held",
+        )
+        self.qualification_id = qualification_id
+        self.state = state
+
+
+class LinkageAlreadyConfirmedBy(Conflict):
+    """The same user cannot confirm a held linkage twice: the release needs two."""
+
+    def __init__(self, qualification_id: int) -> None:
+        super().__init__(
+            RegistryCode.LINKAGE_ALREADY_CONFIRMED_BY,
+            f"this credential confirmed the linkage of qualification {qualification_id} already",
+        )
+        self.qualification_id = qualification_id
+
+
+class LinkageConfirmationByOperator(RegistryError):
+    """The operator is no insurer user: it cannot confirm a held linkage."""
+
+    def __init__(self, qualification_id: int) -> None:
+        super().__init__(
+            RegistryCode.LINKAGE_CONFIRMATION_BY_OPERATOR,
+            f"the linkage of qualification {qualification_id} is confirmed by insurer users",
+        )
+        self.qualification_id = qualification_id
+
+
 class AuthenticationFailed(RegistryError):
     """The credential is missing, malformed, unknown, revoked or of the wrong kind."""
 

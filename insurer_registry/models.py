@@ -180,6 +180,8 @@ class Qualification(Base):
         ),
         CheckConstraint(_in("limit_classification", ["01", "02", "03"]), name="limit_class"),
         CheckConstraint(_in("limit_changed", ["0", "1"]), name="limit_changed"),
+        CheckConstraint("linkage IN ('pending', 'matched', 'held', 'confirmed')", name="linkage"),
+        Index("ix_qualifications_insurer_id_linkage", "insurer_id", "linkage"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -223,6 +225,15 @@ class Qualification(Base):
     import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    # The linkage of this insured number to the person (docs/linkage.md): the issuer's match
+    # of the four items. Only `matched` and `confirmed` are answered; `pending` (never matched,
+    # rows from before migration 0004) and `held` are not.
+    linkage: Mapped[str] = mapped_column(String(10), default="pending")
+    # Per item, what the match said (`linkage.outcomes`): element names and outcomes, no values.
+    linkage_outcomes: Mapped[str | None] = mapped_column(String(120))
+    linkage_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The last 4 digits of the My Number it was linked by: what the person is shown.
+    my_number_last4: Mapped[str | None] = mapped_column(String(4))
 
     insurer: Mapped[Insurer] = relationship()
     person: Mapped[Person] = relationship()
@@ -267,6 +278,35 @@ class ChangeLogEntry(Base):
     qualification_id: Mapped[int] = mapped_column(ForeignKey("qualifications.id"), index=True)
     version: Mapped[int] = mapped_column(Integer)
     fields: Mapped[list[str]] = mapped_column(JSON)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
+
+
+class LinkageEvent(Base):
+    """Append-only: each match of a qualification's four items, each confirmation of a held
+    one, each release, each move of the insured number away from a person. What the person
+    sees of who linked their number (the portal) and what the insurer's report is made of.
+    Item names and outcomes only, never a value."""
+
+    __tablename__ = "linkage_events"
+    __table_args__ = (
+        CheckConstraint(
+            "event IN ('linked', 'rematched', 'confirmed', 'released', 'unlinked')",
+            name="event",
+        ),
+        CheckConstraint("state IN ('pending', 'matched', 'held', 'confirmed')", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    qualification_id: Mapped[int] = mapped_column(ForeignKey("qualifications.id"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    insurer_id: Mapped[int] = mapped_column(ForeignKey("insurers.id"))
+    event: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(10))  # the qualification's linkage after it
+    outcomes: Mapped[str | None] = mapped_column(String(120))
+    my_number_last4: Mapped[str | None] = mapped_column(String(4))
+    actor: Mapped[str] = mapped_column(String(100))
+    request_id: Mapped[str | None] = mapped_column(String(200))
     import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
 
 

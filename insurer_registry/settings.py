@@ -7,6 +7,8 @@ refused.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
 from insurer_registry.db import with_psycopg3
@@ -14,6 +16,8 @@ from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from onshi_kernel.settings import OnshiSettings
 
 DEFAULT_DATABASE_URL = "sqlite:///var/registry.db"
+# The committed test issuer's resident register (card_reader.issuance writes it).
+FIXTURE_REGISTER = Path("fixtures/issuer/register.json")
 MIN_KEY_BYTES = 16
 
 
@@ -29,6 +33,12 @@ class Settings(OnshiSettings):
         description="hex; the key of the person reference (HMAC-SHA-256 of the My Number)",
     )
     import_batch_rows: int = Field(default=5000, ge=1)
+    resident_register_files: list[Path] = Field(
+        default=[FIXTURE_REGISTER],
+        description="the card issuer's resident register files (J-LIS's four items), which "
+        "every registration is matched against; a missing file knows nobody, so every "
+        "registration is held",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -12,11 +12,13 @@ from insurer_registry.api.access_log_queries import redact_access_log_queries
 from insurer_registry.db import make_engine, make_session_factory
 from insurer_registry.error_codes import RegistryCode
 from insurer_registry.importer.routes import router as import_router
+from insurer_registry.linkage.routes import router as linkage_router
 from insurer_registry.lookup.routes import router as network_router
 from insurer_registry.members.routes import router as member_router
 from insurer_registry.settings import Settings
 from onshi_kernel.body_limit import BodySizeLimit
 from onshi_kernel.docs import install_docs
+from onshi_kernel.four_items import FileResidentRegister, ResidentRegister
 
 DESCRIPTION = """
 The insurer registry of onshi: insurers register, correct and end the qualifications of
@@ -36,11 +38,18 @@ Field names are the element names of the eligibility answer (docs/answer.md); da
 """
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    register: ResidentRegister | None = None,
+) -> FastAPI:
     """The application for `settings` (read from the environment when omitted). `engine`
-    overrides the one `settings.database_url` would make (tests share theirs)."""
+    overrides the one `settings.database_url` would make (tests share theirs); `register`
+    the resident register of `settings.resident_register_files`."""
     settings = settings or Settings()
     engine = engine or make_engine(settings.database_url)
+    register = register or FileResidentRegister(settings.resident_register_files)
     # uvicorn's access log writes each request's query as sent: a token put there by
     # mistake would stay in the log.
     redact_access_log_queries()
@@ -51,6 +60,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         openapi_tags=[
             {"name": "members", "description": "an insurer's own members"},
             {"name": "imports", "description": "bulk registration from CSV"},
+            {
+                "name": "linkage",
+                "description": "the issuer's four-item match of each registration; held "
+                "linkages and their confirmation",
+            },
             {"name": "network", "description": "the qualification server's lookup"},
             {"name": "operation", "description": "liveness and readiness"},
         ],
@@ -60,8 +74,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     install_docs(app)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.register = register
     app.state.sessions = make_session_factory(engine)
     app.include_router(member_router)
+    app.include_router(linkage_router)
     # The import route documents its own answers but not this one, which every write has.
     app.include_router(
         import_router,

@@ -16,6 +16,7 @@ from insurer_registry.insurers.credentials import CredentialKind
 from insurer_registry.insurers.service import Caller, InsurerInfo
 from insurer_registry.settings import Settings
 from onshi_kernel.auth_header import MalformedAuthorization, bearer_token
+from onshi_kernel.four_items import ResidentRegister
 
 _bearer = HTTPBearer(auto_error=False, description="`ins_…` (insurer) or `net_…` (network)")
 
@@ -32,7 +33,14 @@ def get_sessions(request: Request) -> sessionmaker[Session]:
     return sessions
 
 
+def get_register(request: Request) -> ResidentRegister:
+    """The issuer's resident register every registration is matched against."""
+    register: ResidentRegister = request.app.state.register
+    return register
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+RegisterDep = Annotated[ResidentRegister, Depends(get_register)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 
 

@@ -9,8 +9,13 @@ import anyio.to_thread
 import httpx
 
 from insurer_registry.errors import AuthenticationFailed
-from insurer_registry.lookup.schemas import ByInsuredNumber, HoldersBody, PersonQualificationsBody
-from insurer_registry.lookup.types import InsuredNumber, PersonQualifications
+from insurer_registry.lookup.schemas import (
+    ByInsuredNumber,
+    HoldersBody,
+    LinkageHistoryBody,
+    PersonQualificationsBody,
+)
+from insurer_registry.lookup.types import InsuredNumber, LinkageEntry, PersonQualifications
 from insurer_registry.members.persons import validate_person_ref
 
 
@@ -71,6 +76,12 @@ class HttpQualificationSource:
             ByInsuredNumber.of(insured).model_dump(mode="json", by_alias=True),
         )
         return HoldersBody.model_validate(answer).value()
+
+    def linkage_history(self, person_ref: str) -> tuple[LinkageEntry, ...]:
+        """Every linkage event of the person, oldest first."""
+        validate_person_ref(person_ref)
+        answer = self._post("/network/v1/linkage/by-person", {"PersonRef": person_ref})
+        return LinkageHistoryBody.model_validate(answer).value()
 
     def close(self) -> None:
         """Close the HTTP client."""

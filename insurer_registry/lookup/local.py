@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from datetime import UTC
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -14,7 +15,15 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session, sessionmaker
 
 from insurer_registry.db import AsyncPostgres
-from insurer_registry.lookup.types import InsuredNumber, PersonQualifications, QualificationInfo
+from insurer_registry.linkage.service import linkage_history as linkage_events
+from insurer_registry.linkage.state import Linkage, LinkageState
+from insurer_registry.lookup.types import (
+    HeldQualification,
+    InsuredNumber,
+    LinkageEntry,
+    PersonQualifications,
+    QualificationInfo,
+)
 from insurer_registry.members.domain import FLAT_FIELDS
 from insurer_registry.members.mapping import stored_certificate, stored_record
 from insurer_registry.members.persons import short_ref, validate_person_ref
@@ -44,6 +53,9 @@ _PERSON_QUALIFICATIONS = (
         _Q.c.id,
         _I.c.number.label("insurer_number"),
         _I.c.name.label("insurer_name"),
+        _Q.c.linkage,
+        _Q.c.linkage_outcomes,
+        _Q.c.linkage_checked_at,
         *(_Q.c[name] for name in FLAT_FIELDS),
         _C.c.id.label("certificate_id"),
         *(_C.c[name].label(f"certificate_{name}") for name in _CERTIFICATE_COLUMNS),
@@ -81,11 +93,34 @@ def _qualification(rows: list[Mapping[Any, Any]]) -> QualificationInfo:
     )
 
 
-def _person(person_ref: str, rows: Iterable[Mapping[Any, Any]]) -> PersonQualifications:
-    qualifications = tuple(
-        _qualification(list(group)) for _, group in groupby(rows, key=itemgetter("id"))
+def _held(row: Mapping[Any, Any]) -> HeldQualification:
+    """A qualification held back: where and why, none of its data."""
+    linkage = Linkage.stored(row["linkage"], row["linkage_outcomes"], None, None)
+    checked_at = row["linkage_checked_at"]
+    if checked_at is not None and checked_at.tzinfo is None:  # the async path reads it raw
+        checked_at = checked_at.replace(tzinfo=UTC)
+    return HeldQualification(
+        qualification_id=row["id"],
+        insurer_number=InsurerNumber(row["insurer_number"]),
+        insurer_name=row["insurer_name"],
+        held_since=checked_at,
+        differing=tuple(item.value for item in linkage.differing),
+        person_known=linkage.person_known,
     )
-    return PersonQualifications(person_ref=person_ref, qualifications=qualifications)
+
+
+def _person(person_ref: str, rows: Iterable[Mapping[Any, Any]]) -> PersonQualifications:
+    qualifications: list[QualificationInfo] = []
+    held: list[HeldQualification] = []
+    for _, group in groupby(rows, key=itemgetter("id")):
+        joined = list(group)
+        if LinkageState(joined[0]["linkage"]).answered:
+            qualifications.append(_qualification(joined))
+        else:
+            held.append(_held(joined[0]))
+    return PersonQualifications(
+        person_ref=person_ref, qualifications=tuple(qualifications), held=tuple(held)
+    )
 
 
 def person_qualifications(
@@ -120,6 +155,24 @@ def holders_of(
     return tuple(
         person_qualifications(session=session, person_ref=person_ref)
         for person_ref in session.scalars(found)
+    )
+
+
+def person_linkage_history(*, session: Session, person_ref: str) -> tuple[LinkageEntry, ...]:
+    """Every linkage event of the person, oldest first."""
+    validate_person_ref(person_ref)
+    return tuple(
+        LinkageEntry(
+            at=record.at,
+            insurer_number=InsurerNumber(record.insurer_number),
+            insurer_name=record.insurer_name,
+            event=record.event.value,
+            state=record.state.value,
+            person_known=record.person_known,
+            outcomes=tuple((item.value, outcome.value) for item, outcome in record.outcomes),
+            my_number_last4=record.my_number_last4,
+        )
+        for record in linkage_events(session=session, person_ref=person_ref)
     )
 
 
@@ -174,3 +227,8 @@ class RegistryQualificationSource:
         """Whoever holds or held `insured` with its birth date, with their qualifications."""
         with self._engine.connect() as connection:
             return holders_of(session=connection, insured=insured)
+
+    def linkage_history(self, person_ref: str) -> tuple[LinkageEntry, ...]:
+        """Every linkage event of the person, oldest first."""
+        with Session(self._engine) as session:
+            return person_linkage_history(session=session, person_ref=person_ref)

@@ -9,11 +9,17 @@ from fastapi import APIRouter
 
 from insurer_registry.api.deps import NetworkCallerDep, SessionDep
 from insurer_registry.api.http_errors import error_responses
-from insurer_registry.lookup.local import holders_of, person_qualifications
+from insurer_registry.lookup.local import (
+    holders_of,
+    person_linkage_history,
+    person_qualifications,
+)
 from insurer_registry.lookup.schemas import (
     ByInsuredNumber,
     ByPerson,
     HoldersBody,
+    LinkageHistoryBody,
+    NetworkLinkageEntry,
     PersonQualificationsBody,
 )
 from insurer_registry.members.persons import short_ref
@@ -65,3 +71,28 @@ def by_insured_number(body: ByInsuredNumber, caller: NetworkCallerDep, session: 
         len(found),
     )
     return HoldersBody.of(found)
+
+
+@router.post(
+    "/linkage/by-person",
+    response_model=LinkageHistoryBody,
+    responses=ERRORS,
+    summary="Which insurers linked the person's number, when, and how the match came out",
+)
+def linkage_by_person(body: ByPerson, caller: NetworkCallerDep, session: SessionDep) -> Any:
+    """The person's linkage history, oldest first (for the person's own portal): item
+    names and outcomes, the last 4 digits of the My Number, never a value."""
+    entries = person_linkage_history(session=session, person_ref=body.person_ref)
+    log.info(
+        "network %s read the linkage history of person %s (%d event(s))",
+        caller.credential_id,
+        short_ref(body.person_ref),
+        len(entries),
+    )
+    return LinkageHistoryBody.model_validate(
+        {
+            "person_ref": body.person_ref,
+            "entries": [NetworkLinkageEntry.of(entry) for entry in entries],
+        },
+        by_name=True,
+    )

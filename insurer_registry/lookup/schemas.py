@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
-from insurer_registry.lookup.types import InsuredNumber, PersonQualifications, QualificationInfo
+from insurer_registry.lookup.types import (
+    HeldQualification,
+    InsuredNumber,
+    LinkageEntry,
+    PersonQualifications,
+    QualificationInfo,
+)
 from insurer_registry.members.schemas import (
     ElderlyCertificateBody,
     LimitCertificateBody,
@@ -102,13 +110,54 @@ class NetworkQualification(MemberFields):
         )
 
 
+class NetworkHeld(BaseModel):
+    """A qualification held back on the network wire: where, since when, which items
+    differ; none of its data."""
+
+    model_config = SPEC_NAMES
+
+    qualification_id: int = Field(alias="QualificationId")
+    insurer_number: str = Field(alias="InsurerNumber")
+    insurer_name: str = Field(alias="InsurerName")
+    held_since: datetime | None = Field(alias="HeldSince")
+    differing: list[str] = Field(alias="DifferingItems")
+    person_known: bool = Field(alias="PersonKnownToIssuer")
+
+    @classmethod
+    def of(cls, held: HeldQualification) -> NetworkHeld:
+        """The wire form."""
+        return cls.model_validate(
+            {
+                "qualification_id": held.qualification_id,
+                "insurer_number": held.insurer_number.digits,
+                "insurer_name": held.insurer_name,
+                "held_since": held.held_since,
+                "differing": list(held.differing),
+                "person_known": held.person_known,
+            },
+            by_name=True,
+        )
+
+    def value(self) -> HeldQualification:
+        """The value this wire form carries."""
+        return HeldQualification(
+            qualification_id=self.qualification_id,
+            insurer_number=InsurerNumber(self.insurer_number),
+            insurer_name=self.insurer_name,
+            held_since=self.held_since,
+            differing=tuple(self.differing),
+            person_known=self.person_known,
+        )
+
+
 class PersonQualificationsBody(BaseModel):
-    """A person's qualifications, newest first."""
+    """A person's qualifications that may be answered, newest first, and the ones held."""
 
     model_config = SPEC_NAMES
 
     person_ref: str = Field(alias="PersonRef")
     qualifications: list[NetworkQualification] = Field(alias="Qualifications")
+    held: list[NetworkHeld] = Field(default=[], alias="Held")
 
     @classmethod
     def of(cls, found: PersonQualifications) -> PersonQualificationsBody:
@@ -117,6 +166,7 @@ class PersonQualificationsBody(BaseModel):
             {
                 "person_ref": found.person_ref,
                 "qualifications": [NetworkQualification.of(q) for q in found.qualifications],
+                "held": [NetworkHeld.of(h) for h in found.held],
             },
             by_name=True,
         )
@@ -126,7 +176,66 @@ class PersonQualificationsBody(BaseModel):
         return PersonQualifications(
             person_ref=self.person_ref,
             qualifications=tuple(q.info() for q in self.qualifications),
+            held=tuple(h.value() for h in self.held),
         )
+
+
+class NetworkLinkageEntry(BaseModel):
+    """One event of a person's linkage history on the network wire."""
+
+    model_config = SPEC_NAMES
+
+    at: datetime = Field(alias="At")
+    insurer_number: str = Field(alias="InsurerNumber")
+    insurer_name: str = Field(alias="InsurerName")
+    event: str = Field(alias="Event")
+    state: str = Field(alias="State")
+    person_known: bool = Field(alias="PersonKnownToIssuer")
+    outcomes: dict[str, str] = Field(alias="Outcomes")
+    my_number_last4: str | None = Field(alias="MyNumberLast4")
+
+    @classmethod
+    def of(cls, entry: LinkageEntry) -> NetworkLinkageEntry:
+        """The wire form."""
+        return cls.model_validate(
+            {
+                "at": entry.at,
+                "insurer_number": entry.insurer_number.digits,
+                "insurer_name": entry.insurer_name,
+                "event": entry.event,
+                "state": entry.state,
+                "person_known": entry.person_known,
+                "outcomes": dict(entry.outcomes),
+                "my_number_last4": entry.my_number_last4,
+            },
+            by_name=True,
+        )
+
+    def value(self) -> LinkageEntry:
+        """The value this wire form carries."""
+        return LinkageEntry(
+            at=self.at,
+            insurer_number=InsurerNumber(self.insurer_number),
+            insurer_name=self.insurer_name,
+            event=self.event,
+            state=self.state,
+            person_known=self.person_known,
+            outcomes=tuple(self.outcomes.items()),
+            my_number_last4=self.my_number_last4,
+        )
+
+
+class LinkageHistoryBody(BaseModel):
+    """A person's linkage history, oldest first."""
+
+    model_config = SPEC_NAMES
+
+    person_ref: str = Field(alias="PersonRef")
+    entries: list[NetworkLinkageEntry] = Field(alias="Entries")
+
+    def value(self) -> tuple[LinkageEntry, ...]:
+        """The entries this wire form carries."""
+        return tuple(entry.value() for entry in self.entries)
 
 
 class HoldersBody(BaseModel):

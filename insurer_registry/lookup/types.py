@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Protocol
 
 from insurer_registry.members.codes import QualificationValidity
@@ -11,7 +11,9 @@ from insurer_registry.members.domain import MemberRecord
 from onshi_kernel.numbers import InsurerNumber
 
 __all__ = [
+    "HeldQualification",
     "InsuredNumber",
+    "LinkageEntry",
     "PersonQualifications",
     "QualificationInfo",
     "QualificationSource",
@@ -58,11 +60,28 @@ class QualificationInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldQualification:
+    """A qualification the registry holds instead of answering: its four items did not match
+    the issuer's (or were never matched), so it may be another person's (docs/linkage.md).
+    Only which it is, where, since when and which items differ: none of its data."""
+
+    qualification_id: int
+    insurer_number: InsurerNumber
+    insurer_name: str
+    held_since: datetime | None
+    differing: tuple[str, ...]  # element names: Name, Birthdate, Sex1, Address
+    person_known: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class PersonQualifications:
-    """A person's qualifications across insurers, the history included, newest first."""
+    """A person's qualifications across insurers, the history included, newest first.
+    `qualifications` holds only those that may be answered; `held` the ones the registry
+    holds back because their linkage to the person is in doubt."""
 
     person_ref: str
     qualifications: tuple[QualificationInfo, ...]
+    held: tuple[HeldQualification, ...] = field(default=())
 
     def current(self, on: date) -> tuple[QualificationInfo, ...]:
         """The qualifications valid on `on`."""
@@ -99,6 +118,21 @@ class PersonQualifications:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class LinkageEntry:
+    """One event of a person's linkage history: which insurer linked (or unlinked) their
+    number, when, and how the issuer's match came out. What the person's portal shows."""
+
+    at: datetime
+    insurer_number: InsurerNumber
+    insurer_name: str
+    event: str  # linked, rematched, confirmed, released, unlinked
+    state: str  # matched, held, confirmed, pending: the linkage after the event
+    person_known: bool
+    outcomes: tuple[tuple[str, str], ...]  # (element name, match / mismatch / not_given)
+    my_number_last4: str | None
+
+
 class QualificationSource(Protocol):
     """Where the qualification server gets a person's qualifications."""
 
@@ -108,6 +142,10 @@ class QualificationSource(Protocol):
 
     async def aqualifications_of(self, person_ref: str) -> PersonQualifications:
         """`qualifications_of` for async callers (the card check)."""
+        ...
+
+    def linkage_history(self, person_ref: str) -> tuple[LinkageEntry, ...]:
+        """Every linkage event of the person, oldest first (the person's own view)."""
         ...
 
     async def aopen(self) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from insurer_registry.api.deps import (
     IdempotencyKeyDep,
     InsurerCallerDep,
+    RegisterDep,
     SessionDep,
     SessionsDep,
     SettingsDep,
@@ -21,6 +22,7 @@ from insurer_registry.api.deps import (
 from insurer_registry.api.http_errors import error_responses
 from insurer_registry.api.idempotency import StoredAnswer, fingerprint, idempotent_write
 from insurer_registry.error_codes import RegistryCode
+from insurer_registry.linkage.state import last_four
 from insurer_registry.members import service
 from insurer_registry.members.domain import INSURER_NUMBER_ELEMENT, FieldProblem, InvalidRecord
 from insurer_registry.members.schemas import (
@@ -87,9 +89,11 @@ def register_member(
     key: IdempotencyKeyDep,
     sessions: SessionsDep,
     settings: SettingsDep,
+    register: RegisterDep,
 ) -> Response:
     """Register a member of the calling insurer. The My Number becomes the person reference
-    here and goes no further."""
+    here and goes no further (its last 4 digits stay, for the person's own view). The four
+    items are matched against the issuer's: a mismatch is registered but held (`Linkage`)."""
     insurer = caller_insurer(caller)
     if body.insurer_number is not None and InsurerNumber.parse(body.insurer_number) != (
         insurer.number
@@ -107,6 +111,8 @@ def register_member(
             person_ref=person_ref,
             record=record,
             actor=caller.actor(key),
+            register=register,
+            my_number_last4=last_four(body.my_number),
         )
         return _answer(MemberPublic.of(member), 201)
 
@@ -137,8 +143,11 @@ def correct_member(
     key: IdempotencyKeyDep,
     sessions: SessionsDep,
     settings: SettingsDep,
+    register: RegisterDep,
 ) -> Response:
-    """Change the fields sent; `Version`, when sent, must be the record's current version."""
+    """Change the fields sent; `Version`, when sent, must be the record's current version.
+    A change of the four items or the My Number is matched again: a held linkage whose
+    correction matches is released."""
     insurer = caller_insurer(caller)
     changes = body.changes()
     person_ref = (
@@ -152,8 +161,10 @@ def correct_member(
             qualification_id=qualification_id,
             changes=changes,
             person_ref=person_ref,
+            my_number_last4=last_four(body.my_number) if body.my_number else None,
             expected_version=body.expected_version,
             actor=caller.actor(key),
+            register=register,
         )
         return _answer(MemberPublic.of(member))
 

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from insurer_registry.errors import CallerMistake
+from insurer_registry.linkage.schemas import LinkagePublic
 from insurer_registry.members.audit import Change
 from insurer_registry.members.codes import (
     ContributionRatio,
@@ -286,6 +287,11 @@ class MemberPublic(MemberFields):
     insurer_name: str = Field(alias="InsurerName")
     created_at: datetime = Field(alias="CreatedAt")
     updated_at: datetime = Field(alias="UpdatedAt")
+    linkage: LinkagePublic = Field(
+        alias="Linkage",
+        description="the issuer's match of the four items; a held registration is stored "
+        "but not answered to clinics (docs/linkage.md)",
+    )
 
     @classmethod
     def of(cls, member: Member) -> MemberPublic:
@@ -306,6 +312,7 @@ class MemberPublic(MemberFields):
                 "insurer_name": member.insurer.name,
                 "created_at": member.created_at,
                 "updated_at": member.updated_at,
+                "linkage": LinkagePublic.of(member.linkage),
             },
             by_name=True,
         )

@@ -9,6 +9,10 @@ Rules that span records are checked here, under locks (see `persons.serialize_on
 - an insured number belongs to one person at its insurer;
 - a person holds at most one qualification at an insurer at any time. Periods are half-open:
   the loss date (資格喪失日) is the first day without, so a new period may start on it.
+
+Every registration, and every correction of the four items (氏名・生年月日・性別・住所, the
+reading too) or of the My Number, is matched against the issuer's resident register in the
+same transaction (`linkage.service`): a mismatch is stored but held (docs/linkage.md).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from insurer_registry.errors import (
     VersionConflict,
 )
 from insurer_registry.insurers.service import InsurerInfo
+from insurer_registry.linkage.service import linkage_of, match_row, record_unlinked
+from insurer_registry.linkage.state import MATCHED_ATTRIBUTES, Linkage, LinkageEventKind
 from insurer_registry.members.audit import Action, Actor, Change, changes_of, record_change
 from insurer_registry.members.codes import ReasonOfLoss
 from insurer_registry.members.domain import MY_NUMBER_ELEMENT, MemberRecord, changed_elements
@@ -40,6 +46,7 @@ from insurer_registry.members.mapping import record_of, write_record
 from insurer_registry.members.names import kana_key
 from insurer_registry.members.persons import person_id_for, serialize_on, short_ref
 from insurer_registry.models import NO_SYMBOL, Person, Qualification, utc_now
+from onshi_kernel.four_items import ResidentRegister
 
 log = logging.getLogger(__name__)
 SEARCH_LIMIT_MAX = 1000
@@ -56,6 +63,7 @@ class Member:
     version: int
     created_at: datetime
     updated_at: datetime
+    linkage: Linkage
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +97,7 @@ def _member(row: Qualification, insurer: InsurerInfo) -> Member:
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        linkage=linkage_of(row),
     )
 
 
@@ -158,8 +167,12 @@ def register_member(
     person_ref: str,
     record: MemberRecord,
     actor: Actor,
+    register: ResidentRegister,
+    my_number_last4: str | None = None,
 ) -> Member:
-    """Register a qualification of the person `person_ref` at `insurer`."""
+    """Register a qualification of the person `person_ref` at `insurer`, matched against
+    the issuer's `register` (held if its four items do not match). `my_number_last4`: the
+    last 4 digits of the My Number it is linked by, what the person is shown."""
     serialize_on(session, f"person:{person_ref}", _insured_number_key(insurer, record))
     person_id = person_id_for(session=session, person_ref=person_ref)
     _check_against_others(
@@ -167,11 +180,24 @@ def register_member(
     )
     now = utc_now()
     row = Qualification(
-        insurer_id=insurer.id, person_id=person_id, version=1, created_at=now, updated_at=now
+        insurer_id=insurer.id,
+        person_id=person_id,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        my_number_last4=my_number_last4,
     )
     write_record(row, record)
     session.add(row)
     session.flush()
+    match_row(
+        session,
+        row=row,
+        person_ref=person_ref,
+        register=register,
+        event=LinkageEventKind.LINKED,
+        actor=actor,
+    )
     record_change(
         session=session,
         actor=actor,
@@ -201,11 +227,16 @@ def _apply(
     person_ref: str,
     action: Action,
     actor: Actor,
+    register: ResidentRegister | None,
+    my_number_last4: str | None = None,
     import_id: int | None = None,
 ) -> Member:
     before = record_of(row)
     fields = list(changed_elements(before, record))
     person_changed = person_ref != row.person.person_ref
+    rematch = person_changed or any(
+        getattr(before, name) != getattr(record, name) for name in MATCHED_ATTRIBUTES
+    )
     if person_changed:
         fields.append(MY_NUMBER_ELEMENT)
     if not fields:
@@ -224,12 +255,28 @@ def _apply(
         record=record,
         exclude_id=row.id,
     )
+    old_person_id = row.person_id
     if person_id is not None:
         row.person_id = person_id
+        row.my_number_last4 = my_number_last4
     write_record(row, record)
     row.version += 1
     row.updated_at = utc_now()
     session.flush()
+    if rematch:
+        if register is None:  # pragma: no cover - every caller that can change them passes one
+            raise RuntimeError("a change of the four items needs the resident register")
+        if person_id is not None:
+            record_unlinked(session, row=row, old_person_id=old_person_id, actor=actor)
+        match_row(
+            session,
+            row=row,
+            person_ref=person_ref,
+            register=register,
+            event=LinkageEventKind.REMATCHED,
+            actor=actor,
+            import_id=import_id,
+        )
     record_change(
         session=session,
         actor=actor,
@@ -259,12 +306,16 @@ def correct_member(
     qualification_id: int,
     changes: Mapping[str, Any],
     actor: Actor,
+    register: ResidentRegister,
     person_ref: str | None = None,
+    my_number_last4: str | None = None,
     expected_version: int | None = None,
 ) -> Member:
     """Correct fields of a qualification. `changes` maps `MemberRecord` attributes to new
     values (None clears an optional one); `person_ref` moves it to another person (a wrong
-    My Number at registration). Unchanged values are no change: nothing is logged."""
+    My Number at registration; `my_number_last4` its last 4 digits). Unchanged values are no
+    change: nothing is logged. A change of the four items or the person is matched again:
+    a held linkage whose correction matches is released, a match that fails holds it."""
     row = _own_qualification(session, insurer, qualification_id, for_update=True)
     if expected_version is not None and expected_version != row.version:
         raise VersionConflict(qualification_id, expected_version, row.version)
@@ -277,6 +328,8 @@ def correct_member(
         person_ref=person_ref or row.person.person_ref,
         action=Action.CORRECT,
         actor=actor,
+        register=register,
+        my_number_last4=my_number_last4,
     )
 
 
@@ -303,6 +356,7 @@ def record_loss(
         person_ref=row.person.person_ref,
         action=Action.RECORD_LOSS,
         actor=actor,
+        register=None,
     )
 
 
@@ -314,6 +368,7 @@ def apply_imported_record(
     record: MemberRecord,
     actor: Actor,
     import_id: int,
+    register: ResidentRegister,
 ) -> Member:
     """Bring a qualification to the state a bulk import states for it (a correction, or a
     loss when only the loss date and reason change). Its 特定疾病 certificates stay."""
@@ -334,6 +389,7 @@ def apply_imported_record(
         person_ref=row.person.person_ref,
         action=Action.RECORD_LOSS if only_loss else Action.CORRECT,
         actor=actor,
+        register=register,
         import_id=import_id,
     )
 

@@ -17,6 +17,7 @@ from insurer_registry.members.codes import (
 )
 from insurer_registry.members.domain import MemberRecord
 from insurer_registry.members.service import register_member
+from onshi_kernel.four_items import FourItems, InMemoryResidentRegister
 from tests.support.world import KYOKAI, World
 
 FAMILY_NUMBER = "7001"
@@ -42,7 +43,11 @@ def add_family(world: World) -> None:
                 sex=Sex.MALE, birthdate=born, qualification_date=dt.date(2020, 4, 1),
                 contribution_ratio=ContributionRatio.THIRTY_PERCENT, symbol=FAMILY_SYMBOL,
             )  # fmt: skip
+            # The issuer knows each of them as the insurer states them.
+            known = FourItems(name=record.name, birthdate=born, sex=record.sex.value,
+                              name_kana=record.name_kana)  # fmt: skip
             register_member(
                 session=s, insurer=insurer, person_ref=person_ref, record=record,
                 actor=Actor.operator("tests"),
+                register=InMemoryResidentRegister({person_ref: known}),
             )  # fmt: skip

@@ -7,6 +7,7 @@ drops it at the end. Tables are emptied after every test.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from collections.abc import Iterator
@@ -26,7 +27,12 @@ from insurer_registry.insurers.credentials import CredentialKind
 from insurer_registry.insurers.service import InsurerInfo, add_insurer, issue_credential
 from insurer_registry.models import table_names
 from insurer_registry.settings import Settings
-from onshi_kernel.mynumber import complete_my_number
+from onshi_kernel.four_items import (
+    FourItemMatch,
+    FourItems,
+    InMemoryResidentRegister,
+)
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number, person_reference
 from onshi_kernel.numbers import InsurerNumber
 
 # Three insurers: a health insurance society (06), a 国保 (6 digits), a 後期高齢 (39).
@@ -60,6 +66,64 @@ def member_body(n: int = 1, **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return {key: value for key, value in body.items() if value is not None}
+
+
+def four_items_of_body(body: dict[str, Any]) -> FourItems:
+    """The four items a member body states."""
+    born = str(body["Birthdate"])
+    return FourItems(
+        name=body["Name"],
+        birthdate=dt.date(int(born[:4]), int(born[4:6]), int(born[6:])),
+        sex=body["Sex1"],
+        address=body.get("Address"),
+        name_kana=body.get("NameKana"),
+    )
+
+
+KNOWN_BY_DEFAULT = 1000
+
+
+class TestResidents:
+    """The card issuer's resident register in a registry test (`ResidentRegister`): the real
+    match over the persons the test says the issuer knows. From the start it knows the
+    persons of `member_body(n)` for n < 1000 with the four items `member_body` gives them;
+    `know` adds or restates one (a test whose member differs from the defaults on purpose
+    says so first)."""
+
+    __test__ = False
+
+    def __init__(self) -> None:
+        items = four_items_of_body(member_body(0))
+        self._entries = {
+            person_reference(my_number(n), DEVELOPMENT_PSEUDONYM_KEY): items
+            for n in range(KNOWN_BY_DEFAULT)
+        }
+        self._register = InMemoryResidentRegister(self._entries)
+
+    def know(self, body: dict[str, Any]) -> None:
+        """The issuer knows the person of this member body with the items it states."""
+        ref = person_reference(body["MyNumber"], DEVELOPMENT_PSEUDONYM_KEY)
+        self._entries[ref] = four_items_of_body(body)
+        self._register = InMemoryResidentRegister(self._entries)
+
+    def forget(self, my_number_text: str) -> None:
+        """The issuer does not know this person."""
+        self._entries.pop(person_reference(my_number_text, DEVELOPMENT_PSEUDONYM_KEY), None)
+        self._register = InMemoryResidentRegister(self._entries)
+
+    def match(self, person_ref: str, claimed: FourItems) -> FourItemMatch:
+        """The register's match."""
+        return self._register.match(person_ref, claimed)
+
+    def match_many(self, claims: Any) -> list[FourItemMatch]:
+        """The register's match, set-wise."""
+        return self._register.match_many(claims)
+
+
+@pytest.fixture
+def resident_register() -> TestResidents:
+    """The issuer's resident register of this test."""
+    return TestResidents()
 
 
 def _postgres_database(base_url: str) -> Iterator[str]:
@@ -176,9 +240,11 @@ def network_token(sessions: sessionmaker[Session]) -> str:
 
 
 @pytest.fixture
-def client(engine: Engine, settings: Settings) -> Iterator[TestClient]:
-    """The HTTP API on the test database."""
-    with TestClient(create_app(settings, engine=engine)) as test_client:
+def client(
+    engine: Engine, settings: Settings, resident_register: TestResidents
+) -> Iterator[TestClient]:
+    """The HTTP API on the test database, matching against the test's `resident_register`."""
+    with TestClient(create_app(settings, engine=engine, register=resident_register)) as test_client:
         yield test_client
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.pool import NullPool
 from card_reader.core.jpki import JpkiSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import CardImage, load_image
-from card_reader.issuance.issuer import Issuer
+from card_reader.issuance.issuer import Issuer, four_items_of
 from card_reader.issuance.residents import Resident, load_residents
 from card_reader.transports.inprocess import InProcessConnection
 from insurer_registry import db as registry_db
@@ -48,6 +48,7 @@ from insurer_registry.members.codes import (
 )
 from insurer_registry.members.domain import LimitApplicationCertificate, MemberRecord
 from insurer_registry.members.service import record_loss, register_member
+from onshi_kernel.four_items import InMemoryResidentRegister
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from onshi_kernel.numbers import InsurerNumber, complete_insurer_number
 from qualification_server.api.app import create_app
@@ -441,13 +442,26 @@ def _record(resident: Resident, number: str, start: D, **extra: object) -> Membe
     return MemberRecord(**fields)  # type: ignore[arg-type]
 
 
+def resident_register_of(residents: dict[str, Resident]) -> InMemoryResidentRegister:
+    """The issuer's resident register of the fixture residents (what `register.json` of the
+    issuer holds), for registering them in the registry."""
+    return InMemoryResidentRegister(
+        {
+            person_reference(r.my_number, DEVELOPMENT_PSEUDONYM_KEY): four_items_of(r)
+            for r in residents.values()
+        }
+    )
+
+
 def seed_registry(url: str, residents: dict[str, Resident]) -> dict[str, int]:
-    """Two insurers and members in the situations the tests need."""
+    """Two insurers and members in the situations the tests need, each matched against the
+    issuer's register of the residents (all match)."""
     engine = registry_db.make_engine(url)
     registry_db.migrate(engine)
     sessions = registry_db.make_session_factory(engine)
     actor = Actor.operator("tests")
     ids: dict[str, int] = {}
+    register = resident_register_of(residents)
 
     def ref(label: str) -> str:
         return person_reference(residents[label].my_number, DEVELOPMENT_PSEUDONYM_KEY)
@@ -463,25 +477,30 @@ def seed_registry(url: str, residents: dict[str, Resident]) -> dict[str, int]:
         yamada = residents["yamada-taro"]
         ids["yamada"] = register_member(
             session=s, insurer=kyokai, person_ref=ref("yamada-taro"), actor=actor,
+            register=register, my_number_last4=residents["yamada-taro"].my_number[-4:],
             record=_record(yamada, "1001", D(2010, 4, 1), symbol="記号12", limit=limit,
                            insured_name=yamada.name),
         ).id  # fmt: skip
         for insurer, number in ((kyokai, "2001"), (kokuho, "2002")):
             ids[f"suzuki-{number}"] = register_member(
                 session=s, insurer=insurer, person_ref=ref("suzuki-hanako"), actor=actor,
+                register=register, my_number_last4=residents["suzuki-hanako"].my_number[-4:],
                 record=_record(residents["suzuki-hanako"], number, D(2020, 1, 1)),
             ).id  # fmt: skip
         ids["tanaka"] = register_member(
             session=s, insurer=kokuho, person_ref=ref("tanaka-ichiro"), actor=actor,
+            register=register, my_number_last4=residents["tanaka-ichiro"].my_number[-4:],
             record=_record(residents["tanaka-ichiro"], "3001", D(2005, 4, 1)),
         ).id  # fmt: skip
         ids["kobayashi-old"] = register_member(
             session=s, insurer=kokuho, person_ref=ref("kobayashi-ken"), actor=actor,
+            register=register, my_number_last4=residents["kobayashi-ken"].my_number[-4:],
             record=_record(residents["kobayashi-ken"], "4001", D(2000, 4, 1)),
         ).id  # fmt: skip
         for label, number in (("ito-mai", "5001"), ("sato-yui", "6001")):
             ids[label] = register_member(
                 session=s, insurer=kyokai, person_ref=ref(label), actor=actor,
+                register=register, my_number_last4=residents[label].my_number[-4:],
                 record=_record(residents[label], number, D(2020, 4, 1)),
             ).id  # fmt: skip
     with registry_db.transaction(sessions) as s:
@@ -496,6 +515,7 @@ def seed_registry(url: str, residents: dict[str, Resident]) -> dict[str, int]:
     with registry_db.transaction(sessions) as s:
         ids["kobayashi-new"] = register_member(
             session=s, insurer=kyokai, person_ref=ref("kobayashi-ken"), actor=actor,
+            register=register, my_number_last4=residents["kobayashi-ken"].my_number[-4:],
             record=_record(residents["kobayashi-ken"], "4002", D(2024, 10, 1)),
         ).id  # fmt: skip
     engine.dispose()
