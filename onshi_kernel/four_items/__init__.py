@@ -30,8 +30,9 @@ The rules (docs/linkage.md, "What counts as a match", has examples):
   written on one side only is ignored; written on both, it must be the same (東京都府中市 ≠
   広島県府中市). A building name or room written on one side only is ignored: one key is the
   other's start, the shorter ends in a digit (a house number was given) and the rest of the
-  longer starts with neither a digit nor "-" (1-2-2 = 1-2-2サンハイツ101, but 1-2-2 ≠ 1-2-20
-  ≠ 1-2, and a town alone is not the town with a number).
+  longer starts with neither a digit nor "-" nor a unit of the address (条 丁 番 町 村 区 市
+  郡 線 地 通 目 字): 1-2-2 = 1-2-2サンハイツ101, but 1-2-2 ≠ 1-2-20 ≠ 1-2, 北1 ≠ 北1条西2,
+  and a town alone is not the town with a number.
 - The person: unknown to the register, no item is compared; every item counts as differing.
 - `FourItemMatch.matched`: the person is known, no item is a mismatch, and name, birth date and
   sex each matched.

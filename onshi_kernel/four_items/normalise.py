@@ -54,6 +54,10 @@ _GO: Final = re.compile("(?<=[0-9])号(?:室|(?![0-9]))")
 # A dash that separates nothing from a number (1丁目 at the end, 1--2): dropped.
 _LOOSE_DASH: Final = re.compile("-+(?![0-9])")
 _ASCII_DIGITS: Final = "0123456789"
+# What cannot begin a building name after a house number: another number, a separator, or a
+# unit that continues the address (北1条, 3番町, 2線, 5丁) [chosen]. A building whose name
+# starts with one of these (市川ハイツ) is held for a person to look at, never linked wrongly.
+_NOT_A_BUILDING: Final = frozenset(_ASCII_DIGITS + "-条丁番町村区市郡線地通目字")
 
 PREFECTURES: Final = (  # the 47, as a leading prefecture is written
     "北海道",
@@ -175,7 +179,8 @@ def address_keys_match(a: AddressKey, b: AddressKey) -> bool:
     Prefectures are compared only when both sides wrote one. Then the rests are equal, or one
     is the other plus a building name or room: the shorter ends in a house number (a digit) and
     what follows it starts with neither a digit nor "-" (1-2-2 vs 1-2-2サンハイツ101, but not
-    1-2-2 vs 1-2-20 or 1-2-2-5, nor a town alone against the town and a number).
+    1-2-2 vs 1-2-20 or 1-2-2-5, nor a town alone against the town and a number), nor with a
+    unit of the address itself (北1 is not 北1条西2, 3 is not 3番町5).
     """
     (pref_a, rest_a), (pref_b, rest_b) = a, b
     if pref_a is not None and pref_b is not None and pref_a != pref_b:
@@ -186,4 +191,4 @@ def address_keys_match(a: AddressKey, b: AddressKey) -> bool:
     if not short or not long.startswith(short) or short[-1] not in _ASCII_DIGITS:
         return False
     following = long[len(short)]
-    return not (following in _ASCII_DIGITS or following == "-")
+    return following not in _NOT_A_BUILDING

@@ -209,6 +209,13 @@ ADDRESSES_THAT_MATCH = [
 ]
 
 ADDRESSES_THAT_DO_NOT_MATCH = [
+    (
+        "a number cut short is not a building (北1 vs 北1条西2)",
+        "北海道札幌市中央区北一条西二丁目",
+        "北海道札幌市中央区北1",
+    ),
+    ("a unit after the number is not a building (3 vs 3番町5)", "千代田区3番町5", "千代田区3"),
+    ("nor is a 丁 after the number", "京都府京都市中京区1丁", "京都府京都市中京区1"),
     ("another house number (2 vs 20)", "千代田区霞が関1-2-2", "千代田区霞が関1-2-20"),
     ("a house number missing", "千代田区霞が関1-2-2", "千代田区霞が関1-2"),
     ("another house number (20 vs 2)", "千代田区霞が関1-2-20", "千代田区霞が関1-2-2"),
