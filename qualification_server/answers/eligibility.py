@@ -31,7 +31,11 @@ from qualification_server.errors import CATALOGUE, Code, QualificationError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from insurer_registry.lookup.types import PersonQualifications, QualificationInfo
+    from insurer_registry.lookup.types import (
+        HeldQualification,
+        PersonQualifications,
+        QualificationInfo,
+    )
 
 # How long a viewing consent given at the desk lasts (unconfirmed in the real system).
 VIEWING_CONSENT_PERIOD = dt.timedelta(days=1)
@@ -196,6 +200,10 @@ def card_answer(
     if validity.value in ("1", "5"):
         shown = person.current(context.confirmation_date)
     else:
+        if person.held:
+            # Nothing valid to answer, and a qualification held back: say it is held, not
+            # that there is none (docs/linkage.md).
+            raise QualificationError(Code.QUALIFICATION_HELD, held_detail(person.held))
         shown = person.qualifications[:1]
     if not in_grace:
         return _answer(validity.value, shown, consents, context)
@@ -208,6 +216,15 @@ def card_answer(
         }
     )
     return answer.model_copy(update={"MessageBody": marked})
+
+
+def held_detail(held: Sequence[HeldQualification]) -> str:
+    """What a Q3004 names for IT: the insurers and the items that differ, never a value."""
+    return "; ".join(
+        f"insurer {h.insurer_number.digits}: "
+        + ("the issuer knows no such person" if not h.person_known else ", ".join(h.differing))
+        for h in held
+    )
 
 
 def insured_number_answer(

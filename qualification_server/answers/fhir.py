@@ -223,6 +223,8 @@ ISSUE_TYPE = {
     "Q2012": "expired",
     "Q2013": "duplicate",
     "Q2014": "security",
+    # held back by policy until the insurer corrects or confirms it (FHIR: "suppressed")
+    "Q3004": "suppressed",
     "Q4002": "throttled",
     "Q4003": "too-costly",
     "Q4005": "duplicate",

@@ -41,6 +41,7 @@ class Code(StrEnum):
     CARD_NOT_REGISTERED = "Q3001"
     PERSON_UNKNOWN = "Q3002"
     NO_QUALIFICATION = "Q3003"
+    QUALIFICATION_HELD = "Q3004"
     INSURED_NUMBER_NOT_MATCHED = "Q4001"
     TOO_MANY_LOOKUPS = "Q4002"
     BATCH_TOO_LARGE = "Q4003"
@@ -168,6 +169,15 @@ CATALOGUE: Mapping[Code, ErrorInfo] = catalogue(Code, {
     Code.NO_QUALIFICATION: ErrorInfo(
         404, "保険の資格情報が見つかりません。保険者にお問い合わせください。",
         "The insurer registry holds no qualification for this person.",
+    ),
+    Code.QUALIFICATION_HELD: ErrorInfo(
+        409, "資格情報を現在表示できません。保険者が登録内容（氏名・生年月日・性別・住所）を"
+        "確認しています。資格確認書または資格情報のお知らせで資格を確認してください。",
+        "The registry holds the person's qualification instead of answering it: the "
+        "insurer's registration did not match the card issuer's four items (name, birth "
+        "date, sex, address), or the issuer does not know the person, so it may be another "
+        "person's. Nothing of it is answered until the insurer corrects the registration or "
+        "two of its users confirm it; detail names the insurer and the items that differ.",
     ),
     Code.INSURED_NUMBER_NOT_MATCHED: ErrorInfo(
         404, "該当する資格がありません。保険者番号・記号・番号・枝番と生年月日をご確認ください。",

@@ -15,6 +15,7 @@ from qualification_server.answers.eligibility import (
     AnswerContext,
     answer_summary,
     confirmation_date,
+    held_detail,
     insured_number_answer,
 )
 from qualification_server.answers.reference_numbers import with_reference_numbers
@@ -69,13 +70,19 @@ def holders_named(
         branch=query.InsuredBranchNumber,
         birthdate=parse_yyyymmdd(query.Birthdate),
     )
+    holders = deps.source.holders_of(insured)
     matches = [
         (person, chosen)
-        for person in deps.source.holders_of(insured)
+        for person in holders
         # a person's newest qualification under the number (they come newest first)
         if (chosen := next((q for q in person.qualifications if insured.matches(q)), None))
     ]
     if not matches:
+        # The number is there but held back (its linkage to the person is in doubt): say so,
+        # rather than that no such number exists (docs/linkage.md).
+        held = [h for person in holders for h in person.held if h.insurer_number == insurer]
+        if held:
+            raise QualificationError(Code.QUALIFICATION_HELD, held_detail(held))
         raise QualificationError(Code.INSURED_NUMBER_NOT_MATCHED)
     return matches
 

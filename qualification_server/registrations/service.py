@@ -14,6 +14,7 @@ from typing import Any
 
 from onshi_kernel.japan_time import japan_date
 from qualification_server.access_log import log as access_log
+from qualification_server.answers.eligibility import held_detail
 from qualification_server.api.dependencies import Dependencies
 from qualification_server.cards.attempts import (
     consume_challenge,
@@ -85,6 +86,8 @@ def register(
         person = deps.source.qualifications_of(person_ref)
         current = person.current(japan_date(now))
         if not current:
+            if person.held:
+                raise QualificationError(Code.QUALIFICATION_HELD, held_detail(person.held))
             raise QualificationError(Code.NO_QUALIFICATION)
         with transaction(deps.sessions) as session:
             consume_challenge(session, challenge)
