@@ -362,7 +362,46 @@ class PortalRegistration(Strict):
     insurers: list[PortalInsurer]
 
 
+LinkageItem = Literal["Name", "Birthdate", "Sex1", "Address"]
+
+
+class PortalLinkage(Spec):
+    """One event of the linkage of the person's My Number by an insurer, as the person sees
+    it (issue 17): the registry's linkage history under its own element names. The outcome
+    of each item, never its value; the My Number by its last 4 digits only."""
+
+    At: UtcDateTime
+    InsurerNumber: str = Field(description="6 or 8 digits")
+    InsurerName: str
+    Event: Literal["linked", "rematched", "confirmed", "released", "unlinked"] = Field(
+        description="linked (registered), rematched (the four items or the My Number "
+        "corrected, matched again), confirmed (one of the insurer's users confirmed a held "
+        "linkage), released (the second one did: answered from now on), unlinked (corrected "
+        "to another person's My Number)"
+    )
+    State: Literal["matched", "held", "confirmed", "pending"] = Field(
+        description="the linkage after the event: matched and confirmed are answered, held "
+        "and pending (never matched) are not"
+    )
+    PersonKnownToIssuer: bool = Field(
+        description="false: the card issuer's register does not know the person, no item "
+        "was compared"
+    )
+    Outcomes: dict[LinkageItem, Literal["match", "mismatch", "not_given"]] = Field(
+        description="per item of the issuer's match; empty when none was compared"
+    )
+    MyNumberLast4: str | None = Field(
+        pattern=r"^[0-9]{4}$",
+        description="the last 4 digits of the My Number it was linked by; null when the "
+        "registry does not know them (and on an unlinked event, whose number is now "
+        "another person's)",
+    )
+
+
 class AccessHistory(Strict):
     entries: list[AccessEntry]
     # Added: the registration itself, None when the card's holder is not registered.
     registration: PortalRegistration | None = None
+    # Added (issue 17): who linked the person's My Number, oldest first. Named as the
+    # registry names its linkage history, whose entries these are.
+    Linkages: list[PortalLinkage] = Field(default=[])

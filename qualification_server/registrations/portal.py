@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from insurer_registry.lookup.types import LinkageEntry
 from onshi_kernel.japan_time import japan_date
 from qualification_server.access_log import log as access_log
 from qualification_server.api.dependencies import Dependencies
@@ -18,6 +19,7 @@ from qualification_server.contract.schemas import (
     AccessHistory,
     CardProof,
     PortalInsurer,
+    PortalLinkage,
     PortalRegistration,
 )
 from qualification_server.db import transaction
@@ -59,15 +61,35 @@ def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
                 )
             )
         registration = _registration(deps, session, person_ref, names)
+        linkages = [_linkage(entry) for entry in deps.source.linkage_history(person_ref)]
         asked = {"reference": "access-history", "certificate": certificate_summary(cert, None)}
         access_log.append(
             session,
             access_log.Entry(
                 now=now, clinic_code=None, person_ref=person_ref, method="portal",
-                request=asked, answer={"entries": len(entries)},
+                request=asked, answer={"entries": len(entries), "linkages": len(linkages)},
             ),
         )  # fmt: skip
-    return AccessHistory(entries=entries, registration=registration)
+    return AccessHistory(entries=entries, registration=registration, Linkages=linkages)
+
+
+def _linkage(entry: LinkageEntry) -> PortalLinkage:
+    """One linkage event as the person is shown it."""
+    # An unlinked event is stored after the qualification moved: the digits it carries are
+    # those of the number it was corrected to, another person's, which this person must not see.
+    last4 = None if entry.event == "unlinked" else entry.my_number_last4
+    return PortalLinkage.model_validate(
+        {
+            "At": entry.at,
+            "InsurerNumber": entry.insurer_number.digits,
+            "InsurerName": entry.insurer_name,
+            "Event": entry.event,
+            "State": entry.state,
+            "PersonKnownToIssuer": entry.person_known,
+            "Outcomes": dict(entry.outcomes),
+            "MyNumberLast4": last4,
+        }
+    )
 
 
 def _in_words(request: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
