@@ -1,6 +1,6 @@
 """`insurer-registry`: run the registry and administer it.
 
-    insurer-registry migrate                       bring the schema up to date
+    insurer-registry migrate                       bring the schema up to date, match pending
     insurer-registry serve [--host H --port P]     the HTTP API (migrates first)
     insurer-registry insurer add NUMBER NAME       register an insurer, print its credential
     insurer-registry insurer credential NUMBER     issue another credential [--revoke-others]
@@ -8,7 +8,8 @@
     insurer-registry network add LABEL             a credential for the qualification server
     insurer-registry import FILE [--partial]       bulk registration from CSV
 
-The database is `DATABASE_URL` (default a SQLite file under var/).
+The database is `DATABASE_URL` (default a SQLite file under var/); the card issuer's resident
+register, which every registration is matched against, `ONSHI_RESIDENT_REGISTER_FILES`.
 """
 
 from __future__ import annotations
@@ -18,17 +19,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 from tqdm import tqdm
 
 from insurer_registry.db import make_engine, make_session_factory, migrate, transaction
 from insurer_registry.errors import RegistryError
 from insurer_registry.importer.csv_source import ENCODINGS, ImportFileInvalid
 from insurer_registry.importer.rows import Rejection
-from insurer_registry.importer.service import ImportRejected, ImportReport, import_csv
+from insurer_registry.importer.service import HeldLine, ImportRejected, ImportReport, import_csv
 from insurer_registry.insurers import service as insurers
 from insurer_registry.insurers.credentials import CredentialKind
+from insurer_registry.linkage.service import match_pending
 from insurer_registry.members.audit import Actor
 from insurer_registry.settings import Settings
+from onshi_kernel.four_items import FileResidentRegister, ResidentRegisterError
 from onshi_kernel.logs import configure_logging
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 
@@ -57,12 +61,31 @@ def _insurer_number(text: str) -> InsurerNumber:
         raise _fail(str(error)) from None
 
 
+def _register(settings: Settings) -> FileResidentRegister:
+    """The card issuer's resident register of the settings."""
+    try:
+        return FileResidentRegister(settings.resident_register_files)
+    except ResidentRegisterError as error:
+        raise _fail(f"resident register: {error}") from None
+
+
+def _migrate_and_match(settings: Settings, engine: Engine) -> int:
+    """Bring the schema up to date, then match every linkage never matched (qualifications
+    stored before matching existed) against the issuer's register. Returns how many."""
+    migrate(engine)
+    register = _register(settings)
+    with transaction(make_session_factory(engine)) as session:
+        return match_pending(session=session, register=register, actor=Actor.operator("migrate"))
+
+
 @app.command("migrate")
 def migrate_command() -> None:
-    """Bring the database schema up to date."""
+    """Bring the database schema up to date, and match the linkages never matched against
+    the card issuer's resident register (rows stored before matching existed)."""
     settings = Settings()
-    migrate(make_engine(settings.database_url))
+    matched = _migrate_and_match(settings, make_engine(settings.database_url))
     typer.echo("schema is up to date")
+    typer.echo(f"matched {matched} pending linkage(s) against the issuer's register")
 
 
 @app.command()
@@ -78,7 +101,9 @@ def serve(
 
     settings = Settings()
     engine = make_engine(settings.database_url)
-    migrate(engine)
+    matched = _migrate_and_match(settings, engine)
+    if matched:
+        typer.echo(f"matched {matched} pending linkage(s) against the issuer's register", err=True)
     uvicorn.run(
         create_app(settings, engine=engine), host=host, port=port, http=BoundedHttpToolsProtocol
     )
@@ -163,9 +188,22 @@ def _print_report(report: ImportReport) -> None:
     verdict = "imported" if report.committed else "NOTHING imported"
     typer.echo(
         f"{verdict}: {report.rows} rows ({report.encoding}), {report.inserted} inserted, "
-        f"{report.updated} updated, {report.unchanged} unchanged, {report.rejected} rejected",
+        f"{report.updated} updated, {report.unchanged} unchanged, {report.rejected} rejected, "
+        f"{report.held} held",
         err=True,
     )
+    if report.held_truncated:
+        typer.echo(
+            f"(the first {len(report.held_lines)} held rows are listed; the insurer's report "
+            "of held linkages has them all)",
+            err=True,
+        )
+
+
+def held_text(held: HeldLine) -> str:
+    """One held row as the CLI reports it: line, why, and its qualification (no value)."""
+    where = f" (qualification {held.qualification_id})" if held.qualification_id else ""
+    return f"line {held.line}: held: {held.describe()}{where}"
 
 
 @app.command("import")
@@ -182,18 +220,24 @@ def import_command(
     ] = None,
     report: Annotated[
         Path | None,
-        typer.Option(help="write every rejected row here (TSV: line, reason) instead of stderr"),
+        typer.Option(
+            help="write every rejected row (TSV: line, reason) and every held row here "
+            "instead of stderr"
+        ),
     ] = None,
 ) -> None:
     """Import members from a CSV file (UTF-8 or Shift_JIS). All or nothing unless
-    --partial; every rejected row is reported with its line number. Exit 1 if rows were
-    rejected."""
+    --partial; every rejected row is reported with its line number. Every row is matched
+    against the card issuer's resident register: a row whose four items differ is imported
+    but held (not answered to clinics), and reported with its line and the items that
+    differ. Exit 1 if rows were rejected."""
     settings = Settings()
     engine = make_engine(settings.database_url)
     migrate(engine)
     sessions = make_session_factory(engine)
     if encoding is not None and encoding not in ENCODINGS:
         raise _fail(f"--encoding must be one of {', '.join(ENCODINGS)}")
+    register = _register(settings)
     sink = report.open("w", encoding="utf-8") if report else sys.stderr
 
     def on_rejection(rejection: Rejection) -> None:
@@ -221,12 +265,16 @@ def import_command(
                     source=source,
                     pseudonym_key=settings.pseudonym_bytes,
                     actor=Actor.operator("import"),
+                    register=register,
                     insurer=only,
                     partial=partial,
                     encoding=encoding,
                     on_rejection=on_rejection,
                     on_progress=on_progress,
+                    match_batch_rows=settings.import_batch_rows,
                 )
+            for held in result.held_lines:
+                print(held_text(held), file=sink)
         except ImportRejected as rejected:
             bar.close()
             _print_report(rejected.report)

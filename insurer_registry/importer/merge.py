@@ -9,6 +9,8 @@ Checks write (line, reason) into the rejects table:
 - a period that overlaps another of the same person at the same insurer, in the file or in
   the registry (a registry row restated by the file is judged by its new version).
 
+A row whose four items do not match the issuer's is not a rejection: it is inserted held.
+
 Periods are half-open: the loss date is the first day without the qualification.
 """
 
@@ -22,9 +24,10 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Date, Integer, bindparam, column, text
+from sqlalchemy import Connection, Date, Integer, String, bindparam, column, text
 
 from insurer_registry.importer.staging import REJECTS, STAGING, staging
+from insurer_registry.linkage.state import LinkageEventKind, LinkageState
 from insurer_registry.members.domain import FLAT_FIELDS
 from insurer_registry.models import UtcDateTime
 
@@ -192,9 +195,17 @@ def changed_rows(connection: Connection) -> Iterator[tuple[int, int, int, dict[s
         after = page[-1][0]
 
 
-def insert_new(connection: Connection, *, import_id: int, now: datetime) -> int:
-    """Insert the persons and qualifications the registry does not hold yet; returns how
-    many qualifications."""
+def insert_new(
+    connection: Connection,
+    *,
+    import_id: int,
+    now: datetime,
+    actor: str,
+    request_id: str | None,
+) -> int:
+    """Insert the persons and qualifications the registry does not hold yet, each with the
+    linkage its staged match gave it, and one `linked` linkage event per new qualification;
+    returns how many qualifications."""
     stamp = bindparam("now", now, type_=UtcDateTime)
     connection.execute(
         text(
@@ -211,10 +222,59 @@ def insert_new(connection: Connection, *, import_id: int, now: datetime) -> int:
     result = connection.execute(
         text(
             f"INSERT INTO qualifications (insurer_id, person_id, {columns}, version, import_id, "
-            f"created_at, updated_at) "
-            f"SELECT s.insurer_id, p.id, {staged}, 1, :import_id, :now, :now "
+            f"created_at, updated_at, linkage, linkage_outcomes, linkage_checked_at, "
+            f"my_number_last4) "
+            f"SELECT s.insurer_id, p.id, {staged}, 1, :import_id, :now, :now, "
+            f"s.linkage, s.linkage_outcomes, :now, s.my_number_last4 "
             f"FROM {STAGING} s JOIN persons p ON p.person_ref = s.person_ref "
             f"WHERE NOT EXISTS (SELECT 1 FROM qualifications q WHERE {_key('q', 's')})"
         ).bindparams(stamp, import_id=import_id)
     )
-    return int(getattr(result, "rowcount", 0))
+    inserted = int(getattr(result, "rowcount", 0))
+    log.debug("import: qualifications inserted")
+    if inserted:
+        # The qualifications of this import are exactly the ones just inserted: a changed
+        # row keeps the import that first brought it.
+        connection.execute(
+            text(
+                f"INSERT INTO linkage_events (at, qualification_id, person_id, insurer_id, "
+                f"event, state, outcomes, my_number_last4, actor, request_id, import_id) "
+                f"SELECT :now, q.id, q.person_id, q.insurer_id, :event, q.linkage, "
+                f"q.linkage_outcomes, q.my_number_last4, :actor, :request_id, :import_id "
+                f"FROM {STAGING} s JOIN qualifications q ON {_key('q', 's')} "
+                f"WHERE q.import_id = :import_id ORDER BY q.id"
+            ).bindparams(
+                stamp,
+                bindparam("request_id", request_id, type_=String),
+                import_id=import_id,
+                event=LinkageEventKind.LINKED.value,
+                actor=actor,
+            )
+        )
+        log.debug("import: linkage events inserted")
+    return inserted
+
+
+def held_new(
+    connection: Connection, *, import_id: int, limit: int
+) -> tuple[int, list[tuple[int, int, str | None]]]:
+    """How many of the qualifications this import inserted are held, and the first `limit`
+    by line: (line, qualification id, stored outcomes)."""
+    joined = (
+        f"FROM {STAGING} s JOIN qualifications q ON {_key('q', 's')} "
+        f"WHERE q.import_id = :import_id AND q.linkage = :held"
+    )
+    held = LinkageState.HELD.value
+    total = int(
+        connection.execute(
+            text(f"SELECT COUNT(*) {joined}").bindparams(import_id=import_id, held=held)
+        ).scalar_one()
+    )
+    if not total:
+        return 0, []
+    rows = connection.execute(
+        text(f"SELECT s.line, q.id, q.linkage_outcomes {joined} ORDER BY s.line LIMIT {limit:d}")
+        .bindparams(import_id=import_id, held=held)
+        .columns(column("line", Integer), column("id", Integer), column("outcomes", String))
+    ).all()
+    return total, [(line, id_, outcomes) for line, id_, outcomes in rows]

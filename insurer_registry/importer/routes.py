@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from insurer_registry.api.deps import (
     IdempotencyKeyDep,
     InsurerCallerDep,
+    RegisterDep,
     SessionsDep,
     SettingsDep,
     caller_insurer,
@@ -61,12 +62,15 @@ async def import_members(
     key: IdempotencyKeyDep,
     sessions: SessionsDep,
     settings: SettingsDep,
+    register: RegisterDep,
     partial: Annotated[
         bool, Query(description="import the good rows even if some are rejected")
     ] = False,
 ) -> Response:
     """Import the calling insurer's members; rows of other insurers are rejected. All or
-    nothing unless `partial=true`. Re-sending the same file changes nothing."""
+    nothing unless `partial=true`. Re-sending the same file changes nothing. Every row is
+    matched against the card issuer's four items: one that does not match is imported but
+    held (listed in `HeldLines`, not answered to clinics)."""
     insurer = caller_insurer(caller)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
@@ -89,8 +93,10 @@ async def import_members(
                 source=body,  # type: ignore[arg-type]
                 pseudonym_key=settings.pseudonym_bytes,
                 actor=caller.actor(key),
+                register=register,
                 insurer=insurer,
                 partial=partial,
+                match_batch_rows=settings.import_batch_rows,
             )
             public = ImportReportPublic.of(report)
             return StoredAnswer(201, public.model_dump_json(by_alias=True))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from insurer_registry.importer.csv_source import Header, RawRow
+from insurer_registry.linkage.state import last_four
 from insurer_registry.members.domain import (
     ELEMENT_NAMES,
     FLAT_FIELDS,
@@ -38,8 +39,10 @@ def _kind(attribute: str) -> str:
     }.get(attribute, _TEXT)
 
 
-# A staged row: (line, insurer_id, person_ref, *the flat columns in FLAT_FIELDS order).
+# A parsed row: (line, insurer_id, person_ref, my_number_last4, *the flat columns in
+# FLAT_FIELDS order). The staging adds the linkage the batch's match gave it.
 StagedRow = tuple[Any, ...]
+PARSED_PREFIX = 4  # the columns before the flat ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,4 +149,6 @@ class RowParser:
         staged = [fields.get(name) for name in FLAT_FIELDS]
         if record.symbol is None:
             staged[0] = NO_SYMBOL
-        return (row.line, insurer_id, person_ref, *staged)
+        # The last 4 digits are all that is kept of the My Number in the clear: what the
+        # person is shown of the number their insured number was linked by.
+        return (row.line, insurer_id, person_ref, last_four(my_number), *staged)

@@ -1,8 +1,9 @@
 """The staging table of an import, and the two ways rows get into it.
 
 The staging table lives for one transaction (a temporary table): every valid row of the
-file with its line number, shaped like `qualifications` but keyed by `person_ref`. On
-PostgreSQL rows are streamed in with COPY; elsewhere with batched INSERTs.
+file with its line number, shaped like `qualifications` but keyed by `person_ref`, with the
+last 4 digits of its My Number and the linkage its batch's match against the issuer gave it.
+On PostgreSQL rows are streamed in with COPY; elsewhere with batched INSERTs.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ staging = Table(
     Column("line", Integer, nullable=False),
     Column("insurer_id", Integer, nullable=False),
     Column("person_ref", String(64), nullable=False),
+    Column("my_number_last4", String(4), nullable=False),
     *(Column(name, Qualification.__table__.c[name].type) for name in FLAT_FIELDS),
+    Column("linkage", String(10), nullable=False),
+    Column("linkage_outcomes", String(120), nullable=False),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
@@ -38,7 +42,15 @@ rejects = Table(
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
-STAGING_COLUMNS: tuple[str, ...] = ("line", "insurer_id", "person_ref", *FLAT_FIELDS)
+STAGING_COLUMNS: tuple[str, ...] = (
+    "line",
+    "insurer_id",
+    "person_ref",
+    "my_number_last4",
+    *FLAT_FIELDS,
+    "linkage",
+    "linkage_outcomes",
+)
 
 
 def create_tables(connection: Connection) -> None:
@@ -91,7 +103,7 @@ class StagingWriter:
             self._copy = self._copy_context.__enter__()
 
     def write(self, row: StagedRow) -> None:
-        """Add one row."""
+        """Add one row: a parsed row followed by its linkage state and outcomes."""
         if self._copy is not None:
             self._copy.write_row(row)
             return

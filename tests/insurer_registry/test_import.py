@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,15 @@ from insurer_registry.members.audit import Actor
 from insurer_registry.models import ChangeLogEntry, Import, Person, Qualification
 from insurer_registry.models import SpecificDiseaseCertificate as CertificateRow
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
+from onshi_kernel.four_items import register_document
 from tests.support.registry import (
     INSURER_A,
     INSURER_B,
+    KNOWN_BY_DEFAULT,
     RegisteredInsurer,
+    TestResidents,
     Writer,
+    four_items_of_body,
     member_body,
     my_number,
 )
@@ -92,18 +97,31 @@ def run_import(
     *,
     insurer: InsurerInfo | None = None,
     partial: bool = False,
+    register: Any = None,
     **kw: Any,
 ) -> ImportReport:
+    """Import `data` as the operator, matched against `register` (by default the test
+    residents: the persons of `row(n)` for n < 1000)."""
     with transaction(sessions) as session:
         return import_csv(
             session=session,
             source=io.BytesIO(data),
             pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY,
             actor=Actor.operator("test"),
+            register=register if register is not None else TestResidents(),
             insurer=insurer,
             partial=partial,
             **kw,
         )
+
+
+def write_register(path: Path, numbers: range = range(KNOWN_BY_DEFAULT)) -> Path:
+    """A resident register file knowing the persons of `row(n)` for n in `numbers` with the
+    four items `row` gives them (the command line reads the register from files)."""
+    items = four_items_of_body(member_body(0))
+    entries = {person_reference(my_number(n), DEVELOPMENT_PSEUDONYM_KEY): items for n in numbers}
+    path.write_text(json.dumps(register_document(entries), ensure_ascii=False), encoding="utf-8")
+    return path
 
 
 def rejected(sessions: sessionmaker[Session], data: bytes, **kw: Any) -> ImportReport:
@@ -410,9 +428,11 @@ def test_api_and_member_registrations_meet_in_one_registry(
 
 
 @pytest.fixture
-def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.delenv("ONSHI_PSEUDONYM_KEY", raising=False)
+    register = write_register(tmp_path / "register.json")
+    monkeypatch.setenv("ONSHI_RESIDENT_REGISTER_FILES", json.dumps([str(register)]))
     return CliRunner()
 
 
