@@ -31,7 +31,7 @@ from insurer_registry.importer.service import ImportRejected, ImportReport, impo
 from insurer_registry.members.audit import Actor
 from insurer_registry.models import Qualification, table_names
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
-from tests.support.registry import INSURER_A, RegisteredInsurer, my_number
+from tests.support.registry import INSURER_A, RegisteredInsurer, TestResidents, my_number
 
 from .mutations import mutated
 from .outcomes import attempt
@@ -151,6 +151,7 @@ def run_import(sessions: sessionmaker[Session], data: bytes) -> ImportReport:
             source=io.BytesIO(data),
             pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY,
             actor=Actor.operator("fuzz"),
+            register=TestResidents(),
         )
 
 

@@ -24,8 +24,8 @@ from insurer_registry.insurers.service import InsurerInfo
 from insurer_registry.members.audit import Actor
 from insurer_registry.models import ChangeLogEntry, Import, Person, Qualification
 from insurer_registry.models import SpecificDiseaseCertificate as CertificateRow
-from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from onshi_kernel.four_items import register_document
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
 from tests.support.registry import (
     INSURER_A,
     INSURER_B,

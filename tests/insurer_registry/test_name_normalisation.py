@@ -32,7 +32,14 @@ from insurer_registry.members.names import (
 )
 from insurer_registry.models import ChangeLogEntry, Qualification
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
-from tests.support.registry import INSURER_A, RegisteredInsurer, Writer, member_body, my_number
+from tests.support.registry import (
+    INSURER_A,
+    RegisteredInsurer,
+    TestResidents,
+    Writer,
+    member_body,
+    my_number,
+)
 
 # --- the rules, as vectors ---------------------------------------------------------------
 
@@ -264,7 +271,7 @@ def run_import(sessions: sessionmaker[Session], data: bytes) -> ImportReport:
     with transaction(sessions) as session:
         return import_csv(
             session=session, source=io.BytesIO(data), pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY,
-            actor=Actor.operator("test"),
+            actor=Actor.operator("test"), register=TestResidents(),
         )  # fmt: skip
 
 
