@@ -8,14 +8,18 @@ How the test knows the import is where it wants to kill it, from outside the pro
   /proc/<pid>/fdinfo) and, on PostgreSQL, its COPY into the staging table has taken rows
   (`pg_stat_progress_copy`);
 - merging: the whole file is read and the registry's tables are being written: on
-  PostgreSQL the session runs `INSERT INTO persons|qualifications`; on SQLite uncommitted
-  pages of them are spilling into the write-ahead log (it grows past 1 MiB).
+  PostgreSQL the session runs `INSERT INTO persons|qualifications|linkage_events`; on SQLite
+  uncommitted pages of them are spilling into the write-ahead log (it grows past 1 MiB).
+
+Every row is matched against the issuer's resident register (a file the test writes, which
+knows every member with the file's items): a killed import leaves no linkage event either.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -35,7 +39,15 @@ from insurer_registry.importer.service import import_csv
 from insurer_registry.importer.staging import REJECTS, STAGING
 from insurer_registry.members.audit import Actor
 from insurer_registry.settings import Settings
-from tests.support.registry import INSURER_A, RegisteredInsurer, my_number
+from onshi_kernel.four_items import FileResidentRegister, register_document
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, person_reference
+from tests.support.registry import (
+    INSURER_A,
+    RegisteredInsurer,
+    four_items_of_body,
+    member_body,
+    my_number,
+)
 
 pytestmark = pytest.mark.db
 
@@ -63,6 +75,16 @@ def member(n: int, kana: str = "ヤマダ　タロウ") -> list[str]:
             "1", "19800401", "20200401", "030"]  # fmt: skip
 
 
+def write_register(path: Path, count: int) -> Path:
+    """The issuer's register file, knowing members 0..count-1 with `member`'s items."""
+    items = four_items_of_body(member_body(0))
+    entries = {
+        person_reference(my_number(n), DEVELOPMENT_PSEUDONYM_KEY): items for n in range(count)
+    }
+    path.write_text(json.dumps(register_document(entries), ensure_ascii=False), encoding="utf-8")
+    return path
+
+
 def write_csv(path: Path, rows: list[list[str]]) -> Path:
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
@@ -83,11 +105,20 @@ class Snapshot:
         with engine.connect() as connection:
             counts = {
                 table: int(connection.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
-                for table in ("persons", "qualifications", "imports", "change_log")
+                for table in (
+                    "persons",
+                    "qualifications",
+                    "imports",
+                    "change_log",
+                    "linkage_events",
+                )
             }
             digest = hashlib.sha256()
             rows = connection.execute(
-                text("SELECT id, version, name_kana, import_id FROM qualifications ORDER BY id")
+                text(
+                    "SELECT id, version, name_kana, import_id, linkage FROM qualifications "
+                    "ORDER BY id"
+                )
             )
             for row in rows:
                 digest.update(repr(tuple(row)).encode())
@@ -97,11 +128,17 @@ class Snapshot:
 class Import:
     """`insurer-registry import FILE` running as its own process."""
 
-    def __init__(self, database_url: str, path: Path, log: Path, *options: str) -> None:
+    def __init__(
+        self, database_url: str, register: Path, path: Path, log: Path, *options: str
+    ) -> None:
         url = make_url(database_url)
         if url.get_backend_name() == "postgresql":
             url = url.update_query_dict({"application_name": APPLICATION})
-        env = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False)}
+        env = {
+            **os.environ,
+            "DATABASE_URL": url.render_as_string(hide_password=False),
+            "ONSHI_RESIDENT_REGISTER_FILES": json.dumps([str(register)]),
+        }
         self.path = path
         self.size = path.stat().st_size
         self.log = log
@@ -138,21 +175,24 @@ class Import:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
-def import_known(sessions: sessionmaker[Session], settings: Settings, path: Path) -> None:
-    """Import `path` in this process, as the command would (its actor, the registry's key):
-    the members known before the big file, without starting a process for them."""
+def import_known(
+    sessions: sessionmaker[Session], settings: Settings, register: Path, path: Path
+) -> None:
+    """Import `path` in this process, as the command would (its actor, the registry's key,
+    the register file): the members known before the big file, without starting a process."""
     with path.open("rb") as source, transaction(sessions) as session:
         report = import_csv(
             session=session,
             source=source,
             pseudonym_key=settings.pseudonym_bytes,
             actor=Actor.operator("import"),
+            register=FileResidentRegister([register]),
         )
     assert (report.committed, report.rejected) == (True, 0)
 
 
-def run_to_end(database_url: str, path: Path, log: Path) -> str:
-    started = Import(database_url, path, log)
+def run_to_end(database_url: str, register: Path, path: Path, log: Path) -> str:
+    started = Import(database_url, register, path, log)
     assert started.wait() == 0, started.output()
     return started.output()
 
@@ -211,7 +251,8 @@ def merging_evidence(engine: Engine, job: Import) -> str | None:
             text(
                 "SELECT query FROM pg_stat_activity WHERE application_name = :app "
                 "AND state = 'active' AND (query LIKE 'INSERT INTO persons%' "
-                "OR query LIKE 'INSERT INTO qualifications%')"
+                "OR query LIKE 'INSERT INTO qualifications%' "
+                "OR query LIKE 'INSERT INTO linkage_events%')"
             ),
             {"app": APPLICATION},
         ).scalar()
@@ -281,8 +322,9 @@ def test_an_import_killed_part_way_leaves_nothing_and_completes_when_run_again(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    register = write_register(tmp_path / "register.json", KNOWN + NEW)
     known = write_csv(tmp_path / "known.csv", [member(n) for n in range(KNOWN)])
-    import_known(sessions, settings, known)
+    import_known(sessions, settings, register, known)
     before = Snapshot.of(engine)
     assert before.counts["qualifications"] == KNOWN
 
@@ -293,7 +335,7 @@ def test_an_import_killed_part_way_leaves_nothing_and_completes_when_run_again(
     empty_the_wal(engine)
     # The encoding given, the file is read once, by the staging itself: a kill part way
     # through the reading is a kill while rows are staged (detection would read it first).
-    killed = Import(database_url, big, tmp_path / "killed.log", "--encoding", "utf-8")
+    killed = Import(database_url, register, big, tmp_path / "killed.log", "--encoding", "utf-8")
     evidence = kill_when(phase, engine, killed)
     assert Snapshot.of(engine) == before, "a reader saw part of the killed import"
     orphan_s = wait_for_orphaned_session(engine)
@@ -301,11 +343,11 @@ def test_an_import_killed_part_way_leaves_nothing_and_completes_when_run_again(
     assert not staging_tables_left(engine)
 
     started = time.monotonic()
-    report = run_to_end(database_url, big, tmp_path / "again.log")
+    report = run_to_end(database_url, register, big, tmp_path / "again.log")
     rerun_s = time.monotonic() - started
     assert (
         f"imported: {KNOWN + NEW} rows (utf-8), {NEW} inserted, {CHANGED} updated, "
-        f"{KNOWN - CHANGED} unchanged, 0 rejected"
+        f"{KNOWN - CHANGED} unchanged, 0 rejected, {CHANGED} held"
     ) in report
     after = Snapshot.of(engine)
     assert after.counts == {
@@ -313,12 +355,18 @@ def test_an_import_killed_part_way_leaves_nothing_and_completes_when_run_again(
         "qualifications": KNOWN + NEW,
         "imports": before.counts["imports"] + 1,
         "change_log": before.counts["change_log"] + CHANGED,
+        # One 'linked' per new qualification, one 'rematched' per corrected reading.
+        "linkage_events": before.counts["linkage_events"] + NEW + CHANGED,
     }
     with engine.connect() as connection:
         corrected = connection.execute(
             text("SELECT COUNT(*) FROM qualifications WHERE name_kana = 'ﾔﾏﾀﾞ ﾀﾛｰ'")
         ).scalar_one()
-    assert corrected == CHANGED
+        # The corrected reading (タロー, not the issuer's タロウ) no longer matches: held.
+        held = connection.execute(
+            text("SELECT COUNT(*) FROM qualifications WHERE linkage = 'held'")
+        ).scalar_one()
+    assert (corrected, held) == (CHANGED, CHANGED)
     orphan = f"; its session ended {orphan_s:.1f} s later" if orphan_s else ""
     with capsys.disabled():  # the timings, for the record
         print(f"\n[{engine.dialect.name} {phase}] {evidence}{orphan}; re-run {rerun_s:.1f} s")
