@@ -22,6 +22,7 @@ from tests.support.registry import (
     INSURER_A,
     INSURER_B,
     RegisteredInsurer,
+    TestResidents,
     Writer,
     member_body,
     my_number,
@@ -147,9 +148,9 @@ def test_lookup_by_insured_number_finds_the_holder_and_their_history(
     assert [q.qualification_id for q in found.qualifications] == [new_id, old_id]
 
 
-def family(writer: Writer, insurer: RegisteredInsurer) -> None:
+def family(writer: Writer, insurer: RegisteredInsurer, residents: TestResidents) -> None:
     """Card number 1001 of insurer A: the insured (00, born 1980) and twins (01 and 02,
-    born 2015-05-05)."""
+    born 2015-05-05), each known to the issuer as registered."""
     for n, branch, birth in ((1, "00", "19800401"), (2, "01", "20150505"), (3, "02", "20150505")):
         body = member_body(
             n,
@@ -158,22 +159,29 @@ def family(writer: Writer, insurer: RegisteredInsurer) -> None:
             Birthdate=birth,
             PersonalFamilyClassification="1" if branch == "00" else "2",
         )
+        residents.know(body)
         assert writer.post("/v1/members", insurer, body).status_code == 201
 
 
 def test_without_a_branch_the_birth_date_picks_the_holder(
-    source: QualificationSource, writer: Writer, insurer_a: RegisteredInsurer
+    source: QualificationSource,
+    writer: Writer,
+    insurer_a: RegisteredInsurer,
+    resident_register: TestResidents,
 ) -> None:
-    family(writer, insurer_a)
+    family(writer, insurer_a, resident_register)
     (found,) = source.holders_of(insured())
     assert found.person_ref == PERSON
     assert [q.record.branch for q in found.qualifications] == ["00"]
 
 
 def test_without_a_branch_holders_sharing_the_birth_date_all_match_in_branch_order(
-    source: QualificationSource, writer: Writer, insurer_a: RegisteredInsurer
+    source: QualificationSource,
+    writer: Writer,
+    insurer_a: RegisteredInsurer,
+    resident_register: TestResidents,
 ) -> None:
-    family(writer, insurer_a)
+    family(writer, insurer_a, resident_register)
     twins = source.holders_of(insured(birthdate=date(2015, 5, 5)))
     assert [p.qualifications[0].record.branch for p in twins] == ["01", "02"]
     assert [p.person_ref for p in twins] == [
@@ -200,8 +208,9 @@ def test_a_number_nobody_born_then_holds_finds_nobody(
     insurer_a: RegisteredInsurer,
     insurer_b: RegisteredInsurer,
     asked: InsuredNumber,
+    resident_register: TestResidents,
 ) -> None:
-    family(writer, insurer_a)
+    family(writer, insurer_a, resident_register)
     assert source.holders_of(asked) == ()
 
 
@@ -266,3 +275,32 @@ def test_history_of_an_imported_qualification_starts_with_its_import(
         ("correct", None),
     ]
     assert changes[0]["RequestId"] == "imp"
+
+
+def test_a_held_qualification_comes_as_held_without_its_data_and_the_history_with_it(
+    source: QualificationSource, writer: Writer, insurer_a: RegisteredInsurer
+) -> None:
+    body = member_body(1, Name="佐藤　花子", Birthdate="19800402")
+    created = writer.post("/v1/members", insurer_a, body).json()
+    found = source.qualifications_of(PERSON)
+    assert found.qualifications == ()
+    (held,) = found.held
+    assert (held.qualification_id, held.insurer_number.digits) == (
+        created["QualificationId"],
+        INSURER_A,
+    )
+    assert (held.differing, held.person_known) == (("Name", "Birthdate"), True)
+    assert held.held_since is not None and held.held_since.tzinfo is not None
+    (entry,) = source.linkage_history(PERSON)
+    assert (entry.event, entry.state, entry.insurer_name) == (
+        "linked",
+        "held",
+        "東京都ＡＡ健康保険組合",
+    )
+    assert dict(entry.outcomes) == {
+        "Name": "mismatch",
+        "Birthdate": "mismatch",
+        "Sex1": "match",
+        "Address": "not_given",
+    }
+    assert entry.my_number_last4 == my_number(1)[-4:]
