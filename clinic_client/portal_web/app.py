@@ -1,6 +1,7 @@
 """The portal page's app (the マイナポータル stand-in), on the person's own PC with their
-card reader: マイナンバーカードでログイン, the registration and who looked at their data,
-利用登録 and its withdrawal.
+card reader: マイナンバーカードでログイン, the registration, which insurers linked the My
+Number and how the issuer's match came out, who looked at their data, 利用登録 and its
+withdrawal.
 
 The PIN comes from the page to this app and goes to the card only (never to the server,
 never into a log); the app keeps nothing between requests: every action is proved with the
@@ -35,7 +36,7 @@ from clinic_client.api import QualificationClient, ServerError, ServerRefused, S
 from clinic_client.local_page import guard_page
 from clinic_client.portal_web import card
 from clinic_client.portal_web.card import PortalReader
-from clinic_client.portal_web.words import history_rows, registration_view
+from clinic_client.portal_web.words import history_rows, linkage_rows, registration_view
 from clinic_client.reader import ReaderState
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,7 @@ def create_portal_app(
                 },
                 "registration": registration_view(history),
                 "history": history_rows(history),
+                "linkages": linkage_rows(history),
             }
         )
 

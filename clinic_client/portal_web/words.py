@@ -1,4 +1,6 @@
-"""The portal's view in words: Japan time, 和暦 with 西暦, who looked, how, what was answered.
+"""The portal's view in words: Japan time, 和暦 with 西暦, who looked, how, what was answered;
+which insurer linked the person's My Number and how the issuer's match of the four items came
+out (issue 17), by item, never by value.
 
 Made here, not in the page, so that every screen says the same and a test can read it."""
 
@@ -8,7 +10,12 @@ import datetime as dt
 from typing import Any
 
 from onshi_kernel.japan_time import JST, era_of
-from qualification_server.contract.schemas import AccessEntry, AccessHistory
+from qualification_server.contract.schemas import (
+    AccessEntry,
+    AccessHistory,
+    LinkageItem,
+    PortalLinkage,
+)
 
 HOW = {
     "pin": "マイナンバーカード（暗証番号）",
@@ -42,6 +49,31 @@ DONE = {
     "unregistration": "利用登録を解除しました",
     "portal": "閲覧しました",
 }
+
+# The four items in the order a 住民票 lists them, under the registry's element names.
+ITEMS: dict[LinkageItem, str] = {
+    "Name": "氏名",
+    "Birthdate": "生年月日",
+    "Sex1": "性別",
+    "Address": "住所",
+}
+LINKAGE_EVENTS = {
+    "linked": "登録されました。",
+    "rematched": "登録内容が訂正されました。",
+    "confirmed": "保険者の担当者1名が確認しました（2名の確認で保留が解除されます）。",
+    "released": "保険者の担当者2名が確認し保留を解除しました。",
+    "unlinked": "別の方の番号として訂正され、あなたとの紐付けが解除されました。",
+}
+MATCHED = "登録内容が住民票の情報と一致しました。"
+HELD = "一致しなかったため保留中です（保険者が確認中）。"
+HELD_BEFORE = "一致しなかったため保留されました（その後の記録をご覧ください）。"
+UNKNOWN_HELD = "住民票の情報と照合できなかったため保留中です（保険者が確認中）。"
+UNKNOWN_HELD_BEFORE = (
+    "住民票の情報と照合できなかったため保留されました（その後の記録をご覧ください）。"
+)
+PENDING = "住民票の情報との照合はまだ行われていません（保険者が確認中）。"
+UNCHECKED = "照合できませんでした（住民票の情報にありません）"
+MY_NUMBER_UNKNOWN = "マイナンバー下4桁 記録なし"
 
 
 def wareki(day: dt.date) -> str:
@@ -119,3 +151,76 @@ def registration_view(history: AccessHistory) -> dict[str, Any] | None:
             {"name": i.insurer_name, "number": i.insurer_number} for i in registration.insurers
         ],
     }
+
+
+def my_number_words(last4: str | None) -> str:
+    """`マイナンバー下4桁 ****1234`: never more of the number than its last 4 digits."""
+    return f"マイナンバー下4桁 ****{last4}" if last4 else MY_NUMBER_UNKNOWN
+
+
+def differing_words(linkage: PortalLinkage) -> str | None:
+    """The items the issuer's match found different (氏名・住所), None when none did; which
+    ones only, never a value."""
+    if linkage.Event not in ("linked", "rematched"):
+        return None  # only a match says how the items came out; the others repeat it
+    if not linkage.PersonKnownToIssuer:
+        return UNCHECKED
+    differing = [ITEMS[item] for item in ITEMS if linkage.Outcomes.get(item) == "mismatch"]
+    return "・".join(differing) or None
+
+
+def linkage_what(linkage: PortalLinkage, *, still_held: bool) -> str:
+    """What happened, in plain words: the event, then how the match left the linkage.
+    `still_held`: no later event of the insurer changed it (a hold said in the present)."""
+    said = LINKAGE_EVENTS.get(linkage.Event, "")
+    if linkage.Event not in ("linked", "rematched"):
+        return said
+    if linkage.State == "matched":
+        return said + MATCHED
+    if linkage.State == "pending":
+        return said + PENDING
+    if linkage.State == "held":
+        if linkage.PersonKnownToIssuer:
+            return said + (HELD if still_held else HELD_BEFORE)
+        return said + (UNKNOWN_HELD if still_held else UNKNOWN_HELD_BEFORE)
+    return said
+
+
+def held_advice(insurer_name: str) -> str:
+    """What the person can do while a linkage is held."""
+    return (
+        f"心当たりがない場合や内容を確かめたい場合は、{insurer_name}にお問い合わせください。"
+        "保留中は、この保険の資格をマイナンバーカードで確認できません。確認が済むまでは、"
+        f"{insurer_name}が交付する資格確認書で医療機関・薬局を受診できます。"
+    )
+
+
+def linkage_rows(history: AccessHistory) -> list[dict[str, Any]]:
+    """Each linkage event, newest first, in words; a hold that still stands says what the
+    person can do."""
+    latest: dict[str, PortalLinkage] = {}
+    for linkage in history.Linkages:  # oldest first: the last one per insurer stands
+        latest[linkage.InsurerNumber] = linkage
+    rows = []
+    for linkage in reversed(history.Linkages):
+        # An unlinked event's state is the number's with its new holder: not this person's.
+        still_held = (
+            latest[linkage.InsurerNumber] is linkage
+            and linkage.Event != "unlinked"
+            and linkage.State in ("held", "pending")
+        )
+        rows.append(
+            {
+                "when": japan_time_text(linkage.At),
+                "when_iso": linkage.At.astimezone(JST).isoformat(timespec="seconds"),
+                "insurer": f"{linkage.InsurerName}（保険者番号 {linkage.InsurerNumber}）",
+                "what": linkage_what(linkage, still_held=still_held),
+                "differing": differing_words(linkage),
+                "my_number": my_number_words(linkage.MyNumberLast4)
+                if linkage.Event != "unlinked"
+                else None,
+                "held": still_held,
+                "advice": held_advice(linkage.InsurerName) if still_held else None,
+            }
+        )
+    return rows

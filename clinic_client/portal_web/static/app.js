@@ -119,7 +119,31 @@ function renderHome(view) {
     return tr;
   }));
   $("history-empty").hidden = view.history.length > 0;
+  renderLinkages(view.linkages || []);
   show("home");
+}
+
+function renderLinkages(linkages) {
+  const rows = [];
+  for (const row of linkages) {
+    const tr = document.createElement("tr");
+    if (row.held) tr.className = "held";
+    const when = row.when.replace(/ (?=[^ ]*$)/, "\n");
+    for (const v of [when, row.insurer, row.what, row.differing || "—", row.my_number || "—"]) {
+      tr.appendChild(text(document.createElement("td"), v));
+    }
+    rows.push(tr);
+    if (row.advice) {
+      const advice = document.createElement("tr");
+      advice.className = "advice";
+      const td = text(document.createElement("td"), row.advice);
+      td.colSpan = 5;
+      advice.appendChild(td);
+      rows.push(advice);
+    }
+  }
+  document.querySelector("#linkages tbody").replaceChildren(...rows);
+  $("linkages-empty").hidden = linkages.length > 0;
 }
 
 async function submit(which) {
