@@ -62,6 +62,16 @@ class Settings(OnshiSettings):
             raise ValueError(
                 self.development_default_refused("ONSHI_PSEUDONYM_KEY", "development key")
             )
+        if not self.is_development and any(
+            path.resolve() == FIXTURE_REGISTER.resolve() for path in self.resident_register_files
+        ):
+            # The committed test issuer's residents are public: matching real registrations
+            # against them would hold every one, or worse, match a test person.
+            raise ValueError(
+                self.development_default_refused(
+                    "ONSHI_RESIDENT_REGISTER_FILES", "test issuer's register"
+                )
+            )
         return self
 
     @property

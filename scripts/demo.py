@@ -158,7 +158,13 @@ def main() -> None:
     print(f"    {len(residents)} cards in {os.path.relpath(issuer.root, REPO)}/cards, PIN {PIN}")
 
     step("insurer registry: two insurers, members imported from CSV")
-    registry_env = {**env, "DATABASE_URL": f"sqlite:///{WORK / 'registry.db'}"}
+    # Every registration is matched against the issuer's four items (docs/linkage.md): the
+    # registry reads the register the issuer just wrote for these residents.
+    registry_env = {
+        **env,
+        "DATABASE_URL": f"sqlite:///{WORK / 'registry.db'}",
+        "ONSHI_RESIDENT_REGISTER_FILES": f'["{issuer.register_path}"]',
+    }
     run("insurer-registry", "insurer", "add", KYOKAI, "全国健康保険協会 東京支部", env=registry_env)
     run("insurer-registry", "insurer", "add", KOKUHO, "千代田区国民健康保険", env=registry_env)
     members = WORK / "members.csv"

@@ -39,10 +39,21 @@ def test_development_key_is_refused_outside_development(monkeypatch: pytest.Monk
         Settings()
 
 
-def test_production_runs_with_its_own_key(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_runs_with_its_own_key_and_register(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ONSHI_ENV", "production")
     monkeypatch.setenv("ONSHI_PSEUDONYM_KEY", "ab" * 32)
+    monkeypatch.setenv("ONSHI_RESIDENT_REGISTER_FILES", '["/srv/issuer/register.json"]')
     assert Settings().pseudonym_bytes == bytes.fromhex("ab" * 32)
+
+
+def test_the_test_issuers_register_is_refused_outside_development(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ONSHI_ENV", "production")
+    monkeypatch.setenv("ONSHI_PSEUDONYM_KEY", "ab" * 32)
+    monkeypatch.delenv("ONSHI_RESIDENT_REGISTER_FILES", raising=False)
+    with pytest.raises(ValidationError, match="ONSHI_RESIDENT_REGISTER_FILES"):
+        Settings()
 
 
 def test_a_bad_key_is_refused_without_being_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
