@@ -94,9 +94,15 @@ def match_row(
 
 
 def record_unlinked(
-    session: Session, *, row: Qualification, old_person_id: int, actor: Actor
+    session: Session,
+    *,
+    row: Qualification,
+    old_person_id: int,
+    old_last4: str | None,
+    actor: Actor,
 ) -> None:
-    """A correction moved `row` to another person: the old person's history says so."""
+    """A correction moved `row` to another person: the old person's history says so, with
+    the last 4 digits it had been linked by (never the new person's)."""
     _event(
         session,
         row=row,
@@ -105,6 +111,7 @@ def record_unlinked(
         at=utc_now(),
         person_id=old_person_id,
         outcomes=None,
+        my_number_last4=old_last4,
     )
 
 
@@ -118,6 +125,7 @@ def _event(
     import_id: int | None = None,
     person_id: int | None = None,
     outcomes: str | bool | None = True,
+    my_number_last4: str | bool | None = True,
 ) -> None:
     session.add(
         LinkageEvent(
@@ -128,7 +136,9 @@ def _event(
             event=event.value,
             state=row.linkage,
             outcomes=row.linkage_outcomes if outcomes is True else outcomes or None,
-            my_number_last4=row.my_number_last4,
+            my_number_last4=(
+                row.my_number_last4 if my_number_last4 is True else my_number_last4 or None
+            ),
             actor=actor.label,
             request_id=actor.request_id,
             import_id=import_id,

@@ -255,7 +255,7 @@ def _apply(
         record=record,
         exclude_id=row.id,
     )
-    old_person_id = row.person_id
+    old_person_id, old_last4 = row.person_id, row.my_number_last4
     if person_id is not None:
         row.person_id = person_id
         row.my_number_last4 = my_number_last4
@@ -267,7 +267,9 @@ def _apply(
         if register is None:  # pragma: no cover - every caller that can change them passes one
             raise RuntimeError("a change of the four items needs the resident register")
         if person_id is not None:
-            record_unlinked(session, row=row, old_person_id=old_person_id, actor=actor)
+            record_unlinked(
+                session, row=row, old_person_id=old_person_id, old_last4=old_last4, actor=actor
+            )
         match_row(
             session,
             row=row,
