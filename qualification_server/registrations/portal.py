@@ -75,9 +75,7 @@ def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
 
 def _linkage(entry: LinkageEntry) -> PortalLinkage:
     """One linkage event as the person is shown it."""
-    # An unlinked event is stored after the qualification moved: the digits it carries are
-    # those of the number it was corrected to, another person's, which this person must not see.
-    last4 = None if entry.event == "unlinked" else entry.my_number_last4
+    last4 = entry.my_number_last4
     return PortalLinkage.model_validate(
         {
             "At": entry.at,

@@ -71,7 +71,7 @@ def test_the_release_by_two_users_follows_the_hold(
     ]  # fmt: skip
 
 
-def test_a_number_corrected_to_another_person_shows_no_digits_of_theirs(
+def test_a_number_corrected_to_another_person_shows_only_this_persons_digits(
     world: World, residents: dict[str, Resident]
 ) -> None:
     held_id = register_held(world, residents, "yamada-taro")  # it was ito-mai's, in fact
@@ -81,7 +81,7 @@ def test_a_number_corrected_to_another_person_shows_no_digits_of_theirs(
 
     unlinked = seen.Linkages[-1]
     assert (unlinked.InsurerNumber, unlinked.Event) == (KOKUHO.digits, "unlinked")
-    assert unlinked.MyNumberLast4 is None
+    assert unlinked.MyNumberLast4 == residents["yamada-taro"].my_number[-4:]
     assert residents["ito-mai"].my_number[-4:] not in body
     theirs, _ = viewed(world, "ito-mai")
     assert [(e.InsurerNumber, e.Event, e.State) for e in theirs.Linkages][-1] == (
