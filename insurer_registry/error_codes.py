@@ -35,6 +35,7 @@ class RegistryCode(StrEnum):
     INVALID_CREDENTIAL = "R4001"
     INTERNAL = "R9001"
     UNAVAILABLE = "R9002"
+    REGISTER_UNAVAILABLE = "R9003"
 
 
 CATALOGUE: Mapping[RegistryCode, ErrorInfo] = catalogue(RegistryCode, {
@@ -142,5 +143,10 @@ CATALOGUE: Mapping[RegistryCode, ErrorInfo] = catalogue(RegistryCode, {
         503, "現在ご利用いただけません。しばらくしてからもう一度お試しください。",
         "The registry's database does not answer (also what /readyz says); retry after "
         "Retry-After seconds.",
+    ),
+    RegistryCode.REGISTER_UNAVAILABLE: ErrorInfo(
+        503, "現在ご利用いただけません。住民情報との照合ができないため、登録は保留されます。",
+        "The card issuer's resident register (ONSHI_RESIDENT_REGISTER_FILES) is missing or "
+        "knows nobody: every registration would be held. /readyz says so until it is there.",
     ),
 })  # fmt: skip

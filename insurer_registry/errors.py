@@ -174,6 +174,13 @@ class AuthenticationFailed(RegistryError):
         self.reason = reason
 
 
+class RegisterUnavailable(RegistryError):
+    """The issuer's resident register is missing or empty: no registration could match."""
+
+    def __init__(self) -> None:
+        super().__init__(RegistryCode.REGISTER_UNAVAILABLE, retry_after_s=30)
+
+
 class BadRequest(RegistryError):
     """The request lacks something the API needs regardless of its content."""
 

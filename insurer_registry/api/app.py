@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from typing import Any
 
 from fastapi import FastAPI
@@ -11,6 +12,7 @@ from insurer_registry.api import http_errors
 from insurer_registry.api.access_log_queries import redact_access_log_queries
 from insurer_registry.db import make_engine, make_session_factory
 from insurer_registry.error_codes import RegistryCode
+from insurer_registry.errors import RegisterUnavailable
 from insurer_registry.importer.routes import router as import_router
 from insurer_registry.linkage.routes import router as linkage_router
 from insurer_registry.lookup.routes import router as network_router
@@ -103,13 +105,22 @@ def create_app(
         "/readyz",
         tags=["operation"],
         responses=http_errors.error_responses(
-            {503: f"the database does not answer (`{RegistryCode.UNAVAILABLE}`)"}
+            {
+                503: f"the database does not answer (`{RegistryCode.UNAVAILABLE}`), or the "
+                f"issuer's resident register is missing or empty "
+                f"(`{RegistryCode.REGISTER_UNAVAILABLE}`)"
+            }
         ),
     )
     def readyz() -> dict[str, Any]:
-        """Readiness: the database answers (else `R9002`, 503, with `Retry-After`)."""
+        """Readiness: the database answers (else `R9002`, 503, with `Retry-After`) and the
+        issuer's resident register knows someone (else `R9003`: every registration would be
+        held)."""
         with app.state.sessions() as session:
             session.execute(text("SELECT 1"))
-        return {"status": "ready"}
+        known = len(register) if isinstance(register, Sized) else None
+        if known == 0:
+            raise RegisterUnavailable()
+        return {"status": "ready", "resident_register": known}
 
     return app

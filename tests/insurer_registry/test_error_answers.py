@@ -115,6 +115,7 @@ ONE_OF_EACH = [
     errors.LinkageNotHeld(7, "matched"),
     errors.LinkageAlreadyConfirmedBy(7),
     errors.LinkageConfirmationByOperator(7),
+    errors.RegisterUnavailable(),
     errors.AuthenticationFailed("unknown credential"),
     errors.IdempotencyKeyRequired("writes need an Idempotency-Key header"),
     ImportRejected(REPORT),

@@ -29,7 +29,26 @@ def test_live_and_ready_on_its_database(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready"}
+    assert response.json() == {"status": "ready", "resident_register": 1000}
+
+
+def test_not_ready_without_a_resident_register(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # ONSHI_RESIDENT_REGISTER_FILES names a file that is not there: every registration
+    # would be held, which readiness says rather than letting registrations pile up held.
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    settings = Settings(
+        database_url=url, env="development", resident_register_files=[tmp_path / "none.json"]
+    )
+    with caplog.at_level(logging.WARNING), TestClient(create_app(settings)) as client:
+        response = client.get("/readyz", headers={"X-Request-ID": "probe-8"})
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "R9003"
+    assert response.headers["Retry-After"] == "30"
+    assert refusal_lines(caplog) == [
+        'refused code=R9003 status=503 request_id=probe-8 insurer=- route="GET /readyz"'
+    ]
 
 
 def test_not_ready_while_its_database_does_not_answer(

@@ -119,6 +119,10 @@ class TestResidents:
         """The register's match, set-wise."""
         return self._register.match_many(claims)
 
+    def __len__(self) -> int:
+        """How many people the issuer knows."""
+        return len(self._entries)
+
 
 @pytest.fixture
 def resident_register() -> TestResidents:
