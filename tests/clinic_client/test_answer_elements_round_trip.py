@@ -23,7 +23,9 @@ from insurer_registry.insurers.credentials import CredentialKind
 from insurer_registry.insurers.service import get_insurer, issue_credential
 from insurer_registry.members.audit import Actor
 from insurer_registry.settings import Settings as RegistrySettings
-from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number
+from onshi_kernel.four_items import InMemoryResidentRegister
+from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number, person_reference
+from tests.support.registry import four_items_of_body
 from tests.support.world import KYOKAI, World
 
 from .conftest import read_answer, request_file, search_info
@@ -69,6 +71,13 @@ ORDER = [
 ]  # fmt: skip
 
 
+def issuer_knows_the_member() -> InMemoryResidentRegister:
+    """The issuer's register, which knows the member as the insurer states them."""
+    body = {"MyNumber": complete_my_number("88010000000"), **MEMBER}
+    ref = person_reference(body["MyNumber"], DEVELOPMENT_PSEUDONYM_KEY)
+    return InMemoryResidentRegister({ref: four_items_of_body(body)})
+
+
 def imported_from_csv(world: World) -> None:
     row = {"InsurerNumber": KYOKAI.digits, "MyNumber": complete_my_number("88010000000"), **MEMBER}
     out = io.StringIO()
@@ -79,6 +88,7 @@ def imported_from_csv(world: World) -> None:
         report = import_csv(
             session=session, source=io.BytesIO(out.getvalue().encode("cp932")),
             pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY, actor=Actor.operator("test"),
+            register=issuer_knows_the_member(),
         )  # fmt: skip
     assert report.inserted == 1
 
@@ -93,7 +103,8 @@ def registry_api(world: World) -> Iterator[tuple[TestClient, dict[str, str]]]:
             session=session, kind=CredentialKind.INSURER, label="test", insurer=kyokai
         ).token
     settings = RegistrySettings(database_url=str(engine.url), env="development")
-    with TestClient(create_registry_app(settings, engine=engine)) as client:
+    app = create_registry_app(settings, engine=engine, register=issuer_knows_the_member())
+    with TestClient(app) as client:
         yield client, {"Authorization": f"Bearer {token}"}
 
 

@@ -30,7 +30,14 @@ from insurer_registry.members.domain import InvalidRecord, MemberRecord, accepte
 from insurer_registry.models import Base
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from onshi_kernel.numbers import InsurerNumber
-from tests.support.registry import INSURER_A, RegisteredInsurer, Writer, member_body, my_number
+from tests.support.registry import (
+    INSURER_A,
+    RegisteredInsurer,
+    TestResidents,
+    Writer,
+    member_body,
+    my_number,
+)
 
 NEW_COLUMNS = {"name_of_other", "name_of_other_kana", "sex2", "limit_changed"}
 RECORD: dict[str, Any] = {
@@ -125,6 +132,7 @@ def _import(sessions: sessionmaker[Session], *rows: str) -> None:
         import_csv(
             session=session, source=io.BytesIO((header + "".join(rows)).encode()),
             pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY, actor=Actor.operator("test"),
+            register=TestResidents(),
         )  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from insurer_registry.members.audit import Actor
 from insurer_registry.models import Base, table_names
 from onshi_kernel.db import transaction
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
-from tests.support.registry import INSURER_A, RegisteredInsurer, my_number
+from tests.support.registry import INSURER_A, RegisteredInsurer, TestResidents, my_number
 
 pytestmark = pytest.mark.db
 
@@ -57,6 +57,7 @@ def test_the_keyed_digest_migration_runs_on_a_database_that_holds_imports(
         import_csv(
             session=session, source=io.BytesIO(data.encode()),
             pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY, actor=Actor.operator("test"),
+            register=TestResidents(),
         )  # fmt: skip
     try:
         downgrade(migrated_engine, "0001")

@@ -20,7 +20,14 @@ from insurer_registry.members.audit import Actor
 from insurer_registry.members.schemas import MemberCreate
 from insurer_registry.models import IdempotencyRecord, Import
 from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
-from tests.support.registry import INSURER_A, RegisteredInsurer, Writer, member_body, my_number
+from tests.support.registry import (
+    INSURER_A,
+    RegisteredInsurer,
+    TestResidents,
+    Writer,
+    member_body,
+    my_number,
+)
 
 pytestmark = pytest.mark.db
 
@@ -40,6 +47,7 @@ def _import_one_member(sessions: sessionmaker[Session], n: int) -> str:
             source=io.BytesIO(data.encode()),
             pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY,
             actor=Actor.operator("test"),
+            register=TestResidents(),
         )
     return data
 
