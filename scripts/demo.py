@@ -171,6 +171,22 @@ def main() -> None:
     write_members_csv(members, member_rows(residents))
     out, err = run("insurer-registry", "import", str(members), env=registry_env)
     print("    " + (out or err).splitlines()[-1])
+
+    step("a mislinked registration: held, then released by the insurer's correction")
+    # The failure of 2023: one person's My Number entered on another's row. The registry
+    # matches every row against the issuer's four items, holds this one (stored, never
+    # answered) and reports it by line and item; the corrected row releases it. A past period,
+    # so that today's answers below stay as they are.
+    mislinked = member_row(
+        residents["ito-mai"], KOKUHO, "7001", "20190401", Name=residents["suzuki-hanako"].name,
+        DisqualificationDate="20200401", ReasonOfLoss="99",
+    )  # fmt: skip
+    for row in (mislinked, {**mislinked, "Name": residents["ito-mai"].name}):
+        write_members_csv(members, [row])
+        out, err = run("insurer-registry", "import", str(members), env=registry_env)
+        for line in (err + "\n" + out).splitlines():
+            if line.startswith(("line ", "imported:")):
+                print("    " + line.strip())
     members.unlink()  # it held My Numbers: the registry keeps only their keyed hashes
 
     step("qualification server: a clinic, then the server on SQLite")
