@@ -3,7 +3,9 @@ registry must hold, and a face-check device key; and, for each run, fresh cards.
 
 `create_kit` writes it; the server under test is then configured once to trust `issuer/` (the
 cards' CA `ca/auth_ca.pem`, the smartphones' CA `ca/phone_auth_ca.pem` as a smartphone CA,
-both CRLs, the issuer directory) and its registry imports `members.csv`.
+both CRLs, the issuer directory), and its registry reads the issuer's resident register
+(`issuer/register.json`, the four items every registration is matched against) and imports
+`members.csv`.
 
 Every run issues its own cards (`Kit.start_run`, into `runs/NNNN/cards/`) from the same CAs
 for the same people, and records them in the same directory and CRL files: the scenarios
@@ -85,7 +87,28 @@ PEOPLE = (
     Person("expired", "適合 八郎", "テキゴウ ハチロウ", dt.date(1960, 2, 2), "1"),
     # registered with a valid card; checked with a second one whose certificate is in grace
     Person("grace", "適合 九郎", "テキゴウ クロウ", dt.date(1965, 9, 19), "1"),
+    # The last three have no answered qualification to register at the portal with: the
+    # first's is held for good, the others' are registered held and released by the
+    # insurer-side scenarios, which register them at the portal once answered. They come
+    # last, so the residents before keep the My Numbers of kits made before them.
+    Person("mislinked", "適合 十子", "テキゴウ トオコ", dt.date(1982, 10, 10), "2", False),
+    Person(
+        "corrected", "適合 十一郎", "テキゴウ ジュウイチロウ", dt.date(1972, 11, 11), "1", False
+    ),
+    Person("released", "適合 十二子", "テキゴウ ジュウニコ", dt.date(1992, 12, 12), "2", False),
 )
+
+# The 2023 case: an insurer registered an insured number against the My Number of someone
+# other than the person it meant. The issuer's four items name the holder otherwise, so the
+# registration is held, not answered; the insurer-side scenarios register the same mistake.
+MISLINKED_NUMBER = "9921"
+OTHER_NAME = "誤登 太郎"
+OTHER_KANA = "ゴトウ タロウ"
+
+
+def person(label: str) -> Person:
+    """The kit resident with this label."""
+    return next(p for p in PEOPLE if p.label == label)
 
 
 # A 記号 as 国保 cards print them: half-width kana and a circled digit, both in cp932, so a
@@ -141,6 +164,8 @@ def _members(residents: dict[str, Resident]) -> list[dict[str, str]]:
         row("unregistered", INSURER_A, "9801", "20100401"),
         row("expired", INSURER_A, "9901", "20100401"),
         row("grace", INSURER_A, "9911", "20100401"),
+        row("mislinked", INSURER_A, MISLINKED_NUMBER, "20100401", Name=OTHER_NAME,
+            NameKana=OTHER_KANA),
     ]  # fmt: skip
 
 
@@ -183,7 +208,7 @@ KIT_FILES = (
     "issuer/ca/auth_ca.pem", "issuer/ca/auth_ca.key.pem", "issuer/ca/phone_auth_ca.pem",
     "issuer/ca/phone_auth_ca.key.pem", "issuer/ca/sign_ca.key.pem",
     "issuer/crl/auth_ca.crl", "issuer/crl/phone_auth_ca.crl", "issuer/directory.json",
-    "members.csv", "device.key.pem",
+    "issuer/register.json", "members.csv", "device.key.pem",
 )  # fmt: skip
 
 
@@ -212,6 +237,11 @@ class Kit:
     @property
     def runs_dir(self) -> Path:
         return self.root / "runs"
+
+    @property
+    def register_file(self) -> Path:
+        """The issuer's resident register (the four items), which the registry reads."""
+        return self.issuer_dir / "register.json"
 
     @property
     def members_csv(self) -> Path:
@@ -321,8 +351,8 @@ def issue_cards(issuer: Issuer, residents: dict[str, Resident], run: Run, now: d
 
 
 def create_kit(root: Path, *, pseudonym_key: bytes, seed: int = DEFAULT_SEED) -> Kit:
-    """Write a fresh kit into `root` (which must not exist yet): the CAs, members.csv and
-    the device key; the cards come with each run."""
+    """Write a fresh kit into `root` (which must not exist yet): the CAs, the issuer's
+    resident register, members.csv and the device key; the cards come with each run."""
     if root.exists():
         raise ValueError(f"{root} exists: choose a new directory for the kit")
     kit = Kit(root, seed, pseudonym_key_id(pseudonym_key))
@@ -332,6 +362,9 @@ def create_kit(root: Path, *, pseudonym_key: bytes, seed: int = DEFAULT_SEED) ->
     empty = {"format": DIRECTORY_FORMAT, "certificates": [],
              "issuer": issuer.auth_ca.certificate.subject.rfc4514_string()}  # fmt: skip
     atomic_write(issuer.directory_path, json.dumps(empty, indent=1).encode())
+    # the register now, not with the first run's cards: the registry matches members.csv
+    # against it when it imports the file, which is before any run
+    issuer.register_residents(residents_of(seed).values())
     Issuer.open(kit.rogue_dir, pseudonym_key=pseudonym_key)
     write_members_csv(kit.members_csv, _members(residents_of(seed)))
     device = Ed25519PrivateKey.generate()

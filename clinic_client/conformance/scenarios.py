@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from cryptography import x509
@@ -22,8 +24,10 @@ from card_reader.core.jpki import JpkiFile, JpkiSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image, save_image
 from card_reader.issuance.issuer import Issuer
+from card_reader.issuance.residents import Resident
 from card_reader.transports.inprocess import InProcessConnection
 from clinic_client.api import QualificationClient, ServerRefused, challenge_digest
+from clinic_client.conformance.insurer_api import InsurerAccess, InsurerApi, Reply
 from clinic_client.conformance.kit import (
     EXPIRED_PHONE,
     FACE_CARD,
@@ -32,11 +36,17 @@ from clinic_client.conformance.kit import (
     INSURER_A,
     INSURER_B,
     KOKUHO_SYMBOL,
+    MISLINKED_NUMBER,
+    OTHER_KANA,
+    OTHER_NAME,
     PEOPLE,
     PHONE,
     PIN,
     Run,
+    member_row,
+    person,
 )
+from onshi_kernel.japan_time import japan_today, yyyymmdd
 from qualification_server.contract.codes import Code
 from qualification_server.contract.lockouts import FACE_FAILURE_LIMIT, FaceFailureAnswer
 from qualification_server.contract.presence import Method, device_message, face_failure_message
@@ -56,14 +66,31 @@ class NotRun(Exception):
 
 @dataclass
 class Context:
-    """What the scenarios of one run share: the client, this run's cards (`Kit.start_run`)
-    and the kit's issuer, which revokes and renews them."""
+    """What the scenarios of one run share: the client, this run's cards (`Kit.start_run`),
+    the kit's issuer, which revokes and renews them, and its residents; the registry's
+    insurer API when the kit was given it (the insurer-side scenarios need it)."""
 
     client: QualificationClient
     server_url: str
     run: Run
     issuer: Issuer
+    residents: Mapping[str, Resident]
     device: tuple[str, Ed25519PrivateKey] | None = None
+    insurer: InsurerAccess | None = None
+
+    @contextlib.contextmanager
+    def insurer_api(self, *, second: bool = False) -> Iterator[InsurerApi]:
+        """INSURER_A's API with the first (or the second) credential the kit was given."""
+        if self.insurer is None:
+            raise NotRun(
+                "give --registry, --insurer-credential and --second-insurer-credential "
+                f"(the registry's insurer API and two credentials of {INSURER_A})"
+            )
+        access = self.insurer
+        with InsurerApi(
+            access.url, access.second_credential if second else access.credential
+        ) as api:
+            yield api
 
     def session(self, label: str, *, rogue: bool = False) -> JpkiSession:
         path = self.run.rogue_card() if rogue else self.run.card(label)
@@ -138,26 +165,30 @@ def registration(ctx: Context) -> None:
     """Every registered kit resident completes 初回登録 at the portal (card, PIN, consent):
     answered registered, not already registered. A registration a run before made is
     withdrawn first (利用登録の解除 at the portal, card and PIN), so each run registers anew."""
-    for person in PEOPLE:
-        if not person.registered or person.label == "expired":
-            continue
-        withdrawn = httpx.post(
-            f"{ctx.server_url}/portal/v1/unregister",
-            json={"proof": ctx.portal_proof(person.label, "portal")},
-            timeout=10,
-        )
-        expect(withdrawn.status_code == 200, f"{person.label}: unregister: HTTP "
-               f"{withdrawn.status_code} {withdrawn.text[:200]}")  # fmt: skip
-        response = httpx.post(
-            f"{ctx.server_url}/portal/v1/registrations",
-            json={"proof": ctx.portal_proof(person.label, "registration"), "consent": True},
-            timeout=10,
-        )
-        expect(response.status_code == 200, f"{person.label}: HTTP {response.status_code} "
-               f"{response.text[:200]}")  # fmt: skip
-        answer = response.json()
-        expect(answer.get("registered") is True and answer.get("already_registered") is False,
-               f"{person.label}: registration answered {answer}")  # fmt: skip
+    for p in PEOPLE:
+        if p.registered and p.label != "expired":
+            _register_at_portal(ctx, p.label)
+
+
+def _register_at_portal(ctx: Context, label: str) -> None:
+    """Withdraw the person's registration (if any) and register them anew at the portal."""
+    withdrawn = httpx.post(
+        f"{ctx.server_url}/portal/v1/unregister",
+        json={"proof": ctx.portal_proof(label, "portal")},
+        timeout=10,
+    )
+    expect(withdrawn.status_code == 200, f"{label}: unregister: HTTP "
+           f"{withdrawn.status_code} {withdrawn.text[:200]}")  # fmt: skip
+    response = httpx.post(
+        f"{ctx.server_url}/portal/v1/registrations",
+        json={"proof": ctx.portal_proof(label, "registration"), "consent": True},
+        timeout=10,
+    )
+    expect(response.status_code == 200, f"{label}: HTTP {response.status_code} "
+           f"{response.text[:200]}")  # fmt: skip
+    answer = response.json()
+    expect(answer.get("registered") is True and answer.get("already_registered") is False,
+           f"{label}: registration answered {answer}")  # fmt: skip
 
 
 def pin_mode(ctx: Context) -> None:
@@ -505,6 +536,122 @@ def access_records(ctx: Context) -> None:
     expect(len(lookups) >= 3, f"{len(lookups)} clinic lookups visible, expected at least 3")
 
 
+def held_linkage(ctx: Context) -> None:
+    """A registration the issuer's four items contradict is held, not answered (the 2023
+    case: INSURER_A registered insured number 9921 against the My Number of a resident the
+    issuer names otherwise): the card check of that resident is Q3004, and so is a lookup by
+    that insured number and birth date (the number exists, its holder is in doubt: not
+    Q4001)."""
+    expect_refusal(Code.QUALIFICATION_HELD, lambda: ctx.check("mislinked"))
+    birth = yyyymmdd(person("mislinked").birth)
+    query = InsuredCardQuery(InsurerNumber=INSURER_A, InsuredIdentificationNumber=MISLINKED_NUMBER,
+                             Birthdate=birth)  # fmt: skip
+    expect_refusal(Code.QUALIFICATION_HELD, lambda: ctx.client.lookup(query))
+
+
+# The insurer-side scenarios register a qualification for a kit resident in every run: its
+# QualificationDate is the run's day, its insured number is made from the time (no two runs
+# share one, even of a kit made anew for the same registry), and the scenario ends it with a
+# loss on that same day. An empty period is never current and overlaps nothing, so the next
+# run, on the same day or later, registers the person afresh; one a failed run left open is
+# ended the same way before (`_end_earlier`).
+LINKAGE_LOSS_REASON = "99"  # その他
+
+
+def _end_earlier(api: InsurerApi, resident: Resident) -> None:
+    """End, on the day they began, the resident's qualifications at INSURER_A that an
+    earlier run left open."""
+    found = api.search({"MyNumber": resident.my_number})
+    expect(found.status == 200, f"search by MyNumber: {found.describe()}")
+    for member in found.body.get("Members", []):
+        if member.get("DisqualificationDate") is None:
+            _end_on_its_first_day(api, member)
+
+
+def _end_on_its_first_day(api: InsurerApi, member: dict[str, Any]) -> None:
+    ended = api.record_loss(
+        member["QualificationId"], member["QualificationDate"], LINKAGE_LOSS_REASON
+    )
+    expect(ended.status == 200, f"loss of the run's qualification: {ended.describe()}")
+
+
+def _register_mislinked(api: InsurerApi, resident: Resident, prefix: str) -> dict[str, Any]:
+    """Register (insurer API) a qualification for `resident` under another person's name,
+    from today: answered 201 and held, with Name among the differing items."""
+    _end_earlier(api, resident)
+    today = yyyymmdd(japan_today())
+    number = prefix + dt.datetime.now(dt.UTC).strftime("%y%m%d%H%M%S")
+    body = member_row(resident, INSURER_A, number, today, Name=OTHER_NAME, NameKana=OTHER_KANA)
+    created = api.register(body)
+    expect(created.status == 201, f"registration: {created.describe()}")
+    linkage = created.body.get("Linkage", {})
+    expect(linkage.get("Status") == "held", f"registered with Linkage.Status "
+           f"{linkage.get('Status')!r}, expected held")  # fmt: skip
+    expect("Name" in linkage.get("DifferingItems", []),
+           f"DifferingItems {linkage.get('DifferingItems')}, expected Name among them")  # fmt: skip
+    return created.body
+
+
+def _answered_now(ctx: Context, label: str, member: dict[str, Any]) -> None:
+    """Once answered, the resident registers at the portal and their card check answers the
+    qualification (validity 1)."""
+    _register_at_portal(ctx, label)
+    answer = ctx.check(label)
+    validity(answer, "1")
+    (r,) = results(answer)
+    number = member["InsuredIdentificationNumber"]
+    expect((r.InsurerNumber, r.InsuredIdentificationNumber) == (INSURER_A, number),
+           f"answered {r.InsurerNumber} {r.InsuredIdentificationNumber}")  # fmt: skip
+
+
+def linkage_correction(ctx: Context) -> None:
+    """An insurer registers (insurer API) a qualification for a resident under another name:
+    held (Linkage.Status held, Name differing) and the card check is Q3004; its correction
+    to the issuer's name (PATCH) matches and releases it (Status matched), and the card
+    check answers it (validity 1). Needs --registry and the insurer credentials."""
+    with ctx.insurer_api() as api:
+        resident = ctx.residents["corrected"]
+        member = _register_mislinked(api, resident, "7")
+        expect_refusal(Code.QUALIFICATION_HELD, lambda: ctx.check("corrected"))
+        corrected = api.correct(member["QualificationId"], {
+            "Name": resident.name, "NameKana": resident.name_kana, "Version": member["Version"],
+        })  # fmt: skip
+        expect(corrected.status == 200, f"correction: {corrected.describe()}")
+        status = corrected.body.get("Linkage", {}).get("Status")
+        expect(status == "matched", f"corrected with Linkage.Status {status!r}, expected matched")
+        _answered_now(ctx, "corrected", member)
+        _end_on_its_first_day(api, member)
+
+
+def linkage_release(ctx: Context) -> None:
+    """A held registration (as in linkage-correction) confirmed by one of the insurer's
+    users stays held (Q3004); the same user's second confirmation is refused R3009; a second
+    user's confirmation releases it (Released, Status confirmed) and the card check answers
+    it (validity 1). Needs --registry and two credentials of the insurer."""
+    with ctx.insurer_api() as first, ctx.insurer_api(second=True) as second:
+        member = _register_mislinked(first, ctx.residents["released"], "8")
+        qualification = member["QualificationId"]
+        expect_refusal(Code.QUALIFICATION_HELD, lambda: ctx.check("released"))
+        _confirmed(first.confirm(qualification), released=False)
+        expect_refusal(Code.QUALIFICATION_HELD, lambda: ctx.check("released"))
+        again = first.confirm(qualification)
+        expect((again.status, again.code) == (409, "R3009"),
+               f"the same user's second confirmation: {again.describe()}, expected HTTP 409 "
+               "R3009")  # fmt: skip
+        _confirmed(second.confirm(qualification), released=True)
+        _answered_now(ctx, "released", member)
+        _end_on_its_first_day(first, member)
+
+
+def _confirmed(reply: Reply, *, released: bool) -> None:
+    expect(reply.status == 200, f"confirmation: {reply.describe()}")
+    status = reply.body.get("Linkage", {}).get("Status")
+    expected = "confirmed" if released else "held"
+    expect((reply.body.get("Released"), status) == (released, expected),
+           f"confirmation answered Released {reply.body.get('Released')}, Linkage.Status "
+           f"{status!r}; expected {released}, {expected!r}")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Scenario:
     id: str
@@ -546,5 +693,8 @@ CATALOGUE = tuple(
         ("batch_lookup", batch),
         ("reference_number", reference_number),
         ("access_records", access_records),
+        ("held_linkage", held_linkage),
+        ("linkage_correction", linkage_correction),
+        ("linkage_release", linkage_release),
     )
 )
