@@ -125,8 +125,11 @@ REGISTRY: dict[str, dict[Caller, Expect]] = {
     "POST /v1/members/search": _registry_only(Caller.INSURER, OK),
     "GET /v1/members/{qualification_id}/history": _registry_only(Caller.INSURER, OK),
     "POST /v1/imports": _registry_only(Caller.INSURER, CREATED),
+    "GET /v1/linkage/held": _registry_only(Caller.INSURER, OK),
+    "POST /v1/members/{qualification_id}/linkage/confirmations": _registry_only(Caller.INSURER, OK),
     "POST /network/v1/qualifications/by-person": _registry_only(Caller.NETWORK, OK),
     "POST /network/v1/qualifications/by-insured-number": _registry_only(Caller.NETWORK, OK),
+    "POST /network/v1/linkage/by-person": _registry_only(Caller.NETWORK, OK),
     "GET /healthz": ALL_OK,
     "GET /readyz": ALL_OK,
     "GET /openapi.json": ALL_OK,
@@ -462,15 +465,22 @@ class RegistryCalls:
         lost = client.post("/v1/members", json=member_body(2), headers=headers)
         assert lost.status_code == 201, lost.text
         self.to_lose = lost.json()["QualificationId"]
+        # Registered under another person's name: held, so one of its users may confirm it.
+        headers["Idempotency-Key"] = "matrix-setup-3"
+        held = client.post("/v1/members", json=member_body(900, Name="佐藤　花子"), headers=headers)
+        assert held.json()["Linkage"]["Status"] == "held", held.text
+        self.held = held.json()["QualificationId"]
 
     def call(self, route: str, caller: Caller) -> Call:
         method, template = route.split(" ", 1)
         if method == "MOUNT":
             method, template = "GET", f"{template}/favicon.png"
-        path = template.replace(
-            "{qualification_id}",
-            str(self.to_lose if template.endswith("/loss") else self.member),
-        )
+        target = self.member
+        if template.endswith("/loss"):
+            target = self.to_lose
+        elif template.endswith("/confirmations"):
+            target = self.held
+        path = template.replace("{qualification_id}", str(target))
         self.keys += 1
         headers = {"Idempotency-Key": f"matrix-{self.keys}"}
         if caller in self.tokens:
@@ -491,6 +501,9 @@ class RegistryCalls:
                 "PersonRef": person_reference(my_number(1), DEVELOPMENT_PSEUDONYM_KEY)
             },
             "POST /network/v1/qualifications/by-insured-number": number,
+            "POST /network/v1/linkage/by-person": {
+                "PersonRef": person_reference(my_number(1), DEVELOPMENT_PSEUDONYM_KEY)
+            },
         }
         if route == "POST /v1/imports":
             request.headers["Content-Type"] = "text/csv"
