@@ -298,16 +298,20 @@ class LinkageEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    # Only the qualification is a foreign key: the person, the insurer and the import are
+    # copies of what the qualification named at the time (an `unlinked` event keeps the person
+    # it was moved away from), written once and never updated; their foreign-key checks were
+    # most of the cost of a bulk import's events (BENCHMARKS.md).
     qualification_id: Mapped[int] = mapped_column(ForeignKey("qualifications.id"), index=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
-    insurer_id: Mapped[int] = mapped_column(ForeignKey("insurers.id"))
+    person_id: Mapped[int] = mapped_column(Integer, index=True)
+    insurer_id: Mapped[int] = mapped_column(Integer)
     event: Mapped[str] = mapped_column(String(10))
     state: Mapped[str] = mapped_column(String(10))  # the qualification's linkage after it
     outcomes: Mapped[str | None] = mapped_column(String(120))
     my_number_last4: Mapped[str | None] = mapped_column(String(4))
     actor: Mapped[str] = mapped_column(String(100))
     request_id: Mapped[str | None] = mapped_column(String(200))
-    import_id: Mapped[int | None] = mapped_column(ForeignKey("imports.id"))
+    import_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class IdempotencyRecord(Base):

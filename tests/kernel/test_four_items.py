@@ -509,3 +509,16 @@ def test_several_files_add_up(tmp_path: Path) -> None:
     assert len(register) == 2
     claims = [(REF, ISSUED), (OTHER_REF, ISSUED)]
     assert [m.matched for m in register.match_many(claims)] == [True, True]
+
+
+def test_the_reading_table_is_jaconvs_conversion_applied_in_one_pass() -> None:
+    # kana_key applies jaconv's hiragana → katakana through one str.translate table (speed);
+    # it must say what jaconv itself says, for every character of the Hiragana block.
+    import jaconv
+
+    from onshi_kernel.four_items.normalise import kana_key
+
+    for code in range(0x3041, 0x30A0):
+        char = chr(code)
+        assert kana_key(char) == kana_key(jaconv.hira2kata(char)), hex(code)
+    assert kana_key("やまだ　きょうこ") == kana_key("ヤマダ キヨウコ") == "ヤマダキヨウコ"

@@ -1,6 +1,7 @@
 """The linkage of an insured number to a person (docs/linkage.md): the issuer's four-item
 match per qualification, the last 4 digits of the My Number it was linked by, and the
-append-only `linkage_events`.
+append-only `linkage_events` (a foreign key to the qualification only: the person, insurer and
+import it names are copies, see the model).
 
 Rows stored before this revision were never matched: they become `pending`, which is not
 answered, and `insurer-registry migrate` matches them against the resident register right
@@ -68,15 +69,6 @@ def upgrade() -> None:
             ["qualification_id"],
             ["qualifications.id"],
             name=op.f("fk_linkage_events_qualification_id"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["person_id"], ["persons.id"], name=op.f("fk_linkage_events_person_id")
-        ),
-        sa.ForeignKeyConstraint(
-            ["insurer_id"], ["insurers.id"], name=op.f("fk_linkage_events_insurer_id")
-        ),
-        sa.ForeignKeyConstraint(
-            ["import_id"], ["imports.id"], name=op.f("fk_linkage_events_import_id")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_linkage_events")),
     )
