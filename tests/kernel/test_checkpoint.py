@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -347,3 +348,20 @@ def test_cosign_refuses_what_is_not_a_checkpoint() -> None:
         cosign(TEXT + "\n" + PETER_SIG, witness, NOW)
     with pytest.raises(ValueError, match="timezone"):
         cosign(_logged()[1], witness, dt.datetime(2026, 12, 2, 15, 0))
+
+
+def test_the_example_in_the_docs_verifies() -> None:
+    # docs/access-log.md, "The checkpoint": the example note and its two keys.
+    doc = (Path(__file__).parents[2] / "docs" / "access-log.md").read_text(encoding="utf-8")
+    note = doc.split("```\n", 2)[1].split("```")[0]
+    log = Ed25519Verifier.from_key(
+        "onshi.example/access-log+6ac2a4e3+AfiY2ciqTpLdh9Rf6cpLv131tp2dOEOHHYPGa+qoA53Y"
+    )
+    witness = WitnessVerifier.from_key(
+        "witness.example/onshi+95e0f924+BPUYx6pQzMmuPB6SnZQCW83XhF74osrwgtsWikR+JrYY"
+    )
+    assert log.key_string() in doc and witness.key_string() in doc
+    checkpoint = open_checkpoint(note, log, origin="onshi.example/access-log")
+    assert checkpoint.size == 7
+    assert checkpoint.root == root_of([leaf_hash(bytes([i])) for i in range(7)])
+    assert verify_cosignature(note, witness) == dt.datetime(2026, 12, 2, 6, 0, tzinfo=dt.UTC)
