@@ -88,6 +88,8 @@ class Checkpoint:
             raise CheckpointError("the root hash is not base64") from None
         if base64.b64encode(raw).decode("ascii") != root:
             raise CheckpointError("the root hash is not in canonical base64")
+        if int(size) >= 2**64:
+            raise CheckpointError("the tree size does not fit in 64 bits")
         return cls(origin, int(size), raw, tuple(extensions))
 
 

@@ -237,6 +237,7 @@ def test_a_checkpoint_round_trips_with_extension_lines() -> None:
         "log\n5\n" + base64.b64encode(bytes(31)).decode() + "\n",
         "log\n5\nnot base64!\n",
         "log\n5\n" + base64.b64encode(bytes(32)).decode() + "\n\n",
+        f"log\n{2**64}\n" + base64.b64encode(bytes(32)).decode() + "\n",
     ],
     ids=[
         "two-lines",
@@ -249,6 +250,7 @@ def test_a_checkpoint_round_trips_with_extension_lines() -> None:
         "short-root",
         "bad-base64",
         "empty-extension",
+        "over-64-bits",
     ],
 )
 def test_a_malformed_checkpoint_is_refused(body: str) -> None:

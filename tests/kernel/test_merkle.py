@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from onshi_kernel.transparency.merkle import (
     EMPTY_ROOT,
@@ -382,3 +384,31 @@ def test_random_trees_and_random_corruptions() -> None:
             changed[rng.randrange(len(changed))] = SOME_HASH
             with pytest.raises(ProofError):
                 verify_consistency(old, size, root_of(leaves[:old]), root, changed)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    leaves=st.lists(st.binary(max_size=16), min_size=1, max_size=80),
+    data=st.data(),
+)
+def test_any_tree_any_leaf_any_prefix(leaves: list[bytes], data: st.DataObject) -> None:
+    hashes = [leaf_hash(x) for x in leaves]
+    size = len(hashes)
+    read = reader(_store(hashes))
+    index = data.draw(st.integers(0, size - 1))
+    old = data.draw(st.integers(0, size))
+    proof = inclusion_at(index, size, read)
+    assert proof == inclusion_proof(index, hashes)
+    verify_inclusion(hashes[index], index, size, proof, root_at(size, read))
+    c_proof = consistency_at(old, size, read)
+    assert c_proof == consistency_proof(old, hashes)
+    verify_consistency(old, size, root_at(old, read), root_at(size, read), c_proof)
+    if c_proof:
+        at = data.draw(st.integers(0, len(c_proof) - 1))
+        bit = data.draw(st.integers(0, 255))
+        changed = list(c_proof)
+        changed[at] = (
+            bytes([changed[at][0]]) + bytes([changed[at][1] ^ (bit | 1)]) + changed[at][2:]
+        )
+        with pytest.raises(ProofError):
+            verify_consistency(old, size, root_at(old, read), root_at(size, read), changed)
