@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 from pathlib import Path
@@ -24,6 +25,7 @@ from onshi_kernel.logs import configure_logging
 from qualification_server.access_log import log as access_log
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
 from qualification_server.settings import Settings
+from qualification_server.witness.cli import app as witness_app
 
 app = typer.Typer(
     help="The qualification server (オンライン資格確認): card checks and eligibility answers.",
@@ -36,6 +38,8 @@ clinic_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(clinic_app, name="clinic")
+# The access log's witness: a separate process with its own key and storage (docs/access-log.md).
+app.add_typer(witness_app, name="witness")
 
 
 def _fail(message: str) -> NoReturn:
@@ -262,15 +266,51 @@ def clinic_list() -> None:
 
 
 @app.command("verify-log")
-def verify_log() -> None:
-    """Recompute the access log's hash chain; exit 1 if a record was edited or removed."""
+def verify_log(
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--witness",
+            help="A witness's URL to ask for its latest checkpoint of this log (repeatable; "
+            "default ONSHI_LOG_WITNESS_URLS). With none, the witnessed checkpoint stored in "
+            "the database is used, which is weaker: whoever rewrites the database can "
+            "rewrite that copy too.",
+        ),
+    ] = None,
+) -> None:
+    """Recompute the access log's Merkle tree from the records and hold it against the
+    stored tree, its head, the latest signed checkpoint and each witness's latest checkpoint;
+    exit 1 naming what broke (an edited, removed or wiped record)."""
+    from qualification_server.access_log.checkpoints import audit, connect_witness, load_signer
+
+    settings = _settings()
     sessions = _sessions()
+    try:
+        verifier = load_signer(settings).verifier()
+    except ValueError as exc:
+        _fail(str(exc))
     with sessions() as session, session.begin():
         access_log.seal(session)
+    urls = witness if witness else list(settings.log_witness_urls)
     with sessions() as session:
-        broken = access_log.verify_chain(session)
-    if broken is not None:
-        _fail(f"the access log is broken at position {broken.pos}: {broken.reason}")
+        found = audit(
+            session, verifier, settings.log_origin, [(url, connect_witness(url)) for url in urls]
+        )
+    typer.echo(f"tree size {found.size} root {base64.b64encode(found.root).decode()}")
+    for seen in found.witnessed:
+        at = "an unknown time" if seen.at is None else seen.at.isoformat()
+        by = ", ".join(seen.by) or "no witness"
+        typer.echo(f"witnessed size {seen.size} by {by} at {at} (from {seen.source})")
+    if not found.witnessed:
+        typer.echo("no witnessed checkpoint to hold the log against", err=True)
+    elif not urls:
+        typer.echo(
+            "checked against the database's copy of the witnessed checkpoint only: "
+            "give --witness to ask the witness itself",
+            err=True,
+        )
+    if found.problems:
+        _fail("the access log is broken: " + "; ".join(found.problems))
     typer.echo("access log intact")
 
 

@@ -91,9 +91,9 @@ class Registration(Base):
 class AccessRecord(Base):
     """One lookup: who asked, when, how, what was asked and answered. Append-only.
 
-    Sealing (see `access_log.seal`) gives each record its place in the chain and
-    `hash` = SHA-256(previous hash ‖ canonical JSON of this record); until then the three
-    chain columns are empty.
+    Sealing (see `access_log.seal`) gives each record its place in the log's Merkle tree:
+    `chain_pos` = its leaf index + 1, its leaf hash stored as node (0, chain_pos − 1) of
+    `access_tree_nodes` (docs/access-log.md, "The server's log"); until then it is empty.
     """
 
     __tablename__ = "access_records"
@@ -108,8 +108,6 @@ class AccessRecord(Base):
     request: Mapped[str] = mapped_column(Text)
     answer: Mapped[str] = mapped_column(Text)
     chain_pos: Mapped[int | None] = mapped_column(BigInteger)
-    prev_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
-    hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
     # Sealing updates a record and leaves its unsealed version behind as a dead row until
     # VACUUM, in every index. The unsealed records (`chain_pos IS NULL`) are found through a
@@ -134,14 +132,40 @@ class AccessRecord(Base):
     )
 
 
-class ChainHead(Base):
-    """The last sealed record of the access chain; its row lock admits one sealer at a time."""
+class TreeHead(Base):
+    """The access log's tree head: how many records are sealed and the root over them. One
+    row; its row lock admits one sealer at a time (it replaces the chain's head)."""
 
-    __tablename__ = "access_chain_head"
+    __tablename__ = "access_tree_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    pos: Mapped[int] = mapped_column(BigInteger)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class TreeNode(Base):
+    """One perfect subtree of the access log's tree: (level, idx) covers the leaves
+    [idx·2^level, (idx+1)·2^level); level 0 holds the records' leaf hashes. Written once."""
+
+    __tablename__ = "access_tree_nodes"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LogCheckpoint(Base):
+    """A checkpoint the server signed (a C2SP signed note of the tree's size and root) and,
+    once a witness cosigned it, the note with the witnesses' cosignature lines."""
+
+    __tablename__ = "access_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    witnessed_note: Mapped[str | None] = mapped_column(Text)
+    witnessed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LookupBudget(Base):

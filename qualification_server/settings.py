@@ -1,8 +1,9 @@
 """The qualification server's settings: one validated object from the environment.
 
 `DATABASE_URL` (unprefixed) selects the server's database; everything else is `ONSHI_…`.
-Outside development (`ONSHI_ENV`; unset means production) the development challenge key and
-the committed test issuer (recognised by content, `trust.test_material`) are refused.
+Outside development (`ONSHI_ENV`; unset means production) the development challenge key, the
+generated access log key (`ONSHI_LOG_SIGNING_KEY_FILE` must be set) and the committed test
+issuer (recognised by content, `trust.test_material`) are refused.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from qualification_server.trust.test_material import CommittedTestMaterial
 DEFAULT_DATABASE_URL = "sqlite:///var/qualification.db"
 DEVELOPMENT_CHALLENGE_KEY = "onshi-development-challenge-key-not-for-production"
 FIXTURE_ISSUER = Path("fixtures/issuer")
+DEFAULT_LOG_ORIGIN = "onshi.local/access-log"
+DEVELOPMENT_LOG_KEY_FILE = Path("var/access-log-signing.key")
 
 
 class Settings(OnshiSettings):
@@ -72,6 +75,23 @@ class Settings(OnshiSettings):
         default=100, ge=1, description="answers 'no such insured number' per clinic"
     )
     worker_threads: int = Field(default=4, ge=1, le=64, description="request threads per worker")
+    log_origin: str = Field(
+        default=DEFAULT_LOG_ORIGIN,
+        min_length=1,
+        pattern=r"^[^\s+]+$",
+        description="the access log's checkpoint origin (its first line) and its key's name",
+    )
+    log_signing_key_file: Path | None = Field(
+        default=None,
+        description="a file holding the access log's checkpoint key, a note signer key string "
+        "(PRIVATE+KEY+…); unset, a development key generated under var/ in development only",
+    )
+    log_checkpoint_interval_s: float = Field(
+        default=10.0, gt=0, description="a checkpoint is signed this often, if the log grew"
+    )
+    log_witness_urls: list[str] = Field(
+        default=[], description="the witnesses each checkpoint is submitted to for cosigning"
+    )
 
     @field_validator("database_url", "registry_database_url")
     @classmethod
@@ -92,6 +112,12 @@ class Settings(OnshiSettings):
         if self.challenge_key_bytes == DEVELOPMENT_CHALLENGE_KEY.encode():
             raise ValueError(
                 self.development_default_refused("ONSHI_CHALLENGE_KEY", "development key")
+            )
+        if self.log_signing_key_file is None:
+            raise ValueError(
+                self.development_default_refused(
+                    "ONSHI_LOG_SIGNING_KEY_FILE", "generated development log key"
+                )
             )
         if "jpki_smartphone_ca_files" not in self.model_fields_set:
             # Unset outside development: no smartphone CA (a deployment names its own), rather
@@ -116,3 +142,9 @@ class Settings(OnshiSettings):
     @property
     def challenge_key_bytes(self) -> bytes:
         return self.challenge_key.get_secret_value().encode()
+
+    @property
+    def log_key_file(self) -> Path:
+        """Where the access log's checkpoint key is read (the development one when unset,
+        which validation allows in development only)."""
+        return self.log_signing_key_file or DEVELOPMENT_LOG_KEY_FILE

@@ -1,5 +1,6 @@
-"""Background upkeep of each server instance: seal the access log, drop spent challenges and
-old 目視確認用パスコード, share the newest CRL marks with the other instances."""
+"""Background upkeep of each server instance: seal the access log and sign and witness its
+checkpoints, drop spent challenges and old 目視確認用パスコード, share the newest CRL marks
+with the other instances."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from qualification_server.trust import rollback
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from qualification_server.access_log.checkpoints import Checkpointer
     from qualification_server.trust.rollback import CrlHighWater
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,9 @@ def prune_used_challenges(session: Session) -> int:
 
 class Housekeeper:
     """Seals the access log every `interval_s`, prunes used challenges and syncs the CRL
-    marks (`trust.rollback`), in a thread."""
+    marks (`trust.rollback`), in a thread; with `checkpoints`, signs and witnesses the log's
+    checkpoints at their own interval in a second thread (a slow witness never delays
+    sealing)."""
 
     def __init__(
         self,
@@ -49,25 +53,39 @@ class Housekeeper:
         interval_s: float = 0.5,
         *,
         crl_marks: CrlHighWater | None = None,
+        checkpoints: Checkpointer | None = None,
     ) -> None:
         self._sessions = sessions
         self._crl_marks = crl_marks
+        self._checkpoints = checkpoints
         self._interval = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
+        self._checkpoint_thread = threading.Thread(
+            target=self._run_checkpoints, name="log-checkpoints", daemon=True
+        )
 
     def start(self) -> None:
+        """Start the background threads."""
         self._thread.start()
+        if self._checkpoints is not None:
+            self._checkpoint_thread.start()
 
     def stop(self) -> None:
+        """Stop them, sealing (and checkpointing) what is left."""
         self._stop.set()
         self._thread.join(timeout=10)
+        if self._checkpoint_thread.is_alive():
+            self._checkpoint_thread.join(timeout=30)
         try:
             self.seal_now()
+            if self._checkpoints is not None:
+                self._checkpoints.sign_now()
         except SQLAlchemyError as exc:
             log.warning("final sealing failed (the next instance will seal): %s", exc)
 
     def seal_now(self) -> int:
+        """Seal one batch of the access log; how many records."""
         with self._sessions() as session, session.begin():
             return access_log.seal(session)
 
@@ -92,6 +110,13 @@ class Housekeeper:
                 self._guarded("syncing the CRL marks", self.sync_crl_marks_now)
             if rounds % 120 == 0:  # about once a minute
                 self._guarded("pruning used challenges", self.prune_now)
+
+    def _run_checkpoints(self) -> None:
+        checkpoints = self._checkpoints
+        if checkpoints is None:
+            return
+        while not self._stop.wait(checkpoints.interval_s):
+            self._guarded("checkpointing the access log", checkpoints.run_once)
 
     def _seal_all(self) -> None:
         while self.seal_now() == access_log.SEAL_BATCH:

@@ -1,39 +1,40 @@
-"""The access log: every lookup, append-only and tamper-evident (docs/domain.md, 情報提供等記録).
+"""The access log: every lookup, append-only and tamper-evident (docs/domain.md, 情報提供等記録;
+docs/access-log.md, "The server's log").
 
 A lookup appends its record inside its own transaction (one INSERT, no shared lock, so
 lookups never queue behind each other). Sealing, done by every server instance in the
-background (`housekeeping.Housekeeper`) and serialised by the chain head's row lock, gives
-the unsealed records their places in the chain in commit order: each record's hash is
-SHA-256(previous hash ‖ canonical JSON of the record). `verify_chain` recomputes every hash:
-an edited, removed or reordered sealed record breaks it. A record is sealed within about a
-second of its commit; that second is the window in which it is only append-only.
+background (`housekeeping.Housekeeper`) and serialised by the tree head's row lock, gives
+the unsealed records their places in the log's RFC 9162 Merkle tree in commit order (id
+order): record `chain_pos` is leaf `chain_pos − 1`, whose hash is
+`leaf_hash(canonical JSON of the record and its position)`. The head (size, root) is signed
+into checkpoints that witnesses cosign (`checkpoints`), so a rewritten, truncated or wiped
+log contradicts a checkpoint held outside the database. `verify_chain` recomputes every
+leaf and the root. A record is sealed within about a second of its commit; that second is
+the window in which it is only append-only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sqlalchemy import bindparam, insert, select, update
 
-from qualification_server.models import AccessRecord, Base, ChainHead
+from onshi_kernel.transparency import merkle
+from qualification_server.access_log import tree
+from qualification_server.models import AccessRecord, Base, TreeNode
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
     from sqlalchemy.orm import Session
 
-GENESIS = bytes(32)
 _RECORDS = Base.metadata.tables[AccessRecord.__tablename__]
+_NODES = Base.metadata.tables[TreeNode.__tablename__]
 _CHAINED = ("id", "recorded_at", "clinic_code", "person_ref", "method", "request", "answer")
-_SEAL = (
-    update(_RECORDS)
-    .where(_RECORDS.c.id == bindparam("key"))
-    .values(chain_pos=bindparam("pos"), prev_hash=bindparam("prev"), hash=bindparam("digest"))
-)
-HEAD_ID = 1
+_SEAL = update(_RECORDS).where(_RECORDS.c.id == bindparam("key")).values(chain_pos=bindparam("pos"))
 SEAL_BATCH = 5000
 
 
@@ -43,7 +44,7 @@ def _utc(moment: dt.datetime) -> dt.datetime:
 
 
 class RecordFields(Protocol):
-    """What the chain covers of a record: an `AccessRecord` or a row of its columns."""
+    """What the tree covers of a record: an `AccessRecord` or a row of its columns."""
 
     id: int
     recorded_at: dt.datetime
@@ -54,7 +55,9 @@ class RecordFields(Protocol):
     answer: str
 
 
-def _canonical(record: RecordFields, pos: int) -> bytes:
+def canonical(record: RecordFields, pos: int) -> bytes:
+    """The bytes of record `pos` (1-based) that its leaf holds: JSON of its fields and its
+    position, keys sorted, no spaces, UTF-8 (the chain's record bytes, kept as they were)."""
     doc = {
         "pos": pos,
         "id": record.id,
@@ -68,8 +71,9 @@ def _canonical(record: RecordFields, pos: int) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def record_hash(prev_hash: bytes, record: RecordFields, pos: int) -> bytes:
-    return hashlib.sha256(prev_hash + _canonical(record, pos)).digest()
+def record_leaf(record: RecordFields, pos: int) -> bytes:
+    """The leaf hash of record `pos`: `leaf_hash(canonical(record, pos))`."""
+    return merkle.leaf_hash(canonical(record, pos))
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,45 +105,63 @@ def append(session: Session | Connection, entry: Entry) -> None:
 
 
 def seal(session: Session, limit: int = SEAL_BATCH) -> int:
-    """Chain the unsealed records, oldest first, in the caller's transaction. Returns how many."""
-    head = session.scalars(
-        select(ChainHead).where(ChainHead.id == HEAD_ID).with_for_update()
-    ).one_or_none()
-    if head is None:
-        head = ChainHead(id=HEAD_ID, pos=0, hash=GENESIS)
-        session.add(head)
-        session.flush()
+    """Append the unsealed records, oldest first, to the tree in the caller's transaction:
+    their positions, their leaves and every subtree they complete, and the head. Returns how
+    many."""
+    head = tree.head(session, lock=True)
     records = session.execute(
         select(*(_RECORDS.c[name] for name in _CHAINED))
         .where(_RECORDS.c.chain_pos.is_(None))
         .order_by(_RECORDS.c.id)
         .limit(limit)
     ).all()
-    pos, prev = head.pos, head.hash
-    sealed: list[dict[str, Any]] = []
-    for record in records:
-        pos += 1
-        digest = record_hash(prev, cast("RecordFields", record), pos)
-        sealed.append({"key": record.id, "pos": pos, "prev": prev, "digest": digest})
-        prev = digest
-    if sealed:
-        session.execute(_SEAL, sealed)  # one executemany by primary key
-    head.pos, head.hash = pos, prev
+    if not records:
+        return 0
+    first = head.size + 1
+    leaves = [
+        record_leaf(cast("RecordFields", record), pos)
+        for pos, record in enumerate(records, start=first)
+    ]
+    # one executemany by primary key
+    session.execute(
+        _SEAL, [{"key": r.id, "pos": pos} for pos, r in enumerate(records, start=first)]
+    )
+    tree.append(session, head, leaves)
     return len(records)
 
 
 @dataclass(frozen=True, slots=True)
 class ChainBreak:
-    """The first place where the chain does not hold."""
+    """The first place where the log does not hold (`pos` is 1-based, leaf `pos − 1`)."""
 
     pos: int
     reason: str
 
 
-def verify_chain(session: Session, batch: int = SEAL_BATCH) -> ChainBreak | None:
-    """Walk the sealed chain; None if intact, else where it first breaks."""
-    prev_hash, expected = GENESIS, 1
-    while True:
+@dataclass(frozen=True, slots=True)
+class Recomputed:
+    """The tree as the records make it: its size and root, the root at each size asked for
+    that it reaches, and the first break between the records and the stored tree."""
+
+    size: int
+    root: bytes
+    roots: dict[int, bytes] = field(default_factory=dict)
+    broken: ChainBreak | None = None
+
+
+def recompute(session: Session, sizes: Collection[int] = (), batch: int = SEAL_BATCH) -> Recomputed:
+    """Walk the sealed records in order, a batch at a time, recomputing each leaf (compared
+    with the stored leaf) and the root of every prefix in `sizes` (for checkpoints); then
+    compare the recomputed root with the head's and with the stored nodes'. Memory stays
+    O(batch + log n)."""
+    wanted = set(sizes)
+    compact = tree.CompactRange()
+    roots: dict[int, bytes] = {}
+    if 0 in wanted:
+        roots[0] = merkle.EMPTY_ROOT
+    broken: ChainBreak | None = None
+    while broken is None:
+        expected = compact.size + 1
         rows = session.scalars(
             select(AccessRecord)
             .where(AccessRecord.chain_pos >= expected)
@@ -148,18 +170,55 @@ def verify_chain(session: Session, batch: int = SEAL_BATCH) -> ChainBreak | None
         ).all()
         if not rows:
             break
+        stored: dict[int, bytes] = dict(
+            session.execute(
+                select(_NODES.c.idx, _NODES.c.hash).where(
+                    _NODES.c.level == 0,
+                    _NODES.c.idx >= expected - 1,
+                    _NODES.c.idx < expected - 1 + len(rows),
+                )
+            ).all()
+        )
         for record in rows:
-            if record.chain_pos != expected:
-                return ChainBreak(expected, "record missing")
-            if record.prev_hash != prev_hash:
-                return ChainBreak(expected, "link to the previous record broken")
-            if record.hash != record_hash(prev_hash, record, expected):
-                return ChainBreak(expected, "record content changed")
-            prev_hash, expected = record.hash, expected + 1
-    head = session.get(ChainHead, HEAD_ID)
-    if head is not None and (head.pos != expected - 1 or head.hash != prev_hash):
-        return ChainBreak(expected, "sealed records after this one were removed")
+            pos = compact.size + 1
+            if record.chain_pos != pos:
+                broken = ChainBreak(pos, "record missing")
+                break
+            leaf = record_leaf(record, pos)
+            if stored.get(pos - 1) != leaf:
+                broken = ChainBreak(pos, "record content changed")
+                break
+            compact.append(leaf)
+            if compact.size in wanted:
+                roots[compact.size] = compact.root()
+    size, root = compact.size, compact.root()
+    if broken is None:
+        broken = _check_head(session, size, root)
+    return Recomputed(size, root, roots, broken)
+
+
+def _check_head(session: Session, size: int, root: bytes) -> ChainBreak | None:
+    head = tree.head(session)
+    if head.size > size:
+        return ChainBreak(size + 1, "sealed records after this one were removed")
+    if head.size < size:
+        return ChainBreak(head.size + 1, "records sealed beyond the tree head")
+    if head.root != root:
+        return ChainBreak(size, "the tree head's root is not the records' root")
+    try:
+        stored = tree.root(session, size)
+    except merkle.MissingSubtree as exc:
+        return ChainBreak(size, f"the stored tree is incomplete: {exc}")
+    if stored != root:
+        return ChainBreak(size, "the stored tree's root is not the records' root")
     return None
+
+
+def verify_chain(session: Session, batch: int = SEAL_BATCH) -> ChainBreak | None:
+    """Recompute the sealed records' tree; None if the records, the stored tree and its head
+    agree, else where they first differ. Against an insider who recomputes everything only
+    the checkpoints held outside the database help (`checkpoints.audit`)."""
+    return recompute(session, batch=batch).broken
 
 
 def records_about(session: Session, person_ref: str, limit: int = 500) -> list[AccessRecord]:

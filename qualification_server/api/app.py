@@ -27,6 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from insurer_registry.lookup.local import RegistryQualificationSource
 from onshi_kernel.body_limit import BodySizeLimit
 from onshi_kernel.docs import install_docs
+from qualification_server.access_log import routes as access_log_routes
+from qualification_server.access_log.checkpoints import Checkpointer
 from qualification_server.access_log.housekeeping import Housekeeper
 from qualification_server.api.dependencies import Dependencies, DepsDep
 from qualification_server.api.errors import install_error_handlers, too_large
@@ -194,7 +196,12 @@ def create_app(
         sealer = (
             None
             if seal_interval_s is None
-            else Housekeeper(deps.sessions, seal_interval_s, crl_marks=deps.trust.high_water)
+            else Housekeeper(
+                deps.sessions,
+                seal_interval_s,
+                crl_marks=deps.trust.high_water,
+                checkpoints=Checkpointer.from_settings(deps.sessions, deps.settings),
+            )
         )
         if sealer is not None:
             sealer.start()
@@ -231,6 +238,7 @@ def create_app(
         lookups_routes.router,
         reference_numbers_routes.router,
         registrations_routes.router,
+        access_log_routes.router,
         router,
     ):
         app.include_router(routes)

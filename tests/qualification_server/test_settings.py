@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from card_reader.issuance import profile
 from card_reader.issuance.profile import CaKind, build_crl, create_ca
+from onshi_kernel.transparency.note import Ed25519Signer
 from qualification_server.settings import DEVELOPMENT_CHALLENGE_KEY, Settings
 from qualification_server.trust.files import TrustConfigurationError, TrustStore
 from qualification_server.trust.issuer_directory import FileIssuerDirectory, IssuerDirectoryError
@@ -32,7 +33,10 @@ NOW = dt.datetime.now(dt.UTC)
 def production(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str) -> Settings:
     own = tmp_path / "own_ca.pem"
     own.write_text("-")
+    log_key = tmp_path / "log.key"
+    log_key.write_text(Ed25519Signer.generate("onshi.test/access-log").key_string())
     defaults = {
+        "ONSHI_LOG_SIGNING_KEY_FILE": str(log_key),
         "ONSHI_ENV": "production",
         "ONSHI_CHALLENGE_KEY": PRODUCTION_KEY,
         "ONSHI_JPKI_CA_FILES": json.dumps([str(own)]),

@@ -1,0 +1,82 @@
+"""The access log's public read routes, as a Certificate Transparency log publishes its tree:
+the latest checkpoint, consistency and inclusion proofs. No credential: they name no person
+(a leaf is a hash; the records stay private), and anyone auditing the log must be able to
+ask."""
+
+from __future__ import annotations
+
+import base64
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from qualification_server.access_log import tree
+from qualification_server.api.dependencies import DepsDep
+from qualification_server.api.responses import ERRORS
+from qualification_server.contract.codes import Code
+from qualification_server.errors import QualificationError
+from qualification_server.models import LogCheckpoint
+
+router = APIRouter()
+_NONNEGATIVE = Query(ge=0, le=2**63 - 1)
+
+
+class Proof(BaseModel):
+    """A proof's hashes (standard base64), in the order RFC 9162 §2.1 verifies them."""
+
+    hashes: list[str]
+
+
+def _encoded(hashes: list[bytes]) -> Proof:
+    return Proof(hashes=[base64.b64encode(h).decode("ascii") for h in hashes])
+
+
+@router.get(
+    "/v1/log/checkpoint",
+    responses=ERRORS,
+    tags=["log"],
+    response_class=PlainTextResponse,
+)
+def checkpoint(deps: DepsDep) -> PlainTextResponse:
+    """The latest checkpoint (a C2SP signed note): the latest a witness cosigned, else the
+    latest the server signed."""
+    with deps.sessions() as session:
+        witnessed = session.scalar(
+            select(LogCheckpoint.witnessed_note)
+            .where(LogCheckpoint.witnessed_note.is_not(None))
+            .order_by(LogCheckpoint.size.desc())
+            .limit(1)
+        )
+        note = witnessed or session.scalar(
+            select(LogCheckpoint.note).order_by(LogCheckpoint.size.desc()).limit(1)
+        )
+    if note is None:
+        raise QualificationError(
+            Code.UNAVAILABLE, "the log has no checkpoint yet", retry_after_s=10
+        )
+    return PlainTextResponse(note, media_type="text/plain; charset=utf-8")
+
+
+def _head_size(deps: DepsDep) -> int:
+    with deps.sessions() as session:
+        return tree.head(session).size
+
+
+@router.get("/v1/log/consistency", responses=ERRORS, tags=["log"])
+def consistency(deps: DepsDep, old: int = _NONNEGATIVE, new: int = _NONNEGATIVE) -> Proof:
+    """The proof that the tree of `old` leaves is a prefix of the tree of `new`."""
+    if old > new or new > _head_size(deps):
+        raise QualificationError(Code.INVALID_REQUEST, "need old <= new <= the tree's size")
+    with deps.sessions() as session:
+        return _encoded(tree.consistency(session, old, new))
+
+
+@router.get("/v1/log/inclusion", responses=ERRORS, tags=["log"])
+def inclusion(deps: DepsDep, index: int = _NONNEGATIVE, size: int = _NONNEGATIVE) -> Proof:
+    """The audit path of leaf `index` in the tree of `size` leaves."""
+    if index >= size or size > _head_size(deps):
+        raise QualificationError(Code.INVALID_REQUEST, "need index < size <= the tree's size")
+    with deps.sessions() as session:
+        return _encoded(tree.inclusion(session, index, size))

@@ -1,0 +1,118 @@
+"""The access log's Merkle tree in the database: its perfect subtrees (`access_tree_nodes`)
+read and appended through `onshi_kernel.transparency.merkle`, and the roots and proofs the
+public routes and the witnesses are given.
+
+A node is written once, when the leaves it covers are all sealed, and never changed: any
+root or proof of any size up to the head's is built from at most 2·log2(n) of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import insert, select
+
+from onshi_kernel.transparency import merkle
+from qualification_server.models import Base, TreeHead, TreeNode
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+HEAD_ID = 1
+_NODES = Base.metadata.tables[TreeNode.__tablename__]
+
+
+class StoredNodes:
+    """The `SubtreeStore` of one session, with the nodes this session is about to write
+    seen before they are flushed (an append reads what it just made)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._pending: dict[tuple[int, int], bytes] = {}
+
+    def get(self, level: int, index: int) -> bytes | None:
+        """The hash of subtree (level, index), or None when it is not stored."""
+        pending = self._pending.get((level, index))
+        if pending is not None:
+            return pending
+        return self._session.execute(
+            select(_NODES.c.hash).where(_NODES.c.level == level, _NODES.c.idx == index)
+        ).scalar_one_or_none()
+
+    def remember(self, updates: Sequence[tuple[int, int, bytes]]) -> None:
+        """Nodes written in this transaction, to be read without a round trip."""
+        for level, index, value in updates:
+            self._pending[(level, index)] = value
+
+
+def head(session: Session, *, lock: bool = False) -> TreeHead:
+    """The tree head (created empty when missing); `lock` takes its row lock, which admits
+    one sealer at a time."""
+    query = select(TreeHead).where(TreeHead.id == HEAD_ID)
+    if lock:
+        query = query.with_for_update()
+    found = session.scalars(query).one_or_none()
+    if found is None:
+        found = TreeHead(id=HEAD_ID, size=0, root=merkle.EMPTY_ROOT)
+        session.add(found)
+        session.flush()
+    return found
+
+
+def append(session: Session, current: TreeHead, leaves: Sequence[bytes]) -> None:
+    """Append leaf hashes to the tree under the locked `current` head: every subtree they
+    complete is inserted (one executemany) and the head moved, in the caller's transaction."""
+    if not leaves:
+        return
+    store = StoredNodes(session)
+    updates = merkle.append_updates(current.size, leaves, merkle.reader(store))
+    session.execute(
+        insert(_NODES), [{"level": lv, "idx": ix, "hash": value} for lv, ix, value in updates]
+    )
+    store.remember(updates)
+    size = current.size + len(leaves)
+    current.size, current.root = size, merkle.root_at(size, merkle.reader(store))
+
+
+def root(session: Session, size: int) -> bytes:
+    """The root of the first `size` leaves, from the stored nodes."""
+    return merkle.root_at(size, merkle.reader(StoredNodes(session)))
+
+
+def inclusion(session: Session, index: int, size: int) -> list[bytes]:
+    """The audit path of leaf `index` in the tree of `size`."""
+    return merkle.inclusion_at(index, size, merkle.reader(StoredNodes(session)))
+
+
+def consistency(session: Session, old_size: int, new_size: int) -> list[bytes]:
+    """The proof that the tree of `old_size` is a prefix of the tree of `new_size`."""
+    return merkle.consistency_at(old_size, new_size, merkle.reader(StoredNodes(session)))
+
+
+class CompactRange:
+    """The tree of a stream of leaves kept as its perfect subtrees on the right edge (at
+    most log2(n)+1 hashes): the root of every prefix without holding the leaves."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[bytes] = []  # the perfect subtrees, largest first
+
+    def append(self, leaf: bytes) -> None:
+        """Adds one leaf hash."""
+        self._stack.append(leaf)
+        self.size += 1
+        merges = self.size
+        while merges & 1 == 0:
+            right = self._stack.pop()
+            self._stack[-1] = merkle.node_hash(self._stack[-1], right)
+            merges >>= 1
+
+    def root(self) -> bytes:
+        """The root of the leaves appended so far."""
+        if not self._stack:
+            return merkle.EMPTY_ROOT
+        current = self._stack[-1]
+        for left in reversed(self._stack[:-1]):
+            current = merkle.node_hash(left, current)
+        return current
