@@ -6,6 +6,7 @@ ask."""
 from __future__ import annotations
 
 import base64
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
@@ -20,7 +21,8 @@ from qualification_server.errors import QualificationError
 from qualification_server.models import LogCheckpoint
 
 router = APIRouter()
-_NONNEGATIVE = Query(ge=0, le=2**63 - 1)
+# A tree size or leaf index (FastAPI copies an Annotated Query per parameter, not a default).
+Position = Annotated[int, Query(ge=0, le=2**63 - 1)]
 
 
 class Proof(BaseModel):
@@ -65,7 +67,7 @@ def _head_size(deps: DepsDep) -> int:
 
 
 @router.get("/v1/log/consistency", responses=ERRORS, tags=["log"])
-def consistency(deps: DepsDep, old: int = _NONNEGATIVE, new: int = _NONNEGATIVE) -> Proof:
+def consistency(deps: DepsDep, old: Position, new: Position) -> Proof:
     """The proof that the tree of `old` leaves is a prefix of the tree of `new`."""
     if old > new or new > _head_size(deps):
         raise QualificationError(Code.INVALID_REQUEST, "need old <= new <= the tree's size")
@@ -74,7 +76,7 @@ def consistency(deps: DepsDep, old: int = _NONNEGATIVE, new: int = _NONNEGATIVE)
 
 
 @router.get("/v1/log/inclusion", responses=ERRORS, tags=["log"])
-def inclusion(deps: DepsDep, index: int = _NONNEGATIVE, size: int = _NONNEGATIVE) -> Proof:
+def inclusion(deps: DepsDep, index: Position, size: Position) -> Proof:
     """The audit path of leaf `index` in the tree of `size` leaves."""
     if index >= size or size > _head_size(deps):
         raise QualificationError(Code.INVALID_REQUEST, "need index < size <= the tree's size")

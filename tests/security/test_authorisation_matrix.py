@@ -108,6 +108,9 @@ QUALIFICATION_SERVER: dict[str, dict[Caller, Expect]] = {
     "POST /portal/v1/registrations": CARD_ONLY,
     "POST /portal/v1/unregister": CARD_ONLY,
     "POST /portal/v1/access-history": CARD_ONLY,
+    "GET /v1/log/checkpoint": ALL_OK,  # the access log's tree is public, as CT's: no person
+    "GET /v1/log/consistency": ALL_OK,
+    "GET /v1/log/inclusion": ALL_OK,
     "GET /healthz": ALL_OK,
     "GET /readyz": ALL_OK,
     "GET /metrics": ALL_OK,
@@ -270,6 +273,21 @@ def numbered(query: dict[str, str]) -> dict[str, Any]:
     return {"QualificationConfirmSearchInfo": query, "ReferenceNumber": "000123"}
 
 
+_LOG_QUERIES = {"/v1/log/consistency": "?old=1&new=2", "/v1/log/inclusion": "?index=0&size=2"}
+
+
+def seal_and_sign(world: World) -> None:
+    """Seal the access log and sign a checkpoint of it (under a key of this test's)."""
+    from onshi_kernel.transparency.note import Ed25519Signer
+    from qualification_server.access_log import log as access_log
+    from qualification_server.access_log.checkpoints import Checkpointer, LogIdentity
+
+    with world.deps.sessions() as session, session.begin():
+        access_log.seal(session)
+    identity = LogIdentity("onshi.test/access-log", Ed25519Signer.generate("onshi.test/log"))
+    Checkpointer(world.deps.sessions, identity).sign_now()
+
+
 class QualificationCalls:
     """The request each route needs, made by each kind of caller."""
 
@@ -288,6 +306,7 @@ class QualificationCalls:
             headers=world.headers(),
         )
         self.reception_number = submitted.json()["MessageHeader"]["ReceptionNumber"]
+        seal_and_sign(world)  # the log's routes answer from a checkpoint
 
     def headers(self, caller: Caller) -> dict[str, str]:
         token = self.tokens.get(caller)
@@ -310,6 +329,7 @@ class QualificationCalls:
     def call(self, route: str, caller: Caller) -> Call:
         method, path = route.split(" ", 1)
         path = path.replace("{reception_number}", self.reception_number)
+        path += _LOG_QUERIES.get(path, "")
         if method == "MOUNT":
             method, path = "GET", f"{path}/favicon.png"
         request = Call(method, path, self.headers(caller))
