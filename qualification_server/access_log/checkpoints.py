@@ -13,14 +13,13 @@ next interval retries.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 
@@ -40,6 +39,7 @@ from onshi_kernel.transparency.note import (
 from qualification_server.access_log import log as access_log
 from qualification_server.access_log import tree
 from qualification_server.models import LogCheckpoint
+from qualification_server.witness.client import WitnessClient, WitnessConflict, add_cosignatures
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -50,13 +50,12 @@ log = logging.getLogger(__name__)
 
 
 class Witness(Protocol):
-    """What the log needs of a witness (`qualification_server.witness.client.WitnessClient`).
+    """What the log needs of a witness: `WitnessClient` or a stand-in of the same shape.
 
-    `add_checkpoint` raises an error with an int `size` (the witness's `WitnessConflict`)
-    when the witness's last size is not `old_size`, anything else when it refuses or is
-    unreachable."""
+    `add_checkpoint` raises `WitnessConflict(size)` when the witness's last size is not
+    `old_size`, `WitnessRefused` or `WitnessUnavailable` otherwise."""
 
-    def add_checkpoint(self, old_size: int, proof: list[bytes], note: str) -> list[str]:
+    def add_checkpoint(self, old_size: int, proof: Sequence[bytes], note: str) -> list[str]:
         """The witness's cosignature lines for `note`, proven consistent from `old_size`."""
         ...
 
@@ -67,11 +66,7 @@ class Witness(Protocol):
 
 def connect_witness(url: str) -> Witness:
     """The witness at `url` (its HTTP client)."""
-    # Imported when used: the witness's client is its own package, and most servers never
-    # construct one (no ONSHI_LOG_WITNESS_URLS).
-    client: Any = importlib.import_module("qualification_server.witness.client")
-    witness: Witness = client.WitnessClient(url)
-    return witness
+    return WitnessClient(url)
 
 
 def load_signer(settings: Settings) -> Ed25519Signer:
@@ -100,17 +95,6 @@ def _write_new_key(path: Path, name: str) -> None:
         pass
     finally:
         os.unlink(temporary)
-
-
-def with_cosignatures(note: str, lines: Sequence[str]) -> str:
-    """`note` with these cosignature lines added (a key's new line replaces its old one)."""
-    text, signatures = split_note(note)
-    if not lines:
-        return note
-    _, added = split_note(text + "\n" + "".join(f"{line.rstrip(chr(10))}\n" for line in lines))
-    mine = {(s.name, s.key_id) for s in added}
-    kept = [s for s in signatures if (s.name, s.key_id) not in mine]
-    return text + "\n" + "".join(s.line() for s in (*kept, *added))
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +184,7 @@ class Checkpointer:
             with self._sessions() as session, session.begin():
                 row = session.get(LogCheckpoint, latest.size, with_for_update=True)
                 if row is not None:
-                    row.witnessed_note = with_cosignatures(row.witnessed_note or row.note, lines)
+                    row.witnessed_note = add_cosignatures(row.witnessed_note or row.note, lines)
                     row.witnessed_at = self._clock()
         return cosigned
 
@@ -211,17 +195,19 @@ class Checkpointer:
                 with self._sessions() as session:
                     proof = tree.consistency(session, old, size)
                 lines = witness.add_checkpoint(old, proof, note)
-            except ValueError as exc:  # no proof from a larger tree to ours
-                log.error("access log: witness %d has a larger tree (%d) than ours (%d): %s",
-                          number, old, size, exc)  # fmt: skip
-                return None
-            except Exception as exc:  # a witness failing never stops the log
-                their = getattr(exc, "size", None)
-                if attempt == 1 and isinstance(their, int) and their != old:
-                    old = their  # the witness's `WitnessConflict`: retry once from its size
+            except WitnessConflict as exc:
+                if attempt == 1 and exc.size != old:
+                    old = exc.size  # a restart forgot it, or another instance moved it on
                     continue
-                log.warning("access log: witness %d did not cosign %d: %s",
-                            number, size, type(exc).__name__)  # fmt: skip
+                log.warning("access log: witness %d stays at size %d", number, exc.size)
+                return None
+            except ValueError:  # no proof to our tree from a larger one
+                log.error("access log: witness %d has cosigned a larger tree (%d) than this "
+                          "log's %d: records were removed", number, old, size)  # fmt: skip
+                return None
+            except Exception as exc:  # refused, unreachable, or worse: the log goes on
+                log.warning("access log: witness %d did not cosign size %d: %s",
+                            number, size, exc)  # fmt: skip
                 return None
             self._sizes[number] = size
             return lines

@@ -10,7 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,9 @@ from onshi_kernel.transparency.checkpoint import (
     WitnessSigner,
     cosign,
     open_checkpoint,
-    sign_checkpoint,
     verify_cosignature,
 )
-from onshi_kernel.transparency.note import Ed25519Signer, open_note
+from onshi_kernel.transparency.note import Ed25519Signer
 from qualification_server.access_log import checkpoints, tree
 from qualification_server.access_log import log as access_log
 from qualification_server.access_log.checkpoints import Checkpointer, LogIdentity
@@ -36,6 +35,7 @@ from qualification_server.access_log.housekeeping import Housekeeper
 from qualification_server.db import MIGRATIONS, make_engine, make_session_factory, migrate
 from qualification_server.models import AccessRecord, LogCheckpoint, TreeHead, TreeNode
 from qualification_server.settings import Settings
+from qualification_server.witness.client import WitnessConflict, WitnessUnavailable
 from tests.support.world import World
 
 pytestmark = pytest.mark.db
@@ -90,11 +90,6 @@ class FakeWitness:
     log's key only with a consistency proof from the last size it cosigned, refuses a
     different old size with its size (as `WitnessConflict(size)`), and keeps its latest."""
 
-    class Conflict(Exception):
-        def __init__(self, size: int) -> None:
-            super().__init__(f"the witness is at {size}")
-            self.size = size
-
     def __init__(self, log_key: Ed25519Signer, name: str = "witness.test/one") -> None:
         self.log = log_key.verifier()
         self.key = WitnessSigner.generate(name)
@@ -104,17 +99,17 @@ class FakeWitness:
         self.down = False
         self.calls = 0
 
-    def add_checkpoint(self, old_size: int, proof: list[bytes], note: str) -> list[str]:
+    def add_checkpoint(self, old_size: int, proof: Sequence[bytes], note: str) -> list[str]:
         self.calls += 1
         if self.down:
-            raise ConnectionError("the witness is down")
+            raise WitnessUnavailable("the witness is down")
         checkpoint = open_checkpoint(note, self.log, ORIGIN)
         if old_size != self.size:
-            raise FakeWitness.Conflict(self.size)
+            raise WitnessConflict(self.size)
         merkle.verify_consistency(old_size, checkpoint.size, self.root, checkpoint.root, proof)
         cosigned = cosign(note, self.key, NOW)
         self.size, self.root, self.note = checkpoint.size, checkpoint.root, cosigned
-        return [cosigned.rsplit("\n", 2)[-2] + "\n"]
+        return [cosigned.rsplit("\n", 2)[-2]]
 
     def latest(self, origin: str) -> str | None:
         if self.down:
@@ -292,21 +287,6 @@ def test_the_housekeeper_checkpoints_in_its_own_thread(
     with world.deps.sessions() as session:
         row = session.get(LogCheckpoint, 3)
         assert row is not None and row.witnessed_note is not None
-
-
-def test_cosignature_lines_of_several_witnesses_are_merged(log_key: Ed25519Signer) -> None:
-    note = sign_checkpoint(Checkpoint(ORIGIN, 1, bytes(32)), log_key)
-    one, two = WitnessSigner.generate("w.test/one"), WitnessSigner.generate("w.test/two")
-
-    def line(witness: WitnessSigner) -> str:
-        return cosign(note, witness, NOW).rsplit("\n", 2)[-2]
-
-    merged = checkpoints.with_cosignatures(note, [line(one)])
-    merged = checkpoints.with_cosignatures(merged, [line(two), line(one)])
-    assert verify_cosignature(merged, one.verifier()) == NOW
-    assert verify_cosignature(merged, two.verifier()) == NOW
-    assert merged.count("w.test/one") == 1
-    assert open_note(merged, [log_key.verifier()]).signers == (ORIGIN,)
 
 
 # --- the public routes -------------------------------------------------------------------
