@@ -694,3 +694,31 @@ def test_random_damage_to_a_note_is_judged_as_the_kernel_judges_it(page: Page) -
     ]
     assert answers[0] == [True, True]
     assert [False, True] in answers and [True, False] in answers and [False, False] in answers
+
+
+def test_nothing_the_page_can_be_given_makes_it_throw(page: Page, browser: Browser) -> None:
+    good = TREES[3].case(1)
+    odd: list[dict[str, Any]] = [
+        {},
+        good | {"logKey": None},
+        good | {"witnessKeys": "not a list"},
+        good | {"checkpointNote": 42},
+        good | {"leafBase64": None},
+        good | {"proofBase64": None},
+        good | {"proofBase64": [None]},
+        good | {"index": None},
+    ]
+    answers = check(page, odd)
+    assert [a["step"] for a in answers] == [
+        "keys", "keys", "keys", "checkpoint", "proof", "proof", "proof", "proof",
+    ]  # fmt: skip
+    assert all(not a["ok"] and a["reason"] for a in answers)
+    # Without a secure context there is no WebCrypto: the page is told so, not left hanging.
+    context = browser.new_context()
+    try:
+        blank = context.new_page()
+        blank.add_script_tag(path=str(SCRIPT))
+        (answer,) = check(blank, [good])
+        assert answer["step"] == "setup" and "secure context" in answer["reason"]
+    finally:
+        context.close()
