@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from clinic_client.api import QualificationClient
 from clinic_client.connector import ConnectorBusy, run_connector, write_face_result
 from clinic_client.desk import Failure, check_card, failure_of, register_card
+from clinic_client.log_cli import log_app
 from clinic_client.reader import FrontDeskReader
 from clinic_client.settings import ClinicSettings
 from onshi_kernel.http_limits import BoundedHttpToolsProtocol
@@ -28,6 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(log_app, name="log")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the answer as JSON")]
 
 

@@ -1,0 +1,110 @@
+"""`clinic log …`: an outsider's audit of the server's access log (`log_audit`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import httpx
+import typer
+
+from clinic_client.log_audit import AuditFailed, LogAuditor
+
+log_app = typer.Typer(
+    help="Audit the server's access log from outside: its signed and witnessed checkpoints, "
+    "that each extends the last one seen, that a record is in the tree.",
+    no_args_is_help=True,
+)
+ServerOpt = Annotated[str, typer.Option("--server", help="The qualification server's URL")]
+LogKeyOpt = Annotated[
+    str,
+    typer.Option(
+        "--log-key", help="The log's verifier key (C2SP note key string, as the server prints it)"
+    ),
+]
+WitnessOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--witness-key",
+        help="A witness's verifier key (cosignature/v1); each given must have cosigned",
+    ),
+]
+OriginOpt = Annotated[str | None, typer.Option("--origin", help="The log's origin line")]
+
+
+def _stop(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"clinic log: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _auditor(server: str, log_key: str, witness_keys: list[str], origin: str | None) -> LogAuditor:
+    try:
+        return LogAuditor(server, log_key=log_key, witness_keys=witness_keys, origin=origin)
+    except ValueError as exc:  # a key string that does not parse
+        _stop(f"bad key: {exc}", 2)
+
+
+@log_app.command("checkpoint")
+def checkpoint(
+    server: ServerOpt, log_key: LogKeyOpt, witness_key: WitnessOpt, origin: OriginOpt = None
+) -> None:
+    """Fetch the latest checkpoint and verify its signature and cosignatures."""
+    auditor = _auditor(server, log_key, witness_key, origin)
+    try:
+        typer.echo(auditor.latest().describe())
+    except AuditFailed as exc:
+        _stop(str(exc))
+    except httpx.HTTPError as exc:
+        _stop(f"cannot reach the server at {server}: {exc}", 2)
+    finally:
+        auditor.close()
+
+
+@log_app.command("consistency")
+def consistency(
+    old: Annotated[Path, typer.Argument(help="A checkpoint note kept earlier")],
+    new: Annotated[Path, typer.Argument(help="A later checkpoint note")],
+    server: ServerOpt,
+    log_key: LogKeyOpt,
+    witness_key: WitnessOpt,
+    origin: OriginOpt = None,
+) -> None:
+    """Verify that checkpoint NEW extends checkpoint OLD (the server's consistency proof)."""
+    auditor = _auditor(server, log_key, witness_key, origin)
+    try:
+        first, second = auditor.verified(old.read_text()), auditor.verified(new.read_text())
+        auditor.check_extends(first, second)
+    except AuditFailed as exc:
+        _stop(str(exc))
+    except OSError as exc:
+        _stop(f"cannot read a checkpoint: {exc}", 2)
+    except httpx.HTTPError as exc:
+        _stop(f"cannot reach the server at {server}: {exc}", 2)
+    finally:
+        auditor.close()
+    typer.echo(f"consistent: size {first.checkpoint.size} → {second.checkpoint.size}")
+
+
+@log_app.command("audit")
+def audit(
+    state: Annotated[
+        Path, typer.Option("--state", help="Where the last verified checkpoint is kept")
+    ],
+    server: ServerOpt,
+    log_key: LogKeyOpt,
+    witness_key: WitnessOpt,
+    origin: OriginOpt = None,
+) -> None:
+    """Verify the server's latest checkpoint extends the one kept in STATE, then keep it.
+    Run it regularly: a rewritten, truncated or wiped log fails here."""
+    auditor = _auditor(server, log_key, witness_key, origin)
+    try:
+        kept, latest = auditor.audit(state)
+    except AuditFailed as exc:
+        _stop(str(exc))
+    except httpx.HTTPError as exc:
+        _stop(f"cannot reach the server at {server}: {exc}", 2)
+    finally:
+        auditor.close()
+    before = f"extends size {kept.checkpoint.size}; " if kept else "first checkpoint kept; "
+    typer.echo(before + latest.describe())
