@@ -343,6 +343,18 @@ class AccessEntry(Strict):
     credential: Literal["card", "smartphone"] | None = Field(
         default=None, description="a card check: read from a card or a smartphone"
     )
+    # Added (the access log's tree, docs/access-log.md): what the person checks the record by.
+    leaf: str | None = Field(
+        default=None,
+        description="the record's bytes exactly as the log hashes them (base64): its leaf is "
+        "SHA-256(0x00 ‖ these bytes); None while the record is not sealed yet",
+    )
+    leaf_index: int | None = Field(default=None, description="its place in the tree, from 0")
+    inclusion_proof: list[str] | None = Field(
+        default=None,
+        description="its audit path (base64 hashes, RFC 9162 order) in the tree of the "
+        "answer's `checkpoint`; None while the record is newer than that checkpoint",
+    )
 
 
 class PortalInsurer(Strict):
@@ -405,3 +417,10 @@ class AccessHistory(Strict):
     # Added (issue 17): who linked the person's My Number, oldest first. Named as the
     # registry names its linkage history, whose entries these are.
     Linkages: list[PortalLinkage] = Field(default=[])
+    # Added: the latest witnessed checkpoint of the access log (a C2SP signed note with the
+    # log's signature and the witnesses' cosignatures), the tree the entries' proofs are in.
+    checkpoint: str | None = Field(
+        default=None,
+        description="the latest witnessed checkpoint note of the access log; None before the "
+        "first one",
+    )

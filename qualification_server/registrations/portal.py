@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from insurer_registry.lookup.types import LinkageEntry
 from onshi_kernel.japan_time import japan_date
 from qualification_server.access_log import log as access_log
+from qualification_server.access_log import tree
 from qualification_server.api.dependencies import Dependencies
 from qualification_server.cards.attempts import consume_challenge
 from qualification_server.cards.challenges import Purpose
@@ -24,7 +26,7 @@ from qualification_server.contract.schemas import (
 )
 from qualification_server.db import transaction
 from qualification_server.errors import QualificationError
-from qualification_server.models import Clinic, Registration
+from qualification_server.models import AccessRecord, Clinic, LogCheckpoint, Registration
 from qualification_server.registrations.service import PORTAL, prove_with_pin
 from qualification_server.trust.certificates import certificate_summary
 from qualification_server.trust.grace import CredentialKind
@@ -43,6 +45,7 @@ def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
         consume_challenge(session, challenge)
         records = access_log.records_about(session, person_ref)
         names = {code: name for code, name in session.execute(select(Clinic.code, Clinic.name))}
+        witnessed, witnessed_size = _latest_witnessed(session)
         entries = []
         for record in records:
             request, answer = json.loads(record.request), json.loads(record.answer)
@@ -58,6 +61,7 @@ def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
                     reference=request.get("reference"),
                     outcome=outcome,
                     **_in_words(request, answer),
+                    **_proof_of(session, record, witnessed_size),
                 )
             )
         registration = _registration(deps, session, person_ref, names)
@@ -70,7 +74,33 @@ def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
                 request=asked, answer={"entries": len(entries), "linkages": len(linkages)},
             ),
         )  # fmt: skip
-    return AccessHistory(entries=entries, registration=registration, Linkages=linkages)
+    return AccessHistory(
+        entries=entries, registration=registration, Linkages=linkages, checkpoint=witnessed
+    )
+
+
+def _latest_witnessed(session: Session) -> tuple[str | None, int]:
+    """The latest checkpoint a witness cosigned, and its tree size (0 when none)."""
+    found = session.execute(
+        select(LogCheckpoint.witnessed_note, LogCheckpoint.size)
+        .where(LogCheckpoint.witnessed_note.is_not(None))
+        .order_by(LogCheckpoint.size.desc())
+        .limit(1)
+    ).first()
+    return (found[0], found[1]) if found is not None else (None, 0)
+
+
+def _proof_of(session: Session, record: AccessRecord, size: int) -> dict[str, Any]:
+    """What the person checks a record by: its bytes as hashed and, when the witnessed tree
+    of `size` holds it, its audit path there. An unsealed record has neither yet."""
+    if record.chain_pos is None:
+        return {}
+    index = record.chain_pos - 1
+    proof = None
+    if index < size:
+        proof = [base64.b64encode(h).decode() for h in tree.inclusion(session, index, size)]
+    leaf = base64.b64encode(access_log.canonical(record, record.chain_pos)).decode()
+    return {"leaf": leaf, "leaf_index": index, "inclusion_proof": proof}
 
 
 def _linkage(entry: LinkageEntry) -> PortalLinkage:
