@@ -21,7 +21,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 
 from onshi_kernel.transparency import merkle
 from qualification_server.access_log import tree
@@ -35,6 +35,12 @@ _RECORDS = Base.metadata.tables[AccessRecord.__tablename__]
 _NODES = Base.metadata.tables[TreeNode.__tablename__]
 _CHAINED = ("id", "recorded_at", "clinic_code", "person_ref", "method", "request", "answer")
 _SEAL = update(_RECORDS).where(_RECORDS.c.id == bindparam("key")).values(chain_pos=bindparam("pos"))
+# The ids in order get positions first, first + 1, … (WITH ORDINALITY numbers them).
+_SEAL_UNNEST = text(
+    "UPDATE access_records SET chain_pos = :first + v.n - 1 "
+    "FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS v(id, n) "
+    "WHERE access_records.id = v.id"
+)
 SEAL_BATCH = 5000
 
 
@@ -122,10 +128,14 @@ def seal(session: Session, limit: int = SEAL_BATCH) -> int:
         record_leaf(cast("RecordFields", record), pos)
         for pos, record in enumerate(records, start=first)
     ]
-    # one executemany by primary key
-    session.execute(
-        _SEAL, [{"key": r.id, "pos": pos} for pos, r in enumerate(records, start=first)]
-    )
+    if session.get_bind().dialect.name == "postgresql":
+        # one UPDATE over two arrays: psycopg sends an executemany as one UPDATE a row
+        ids = [r.id for r in records]
+        session.execute(_SEAL_UNNEST, {"ids": ids, "first": first})
+    else:  # one executemany by primary key
+        session.execute(
+            _SEAL, [{"key": r.id, "pos": pos} for pos, r in enumerate(records, start=first)]
+        )
     tree.append(session, head, leaves)
     return len(records)
 

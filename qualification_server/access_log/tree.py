@@ -8,10 +8,10 @@ root or proof of any size up to the head's is built from at most 2·log2(n) of t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text, tuple_
 
 from onshi_kernel.transparency import merkle
 from qualification_server.models import Base, TreeHead, TreeNode
@@ -20,22 +20,35 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 HEAD_ID = 1
+T = TypeVar("T")
 _NODES = Base.metadata.tables[TreeNode.__tablename__]
+
+
+# Nodes looked up at most this many to a query.
+FETCH_CHUNK = 2000
+# On PostgreSQL the new nodes go as three arrays in one INSERT: an executemany is one INSERT
+# a row over psycopg's pipeline, and a multi-row VALUES costs SQLAlchemy more to compile than
+# the database to run (each took two thirds of a seal). SQLite's executemany is its own loop.
+_UNNEST = text(
+    "INSERT INTO access_tree_nodes (level, idx, hash) SELECT * FROM "
+    "unnest(CAST(:levels AS integer[]), CAST(:idxs AS bigint[]), CAST(:hashes AS bytea[]))"
+)
 
 
 class StoredNodes:
     """The `SubtreeStore` of one session, with the nodes this session is about to write
-    seen before they are flushed (an append reads what it just made)."""
+    seen before they are flushed (an append reads what it just made), and those a
+    computation will read fetched in one query (`prefetch`)."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self._pending: dict[tuple[int, int], bytes] = {}
+        self._known: dict[tuple[int, int], bytes] = {}
 
     def get(self, level: int, index: int) -> bytes | None:
         """The hash of subtree (level, index), or None when it is not stored."""
-        pending = self._pending.get((level, index))
-        if pending is not None:
-            return pending
+        known = self._known.get((level, index))
+        if known is not None:
+            return known
         return self._session.execute(
             select(_NODES.c.hash).where(_NODES.c.level == level, _NODES.c.idx == index)
         ).scalar_one_or_none()
@@ -43,7 +56,34 @@ class StoredNodes:
     def remember(self, updates: Sequence[tuple[int, int, bytes]]) -> None:
         """Nodes written in this transaction, to be read without a round trip."""
         for level, index, value in updates:
-            self._pending[(level, index)] = value
+            self._known[(level, index)] = value
+
+    def prefetch(self, compute: Callable[[merkle.SubtreeReader], object]) -> None:
+        """Fetch in one query every node `compute` reads. Which nodes a root, a proof or an
+        append reads depends on the sizes and indexes only, never on the hashes: a dry run
+        over placeholder hashes names them all."""
+        wanted: set[tuple[int, int]] = set()
+
+        def record(level: int, index: int) -> bytes:
+            wanted.add((level, index))
+            return bytes(merkle.HASH_SIZE)
+
+        compute(record)
+        missing = sorted(wanted - self._known.keys())
+        for start in range(0, len(missing), FETCH_CHUNK):
+            chunk = missing[start : start + FETCH_CHUNK]
+            rows = self._session.execute(
+                select(_NODES.c.level, _NODES.c.idx, _NODES.c.hash).where(
+                    tuple_(_NODES.c.level, _NODES.c.idx).in_(chunk)
+                )
+            )
+            for level, index, value in rows:
+                self._known[(level, index)] = value
+
+    def read(self, compute: Callable[[merkle.SubtreeReader], T]) -> T:
+        """`compute` over the stored nodes, prefetched."""
+        self.prefetch(compute)
+        return compute(merkle.reader(self))
 
 
 def head(session: Session, *, lock: bool = False) -> TreeHead:
@@ -62,32 +102,46 @@ def head(session: Session, *, lock: bool = False) -> TreeHead:
 
 def append(session: Session, current: TreeHead, leaves: Sequence[bytes]) -> None:
     """Append leaf hashes to the tree under the locked `current` head: every subtree they
-    complete is inserted (one executemany) and the head moved, in the caller's transaction."""
+    complete is inserted and the head moved, in the caller's transaction."""
     if not leaves:
         return
     store = StoredNodes(session)
-    updates = merkle.append_updates(current.size, leaves, merkle.reader(store))
-    session.execute(
-        insert(_NODES), [{"level": lv, "idx": ix, "hash": value} for lv, ix, value in updates]
-    )
-    store.remember(updates)
     size = current.size + len(leaves)
+
+    def plan(read: merkle.SubtreeReader) -> None:
+        # The append and the new root, so that one query fetches what both read.
+        made = {(lv, ix): h for lv, ix, h in merkle.append_updates(current.size, leaves, read)}
+        merkle.root_at(size, lambda lv, ix: made.get((lv, ix)) or read(lv, ix))
+
+    store.prefetch(plan)
+    updates = merkle.append_updates(current.size, leaves, merkle.reader(store))
+    if session.get_bind().dialect.name == "postgresql":
+        levels, idxs, hashes = zip(*updates, strict=True)
+        session.execute(
+            _UNNEST, {"levels": list(levels), "idxs": list(idxs), "hashes": list(hashes)}
+        )
+    else:
+        session.execute(
+            insert(_NODES), [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in updates]
+        )
+    store.remember(updates)
     current.size, current.root = size, merkle.root_at(size, merkle.reader(store))
 
 
 def root(session: Session, size: int) -> bytes:
-    """The root of the first `size` leaves, from the stored nodes."""
-    return merkle.root_at(size, merkle.reader(StoredNodes(session)))
+    """The root of the first `size` leaves, from the stored nodes (one query)."""
+    return StoredNodes(session).read(lambda read: merkle.root_at(size, read))
 
 
 def inclusion(session: Session, index: int, size: int) -> list[bytes]:
-    """The audit path of leaf `index` in the tree of `size`."""
-    return merkle.inclusion_at(index, size, merkle.reader(StoredNodes(session)))
+    """The audit path of leaf `index` in the tree of `size` (one query)."""
+    return StoredNodes(session).read(lambda read: merkle.inclusion_at(index, size, read))
 
 
 def consistency(session: Session, old_size: int, new_size: int) -> list[bytes]:
-    """The proof that the tree of `old_size` is a prefix of the tree of `new_size`."""
-    return merkle.consistency_at(old_size, new_size, merkle.reader(StoredNodes(session)))
+    """The proof that the tree of `old_size` is a prefix of the tree of `new_size` (one
+    query)."""
+    return StoredNodes(session).read(lambda read: merkle.consistency_at(old_size, new_size, read))
 
 
 class CompactRange:
