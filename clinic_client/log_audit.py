@@ -78,6 +78,57 @@ def _hashes(answer: httpx.Response) -> list[bytes]:
     return [base64.b64decode(h, validate=True) for h in answer.json()["hashes"]]
 
 
+@dataclass(frozen=True, slots=True)
+class RecordCheck:
+    """How one record of a person's access history came out."""
+
+    recorded_at: str | None
+    leaf_index: int | None
+    verdict: str  # "verified", "pending" (not yet in a witnessed tree) or "failed"
+    reason: str = ""
+
+
+def verify_history(
+    document: dict[str, object], log_key: str, witness_keys: Sequence[str], origin: str | None
+) -> tuple[VerifiedCheckpoint | None, list[RecordCheck]]:
+    """Check a saved access history (the portal's 「証明データを保存」, or the server's answer):
+    its checkpoint with the keys given, then every record's inclusion proof in that tree.
+    Works offline: everything needed is in the document, nothing is asked of the server."""
+    note = document.get("checkpoint")
+    entries = document.get("entries")
+    if not isinstance(entries, list):
+        raise AuditFailed("the file holds no entries: not an access history")
+    checkpoint = (
+        verify_checkpoint_note(note, log_key, witness_keys, origin)
+        if isinstance(note, str)
+        else None
+    )
+    checks = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise AuditFailed("an entry is not an object")
+        when, index, proof = (
+            entry.get("recorded_at"),
+            entry.get("leaf_index"),
+            entry.get("inclusion_proof"),
+        )
+        leaf = entry.get("leaf")
+        if checkpoint is None or proof is None or leaf is None or not isinstance(index, int):
+            checks.append(RecordCheck(when, index if isinstance(index, int) else None, "pending"))
+            continue
+        try:
+            hashes = [base64.b64decode(h, validate=True) for h in proof]
+            verify_inclusion(
+                leaf_hash(base64.b64decode(leaf, validate=True)), index,
+                checkpoint.checkpoint.size, hashes, checkpoint.checkpoint.root,
+            )  # fmt: skip
+        except (ProofError, ValueError, TypeError) as exc:
+            checks.append(RecordCheck(when, index, "failed", str(exc)))
+            continue
+        checks.append(RecordCheck(when, index, "verified"))
+    return checkpoint, checks
+
+
 class LogAuditor:
     """Asks the server at `server_url` for checkpoints and proofs, and verifies them with the
     log's key and the witnesses' keys (C2SP verifier key strings)."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import httpx
 import typer
 
-from clinic_client.log_audit import AuditFailed, LogAuditor
+from clinic_client.log_audit import AuditFailed, LogAuditor, verify_history
 
 log_app = typer.Typer(
     help="Audit the server's access log from outside: its signed and witnessed checkpoints, "
@@ -108,3 +109,40 @@ def audit(
         auditor.close()
     before = f"extends size {kept.checkpoint.size}; " if kept else "first checkpoint kept; "
     typer.echo(before + latest.describe())
+
+
+@log_app.command("verify-history")
+def verify_history_file(
+    document: Annotated[
+        Path, typer.Argument(help="onshi-access-proofs.json (the portal's 「証明データを保存」)")
+    ],
+    log_key: LogKeyOpt,
+    witness_key: WitnessOpt,
+    origin: OriginOpt = None,
+) -> None:
+    """Check, offline, every record of a saved access history against its witnessed
+    checkpoint. Exit 1 if any record or the checkpoint does not verify."""
+    try:
+        loaded = json.loads(document.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _stop(f"cannot read {document}: {exc}", 2)
+    if not isinstance(loaded, dict):
+        _stop(f"{document} is not an access history", 2)
+    try:
+        checkpoint, checks = verify_history(loaded, log_key, witness_key, origin)
+    except AuditFailed as exc:
+        _stop(str(exc))
+    except ValueError as exc:  # a key string that does not parse
+        _stop(f"bad key: {exc}", 2)
+    if checkpoint is not None:
+        typer.echo(checkpoint.describe())
+    for check in checks:
+        where = f"leaf {check.leaf_index}" if check.leaf_index is not None else "not sealed"
+        line = f"{check.recorded_at}\t{where}\t{check.verdict}"
+        typer.echo(line + (f": {check.reason}" if check.reason else ""))
+    verified = sum(c.verdict == "verified" for c in checks)
+    failed = [c for c in checks if c.verdict == "failed"]
+    typer.echo(f"{verified} verified, {len(checks) - verified - len(failed)} pending, "
+               f"{len(failed)} failed")  # fmt: skip
+    if failed:
+        raise typer.Exit(1)

@@ -4,6 +4,8 @@ witness's keys and nothing the server says without a proof. Against this project
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,3 +138,48 @@ def test_the_cli_audits_and_names_what_broke(
     forged = CliRunner().invoke(app, args)
     assert forged.exit_code == 1
     assert "not signed by the log's key" in forged.output
+
+
+def test_a_saved_access_history_is_checked_offline_record_by_record(
+    world: World, tmp_path: Path
+) -> None:
+    from onshi_kernel.transparency.checkpoint import WitnessSigner
+    from tests.qualification_server.test_access_tree import FakeWitness
+
+    world.register("yamada-taro")
+    world.check("yamada-taro")
+    signer = Ed25519Signer.generate(ORIGIN)
+    witness = FakeWitness(signer)
+    seal_all(world)
+    Checkpointer(world.deps.sessions, LogIdentity(ORIGIN, signer), [witness]).run_once()
+    world.check("yamada-taro")  # newer than the checkpoint
+    proof = world.proof("yamada-taro", world.portal_challenge())
+    answer = world.client.post("/portal/v1/access-history", json={"proof": proof}).json()
+    saved = {
+        "checkpoint": answer["checkpoint"],
+        "entries": [
+            {k: e.get(k) for k in ("leaf", "leaf_index", "inclusion_proof", "recorded_at")}
+            for e in answer["entries"]
+        ],
+    }
+    document = tmp_path / "onshi-access-proofs.json"
+    document.write_text(json.dumps(saved))
+    keys = ["--log-key", signer.verifier().key_string(),
+            "--witness-key", witness.key.verifier().key_string(), "--origin", ORIGIN]  # fmt: skip
+    done = CliRunner().invoke(app, ["log", "verify-history", str(document), *keys])
+    assert done.exit_code == 0, done.output
+    assert "2 verified, 1 pending, 0 failed" in done.output
+    assert f"tree size {witness.size} root" in done.output
+    # One record's bytes changed (who looked, say): that record fails, by its leaf.
+    proved = next(e for e in saved["entries"] if e["inclusion_proof"])
+    leaf = base64.b64decode(proved["leaf"]).replace(b"pin", b"pan", 1)
+    proved["leaf"] = base64.b64encode(leaf).decode()
+    document.write_text(json.dumps(saved))
+    done = CliRunner().invoke(app, ["log", "verify-history", str(document), *keys])
+    assert done.exit_code == 1
+    assert "1 verified, 1 pending, 1 failed" in done.output
+    # Another witness's key: the checkpoint itself is refused.
+    other = WitnessSigner.generate("witness.test/other").verifier().key_string()
+    keys[3] = other
+    done = CliRunner().invoke(app, ["log", "verify-history", str(document), *keys])
+    assert done.exit_code == 1 and "did not cosign" in done.output
