@@ -196,6 +196,12 @@ class Checkpointer:
                     proof = tree.consistency(session, old, size)
                 lines = witness.add_checkpoint(old, proof, note)
             except WitnessConflict as exc:
+                if exc.size > size:
+                    # Another instance submitted a later checkpoint first, or the log lost
+                    # records: the audit tells which, not a guess here.
+                    log.info("access log: witness %d is at %d, past %d", number, exc.size, size)
+                    self._sizes[number] = exc.size
+                    return None
                 if attempt == 1 and exc.size != old:
                     old = exc.size  # a restart forgot it, or another instance moved it on
                     continue
