@@ -277,10 +277,21 @@ def verify_log(
             "rewrite that copy too.",
         ),
     ] = None,
+    witness_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--witness-key",
+            help="A witness's cosignature verifier key (repeatable; default "
+            "ONSHI_LOG_WITNESS_KEYS): a witnessed checkpoint then counts only with a valid "
+            "cosignature by one of them.",
+        ),
+    ] = None,
 ) -> None:
     """Recompute the access log's Merkle tree from the records and hold it against the
     stored tree, its head, the latest signed checkpoint and each witness's latest checkpoint;
     exit 1 naming what broke (an edited, removed or wiped record)."""
+    from onshi_kernel.transparency.checkpoint import WitnessVerifier
+    from onshi_kernel.transparency.note import NoteError
     from qualification_server.access_log.checkpoints import audit, connect_witness, load_signer
 
     settings = _settings()
@@ -289,12 +300,20 @@ def verify_log(
         verifier = load_signer(settings).verifier()
     except ValueError as exc:
         _fail(str(exc))
+    try:
+        keys = [WitnessVerifier.from_key(k) for k in witness_key or settings.log_witness_keys]
+    except NoteError as exc:
+        _fail(f"a witness key: {exc.reason}")
     with sessions() as session, session.begin():
         access_log.seal(session)
     urls = witness if witness else list(settings.log_witness_urls)
     with sessions() as session:
         found = audit(
-            session, verifier, settings.log_origin, [(url, connect_witness(url)) for url in urls]
+            session,
+            verifier,
+            settings.log_origin,
+            [(url, connect_witness(url)) for url in urls],
+            keys,
         )
     typer.echo(f"tree size {found.size} root {base64.b64encode(found.root).decode()}")
     for seen in found.witnessed:

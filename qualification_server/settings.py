@@ -92,6 +92,11 @@ class Settings(OnshiSettings):
     log_witness_urls: list[str] = Field(
         default=[], description="the witnesses each checkpoint is submitted to for cosigning"
     )
+    log_witness_keys: list[str] = Field(
+        default=[],
+        description="the witnesses' cosignature verifier keys (<name>+<id>+<key>): verify-log "
+        "then counts a witnessed checkpoint only with a valid cosignature by one of them",
+    )
 
     @field_validator("database_url", "registry_database_url")
     @classmethod

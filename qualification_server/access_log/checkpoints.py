@@ -25,9 +25,11 @@ from sqlalchemy import select
 
 from onshi_kernel.transparency.checkpoint import (
     Checkpoint,
+    WitnessVerifier,
     cosignature_time,
     open_checkpoint,
     sign_checkpoint,
+    verify_cosignature,
 )
 from onshi_kernel.transparency.note import (
     Ed25519Signer,
@@ -267,16 +269,28 @@ def _cosigners(note: str, identity: Ed25519Verifier) -> tuple[tuple[str, ...], d
     return tuple(dict.fromkeys(s.name for s in others)), at
 
 
+def _verified_cosigners(note: str, keys: Sequence[WitnessVerifier]) -> dict[str, dt.datetime]:
+    found: dict[str, dt.datetime] = {}
+    for key in keys:
+        try:
+            found[key.name] = verify_cosignature(note, key)
+        except NoteError:
+            continue
+    return found
+
+
 def audit(
     session: Session,
     verifier: Ed25519Verifier,
     origin: str,
     witnesses: Sequence[tuple[str, Witness]] = (),
+    witness_keys: Sequence[WitnessVerifier] = (),
 ) -> Audit:
     """Recompute the tree from the records and hold it against the stored tree and head,
     the latest stored signed checkpoint, and each witness's latest checkpoint of `origin`
     (with no witness given: the latest witnessed note stored in the database, which is weaker,
-    since whoever rewrites the database can rewrite that copy too)."""
+    since whoever rewrites the database can rewrite that copy too). With `witness_keys`, a
+    witnessed checkpoint counts only with a cosignature by one of them that verifies."""
     problems: list[str] = []
     held: list[tuple[Checkpoint, str]] = []
     witnessed: list[Witnessed] = []
@@ -314,6 +328,12 @@ def audit(
         if checkpoint is None:
             continue
         by, at = _cosigners(note, verifier)
+        if witness_keys:
+            verified = _verified_cosigners(note, witness_keys)
+            if not verified:
+                problems.append(f"the checkpoint from {source} has no valid known cosignature")
+                continue
+            by, at = tuple(verified), max(verified.values())
         witnessed.append(Witnessed(checkpoint.size, checkpoint.root, by, at, source))
         held.append((checkpoint, f"the checkpoint witnessed by {', '.join(by) or '?'}"))
     recomputed = access_log.recompute(session, {c.size for c, _ in held})

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from typer.testing import CliRunner, Result
 
 from onshi_kernel.transparency import merkle
+from onshi_kernel.transparency.checkpoint import WitnessSigner, WitnessVerifier
 from onshi_kernel.transparency.note import Ed25519Signer
 from qualification_server.access_log import log as access_log
 from qualification_server.access_log import tree
@@ -40,6 +41,7 @@ class Deployment:
     world: World
     key_file: Path
     witness: WitnessProcess
+    witness_key: WitnessVerifier
 
     def verify_log(self, *args: str) -> Result:
         env = {
@@ -60,7 +62,7 @@ def deployment(world: World, tmp_path: Path) -> Iterator[Deployment]:
     signer = Ed25519Signer.generate(ORIGIN)
     key_file = tmp_path / "log.key"
     key_file.write_text(signer.key_string() + "\n")
-    witness_key, _ = init_witness(tmp_path)
+    witness_key, witness_verifier = init_witness(tmp_path)
     log = f"{ORIGIN}={signer.verifier().key_string()}"
     process = WitnessProcess(witness_key, tmp_path / "state.json", [log], tmp_path / "w.err")
     process.start()
@@ -70,7 +72,7 @@ def deployment(world: World, tmp_path: Path) -> Iterator[Deployment]:
         with WitnessClient(process.url) as client:
             Checkpointer(world.deps.sessions, LogIdentity(ORIGIN, signer), [client]).run_once()
             assert client.latest(ORIGIN) is not None
-        yield Deployment(world, key_file, process)
+        yield Deployment(world, key_file, process, witness_verifier)
     finally:
         process.stop()
 
@@ -181,3 +183,16 @@ def test_without_a_witness_url_the_stored_copy_is_checked_and_is_weaker(
     _rewrite_from_scratch(world)  # the stored checkpoints go too
     assert deployment.verify_log().exit_code == 0  # the database alone cannot tell
     assert deployment.verify_with_witness().exit_code == 1  # the witness can
+
+
+def test_with_the_witness_key_only_a_cosignature_that_verifies_counts(
+    deployment: Deployment,
+) -> None:
+    genuine = deployment.witness_key.key_string()
+    result = deployment.verify_log("--witness", deployment.witness.url, "--witness-key", genuine)
+    assert result.exit_code == 0, result.output
+    assert f"witnessed size {RECORDS} by {WITNESS_NAME} at " in result.output
+    other = WitnessSigner.generate(WITNESS_NAME).verifier().key_string()  # same name, not it
+    result = deployment.verify_log("--witness-key", other)
+    assert result.exit_code == 1
+    assert "has no valid known cosignature" in result.output
