@@ -244,12 +244,14 @@ def portal_serve(
     """Serve the person's portal page (マイナポータル stand-in) on their own PC, with its card
     reader: sign in with the card and PIN, the registration, who looked, 利用登録 and its
     withdrawal. No clinic credential: the card proves each request (docs/portal.md)."""
-    from clinic_client.portal_web.app import create_portal_app
+    from clinic_client.portal_web.app import LogCheck, create_portal_app
     from clinic_client.portal_web.card import PortalReader
 
     settings = _settings()
     web = create_portal_app(
-        reader=PortalReader(settings.reader), client=QualificationClient(settings.server_url, "")
+        reader=PortalReader(settings.reader),
+        client=QualificationClient(settings.server_url, ""),
+        log_check=LogCheck(settings.log_key, tuple(settings.log_witness_keys), settings.log_origin),
     )
     typer.echo(f"portal at http://{host}:{port}/")
     uvicorn.run(web, host=host, port=port, log_level="warning", http=BoundedHttpToolsProtocol)

@@ -38,3 +38,14 @@ class ClinicSettings(OnshiSettings):
         description="the reception terminal (`clinic serve`): the reader page posts each "
         "finished check to {reception_url}/api/check-ins; unset: nothing is posted",
     )
+    # The portal page checks each access record against these, never against keys the server
+    # sends: a rewritten log could come with keys of its own (docs/portal.md).
+    log_key: str | None = Field(
+        default=None, description="the access log's verifier key (C2SP key string), as published"
+    )
+    log_witness_keys: list[str] = Field(
+        default=[], description="the witnesses' verifier keys (a JSON list), as published"
+    )
+    log_origin: str | None = Field(
+        default=None, description="the access log's origin line; unset: any origin the key signs"
+    )

@@ -12,6 +12,7 @@ to its last 4 digits. Served on localhost only, with strict security headers.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,7 +37,12 @@ from clinic_client.api import QualificationClient, ServerError, ServerRefused, S
 from clinic_client.local_page import guard_page
 from clinic_client.portal_web import card
 from clinic_client.portal_web.card import PortalReader
-from clinic_client.portal_web.words import history_rows, linkage_rows, registration_view
+from clinic_client.portal_web.words import (
+    history_rows,
+    linkage_rows,
+    missing_keys_words,
+    registration_view,
+)
 from clinic_client.reader import ReaderState
 
 log = logging.getLogger(__name__)
@@ -54,6 +60,30 @@ class RegisterBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pin: Pin
     consent: Literal[True] = Field(description="the person ticked 同意する")
+
+
+@dataclass(frozen=True, slots=True)
+class LogCheck:
+    """What the page checks each access record against: the access log's verifier key, its
+    witnesses' keys and its origin, from this PC's own settings (never from the server, whose
+    word the check is about)."""
+
+    log_key: str | None = None
+    witness_keys: tuple[str, ...] = ()
+    origin: str | None = None
+
+    def verification(self, checkpoint: str | None) -> dict[str, Any]:
+        """The keys and the checkpoint to check by, for the page; `missing` says which
+        setting is unset, in words, None when the check can run."""
+        return {
+            "log_key": self.log_key,
+            "witness_keys": list(self.witness_keys),
+            "origin": self.origin,
+            "checkpoint": checkpoint,
+            "missing": missing_keys_words(
+                log_key=bool(self.log_key), witness_keys=bool(self.witness_keys)
+            ),
+        }
 
 
 def failure(
@@ -115,9 +145,15 @@ def _failure_of(exc: Exception) -> JSONResponse:
 
 
 def create_portal_app(
-    *, reader: PortalReader, client: QualificationClient, poll_interval_s: float = 0.5
+    *,
+    reader: PortalReader,
+    client: QualificationClient,
+    poll_interval_s: float = 0.5,
+    log_check: LogCheck | None = None,
 ) -> FastAPI:
-    """The portal's app for one reader and one server."""
+    """The portal's app for one reader and one server; `log_check`: the keys the page checks
+    the access records by (None: the page says none are configured)."""
+    keys = log_check or LogCheck()
     app = FastAPI(title="onshi portal (マイナポータル stand-in)", docs_url=None, redoc_url=None)
 
     def foreign(why: str) -> Response:
@@ -179,6 +215,7 @@ def create_portal_app(
                 "registration": registration_view(history),
                 "history": history_rows(history),
                 "linkages": linkage_rows(history),
+                "verification": keys.verification(history.checkpoint),
             }
         )
 
@@ -204,4 +241,4 @@ def create_portal_app(
     return app
 
 
-__all__ = ["ReaderState", "create_portal_app"]
+__all__ = ["LogCheck", "ReaderState", "create_portal_app"]

@@ -130,9 +130,38 @@ def history_rows(history: AccessHistory) -> list[dict[str, Any]]:
                 "how": how,
                 "what": what(entry),
                 "refused": entry.result == "refused",
+                "proof": proof_of(entry),
             }
         )
     return rows
+
+
+def proof_of(entry: AccessEntry) -> dict[str, Any] | None:
+    """What the page checks the record by: its bytes as the log hashed them (base64), its
+    leaf index and its audit path (None while the record is newer than the checkpoint); None
+    while the record is not sealed."""
+    if entry.leaf is None or entry.leaf_index is None:
+        return None
+    return {"leaf": entry.leaf, "index": entry.leaf_index, "proof": entry.inclusion_proof}
+
+
+def missing_keys_words(*, log_key: bool, witness_keys: bool) -> str | None:
+    """Which of the portal app's settings the record check lacks, in words; None when both
+    are set."""
+    missing = [
+        name
+        for name, present in (
+            ("ONSHI_CLINIC_LOG_KEY", log_key),
+            ("ONSHI_CLINIC_LOG_WITNESS_KEYS", witness_keys),
+        )
+        if not present
+    ]
+    if not missing:
+        return None
+    return (
+        f"記録の確認に使う鍵が設定されていません（{'・'.join(missing)}）。"
+        "このパソコンのポータルアプリの設定に、公表されている鍵を設定してください。"
+    )
 
 
 def registration_view(history: AccessHistory) -> dict[str, Any] | None:
