@@ -9,6 +9,8 @@ let current = "insert";
 let insertion = -1;
 let cardIn = false;
 let retryScreen = "login";
+let shown = null;  // the signed-in view, for 証明データを保存; dropped on every other screen
+let checking = 0;  // counts each rendering, so that a late check never writes into a newer one
 
 function show(name) {
   if (name !== "failure") {
@@ -18,6 +20,7 @@ function show(name) {
   }
   for (const s of screens) $(`screen-${s}`).hidden = s !== name;
   current = name;
+  if (!["home", "unregister"].includes(name)) shown = null;
   $("logout").hidden = !["home", "unregister", "register"].includes(name);
   for (const input of document.querySelectorAll(".pin input")) input.value = "";
   updateButtons();
@@ -116,11 +119,115 @@ function renderHome(view) {
     if (row.refused) tr.className = "refused";
     const when = row.when.replace(/ (?=[^ ]*$)/, "\n");  // the day, then the time of day
     for (const v of [when, row.who, row.how, row.what]) tr.appendChild(text(document.createElement("td"), v));
+    const cell = text(document.createElement("td"), "確認しています…");
+    cell.className = "proof";
+    tr.appendChild(cell);
     return tr;
   }));
   $("history-empty").hidden = view.history.length > 0;
   renderLinkages(view.linkages || []);
+  shown = view;
   show("home");
+  checkHistory(view);
+}
+
+// The era table of onshi_kernel.japan_time (the page says dates as the portal app's words do).
+const ERAS = [["令和", 2019, 5, 1], ["平成", 1989, 1, 8], ["昭和", 1926, 12, 25], ["大正", 1912, 7, 30], ["明治", 1873, 1, 1]];
+
+/** `令和8年12月2日（2026年12月2日） 21時58分` in Japan time, as words.japan_time_text. */
+function japanTime(date) {
+  const j = new Date(date.getTime() + 9 * 3600 * 1000);  // Japan has no summer time
+  const [y, m, d] = [j.getUTCFullYear(), j.getUTCMonth() + 1, j.getUTCDate()];
+  const era = ERAS.find(([, ey, em, ed]) => y > ey || (y === ey && (m > em || (m === em && d >= ed))));
+  const year = era ? y - era[1] + 1 : null;
+  const wareki = era ? `${era[0]}${year === 1 ? "元" : year}年${m}月${d}日` : "";
+  const minutes = String(j.getUTCMinutes()).padStart(2, "0");
+  return `${wareki}（${y}年${m}月${d}日） ${j.getUTCHours()}時${minutes}分`;
+}
+
+function witnessWords(witnessedBy) {
+  return witnessedBy.map((w) => `${w.name}（${japanTime(w.time)}に確認）`).join("、");
+}
+
+/** Each row's record checked in this page with OnshiTransparency, against the keys of this
+ * PC's portal app (view.verification), never keys the server sent. */
+async function checkHistory(view) {
+  const round = ++checking;
+  const v = view.verification || {};
+  const rows = [...document.querySelectorAll("#history tbody tr")];
+  const summary = $("history-proofs");
+  summary.className = "proofs";
+  $("history-save").hidden = !view.history.some((row) => row.proof);
+  const mark = (tr, kind, words, title) => {
+    const cell = tr.querySelector("td.proof");
+    cell.className = `proof ${kind}`;
+    cell.textContent = words;
+    cell.title = title || "";
+    tr.dataset.proof = kind;
+  };
+  if (v.missing) {
+    for (const tr of rows) mark(tr, "nokeys", "確認用の鍵が設定されていません", v.missing);
+    summary.textContent = v.missing;
+    return;
+  }
+  const results = await Promise.all(view.history.map((row) => {
+    if (!row.proof || !row.proof.proof || !v.checkpoint) return null;
+    return OnshiTransparency.checkRecord({
+      checkpointNote: v.checkpoint, logKey: v.log_key, witnessKeys: v.witness_keys,
+      leafBase64: row.proof.leaf, index: row.proof.index, proofBase64: row.proof.proof,
+      origin: v.origin,
+    });
+  }));
+  if (round !== checking) return;
+  let ok = 0, failed = 0, pending = 0, passed = null;
+  results.forEach((r, i) => {
+    if (r === null) {
+      pending++;
+      mark(rows[i], "pending", "確認待ち（次の記録の確定後に確認できます）");
+    } else if (r.ok) {
+      ok++;
+      passed = r;
+      mark(rows[i], "ok", "✓ 改ざんされていません",
+        `記録の木の大きさ ${r.size}、${witnessWords(r.witnessedBy)}`);
+    } else {
+      failed++;
+      mark(rows[i], "failed", `✗ 確認できません：${r.reason}`, `確認できなかった段階: ${r.step}`);
+    }
+  });
+  const parts = [];
+  if (passed) {
+    parts.push(`${results.length}件のうち${ok}件の記録が改ざんされていないことを確認しました` +
+      `（確定した記録の木：${passed.size}件、立会人：${witnessWords(passed.witnessedBy)}）。`);
+  } else if (ok === 0 && failed === 0) {
+    parts.push(v.checkpoint ? "確認できる記録はまだありません。" : "記録の確定（立会人の確認）がまだないため、確認できる記録はありません。");
+  }
+  if (failed) parts.push(`${failed}件の記録は確認できませんでした。記録が改ざんされたか、設定された鍵が違う可能性があります。`);
+  if (pending) parts.push(`${pending}件は確認待ちです（次の記録の確定後に確認できます）。`);
+  summary.textContent = parts.join("");
+  if (failed) summary.className = "proofs failed";
+}
+
+/** 証明データを保存: the checkpoint and every record's proof, as `clinic log verify-history`
+ * reads them, so that anyone can check them again offline. */
+function saveProofs() {
+  if (!shown) return;
+  const document_ = {
+    checkpoint: (shown.verification || {}).checkpoint || null,
+    entries: shown.history.map((row) => ({
+      leaf: row.proof ? row.proof.leaf : null,
+      leaf_index: row.proof ? row.proof.index : null,
+      inclusion_proof: row.proof ? row.proof.proof : null,
+      recorded_at: row.when_iso,
+    })),
+  };
+  const blob = new Blob([JSON.stringify(document_, null, 2) + "\n"], { type: "application/json" });
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = "onshi-access-proofs.json";
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
 }
 
 function renderLinkages(linkages) {
@@ -220,6 +327,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("unregister-go").addEventListener("click", () => submit("unregister"));
   $("consent").addEventListener("change", updateButtons);
   $("unregister-start").addEventListener("click", () => show("unregister"));
+  $("history-save").addEventListener("click", saveProofs);
   $("unregister-cancel").addEventListener("click", () => show("home"));
   $("registered-login").addEventListener("click", () => show("login"));
   $("out-again").addEventListener("click", () => show(cardIn ? "login" : "insert"));
