@@ -4,6 +4,7 @@ to the server and every log record kept for the tests to read."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from card_reader.emulator.image import load_image, save_image
 from card_reader.pcscd import Pcscd
 from card_reader.transports.pcsc import PcscReaders
 from clinic_client.api import QualificationClient
-from clinic_client.portal_web.app import create_portal_app
+from clinic_client.portal_web.app import LogCheck, create_portal_app
 from clinic_client.portal_web.card import PortalReader
 from qualification_server.api.app import create_app
 from tests.support.cards import InsertedCard
@@ -89,8 +90,11 @@ class Portal:
         self.server.thread.join(timeout=10)
 
 
-@pytest.fixture
-def portal(world: World, pcscd: Pcscd, browser: Browser) -> Iterator[Portal]:
+@contextlib.contextmanager
+def serve_portal(
+    world: World, browser: Browser, log_check: LogCheck | None = None
+) -> Iterator[Portal]:
+    """The server, the portal app (checking records by `log_check`) and the page on it."""
     sent: list[Sent] = []
 
     def keep(request: httpx.Request) -> None:
@@ -103,7 +107,9 @@ def portal(world: World, pcscd: Pcscd, browser: Browser) -> Iterator[Portal]:
         http = httpx.Client(base_url=server.url, timeout=10, event_hooks={"request": [keep]})
         client = QualificationClient(server.url, "", http=http)
         reader = PortalReader(READER)
-        app = create_portal_app(reader=reader, client=client, poll_interval_s=0.1)
+        app = create_portal_app(
+            reader=reader, client=client, poll_interval_s=0.1, log_check=log_check
+        )
         with ServerThread(app) as web:
             context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="ja-JP")
             page = context.new_page()
@@ -118,4 +124,10 @@ def portal(world: World, pcscd: Pcscd, browser: Browser) -> Iterator[Portal]:
     root.removeHandler(records)
 
 
-__all__ = ["Path", "Portal"]
+@pytest.fixture
+def portal(world: World, pcscd: Pcscd, browser: Browser) -> Iterator[Portal]:
+    with serve_portal(world, browser) as portal:
+        yield portal
+
+
+__all__ = ["Path", "Portal", "serve_portal"]
