@@ -102,6 +102,11 @@ def test_every_witnessed_record_shows_verified_and_a_newer_one_waits(
         first = portal.page.locator("#history tbody tr td.proof").nth(2)
         expect(first).to_have_attribute("title", f"記録の木の大きさ 4、{witness}")
         portal.shot("portal-history-proofs")
+        for moment in (NOW, dt.datetime(2019, 4, 30, 15, 0, tzinfo=dt.UTC),
+                       dt.datetime(2019, 4, 30, 14, 59, tzinfo=dt.UTC),
+                       dt.datetime(2026, 12, 31, 15, 5, tzinfo=dt.UTC)):  # fmt: skip
+            said = portal.page.evaluate("t => japanTime(new Date(t))", moment.timestamp() * 1000)
+            assert said == japan_time_text(moment)  # the page's dates are the app's words
 
         save = portal.page.locator("#history-save")
         save.focus()  # reachable from the keyboard
