@@ -14,7 +14,8 @@ then each is sealed as the housekeeper seals, a batch per transaction: at a back
 what 400 checks a second leave every half second). The chain's sealing is kept here (the
 code of `access_log.seal` before the tree) so that both run on the same machine and
 database. A card check appends one record either way (one INSERT, unchanged): sealing is
-what the tree changes. Prints `name value unit` lines.
+what the tree changes; `*_cpu_us` is the CPU this process (the sealer's side, what a server
+instance spends) took a record sealed. Prints `name value unit` lines.
 """
 
 from __future__ import annotations
@@ -122,16 +123,17 @@ def insert_records(engine: Engine, table: str, count: int) -> None:
             connection.execute(statement, rows)
 
 
-def timed_seal(seal_once: Callable[[], int], count: int) -> float:
-    """Records sealed a second, sealing until `count` are sealed."""
-    started = time.perf_counter()
+def timed_seal(seal_once: Callable[[], int], count: int) -> tuple[float, float]:
+    """Records sealed a second, sealing until `count` are sealed, and the CPU this process
+    (the server's part of sealing) spent a record, in µs."""
+    started, cpu = time.perf_counter(), time.process_time()
     sealed = 0
     while sealed < count:
         done = seal_once()
         if done == 0:
             raise RuntimeError(f"only {sealed} of {count} sealed")
         sealed += done
-    return count / (time.perf_counter() - started)
+    return count / (time.perf_counter() - started), 1e6 * (time.process_time() - cpu) / count
 
 
 def run(engine: Engine) -> None:
@@ -154,7 +156,7 @@ def run(engine: Engine) -> None:
 
         return once
 
-    results: dict[str, float] = {}
+    results: dict[str, tuple[float, float]] = {}
     for label, batch, count in (
         ("backlog", SEAL_BATCH, RECORDS),
         ("steady", STEADY_BATCH, STEADY_RECORDS),
@@ -169,10 +171,15 @@ def run(engine: Engine) -> None:
         results[f"tree.{label}"] = timed_seal(tree_seal(batch), count)
     total = RECORDS + STEADY_RECORDS
     for label in ("backlog", "steady"):
-        chain_rate, tree_rate = results[f"chain.{label}"], results[f"tree.{label}"]
+        (chain_rate, chain_cpu), (tree_rate, tree_cpu) = (
+            results[f"chain.{label}"],
+            results[f"tree.{label}"],
+        )
         print(f"access_log.seal.{label}.chain_records_per_s {chain_rate:.0f} records/s")
         print(f"access_log.seal.{label}.tree_records_per_s {tree_rate:.0f} records/s")
         print(f"access_log.seal.{label}.tree_over_chain {tree_rate / chain_rate:.3f} ratio")
+        print(f"access_log.seal.{label}.chain_cpu_us {chain_cpu:.1f} us/record")
+        print(f"access_log.seal.{label}.tree_cpu_us {tree_cpu:.1f} us/record")
 
     with sessions() as session:
         started = time.perf_counter()
