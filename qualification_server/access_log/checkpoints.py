@@ -146,12 +146,16 @@ class Checkpointer:
         self.witness_now()
         return signed
 
-    def sign_now(self) -> LogCheckpoint | None:
-        """A new signed checkpoint of the head, stored; None if the tree did not grow."""
+    def sign_now(self, *, first_even_if_empty: bool = False) -> LogCheckpoint | None:
+        """A new signed checkpoint of the head, stored; None if the tree did not grow (with
+        `first_even_if_empty`, the empty tree's when there is no checkpoint at all)."""
         with self._sessions() as session, session.begin():
             head = tree.head(session, lock=True)  # no seal moves the head meanwhile
             last = session.scalar(select(LogCheckpoint.size).order_by(LogCheckpoint.size.desc()))
-            if head.size == 0 or (last is not None and head.size <= last):
+            if last is None:
+                if head.size == 0 and not first_even_if_empty:
+                    return None
+            elif head.size <= last:
                 return None
             note = sign_checkpoint(
                 Checkpoint(self.identity.origin, head.size, head.root), self.identity.signer
@@ -171,7 +175,7 @@ class Checkpointer:
             latest = session.scalars(
                 select(LogCheckpoint).order_by(LogCheckpoint.size.desc()).limit(1)
             ).one_or_none()
-        if latest is None:
+        if latest is None or latest.size == 0:
             return 0
         lines: list[str] = []
         cosigned = 0

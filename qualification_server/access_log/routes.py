@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from qualification_server.access_log import tree
+from qualification_server.access_log.checkpoints import Checkpointer, LogIdentity, load_signer
 from qualification_server.api.dependencies import DepsDep
 from qualification_server.api.responses import ERRORS
 from qualification_server.contract.codes import Code
@@ -43,7 +44,7 @@ def _encoded(hashes: list[bytes]) -> Proof:
 )
 def checkpoint(deps: DepsDep) -> PlainTextResponse:
     """The latest checkpoint (a C2SP signed note): the latest a witness cosigned, else the
-    latest the server signed."""
+    latest the server signed, else the tree's head signed now."""
     with deps.sessions() as session:
         witnessed = session.scalar(
             select(LogCheckpoint.witnessed_note)
@@ -55,10 +56,14 @@ def checkpoint(deps: DepsDep) -> PlainTextResponse:
             select(LogCheckpoint.note).order_by(LogCheckpoint.size.desc()).limit(1)
         )
     if note is None:
-        raise QualificationError(
-            Code.UNAVAILABLE, "the log has no checkpoint yet", retry_after_s=10
-        )
-    return PlainTextResponse(note, media_type="text/plain; charset=utf-8")
+        # None signed yet (a new log, or before the first interval): sign the head now.
+        identity = LogIdentity(deps.settings.log_origin, load_signer(deps.settings))
+        Checkpointer(deps.sessions, identity).sign_now(first_even_if_empty=True)
+        with deps.sessions() as session:
+            note = session.scalar(
+                select(LogCheckpoint.note).order_by(LogCheckpoint.size.desc()).limit(1)
+            )
+    return PlainTextResponse(note or "", media_type="text/plain; charset=utf-8")
 
 
 def _head_size(deps: DepsDep) -> int:

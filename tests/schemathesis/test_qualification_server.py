@@ -68,6 +68,7 @@ EXCUSES = {
     (413, "Q4003", None): "more entries than the server's configured batch limit",
     (413, "Q6002", None): "a body over the server's configured size",
     (422, "Q6001", "check digit"): "an insurer number whose check digit does not match",
+    (422, "Q6001", "the tree's size"): "a size or leaf index beyond the access log's tree",
 }
 
 
