@@ -35,8 +35,8 @@ from insurer_registry.linkage.state import (
 )
 from insurer_registry.members.audit import Actor
 from insurer_registry.members.mapping import record_of
-from insurer_registry.models import Insurer, LinkageEvent, Person, Qualification, utc_now
-from onshi_kernel.four_items import FourItemMatch, Item, Outcome, ResidentRegister
+from insurer_registry.models import LinkageEvent, Qualification, utc_now
+from onshi_kernel.four_items import FourItemMatch, ResidentRegister
 
 log = logging.getLogger(__name__)
 CONFIRMATIONS_TO_RELEASE = 2
@@ -187,18 +187,29 @@ def confirm_linkage(
 
 def _confirmed_since_hold(session: Session, row: Qualification) -> tuple[str, ...]:
     """Who confirmed `row` since the match that last held it."""
+    return _confirmations_since_hold(session, [row.id]).get(row.id, ())
+
+
+def _confirmations_since_hold(
+    session: Session, qualification_ids: Sequence[int]
+) -> dict[int, tuple[str, ...]]:
+    """For each qualification, who confirmed it since the match that last held it: one
+    query for them all, newest event first."""
     events = session.execute(
-        select(LinkageEvent.event, LinkageEvent.actor)
-        .where(LinkageEvent.qualification_id == row.id)
-        .order_by(LinkageEvent.id.desc())
+        select(LinkageEvent.qualification_id, LinkageEvent.event, LinkageEvent.actor)
+        .where(LinkageEvent.qualification_id.in_(qualification_ids))
+        .order_by(LinkageEvent.qualification_id, LinkageEvent.id.desc())
     ).all()
-    confirmed: list[str] = []
-    for event, who in events:
+    confirmed: dict[int, list[str]] = {}
+    matched: set[int] = set()
+    for qualification_id, event, who in events:
+        if qualification_id in matched:
+            continue
         if event == LinkageEventKind.CONFIRMED.value:
-            confirmed.append(who)
+            confirmed.setdefault(qualification_id, []).append(who)
         elif event in (LinkageEventKind.LINKED.value, LinkageEventKind.REMATCHED.value):
-            break
-    return tuple(dict.fromkeys(reversed(confirmed)))
+            matched.add(qualification_id)
+    return {q: tuple(dict.fromkeys(reversed(who))) for q, who in confirmed.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +239,7 @@ def held_members(
         .order_by(Qualification.id)
         .limit(limit)
     ).all()
+    confirmed = _confirmations_since_hold(session, [row.id for row in rows])
     return [
         HeldMember(
             qualification_id=row.id,
@@ -235,54 +247,10 @@ def held_members(
             number=row.number,
             branch=row.branch,
             linkage=linkage_of(row),
-            confirmed_by=_confirmed_since_hold(session, row),
+            confirmed_by=confirmed.get(row.id, ()),
         )
         for row in rows
     ]
-
-
-@dataclass(frozen=True, slots=True)
-class LinkageRecord:
-    """One event of a person's linkage history, as the person may see it: which insurer,
-    when, what happened, how the match came out, the last 4 digits it was linked by."""
-
-    at: datetime
-    insurer_number: str
-    insurer_name: str
-    qualification_id: int
-    event: LinkageEventKind
-    state: LinkageState
-    person_known: bool
-    outcomes: tuple[tuple[Item, Outcome], ...]
-    my_number_last4: str | None
-
-
-def linkage_history(*, session: Session, person_ref: str) -> list[LinkageRecord]:
-    """Every linkage event of the person, at every insurer, oldest first."""
-    rows = session.execute(
-        select(LinkageEvent, Insurer.number, Insurer.name)
-        .join(Person, Person.id == LinkageEvent.person_id)
-        .join(Insurer, Insurer.id == LinkageEvent.insurer_id)
-        .where(Person.person_ref == person_ref)
-        .order_by(LinkageEvent.id)
-    ).all()
-    history = []
-    for event, number, name in rows:
-        linkage = Linkage.stored(event.state, event.outcomes, event.at, event.my_number_last4)
-        history.append(
-            LinkageRecord(
-                at=event.at,
-                insurer_number=number,
-                insurer_name=name,
-                qualification_id=event.qualification_id,
-                event=LinkageEventKind(event.event),
-                state=linkage.state,
-                person_known=linkage.person_known,
-                outcomes=linkage.outcomes,
-                my_number_last4=event.my_number_last4,
-            )
-        )
-    return history
 
 
 def match_pending(*, session: Session, register: ResidentRegister, actor: Actor) -> int:

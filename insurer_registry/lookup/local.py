@@ -15,7 +15,6 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session, sessionmaker
 
 from insurer_registry.db import AsyncPostgres
-from insurer_registry.linkage.service import linkage_history as linkage_events
 from insurer_registry.linkage.state import Linkage, LinkageState
 from insurer_registry.lookup.types import (
     HeldQualification,
@@ -27,7 +26,7 @@ from insurer_registry.lookup.types import (
 from insurer_registry.members.domain import FLAT_FIELDS
 from insurer_registry.members.mapping import stored_certificate, stored_record
 from insurer_registry.members.persons import short_ref, validate_person_ref
-from insurer_registry.models import NO_SYMBOL, Insurer, Person, Qualification
+from insurer_registry.models import NO_SYMBOL, Insurer, LinkageEvent, Person, Qualification
 from insurer_registry.models import SpecificDiseaseCertificate as CertificateRow
 from onshi_kernel.numbers import InsurerNumber
 
@@ -159,21 +158,31 @@ def holders_of(
 
 
 def person_linkage_history(*, session: Session, person_ref: str) -> tuple[LinkageEntry, ...]:
-    """Every linkage event of the person, oldest first."""
+    """Every linkage event of the person, at every insurer, oldest first."""
     validate_person_ref(person_ref)
-    return tuple(
-        LinkageEntry(
-            at=record.at,
-            insurer_number=InsurerNumber(record.insurer_number),
-            insurer_name=record.insurer_name,
-            event=record.event.value,
-            state=record.state.value,
-            person_known=record.person_known,
-            outcomes=tuple((item.value, outcome.value) for item, outcome in record.outcomes),
-            my_number_last4=record.my_number_last4,
+    rows = session.execute(
+        select(LinkageEvent, Insurer.number, Insurer.name)
+        .join(Person, Person.id == LinkageEvent.person_id)
+        .join(Insurer, Insurer.id == LinkageEvent.insurer_id)
+        .where(Person.person_ref == person_ref)
+        .order_by(LinkageEvent.id)
+    ).all()
+    history = []
+    for event, number, name in rows:
+        linkage = Linkage.stored(event.state, event.outcomes, event.at, event.my_number_last4)
+        history.append(
+            LinkageEntry(
+                at=event.at,
+                insurer_number=InsurerNumber(number),
+                insurer_name=name,
+                event=event.event,
+                state=linkage.state.value,
+                person_known=linkage.person_known,
+                outcomes=tuple((item.value, outcome.value) for item, outcome in linkage.outcomes),
+                my_number_last4=event.my_number_last4,
+            )
         )
-        for record in linkage_events(session=session, person_ref=person_ref)
-    )
+    return tuple(history)
 
 
 class RegistryQualificationSource:

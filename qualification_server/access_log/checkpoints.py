@@ -66,6 +66,16 @@ class Witness(Protocol):
         ...
 
 
+def latest_witnessed(session: Session) -> LogCheckpoint | None:
+    """The largest checkpoint a witness cosigned, as stored (None before the first)."""
+    return session.scalars(
+        select(LogCheckpoint)
+        .where(LogCheckpoint.witnessed_note.is_not(None))
+        .order_by(LogCheckpoint.size.desc())
+        .limit(1)
+    ).one_or_none()
+
+
 def connect_witness(url: str) -> Witness:
     """The witness at `url` (its HTTP client)."""
     return WitnessClient(url)
@@ -318,13 +328,9 @@ def audit(
         except Exception as exc:  # reported, and the audit fails: it could not be checked
             problems.append(f"witness {url} could not be asked: {type(exc).__name__}")
     if not witnesses:
-        stored = session.scalar(
-            select(LogCheckpoint.witnessed_note)
-            .where(LogCheckpoint.witnessed_note.is_not(None))
-            .order_by(LogCheckpoint.size.desc())
-            .limit(1)
-        )
-        notes.append((stored, "the database (its stored copy)"))
+        stored = latest_witnessed(session)
+        note = stored.witnessed_note if stored is not None else None
+        notes.append((note, "the database (its stored copy)"))
     for note, source in notes:
         if note is None:
             continue

@@ -14,7 +14,12 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from qualification_server.access_log import tree
-from qualification_server.access_log.checkpoints import Checkpointer, LogIdentity, load_signer
+from qualification_server.access_log.checkpoints import (
+    Checkpointer,
+    LogIdentity,
+    latest_witnessed,
+    load_signer,
+)
 from qualification_server.api.dependencies import DepsDep
 from qualification_server.api.responses import ERRORS
 from qualification_server.contract.codes import Code
@@ -46,13 +51,8 @@ def checkpoint(deps: DepsDep) -> PlainTextResponse:
     """The latest checkpoint (a C2SP signed note): the latest a witness cosigned, else the
     latest the server signed, else the tree's head signed now."""
     with deps.sessions() as session:
-        witnessed = session.scalar(
-            select(LogCheckpoint.witnessed_note)
-            .where(LogCheckpoint.witnessed_note.is_not(None))
-            .order_by(LogCheckpoint.size.desc())
-            .limit(1)
-        )
-        note = witnessed or session.scalar(
+        witnessed = latest_witnessed(session)
+        note = (witnessed.witnessed_note if witnessed is not None else None) or session.scalar(
             select(LogCheckpoint.note).order_by(LogCheckpoint.size.desc()).limit(1)
         )
     if note is None:

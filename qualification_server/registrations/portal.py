@@ -13,6 +13,7 @@ from insurer_registry.lookup.types import LinkageEntry
 from onshi_kernel.japan_time import japan_date
 from qualification_server.access_log import log as access_log
 from qualification_server.access_log import tree
+from qualification_server.access_log.checkpoints import latest_witnessed
 from qualification_server.api.dependencies import Dependencies
 from qualification_server.cards.attempts import consume_challenge
 from qualification_server.cards.challenges import Purpose
@@ -26,7 +27,7 @@ from qualification_server.contract.schemas import (
 )
 from qualification_server.db import transaction
 from qualification_server.errors import QualificationError
-from qualification_server.models import AccessRecord, Clinic, LogCheckpoint, Registration
+from qualification_server.models import AccessRecord, Clinic, Registration
 from qualification_server.registrations.service import PORTAL, prove_with_pin
 from qualification_server.trust.certificates import certificate_summary
 from qualification_server.trust.grace import CredentialKind
@@ -81,13 +82,8 @@ def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
 
 def _latest_witnessed(session: Session) -> tuple[str | None, int]:
     """The latest checkpoint a witness cosigned, and its tree size (0 when none)."""
-    found = session.execute(
-        select(LogCheckpoint.witnessed_note, LogCheckpoint.size)
-        .where(LogCheckpoint.witnessed_note.is_not(None))
-        .order_by(LogCheckpoint.size.desc())
-        .limit(1)
-    ).first()
-    return (found[0], found[1]) if found is not None else (None, 0)
+    found = latest_witnessed(session)
+    return (found.witnessed_note, found.size) if found is not None else (None, 0)
 
 
 def _proof_of(session: Session, record: AccessRecord, size: int) -> dict[str, Any]:
