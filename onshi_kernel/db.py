@@ -27,17 +27,42 @@ def with_psycopg3(url: str) -> str:
     return url
 
 
+# A connection of a failover URL is renewed this often, so that reads that fell back to the
+# primary while a standby was away go back to the standby within a minute of its return.
+FAILOVER_RECYCLE_S = 60
+
+
+def fails_over(url: str | URL) -> bool:
+    """Whether `url` names several PostgreSQL hosts for libpq to choose from (in order, or
+    by `target_session_attrs`): `?host=a,b&port=5433,5432`, or SQLAlchemy's repeated
+    `?host=a:5433&host=b:5432`."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    hosts = parsed.query.get("host")
+    if isinstance(hosts, tuple):
+        return len(hosts) > 1 or any("," in host for host in hosts)
+    return hosts is not None and "," in hosts
+
+
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     """An engine for `url`. SQLite gets foreign keys, WAL and a busy timeout; a SQLite
     file's folder is created when missing.
 
-    A server engine is sized with `pool_size` (as many again may overflow). Connections are
-    not pinged on checkout: a connection that died with a database restart fails its
-    request, which SQLAlchemy turns into invalidating the whole pool, so service resumes
-    with fresh connections and healthy requests pay no extra round trip.
+    A server engine is sized with `pool_size` (as many again may overflow). Connections to
+    one host are not pinged on checkout: a connection that died with a database restart
+    fails its request, which SQLAlchemy turns into invalidating the whole pool, so service
+    resumes with fresh connections and healthy requests pay no extra round trip. A URL
+    that fails over (`fails_over`: a standby first, the primary after) is another matter:
+    the standby going away is expected there, so each checkout pings its connection and a
+    dead one is replaced by a new connection (to the primary, while the standby is away)
+    before the request uses it; and connections are renewed every `FAILOVER_RECYCLE_S`.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
+        if fails_over(parsed):
+            return create_engine(
+                url, pool_size=pool_size, max_overflow=pool_size,
+                pool_pre_ping=True, pool_recycle=FAILOVER_RECYCLE_S,
+            )  # fmt: skip
         return create_engine(url, pool_size=pool_size, max_overflow=pool_size)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -101,14 +126,18 @@ class AsyncPostgres:
     (`open`) and closes it at shutdown (`aclose`); that is psycopg's own async pool. Code on
     any other loop (a test's, a script's) gets a connection of its own for each use, so a
     short-lived loop never leaves a pool or its connections behind.
+
+    A URL that fails over (`fails_over`) gets what `make_engine` gives it: the pool checks a
+    connection before handing it out (psycopg's `check_connection`, an empty query) and
+    renews connections every `FAILOVER_RECYCLE_S`.
     """
 
     def __init__(self, url: str | URL, *, max_size: int = 10, timeout_s: float = 3.0) -> None:
         parsed = make_url(url) if isinstance(url, str) else url
         if parsed.get_backend_name() != "postgresql":
             raise ValueError(f"AsyncPostgres is for PostgreSQL, not {parsed.get_backend_name()}")
-        # libpq takes the URL without SQLAlchemy's "+driver".
-        self._conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._conninfo = _libpq_url(parsed)
+        self._fails_over = fails_over(parsed)
         self._max_size = max_size
         self._timeout = timeout_s  # waiting for a connection: fail fast when the database is away
         self._pools: dict[asyncio.AbstractEventLoop, AsyncConnectionPool] = {}
@@ -118,6 +147,12 @@ class AsyncPostgres:
         loop = asyncio.get_running_loop()
         if loop in self._pools:
             return
+        failover: dict[str, Any] = {}
+        if self._fails_over:
+            failover = {
+                "check": AsyncConnectionPool.check_connection,
+                "max_lifetime": float(FAILOVER_RECYCLE_S),
+            }
         pool = AsyncConnectionPool(
             self._conninfo,
             min_size=1,
@@ -125,6 +160,7 @@ class AsyncPostgres:
             kwargs={"autocommit": True},
             timeout=self._timeout,
             open=False,
+            **failover,
         )
         self._pools[loop] = pool
         try:
@@ -152,3 +188,22 @@ class AsyncPostgres:
         pool = self._pools.pop(asyncio.get_running_loop(), None)
         if pool is not None:
             await pool.close()
+
+
+def _libpq_url(url: URL) -> str:
+    """`url` as libpq takes it: without SQLAlchemy's "+driver", and SQLAlchemy's repeated
+    `host=a:5433&host=b:5432` as libpq's own lists (`host=a,b&port=5433,5432`)."""
+    url = url.set(drivername="postgresql")
+    hosts = url.query.get("host")
+    if isinstance(hosts, tuple):
+        names, ports = [], []
+        for host in hosts:
+            name, _, port = host.rpartition(":") if ":" in host else (host, "", "")
+            names.append(name)
+            ports.append(port)
+        query = {key: value for key, value in url.query.items() if key != "host"}
+        query["host"] = ",".join(names)
+        if any(ports):
+            query["port"] = ",".join(ports)
+        url = url.set(query=query)
+    return url.render_as_string(hide_password=False)

@@ -3,11 +3,12 @@
 # virtual reader, OpenSC as an independent card client, what pyscard needs to build, and
 # wrk, the load generator of the server benchmarks, and Chromium with Japanese fonts for the
 # front-desk browser tests, and Node.js with npm for the independent FHIR validator
-# (tests/fhir_validator).
+# (tests/fhir_validator), and HAProxy, the balancer of the deployment on one machine
+# (qualification_server/deploy, tests/cluster).
 # Run as root it installs what is missing; otherwise it only says what is missing.
 set -euo pipefail
 
-packages=(pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools gcc wrk chromium fonts-noto-cjk nodejs)
+packages=(pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools gcc wrk chromium fonts-noto-cjk nodejs haproxy)
 # Debian's nodejs comes without npm (a package of its own), NodeSource's with it
 command -v npm >/dev/null || packages+=(npm)
 missing=()
