@@ -30,8 +30,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -43,6 +45,7 @@ from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import Resident
 from insurer_registry import db as registry_db
 from insurer_registry.insurers.service import add_insurer
+from insurer_registry.lookup.local import _PERSON_QUALIFICATIONS_SQL as LOOKUP_STATEMENT
 from insurer_registry.members.audit import Actor
 from insurer_registry.members.codes import (
     ContributionRatio,
@@ -57,12 +60,14 @@ from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY, complete_my_number,
 from onshi_kernel.numbers import InsurerNumber, complete_insurer_number
 from qualification_server.api.app import build_dependencies, create_app
 from qualification_server.cards import check as checks
-from qualification_server.cards.challenges import Purpose, issue_challenge
+from qualification_server.cards.challenges import Purpose, check_challenge, issue_challenge
+from qualification_server.cards.check_record import _POSTGRESQL as RECORD_STATEMENT
 from qualification_server.clinics.service import ClinicAuthenticator, register_clinic
 from qualification_server.contract.schemas import CardCheckRequest
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
 from qualification_server.models import Registration
 from qualification_server.settings import Settings
+from qualification_server.trust.validation import validate_certificate
 
 PG = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 CARDS = int(os.environ.get("BENCH_CARDS", "20"))
@@ -77,36 +82,35 @@ IN_PROCESS_ONLY = os.environ.get("BENCH_IN_PROCESS_ONLY") == "1"
 PORT = 8391
 CLINIC = "1310000017"
 
+# Each thread formats its own half of the bodies into whole requests at start-up, so that
+# wrk's per-request work is returning a string, as near as Lua allows to the trivial run's
+# static request (wrk shares the two cores with the server: its CPU a request is printed).
+# No response() callback: defining one makes wrk hand every response to Lua. Refusals
+# (4xx, 5xx) are counted by wrk itself (summary.errors.status).
 WRK_SCRIPT = r"""
-local bodies = {}
+local requests = {}
 local counter = 0
 local threads = {}
-statuses = {}
 function setup(thread)
   table.insert(threads, thread)
   thread:set("tid", #threads)
 end
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
 function init(args)
-  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Authorization"] = args[2]
+  local n = 0
+  -- the two threads take alternate bodies, so no body is sent twice
+  for line in io.lines(args[1]) do
+    n = n + 1
+    if n % 2 == tid % 2 then requests[#requests + 1] = wrk.format(nil, nil, nil, line) end
+  end
 end
 function request()
   counter = counter + 1
-  -- the two threads take alternate bodies, so no body is sent twice
-  local body = bodies[(((counter - 1) * 2 + tid - 1) % #bodies) + 1]
-  return wrk.format(nil, nil, nil, body)
+  return requests[((counter - 1) % #requests) + 1]
 end
 function done(summary, latency, requests)
-  for _, thread in ipairs(threads) do
-    for status, n in pairs(thread:get("statuses")) do
-      io.write(string.format("STATUS %d %d\n", status, n))
-    end
-  end
   io.write(string.format("RESULT %d %d %d %d %f %f %f\n", summary.requests,
     summary.duration, summary.errors.status, summary.errors.connect + summary.errors.read
     + summary.errors.write + summary.errors.timeout,
@@ -181,11 +185,19 @@ def postgres_pids() -> list[int]:
 
 
 def run_wrk(script: Path, url: str, *args: str, connections: int = CONNECTIONS) -> dict[str, float]:
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{DURATION_S}s", "--timeout", "5s",
-         "-s", str(script), url, "--", *args],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    """One wrk run; also its own CPU a request (the load generator shares the cores)."""
+    with tempfile.TemporaryFile("w+") as captured:
+        wrk = subprocess.Popen(
+            ["wrk", "-t2", f"-c{connections}", f"-d{DURATION_S}s", "--timeout", "5s",
+             "-s", str(script), url, "--", *args],
+            stdout=captured, text=True,
+        )  # fmt: skip
+        _, wait_status, usage = os.wait4(wrk.pid, 0)
+        wrk.returncode = os.waitstatus_to_exitcode(wait_status)
+        if wrk.returncode != 0:
+            raise SystemExit(f"wrk failed ({wrk.returncode})")
+        captured.seek(0)
+        out = captured.read()
     match = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+)", out)
     if match is None:
         raise SystemExit(f"wrk printed no result:\n{out}")
@@ -194,6 +206,7 @@ def run_wrk(script: Path, url: str, *args: str, connections: int = CONNECTIONS) 
     requests, duration_us, status_errors, socket_errors = (int(g) for g in match.groups()[:4])
     p50, p99, p999 = (float(g) for g in match.groups()[4:])
     return {
+        "wrk_cpu_ms": 1000 * (usage.ru_utime + usage.ru_stime) / max(requests, 1),
         "per_s": requests / (duration_us / 1e6),
         "requests": requests,
         "errors": status_errors + socket_errors,
@@ -300,6 +313,134 @@ def _signed_bodies(world: World, settings: Settings, n: int) -> list[dict[str, o
     return bodies
 
 
+def _libpq(url_text: str) -> str:
+    return make_url(url_text).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def backend_pids(connection: psycopg.Connection[Any], databases: list[str]) -> list[int]:
+    """PostgreSQL's backends serving these databases now (not other users of the cluster)."""
+    rows = connection.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) AND pid <> pg_backend_pid()",
+        [databases],
+    ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    return {pid: cpu_seconds([pid]) for pid in pids}
+
+
+def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two snapshots; a process born between them counts from zero."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The floor's CPU a verification, split by step (ms), and PostgreSQL's (its backends)."""
+
+    total_ms: float
+    steps_ms: dict[str, float]
+    postgres_ms: float
+
+
+def floor_cpu(world: World, server_url: str, registry_url: str, n: int = 1200) -> Floor:
+    """The same work as a verification with no HTTP, no framework, no models: the challenge's
+    MAC (the server's `check_challenge`), the certificate's path (the server's validator: the
+    CA's signature, the path, the CRL), the card's signature, then the registry lookup and
+    the check's record, each the server's own SQL text, prepared, on raw psycopg (sync, in
+    autocommit). The bodies are signed and decoded before the clock starts; the record's
+    request and answer are a real record's, written by the server in this run."""
+    settings = _settings(world)
+    deps = build_dependencies(settings)
+    anchors = deps.trust.anchors()
+    key = settings.challenge_key_bytes
+    bodies = _signed_bodies(world, settings, n)
+    raw = [
+        (
+            base64.b64decode(str(b["challenge"])),
+            base64.b64decode(str(b["certificate"])),
+            base64.b64decode(str(b["proof"]["signature"])),  # type: ignore[index]
+        )
+        for b in bodies
+    ]
+    now = dt.datetime.now(dt.UTC)
+    person_by_serial = {}
+    for _, der, _ in raw[: len(world.cards)]:
+        cert = validate_certificate(der, anchors, now, grace=True)
+        person_by_serial[cert.serial] = deps.directory.person_of(cert.issuer, cert.serial)
+    server = psycopg.connect(_libpq(server_url), autocommit=True)
+    registry = psycopg.connect(_libpq(registry_url), autocommit=True)
+    request_json, answer_json = server.execute(
+        "SELECT request, answer FROM access_records"
+        " WHERE method = 'pin' AND answer LIKE '%%validity%%' ORDER BY id DESC LIMIT 1"
+    ).fetchone() or ("{}", "{}")
+    steps = dict.fromkeys(("mac", "path", "signature", "lookup", "record"), 0.0)
+    clock = time.process_time
+
+    def one(token: bytes, der: bytes, signature: bytes, timed: bool) -> None:
+        t0 = clock()
+        at = dt.datetime.now(dt.UTC)
+        challenge = check_challenge(token, key=key, purpose=Purpose.CHECK, client=CLINIC, now=at)
+        t1 = clock()
+        cert = validate_certificate(der, anchors, at, grace=True)
+        t2 = clock()
+        cert.public_key.verify(signature, token, padding.PKCS1v15(), hashes.SHA256())
+        t3 = clock()
+        person_ref = person_by_serial[cert.serial]
+        rows = registry.execute(LOOKUP_STATEMENT, {"person_ref": person_ref}, prepare=True)
+        if not rows.fetchall():
+            raise SystemExit("the floor's lookup found no qualification")
+        t4 = clock()
+        row = server.execute(
+            RECORD_STATEMENT,
+            {
+                "challenge_id": challenge.challenge_id, "expires_at": challenge.expires_at,
+                "face_card": None, "recorded_at": at, "clinic_code": CLINIC,
+                "person_ref": person_ref, "method": "pin", "request": request_json,
+                "answer": answer_json,
+            },
+            prepare=True,
+        ).fetchone()  # fmt: skip
+        if row is None or not (row[0] and row[1]):
+            raise SystemExit(f"the floor's record was refused: {row}")
+        t5 = clock()
+        if timed:
+            spans = (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)
+            for name, spent in zip(steps, spans, strict=True):
+                steps[name] += spent
+
+    try:
+        warm = 100
+        for token, der, signature in raw[:warm]:
+            one(token, der, signature, timed=False)
+        databases = [make_url(u).database or "" for u in (server_url, registry_url)]
+        with psycopg.connect(_libpq(server_url), autocommit=True) as watcher:
+            pids = backend_pids(watcher, databases)
+            pg_before = cpu_by_pid(pids)
+            started = clock()
+            for token, der, signature in raw[warm:]:
+                one(token, der, signature, timed=True)
+            used = clock() - started
+            pg_used = cpu_since(pg_before, cpu_by_pid(pids))
+    finally:
+        server.close()
+        registry.close()
+    count = n - warm
+    return Floor(
+        total_ms=1000 * used / count,
+        steps_ms={name: 1000 * spent / count for name, spent in steps.items()},
+        postgres_ms=1000 * pg_used / count,
+    )
+
+
+def print_floor(floor: Floor) -> None:
+    print(f"server.verify.floor_cpu_ms {floor.total_ms:.3f} ms/verification")
+    for step, spent in floor.steps_ms.items():
+        print(f"server.verify.floor.{step}_ms {spent:.3f} ms/verification")
+    print(f"server.verify.floor_postgres_cpu_ms {floor.postgres_ms:.3f} ms/verification")
+
+
 def in_process_cpu_ms(world: World, checks_to_run: int = 600) -> float:
     """CPU per card check of the server's own work, without HTTP: `checks.card_check`
     called directly with fresh signed challenges (signing is done before the clock starts)."""
@@ -393,8 +534,14 @@ def main() -> None:
     server = None
     try:
         world = prepare(work, server_url, registry_url)
-        print(f"server.verify.inprocess_cpu_ms {in_process_cpu_ms(world):.2f} ms/verification")
-        print(f"server.verify.asgi_cpu_ms {asgi_cpu_ms(world):.2f} ms/verification")
+        inprocess = in_process_cpu_ms(world)
+        asgi = asgi_cpu_ms(world)
+        floor = floor_cpu(world, server_url, registry_url)
+        print(f"server.verify.inprocess_cpu_ms {inprocess:.2f} ms/verification")
+        print(f"server.verify.asgi_cpu_ms {asgi:.2f} ms/verification")
+        print_floor(floor)
+        print(f"server.verify.inprocess_over_floor {inprocess / floor.total_ms:.2f} ratio")
+        print(f"server.verify.asgi_over_floor {asgi / floor.total_ms:.2f} ratio")
         if IN_PROCESS_ONLY:
             return
         env, token = world.env, world.token
@@ -432,13 +579,19 @@ def main() -> None:
         verify_lua, trivial_lua = work / "verify.lua", work / "trivial.lua"
         verify_lua.write_text(WRK_SCRIPT)
         trivial_lua.write_text(TRIVIAL_SCRIPT)
-        trivial = run_wrk(trivial_lua, f"{base}/healthz")
+        # the trivial endpoint just before and just after the 32-connection run: the ceiling
+        # is their mean, so a change in the machine's other load shows as their spread
+        trivial_runs = [run_wrk(trivial_lua, f"{base}/healthz")]
         # the first REQUESTS - 1 bodies are fresh; past them wrk replays, which the server
         # must refuse (409): only 200 answers count as verifications
         server_pids = children(server.pid)
+        databases = [make_url(u).database or "" for u in (server_url, registry_url)]
+        watcher = psycopg.connect(_libpq(server_url), autocommit=True)
+        load_server_cpu_ms = 0.0
         for connections, bodies in runs.items():
             name = "server.verify" if connections == CONNECTIONS else "server.verify.few"
-            server_cpu, pg_cpu = cpu_seconds(server_pids), cpu_seconds(postgres_pids())
+            server_cpu = cpu_seconds(server_pids)
+            pg_before = cpu_by_pid(backend_pids(watcher, databases))
             verify = run_wrk(
                 verify_lua, f"{base}/v1/eligibility/card", str(bodies),
                 headers["Authorization"], connections=connections,
@@ -449,19 +602,33 @@ def main() -> None:
                     file=sys.stderr,
                 )
             server_cpu = cpu_seconds(server_pids) - server_cpu
-            pg_cpu = cpu_seconds(postgres_pids()) - pg_cpu
+            pg_cpu = cpu_since(pg_before, cpu_by_pid(backend_pids(watcher, databases)))
             ok_per_s = (verify["requests"] - verify["errors"]) / DURATION_S
             answered = verify["requests"]
             print(f"{name}.connections {connections} connections")
             print(f"{name}.per_s {ok_per_s:.0f} verifications/s")
             print(f"{name}.p50_ms {verify['p50_ms']:.1f} ms")
             print(f"{name}.p99_ms {verify['p99_ms']:.1f} ms")
+            print(f"{name}.p99_over_p50 {verify['p99_ms'] / verify['p50_ms']:.2f} ratio")
             print(f"{name}.errors {verify['errors']:.0f} responses")
             print(f"{name}.server_cpu_ms {1000 * server_cpu / answered:.2f} ms/verification")
             print(f"{name}.postgres_cpu_ms {1000 * pg_cpu / answered:.2f} ms/verification")
+            print(f"{name}.wrk_cpu_ms {verify['wrk_cpu_ms']:.3f} ms/request")
             if connections == CONNECTIONS:
-                print(f"server.trivial.per_s {trivial['per_s']:.0f} requests/s")
-                print(f"server.verify.ceiling_ratio {ok_per_s / trivial['per_s']:.2f} ratio")
+                load_server_cpu_ms = 1000 * server_cpu / answered
+                trivial_runs.append(run_wrk(trivial_lua, f"{base}/healthz"))
+                trivial = sum(t["per_s"] for t in trivial_runs) / len(trivial_runs)
+                before, after = (t["per_s"] for t in trivial_runs)
+                print(f"server.trivial.per_s {trivial:.0f} requests/s")
+                print(f"server.trivial.before_after {before:.0f}/{after:.0f} requests/s")
+                print(f"server.trivial.wrk_cpu_ms {trivial_runs[0]['wrk_cpu_ms']:.3f} ms/request")
+                print(f"server.verify.ceiling_ratio {ok_per_s / trivial:.3f} ratio")
+        watcher.close()
+        # the floor again, after the load: the ratio takes the mean of the two
+        again = floor_cpu(world, server_url, registry_url)
+        floor_ms = (floor.total_ms + again.total_ms) / 2
+        print(f"server.verify.floor_cpu_ms.after {again.total_ms:.3f} ms/verification")
+        print(f"server.verify.floor_ratio {load_server_cpu_ms / floor_ms:.2f} ratio")
     finally:
         if server is not None:
             server.terminate()
