@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from sqlalchemy import bindparam, insert, select, text, update
 
 from onshi_kernel.transparency import merkle
+from onshi_kernel.transparency.receipt import POSITION_FIELD, canonical_json
 from qualification_server.access_log import tree
 from qualification_server.models import AccessRecord, Base, TreeNode
 
@@ -50,22 +51,28 @@ def _utc(moment: dt.datetime) -> dt.datetime:
 
 
 class RecordFields(Protocol):
-    """What the tree covers of a record: an `AccessRecord` or a row of its columns."""
+    """What the tree covers of a record: an `AccessRecord`, a row of its columns or a
+    `NewRecord` (read-only)."""
 
-    id: int
-    recorded_at: dt.datetime
-    clinic_code: str | None
-    person_ref: str | None
-    method: str
-    request: str
-    answer: str
+    @property
+    def id(self) -> int: ...
+    @property
+    def recorded_at(self) -> dt.datetime: ...
+    @property
+    def clinic_code(self) -> str | None: ...
+    @property
+    def person_ref(self) -> str | None: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def request(self) -> str: ...
+    @property
+    def answer(self) -> str: ...
 
 
-def canonical(record: RecordFields, pos: int) -> bytes:
-    """The bytes of record `pos` (1-based) that its leaf holds: JSON of its fields and its
-    position, keys sorted, no spaces, UTF-8 (the chain's record bytes, kept as they were)."""
-    doc = {
-        "pos": pos,
+def record_document(record: RecordFields) -> dict[str, Any]:
+    """The fields of a record the log covers, as JSON values (without its position)."""
+    return {
         "id": record.id,
         "recorded_at": _utc(record.recorded_at).isoformat(timespec="microseconds"),
         "clinic_code": record.clinic_code,
@@ -74,12 +81,31 @@ def canonical(record: RecordFields, pos: int) -> bytes:
         "request": record.request,
         "answer": record.answer,
     }
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def canonical(record: RecordFields, pos: int) -> bytes:
+    """The bytes of record `pos` (1-based) that its leaf holds: JSON of its fields and its
+    position, keys sorted, no spaces, UTF-8 (the chain's record bytes, kept as they were).
+    A receipt covers the same without the position (`receipt.record_content`)."""
+    return canonical_json({**record_document(record), POSITION_FIELD: pos})
 
 
 def record_leaf(record: RecordFields, pos: int) -> bytes:
     """The leaf hash of record `pos`: `leaf_hash(canonical(record, pos))`."""
     return merkle.leaf_hash(canonical(record, pos))
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    """A record just appended: its id and its columns (`RecordFields`), before sealing."""
+
+    id: int
+    recorded_at: dt.datetime
+    clinic_code: str | None
+    person_ref: str | None
+    method: str
+    request: str
+    answer: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +131,11 @@ class Entry:
         }
 
 
-def append(session: Session | Connection, entry: Entry) -> None:
+def append(session: Session | Connection, entry: Entry) -> NewRecord:
     """Append one record inside the caller's transaction (it commits or rolls back with it)."""
-    session.execute(insert(_RECORDS), entry.columns())
+    columns = entry.columns()
+    record_id = session.execute(insert(_RECORDS).returning(_RECORDS.c.id), columns).scalar_one()
+    return NewRecord(id=record_id, **columns)
 
 
 def seal(session: Session, limit: int = SEAL_BATCH) -> int:

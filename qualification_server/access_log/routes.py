@@ -1,7 +1,8 @@
 """The access log's public read routes, as a Certificate Transparency log publishes its tree:
 the latest checkpoint, consistency and inclusion proofs. No credential: they name no person
 (a leaf is a hash; the records stay private), and anyone auditing the log must be able to
-ask."""
+ask. And one clinic route: the proofs of the clinic's own records, which its receipts name
+(`receipts`)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,12 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from qualification_server.access_log import tree
-from qualification_server.access_log.checkpoints import (
-    Checkpointer,
-    LogIdentity,
-    latest_witnessed,
-    load_signer,
-)
-from qualification_server.api.dependencies import DepsDep
+from qualification_server.access_log.checkpoints import Checkpointer, latest_witnessed
+from qualification_server.access_log.receipts import record_proofs
+from qualification_server.api.dependencies import ClinicDep, DepsDep
 from qualification_server.api.responses import ERRORS
 from qualification_server.contract.codes import Code
+from qualification_server.contract.log import RecordProofs, RecordProofsRequest
 from qualification_server.errors import QualificationError
 from qualification_server.models import LogCheckpoint
 
@@ -57,8 +55,7 @@ def checkpoint(deps: DepsDep) -> PlainTextResponse:
         )
     if note is None:
         # None signed yet (a new log, or before the first interval): sign the head now.
-        identity = LogIdentity(deps.settings.log_origin, load_signer(deps.settings))
-        Checkpointer(deps.sessions, identity).sign_now(first_even_if_empty=True)
+        Checkpointer(deps.sessions, deps.log_identity).sign_now(first_even_if_empty=True)
         with deps.sessions() as session:
             note = session.scalar(
                 select(LogCheckpoint.note).order_by(LogCheckpoint.size.desc()).limit(1)
@@ -87,3 +84,13 @@ def inclusion(deps: DepsDep, index: Position, size: Position) -> Proof:
         raise QualificationError(Code.INVALID_REQUEST, "need index < size <= the tree's size")
     with deps.sessions() as session:
         return _encoded(tree.inclusion(session, index, size))
+
+
+@router.post("/v1/log/records/proofs", responses=ERRORS, tags=["clinic"])
+def proofs_of_records(deps: DepsDep, who: ClinicDep, body: RecordProofsRequest) -> RecordProofs:
+    """The clinic's own records by id (from its receipts): each one's bytes, leaf index and
+    inclusion proof against the latest witnessed checkpoint, or why not yet. Another
+    clinic's record is `not found`."""
+    with deps.sessions() as session:
+        note, records = record_proofs(session, who.code, body.ids)
+    return RecordProofs.model_validate({"checkpoint": note, "records": records})

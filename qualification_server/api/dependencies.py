@@ -14,6 +14,8 @@ from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 
 from onshi_kernel.auth_header import MalformedAuthorization, bearer_token
+from qualification_server.access_log.checkpoints import LogIdentity, load_signer
+from qualification_server.access_log.receipts import ReceiptSigner
 from qualification_server.cards.check_record import CheckRecorder
 from qualification_server.clinics.service import ClinicAuthenticator, ClinicIdentity
 from qualification_server.errors import Code, QualificationError
@@ -42,6 +44,16 @@ class Dependencies:
         """The card checks' one-step recording, on the sessions' engine."""
         engine: Engine = self.sessions.kw["bind"]
         return CheckRecorder(engine)
+
+    @cached_property
+    def log_identity(self) -> LogIdentity:
+        """The access log's origin and key (checkpoints and receipts)."""
+        return LogIdentity(self.settings.log_origin, load_signer(self.settings))
+
+    @cached_property
+    def receipts(self) -> ReceiptSigner:
+        """Signs the receipts that answers carry for the records they made."""
+        return ReceiptSigner(self.log_identity)
 
 
 # Dependencies are `async def` so FastAPI calls them on the event loop: a sync dependency

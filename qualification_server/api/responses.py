@@ -3,6 +3,7 @@ and the eligibility answer serialised as the wire wants it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Response
@@ -41,5 +42,9 @@ class SpecJSONResponse(Response):
 
     media_type = "application/json"
 
-    def __init__(self, model: Spec, status_code: int = 200) -> None:
-        super().__init__(model.model_dump_json(exclude_none=True), status_code=status_code)
+    def __init__(
+        self, model: Spec, status_code: int = 200, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(
+            model.model_dump_json(exclude_none=True), status_code=status_code, headers=headers
+        )

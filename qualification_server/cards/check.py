@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio.to_thread
 
 from qualification_server.access_log import log as access_log
+from qualification_server.access_log.receipts import Receipted
 from qualification_server.answers.eligibility import (
     AnswerContext,
     answer_summary,
@@ -62,8 +63,9 @@ CREDENTIAL_CLASSIFICATION: dict[CredentialKind, Literal["1", "2"]] = {
 
 async def card_check(
     deps: Dependencies, *, clinic: ClinicIdentity, request: CardCheckRequest
-) -> EligibilityAnswer:
-    """Check a card: challenge, certificate, proof of presence, registration, eligibility.
+) -> Receipted[EligibilityAnswer]:
+    """Check a card: challenge, certificate, proof of presence, registration, eligibility;
+    answered with the log's receipt for its record (`access_log.receipts`).
 
     Async, because it is the hot path: the registry lookup and the recording are one
     statement each on async connections; the CPU work between them (a certificate path, two
@@ -144,7 +146,10 @@ async def card_check(
             raise QualificationError(Code.CHALLENGE_EXPIRED, "expired by the database's clock")
         if outcome.recorded is Recorded.NOT_REGISTERED:
             raise QualificationError(Code.CARD_NOT_REGISTERED)
-        return with_reference_number(answer, outcome.reference_number)
+        assert outcome.record is not None  # answered: the record was appended
+        return deps.receipts.receipted(
+            with_reference_number(answer, outcome.reference_number), [outcome.record]
+        )
     except QualificationError as error:
         summary.setdefault("certificate", certificate_summary(cert, der))
         await anyio.to_thread.run_sync(

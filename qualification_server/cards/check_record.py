@@ -7,7 +7,8 @@ This is the hot path of the whole system, so it is one statement and one round t
 PostgreSQL: a data-modifying CTE, prepared, run in autocommit on an async connection (no
 BEGIN, no COMMIT, no thread), which inserts the used challenge (ON CONFLICT DO NOTHING: of
 two concurrent replays one wins), reads the registration and appends the record only when
-both hold; its final SELECT reads the reference number by its primary key. SQLite (the
+both hold; its final SELECT reads the reference number by its primary key and returns the
+new record's id (which the answer's receipt names). SQLite (the
 embedded default) takes the same steps in one transaction, in a worker thread.
 
 The challenge is used up even when the person is not registered: a challenge answers one
@@ -29,7 +30,7 @@ from sqlalchemy import delete, insert, literal, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from onshi_kernel.db import AsyncPostgres
-from qualification_server.access_log.log import Entry
+from qualification_server.access_log.log import Entry, NewRecord
 from qualification_server.db import database_now
 from qualification_server.models import (
     AccessRecord,
@@ -67,7 +68,7 @@ _POSTGRESQL = """
         SELECT %(recorded_at)s, %(clinic_code)s, %(person_ref)s, %(method)s, %(request)s,
             %(answer)s
         WHERE EXISTS (SELECT 1 FROM used) AND EXISTS (SELECT 1 FROM registered)
-        RETURNING 1
+        RETURNING id
     ), unlocked AS (
         DELETE FROM face_failures
         WHERE certificate_sha256 = %(face_card)s AND EXISTS (SELECT 1 FROM recorded)
@@ -75,7 +76,8 @@ _POSTGRESQL = """
     SELECT EXISTS (SELECT 1 FROM used), EXISTS (SELECT 1 FROM registered),
         (SELECT alive FROM alive),
         (SELECT reference_number FROM reference_numbers
-            WHERE clinic_code = %(clinic_code)s AND person_ref = %(person_ref)s)
+            WHERE clinic_code = %(clinic_code)s AND person_ref = %(person_ref)s),
+        (SELECT id FROM recorded)
 """
 
 
@@ -90,11 +92,12 @@ class Recorded(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class CheckOutcome:
-    """What became of a card check, and the clinic's 照会番号 for the person (when answered
-    and the clinic registered one)."""
+    """What became of a card check, the record appended (when answered: the receipt covers
+    it) and the clinic's 照会番号 for the person (when it registered one)."""
 
     recorded: Recorded
     reference_number: str | None = None
+    record: NewRecord | None = None
 
 
 class CheckRecorder:
@@ -137,9 +140,11 @@ class CheckRecorder:
                     prepare=True,
                 )
                 row = await cursor.fetchone()
-                fresh, registered, alive, number = row or (False, False, True, None)
+                fresh, registered, alive, number, record_id = row or (
+                    False, False, True, None, None
+                )  # fmt: skip
         else:
-            fresh, registered, alive, number = await anyio.to_thread.run_sync(
+            fresh, registered, alive, number, record_id = await anyio.to_thread.run_sync(
                 self._in_steps, challenge_id, expires_at, person_ref, record, face_card
             )
         if not alive:
@@ -148,7 +153,9 @@ class CheckRecorder:
             return CheckOutcome(Recorded.REPLAYED)
         if not registered:
             return CheckOutcome(Recorded.NOT_REGISTERED)
-        return CheckOutcome(Recorded.ANSWERED, number)
+        if record_id is None:  # registered and fresh: the CTE appended it
+            raise RuntimeError("the card check's record was not appended")
+        return CheckOutcome(Recorded.ANSWERED, number, NewRecord(id=record_id, **record))
 
     async def open(self) -> None:
         """Open the running event loop's connection pool (the app's start-up)."""
@@ -167,13 +174,13 @@ class CheckRecorder:
         person_ref: str,
         record: dict[str, Any],
         face_card: str | None,
-    ) -> tuple[bool, bool, bool, str | None]:
+    ) -> tuple[bool, bool, bool, str | None, int | None]:
         with self._engine.begin() as connection:
             alive = connection.execute(
                 select(literal(expires_at, _USED.c.expires_at.type) > database_now("sqlite"))
             ).scalar_one()
             if not alive:
-                return False, False, False, None
+                return False, False, False, None, None
             used = connection.execute(
                 sqlite_insert(_USED)
                 .values(challenge_id=challenge_id, expires_at=expires_at)
@@ -181,7 +188,7 @@ class CheckRecorder:
                 .returning(_USED.c.challenge_id)
             ).first()
             if used is None:
-                return False, False, True, None
+                return False, False, True, None, None
             registered = (
                 connection.execute(
                     select(_REGISTRATIONS.c.person_ref).where(
@@ -191,8 +198,10 @@ class CheckRecorder:
                 is not None
             )
             if not registered:
-                return True, False, True, None
-            connection.execute(insert(_RECORDS), record)
+                return True, False, True, None, None
+            record_id = connection.execute(
+                insert(_RECORDS).returning(_RECORDS.c.id), record
+            ).scalar_one()
             if face_card is not None:
                 connection.execute(
                     delete(_FACE_FAILURES).where(_FACE_FAILURES.c.certificate_sha256 == face_card)
@@ -203,4 +212,4 @@ class CheckRecorder:
                     _NUMBERS.c.person_ref == person_ref,
                 )
             ).scalar_one_or_none()
-            return True, True, True, number
+            return True, True, True, number, record_id

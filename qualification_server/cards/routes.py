@@ -67,7 +67,8 @@ def portal_challenge(deps: DepsDep, body: PortalChallengeRequest) -> ChallengeRe
 )
 async def card(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> SpecJSONResponse:
     """Eligibility of the card holder (PIN, face or visual proof of presence)."""
-    return SpecJSONResponse(await checks.card_check(deps, clinic=who, request=body))
+    checked = await checks.card_check(deps, clinic=who, request=body)
+    return SpecJSONResponse(checked.answer, headers=checked.headers)
 
 
 # The FHIR routes: answered as application/fhir+json, refusals as OperationOutcome with the
@@ -88,8 +89,8 @@ FHIR_ERRORS: dict[int | str, dict[str, Any]] = {
 async def card_fhir(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> FHIRJSONResponse:
     """The same card check, answered as a FHIR R4B CoverageEligibilityResponse; a refusal
     as an OperationOutcome with the same status and code (docs/answer.md)."""
-    answer = await checks.card_check(deps, clinic=who, request=body)
-    return FHIRJSONResponse(coverage_eligibility_response(answer))
+    checked = await checks.card_check(deps, clinic=who, request=body)
+    return FHIRJSONResponse(coverage_eligibility_response(checked.answer), headers=checked.headers)
 
 
 @router.post("/v1/face-failures", responses=ERRORS, tags=["clinic"])

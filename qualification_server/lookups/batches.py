@@ -302,7 +302,7 @@ def _unit(
             raise exhausted(Budget.MISSES, context.now, "unmatched insured numbers this hour")
         body = lookup_one(
             deps, session, clinic_code=clinic_code, query=query, context=context
-        ).MessageBody
+        ).answer.MessageBody
     except QualificationError as error:
         return BulkUnit(
             QualificationConfirmSearchInfo=query,

@@ -34,7 +34,8 @@ def insured_number(
     deps: DepsDep, who: ClinicDep, body: InsuredNumberLookupRequest
 ) -> SpecJSONResponse:
     """個別照会 by insurer number, 記号, 番号, 枝番 and birth date (no card)."""
-    return SpecJSONResponse(lookups.insured_number_lookup(deps, clinic=who, request=body))
+    looked = lookups.insured_number_lookup(deps, clinic=who, request=body)
+    return SpecJSONResponse(looked.answer, headers=looked.headers)
 
 
 BATCH_ERRORS = {

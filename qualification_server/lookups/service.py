@@ -5,12 +5,14 @@ that they cannot become an oracle for guessing numbers and birth dates."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from insurer_registry.lookup.types import InsuredNumber
 from onshi_kernel.japan_time import parse_yyyymmdd
 from onshi_kernel.numbers import InsurerNumber, InvalidInsurerNumber
 from qualification_server.access_log import log as access_log
+from qualification_server.access_log.receipts import Receipted
 from qualification_server.answers.eligibility import (
     AnswerContext,
     answer_summary,
@@ -87,6 +89,15 @@ def holders_named(
     return matches
 
 
+@dataclass(frozen=True, slots=True)
+class LookedUp:
+    """A lookup's answer and the records it appended (which its receipt will cover once
+    they commit)."""
+
+    answer: EligibilityAnswer
+    records: list[access_log.NewRecord]
+
+
 def lookup_one(
     deps: Dependencies,
     session: Session,
@@ -94,7 +105,7 @@ def lookup_one(
     clinic_code: str,
     query: InsuredCardQuery,
     context: AnswerContext,
-) -> EligibilityAnswer:
+) -> LookedUp:
     """One insured-number lookup inside the caller's transaction; records it either way,
     once for each person it shows.
 
@@ -125,7 +136,7 @@ def lookup_one(
     persons = [person.person_ref for person, _ in matches]
     numbers = reference_numbers.numbers_for(session, clinic_code=clinic_code, person_refs=persons)
     answer = with_reference_numbers(answer, [numbers.get(person) for person in persons])
-    for person, chosen in matches:  # each person shown sees this lookup in their record
+    records = [  # each person shown sees this lookup in their record
         access_log.append(
             session,
             access_log.Entry(
@@ -137,13 +148,16 @@ def lookup_one(
                 answer=answer_summary(answer, (chosen,)),
             ),
         )
-    return answer
+        for person, chosen in matches
+    ]
+    return LookedUp(answer, records)
 
 
 def insured_number_lookup(
     deps: Dependencies, *, clinic: ClinicIdentity, request: InsuredNumberLookupRequest
-) -> EligibilityAnswer:
-    """個別照会: one insured number and birth date. Recorded, answered or refused."""
+) -> Receipted[EligibilityAnswer]:
+    """個別照会: one insured number and birth date. Recorded, answered (with the log's receipt
+    for its records, signed once they committed) or refused."""
     now = deps.clock()
     context = AnswerContext(
         clinic_code=clinic.code,
@@ -160,16 +174,20 @@ def insured_number_lookup(
             limit=settings.insured_lookups_per_minute, now=now,
         )  # fmt: skip
     error: QualificationError | None = None
+    looked: LookedUp | None = None
     with transaction(deps.sessions) as session:
         try:
-            return lookup_one(
+            looked = lookup_one(
                 deps, session, clinic_code=clinic.code, query=request.query, context=context
             )
         except QualificationError as exc:
             if exc.code is Code.INSURED_NUMBER_NOT_MATCHED:
                 count_misses(session, clinic.code, 1, now)
             error = exc  # the refusal record commits with the transaction
-    raise error
+    if looked is None:
+        assert error is not None
+        raise error
+    return deps.receipts.receipted(looked.answer, looked.records)
 
 
 def refuse_when_misses_spent(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -12,8 +11,7 @@ from sqlalchemy.orm import Session
 from insurer_registry.lookup.types import LinkageEntry
 from onshi_kernel.japan_time import japan_date
 from qualification_server.access_log import log as access_log
-from qualification_server.access_log import tree
-from qualification_server.access_log.checkpoints import latest_witnessed
+from qualification_server.access_log.receipts import latest_witnessed_head, record_proof
 from qualification_server.api.dependencies import Dependencies
 from qualification_server.cards.attempts import consume_challenge
 from qualification_server.cards.challenges import Purpose
@@ -27,7 +25,7 @@ from qualification_server.contract.schemas import (
 )
 from qualification_server.db import transaction
 from qualification_server.errors import QualificationError
-from qualification_server.models import AccessRecord, Clinic, Registration
+from qualification_server.models import Clinic, Registration
 from qualification_server.registrations.service import PORTAL, prove_with_pin
 from qualification_server.trust.certificates import certificate_summary
 from qualification_server.trust.grace import CredentialKind
@@ -46,7 +44,7 @@ def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
         consume_challenge(session, challenge)
         records = access_log.records_about(session, person_ref)
         names = {code: name for code, name in session.execute(select(Clinic.code, Clinic.name))}
-        witnessed, witnessed_size = _latest_witnessed(session)
+        witnessed, witnessed_size = latest_witnessed_head(session)
         entries = []
         for record in records:
             request, answer = json.loads(record.request), json.loads(record.answer)
@@ -62,7 +60,7 @@ def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
                     reference=request.get("reference"),
                     outcome=outcome,
                     **_in_words(request, answer),
-                    **_proof_of(session, record, witnessed_size),
+                    **record_proof(session, record, witnessed_size),
                 )
             )
         registration = _registration(deps, session, person_ref, names)
@@ -78,25 +76,6 @@ def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
     return AccessHistory(
         entries=entries, registration=registration, Linkages=linkages, checkpoint=witnessed
     )
-
-
-def _latest_witnessed(session: Session) -> tuple[str | None, int]:
-    """The latest checkpoint a witness cosigned, and its tree size (0 when none)."""
-    found = latest_witnessed(session)
-    return (found.witnessed_note, found.size) if found is not None else (None, 0)
-
-
-def _proof_of(session: Session, record: AccessRecord, size: int) -> dict[str, Any]:
-    """What the person checks a record by: its bytes as hashed and, when the witnessed tree
-    of `size` holds it, its audit path there. An unsealed record has neither yet."""
-    if record.chain_pos is None:
-        return {}
-    index = record.chain_pos - 1
-    proof = None
-    if index < size:
-        proof = [base64.b64encode(h).decode() for h in tree.inclusion(session, index, size)]
-    leaf = base64.b64encode(access_log.canonical(record, record.chain_pos)).decode()
-    return {"leaf": leaf, "leaf_index": index, "inclusion_proof": proof}
 
 
 def _linkage(entry: LinkageEntry) -> PortalLinkage:
