@@ -15,7 +15,9 @@ from typing import Any
 
 import httpx
 
+from clinic_client.log_receipts import ReceiptBook
 from onshi_kernel.numbers import validate_clinic_code
+from onshi_kernel.transparency.receipt import RECEIPT_HEADER
 from qualification_server.contract.batch import BatchReceipt, BatchResult
 from qualification_server.contract.lockouts import FaceFailureAnswer, VisualPasscodeAnswer
 from qualification_server.contract.reference_numbers import (
@@ -63,9 +65,12 @@ class QualificationClient:
         *,
         timeout_s: float = 10.0,
         http: httpx.Client | None = None,
+        receipts: ReceiptBook | None = None,
     ) -> None:
-        """`http` replaces the client built from `base_url` (tests pass a TestClient)."""
+        """`http` replaces the client built from `base_url` (tests pass a TestClient);
+        `receipts` keeps every answer's log receipt (`log_receipts`)."""
         self._http = http or httpx.Client(base_url=base_url, timeout=timeout_s)
+        self._receipts = receipts
         if token:  # the portal (a person's own PC) has no clinic credential: it sends none
             self._http.headers["Authorization"] = f"Bearer {token}"
         self.clinic_code = clinic_code_of(token)
@@ -85,6 +90,9 @@ class QualificationClient:
         except httpx.TransportError as exc:
             raise ServerUnreachable(f"{self._http.base_url}: {exc}") from exc
         if response.status_code in (200, 202):
+            receipt = response.headers.get(RECEIPT_HEADER)
+            if receipt is not None and self._receipts is not None:
+                self._receipts.keep(receipt, path)
             return response.json()
         try:
             error = response.json()["error"]

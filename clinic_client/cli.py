@@ -17,6 +17,7 @@ from clinic_client.api import QualificationClient
 from clinic_client.connector import ConnectorBusy, run_connector, write_face_result
 from clinic_client.desk import Failure, check_card, failure_of, register_card
 from clinic_client.log_cli import log_app
+from clinic_client.log_receipts import ReceiptBook
 from clinic_client.reader import FrontDeskReader
 from clinic_client.settings import ClinicSettings
 from onshi_kernel.http_limits import BoundedHttpToolsProtocol
@@ -55,7 +56,10 @@ def _client(settings: ClinicSettings) -> QualificationClient:
         _fail(
             "set ONSHI_CLINIC_TOKEN to this clinic's credential (qualification-server clinic add)"
         )
-    return QualificationClient(settings.server_url, token)
+    receipts = settings.log_receipts_file
+    return QualificationClient(
+        settings.server_url, token, receipts=ReceiptBook(receipts) if receipts else None
+    )
 
 
 def _device(settings: ClinicSettings) -> tuple[str, Ed25519PrivateKey] | None:

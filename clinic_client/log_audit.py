@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -189,6 +190,22 @@ class LogAuditor:
             raise AuditFailed(
                 f"leaf {index} is not in the tree of size {size}: {exc.reason}"
             ) from None
+
+    def record_proofs(self, ids: Sequence[int], token: str) -> dict[str, Any]:
+        """The server's answer on the clinic's own records `ids` (the clinic's credential
+        `token`): the latest witnessed checkpoint and each record's state and proof, as
+        given (nothing in it is believed before it verifies)."""
+        answer = self._client.post(
+            "/v1/log/records/proofs",
+            json={"ids": list(ids)},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if answer.status_code != 200:
+            raise AuditFailed(
+                f"the server refused the proofs ({answer.status_code}): {answer.text}"
+            )
+        document: dict[str, Any] = answer.json()
+        return document
 
     def audit(self, state: Path) -> tuple[VerifiedCheckpoint | None, VerifiedCheckpoint]:
         """Verify the latest checkpoint extends the one kept in `state` (if any), then keep

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -10,6 +12,15 @@ import httpx
 import typer
 
 from clinic_client.log_audit import AuditFailed, LogAuditor, verify_history
+from clinic_client.log_receipts import (
+    AGAINST_THE_LOG,
+    DEFAULT_GRACE,
+    ReceiptBook,
+    ReceiptBookError,
+    Verdict,
+    check_receipts,
+)
+from clinic_client.settings import ClinicSettings
 
 log_app = typer.Typer(
     help="Audit the server's access log from outside: its signed and witnessed checkpoints, "
@@ -145,4 +156,80 @@ def verify_history_file(
     typer.echo(f"{verified} verified, {len(checks) - verified - len(failed)} pending, "
                f"{len(failed)} failed")  # fmt: skip
     if failed:
+        raise typer.Exit(1)
+
+
+@log_app.command("check-receipts")
+def check_receipts_command(
+    server: Annotated[
+        str | None, typer.Option("--server", help="The server's URL; default: the desk's")
+    ] = None,
+    log_key: Annotated[
+        str | None,
+        typer.Option("--log-key", help="The log's verifier key; default: ONSHI_CLINIC_LOG_KEY"),
+    ] = None,
+    witness_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--witness-key", help="A witness's verifier key; default: ONSHI_CLINIC_LOG_WITNESS_KEYS"
+        ),
+    ] = None,
+    receipts: Annotated[
+        Path | None,
+        typer.Option(
+            "--receipts", help="The receipts book; default: ONSHI_CLINIC_LOG_RECEIPTS_FILE"
+        ),
+    ] = None,
+    grace_s: Annotated[
+        float, typer.Option("--grace-s", help="How long a record may wait to be witnessed")
+    ] = DEFAULT_GRACE.total_seconds(),
+    forget_verified: Annotated[
+        bool, typer.Option("--forget-verified", help="Drop verified receipts from the book")
+    ] = False,
+) -> None:
+    """Check every receipt the desk kept: each record it names must be in the server's
+    witnessed log with the content signed. Exit 1 if the log lost or changed a record it
+    signed for (or a record is overdue), 0 if every one is verified or still pending."""
+    settings = ClinicSettings()
+    server = server or settings.server_url
+    log_key = log_key or settings.log_key
+    witness_keys = witness_key if witness_key else settings.log_witness_keys
+    book_path = receipts or settings.log_receipts_file
+    token = settings.token.get_secret_value()
+    if not log_key:
+        _stop("the log's key is needed: --log-key or ONSHI_CLINIC_LOG_KEY", 2)
+    if book_path is None:
+        _stop("no receipts book: --receipts or ONSHI_CLINIC_LOG_RECEIPTS_FILE", 2)
+    if not token:
+        _stop("the clinic's credential is needed: ONSHI_CLINIC_TOKEN", 2)
+    book = ReceiptBook(book_path)
+    try:
+        kept = book.read()
+    except ReceiptBookError as exc:
+        _stop(str(exc), 2)
+    auditor = _auditor(server, log_key, witness_keys, settings.log_origin)
+    try:
+        checkpoint, checks = check_receipts(
+            auditor, kept, token=token, log_key=log_key, origin=settings.log_origin,
+            grace=dt.timedelta(seconds=grace_s),
+        )  # fmt: skip
+    except AuditFailed as exc:
+        _stop(str(exc))
+    except ValueError as exc:  # a key string that does not parse
+        _stop(f"bad key: {exc}", 2)
+    except httpx.HTTPError as exc:
+        _stop(f"cannot reach the server at {server}: {exc}", 2)
+    finally:
+        auditor.close()
+    typer.echo(checkpoint.describe() if checkpoint else "no witnessed checkpoint yet")
+    for check in checks:
+        made = check.made_at.isoformat() if check.made_at else "-"
+        for record_id, verdict, reason in check.records:
+            typer.echo(f"{made}\trecord {record_id}\t{verdict.value}: {reason}")
+    counts = Counter(check.verdict for check in checks)
+    typer.echo(", ".join(f"{counts[v]} {v.value}" for v in Verdict if counts[v]) or "no receipts")
+    if forget_verified:
+        gone = book.forget({c.kept.receipt for c in checks if c.verdict is Verdict.VERIFIED})
+        typer.echo(f"{gone} verified receipts dropped from {book_path}")
+    if any(c.verdict in AGAINST_THE_LOG or c.verdict is Verdict.OVERDUE for c in checks):
         raise typer.Exit(1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from onshi_kernel.settings import OnshiSettings
@@ -46,6 +46,17 @@ class ClinicSettings(OnshiSettings):
     log_witness_keys: list[str] = Field(
         default=[], description="the witnesses' verifier keys (a JSON list), as published"
     )
+    log_receipts_file: Path | None = Field(
+        default=Path("var/clinic/log-receipts.jsonl"),
+        description="where every answer's log receipt is kept for `clinic log "
+        "check-receipts` (no personal data); empty: not kept",
+    )
     log_origin: str | None = Field(
         default=None, description="the access log's origin line; unset: any origin the key signs"
     )
+
+    @field_validator("log_receipts_file", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # ONSHI_CLINIC_LOG_RECEIPTS_FILE= (empty) turns keeping receipts off.
+        return None if value == "" else value

@@ -164,7 +164,7 @@ def encode_header(note: str) -> str:
 def decode_header(value: str) -> str:
     """The receipt note a `RECEIPT_HEADER` value carries; `ReceiptError` when it is not one."""
     try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        raw = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)
         return raw.decode("utf-8")
     except (binascii.Error, ValueError):
         raise ReceiptError("the receipt header is not base64url of UTF-8 text") from None
