@@ -136,7 +136,7 @@ class AsyncPostgres:
         parsed = make_url(url) if isinstance(url, str) else url
         if parsed.get_backend_name() != "postgresql":
             raise ValueError(f"AsyncPostgres is for PostgreSQL, not {parsed.get_backend_name()}")
-        self._conninfo = _libpq_url(parsed)
+        self._conninfo = libpq_url(parsed)
         self._fails_over = fails_over(parsed)
         self._max_size = max_size
         self._timeout = timeout_s  # waiting for a connection: fail fast when the database is away
@@ -190,7 +190,7 @@ class AsyncPostgres:
             await pool.close()
 
 
-def _libpq_url(url: URL) -> str:
+def libpq_url(url: URL) -> str:
     """`url` as libpq takes it: without SQLAlchemy's "+driver", and SQLAlchemy's repeated
     `host=a:5433&host=b:5432` as libpq's own lists (`host=a,b&port=5433,5432`)."""
     url = url.set(drivername="postgresql")

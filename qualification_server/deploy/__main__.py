@@ -25,8 +25,10 @@ def up(
     instances: Annotated[int, typer.Option(help="Server instances behind the balancer")] = 2,
     base_port: Annotated[
         int,
-        typer.Option(help="The balancer's port; the instances' follow it, the primary's and "
-                     "the standby's are 10 and 11 above it"),
+        typer.Option(
+            help="The balancer's port; the instances' follow it, the primary's and "
+            "the standby's are 10 and 11 above it"
+        ),
     ] = 8400,
     workers: Annotated[int, typer.Option(help="uvicorn workers per instance")] = 1,
 ) -> None:

@@ -119,6 +119,7 @@ class Cluster:
             raise ValueError(f"{instances} instances but {len(self.ports.instances)} ports")
         self.workers = workers
         self.env = dict(env or {})
+        self._haproxy = haproxy.haproxy_binary()  # a missing part fails before anything starts
         bin_dir = postgres_bin()
         self.primary = Node(bin_dir, self.root / "primary", self.ports.primary)
         self.standby = Node(bin_dir, self.root / "standby", self.ports.standby)
@@ -248,8 +249,7 @@ class Cluster:
                 found[f"haproxy {server}"] = state
         if self.primary.running():
             rows = self.primary.execute(
-                "SELECT state, sync_state, coalesce(replay_lag::text, '0') "
-                "FROM pg_stat_replication"
+                "SELECT state, sync_state, coalesce(replay_lag::text, '0') FROM pg_stat_replication"
             )
             found["replication"] = (
                 ", ".join(f"{s} ({sync}), replay lag {lag}" for s, sync, lag in rows)
@@ -379,7 +379,7 @@ class Cluster:
         raise TimeoutError(f"{name} not ready within {READY_TIMEOUT_S} s")
 
     def _start_balancer(self) -> None:
-        binary = haproxy.haproxy_binary()
+        binary = self._haproxy
         config = self.root / "haproxy.cfg"
         config.write_text(
             haproxy.configuration(

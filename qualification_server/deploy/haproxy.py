@@ -49,6 +49,7 @@ defaults
     log global
     option httplog
     option dontlognull
+    option log-separate-errors  # a failed request is logged at err level, so it shows
     timeout connect 500ms
     timeout client 30s
     timeout server 30s

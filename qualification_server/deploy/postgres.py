@@ -104,10 +104,12 @@ class Node:
         """The SQLAlchemy URL of `database` on this server."""
         return f"postgresql+psycopg://{USER}@127.0.0.1:{self.port}/{database}"
 
-    def execute(self, sql: str, database: str = "postgres") -> list[tuple[object, ...]]:
+    def execute(
+        self, sql: str, params: tuple[object, ...] = (), database: str = "postgres"
+    ) -> list[tuple[object, ...]]:
         """One statement in autocommit; its rows (none for a statement without)."""
         with psycopg.connect(self.conninfo(database), autocommit=True) as connection:
-            cursor = connection.execute(sql.encode())
+            cursor = connection.execute(sql.encode(), params or None)
             return list(cursor.fetchall()) if cursor.description else []
 
 
@@ -150,12 +152,9 @@ def init_standby(node: Node, primary: Node) -> None:
 def wait_streaming(primary: Node, timeout_s: float = 60) -> None:
     """Until the primary streams to the standby (a synchronous commit waits for it)."""
     deadline = time.monotonic() + timeout_s
-    query = (
-        "SELECT state, sync_state FROM pg_stat_replication "
-        f"WHERE application_name = '{STANDBY_NAME}'"
-    )
+    query = "SELECT state, sync_state FROM pg_stat_replication WHERE application_name = %s"
     while True:
-        rows = primary.execute(query)
+        rows = primary.execute(query, (STANDBY_NAME,))
         if rows and rows[0][0] == "streaming":
             return
         if time.monotonic() > deadline:
