@@ -179,6 +179,27 @@ def children(pid: int) -> list[int]:
     return [pid, *(int(p) for p in found.split())]
 
 
+def settled_workers(supervisor: int, workers: int, timeout_s: float = 120) -> list[int]:
+    """The server's processes once all `workers` have started and gone idle. uvicorn spawns
+    its workers one after another, each taking seconds of CPU to import and start: a
+    worker that starts during a load run would count its start-up as the run's CPU, and
+    one that is not yet there would not be counted at all."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pids = children(supervisor)
+        spawned = [
+            pid for pid in pids if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        if len(spawned) >= workers or workers == 1:  # one worker: uvicorn does not spawn
+            before = cpu_seconds(pids)
+            time.sleep(1.0)
+            if cpu_seconds(pids) - before < 0.1 * (workers + 1):
+                return pids
+        else:
+            time.sleep(0.5)
+    raise SystemExit(f"the server's {workers} workers did not settle in {timeout_s:.0f} s")
+
+
 def postgres_pids() -> list[int]:
     found = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
     return [int(p) for p in found.split()]
@@ -225,8 +246,31 @@ class World:
     cards: list[tuple[bytes, rsa.RSAPrivateKey]]  # (certificate DER, private key)
 
 
-def prepare(work: Path, server_url: str, registry_url: str) -> World:
-    """Issue the cards, fill the registry, register the clinic and the cards."""
+@dataclass(frozen=True)
+class Cards:
+    """The test issuer's cards, issued before any server starts: its files are the trust
+    settings every instance is given."""
+
+    issuer: Issuer
+    residents: list[Resident]
+    keys: list[tuple[bytes, rsa.RSAPrivateKey]]  # (certificate DER, private key)
+
+    def trust_env(self) -> dict[str, str]:
+        """The server's settings for this issuer's CA, CRL and directory."""
+        issuer = self.issuer
+        return {
+            "ONSHI_JPKI_CA_FILES": json.dumps(
+                [str(issuer.ca_certificate_path(issuer.auth_ca.kind))]
+            ),
+            "ONSHI_JPKI_CRL_FILES": json.dumps([str(issuer.crl_path)]),
+            "ONSHI_JPKI_SMARTPHONE_CA_FILES": "[]",  # cards only: no CA without its CRL
+            "ONSHI_ISSUER_DIRECTORY_FILES": json.dumps([str(issuer.directory_path)]),
+            "ONSHI_CHALLENGE_TTL_S": "600",
+        }
+
+
+def issue_cards(work: Path) -> Cards:
+    """Issue `CARDS` test cards (the issuer's files under `work`)."""
     issuer = Issuer.open(work / "issuer", pseudonym_key=DEVELOPMENT_PSEUDONYM_KEY)
     residents = make_residents(CARDS)
     keys: list[tuple[bytes, rsa.RSAPrivateKey]] = []
@@ -236,7 +280,12 @@ def prepare(work: Path, server_url: str, registry_url: str) -> World:
         key = load_pem_private_key(image.auth_key_pem, password=None)
         assert isinstance(key, rsa.RSAPrivateKey)
         keys.append((image.jpki_files[JpkiFile.AUTH_CERT], key))
+    return Cards(issuer, residents, keys)
 
+
+def populate(cards: Cards, server_url: str, registry_url: str) -> World:
+    """Fill the registry with the cards' persons, register the clinic and the cards."""
+    issuer, residents = cards.issuer, cards.residents
     engine = registry_db.make_engine(registry_url)
     registry_db.migrate(engine)
     # The issuer's register of the cards just issued: every registration matches.
@@ -277,13 +326,14 @@ def prepare(work: Path, server_url: str, registry_url: str) -> World:
         **os.environ,
         "DATABASE_URL": server_url,
         "ONSHI_REGISTRY_DATABASE_URL": registry_url,
-        "ONSHI_JPKI_CA_FILES": json.dumps([str(issuer.ca_certificate_path(issuer.auth_ca.kind))]),
-        "ONSHI_JPKI_CRL_FILES": json.dumps([str(issuer.crl_path)]),
-        "ONSHI_JPKI_SMARTPHONE_CA_FILES": "[]",  # cards only: no CA without its CRL (/readyz)
-        "ONSHI_ISSUER_DIRECTORY_FILES": json.dumps([str(issuer.directory_path)]),
-        "ONSHI_CHALLENGE_TTL_S": "600",
+        **cards.trust_env(),
     }
-    return World(env=env, token=token, cards=keys)
+    return World(env=env, token=token, cards=cards.keys)
+
+
+def prepare(work: Path, server_url: str, registry_url: str) -> World:
+    """Issue the cards, fill the registry, register the clinic and the cards."""
+    return populate(issue_cards(work), server_url, registry_url)
 
 
 def _settings(world: World) -> Settings:
@@ -434,6 +484,29 @@ def floor_cpu(world: World, server_url: str, registry_url: str, n: int = 1200) -
     )
 
 
+def print_storage(connection: psycopg.Connection[Any]) -> None:
+    """What this run's rows take on disk (tables, indexes, TOAST; every partition), per
+    row: the figures a capacity estimate multiplies."""
+    connection.execute("VACUUM ANALYZE access_records, access_tree_nodes, used_challenges")
+
+    def size(table: str) -> tuple[int, int]:
+        row = connection.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint"
+            f" FROM pg_partition_tree('{table}')"
+        ).fetchone()
+        rows = connection.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return (int(row[0]) if row else 0), (int(rows[0]) if rows else 0)
+
+    record_bytes, records = size("access_records")
+    node_bytes, nodes = size("access_tree_nodes")
+    used_bytes, used = size("used_challenges")
+    print(f"storage.access_records {records} records")
+    print(f"storage.access_record_bytes {record_bytes / max(records, 1):.0f} bytes/record")
+    print(f"storage.tree_nodes_per_record {nodes / max(records, 1):.2f} nodes/record")
+    print(f"storage.tree_node_bytes_per_record {node_bytes / max(records, 1):.0f} bytes/record")
+    print(f"storage.used_challenge_bytes {used_bytes / max(used, 1):.0f} bytes/challenge")
+
+
 def print_floor(floor: Floor) -> None:
     print(f"server.verify.floor_cpu_ms {floor.total_ms:.3f} ms/verification")
     for step, spent in floor.steps_ms.items():
@@ -554,7 +627,7 @@ def main() -> None:
         base = f"http://127.0.0.1:{PORT}"
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=base, timeout=10) as client:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 120  # a start on a busy two-core machine
             while True:
                 try:
                     if client.get("/readyz").status_code == 200:
@@ -581,10 +654,12 @@ def main() -> None:
         trivial_lua.write_text(TRIVIAL_SCRIPT)
         # the trivial endpoint just before and just after the 32-connection run: the ceiling
         # is their mean, so a change in the machine's other load shows as their spread
+        server_pids = settled_workers(server.pid, WORKERS)
+        trivial_cpu = cpu_seconds(server_pids)
         trivial_runs = [run_wrk(trivial_lua, f"{base}/healthz")]
+        trivial_cpu = cpu_seconds(server_pids) - trivial_cpu
         # the first REQUESTS - 1 bodies are fresh; past them wrk replays, which the server
         # must refuse (409): only 200 answers count as verifications
-        server_pids = children(server.pid)
         databases = [make_url(u).database or "" for u in (server_url, registry_url)]
         watcher = psycopg.connect(_libpq(server_url), autocommit=True)
         load_server_cpu_ms = 0.0
@@ -622,7 +697,10 @@ def main() -> None:
                 print(f"server.trivial.per_s {trivial:.0f} requests/s")
                 print(f"server.trivial.before_after {before:.0f}/{after:.0f} requests/s")
                 print(f"server.trivial.wrk_cpu_ms {trivial_runs[0]['wrk_cpu_ms']:.3f} ms/request")
+                trivial_ms = 1000 * trivial_cpu / max(trivial_runs[0]["requests"], 1)
+                print(f"server.trivial.server_cpu_ms {trivial_ms:.3f} ms/request")
                 print(f"server.verify.ceiling_ratio {ok_per_s / trivial:.3f} ratio")
+        print_storage(watcher)
         watcher.close()
         # the floor again, after the load: the ratio takes the mean of the two
         again = floor_cpu(world, server_url, registry_url)
