@@ -58,12 +58,19 @@ class ClinicDevice(Base):
 
 
 class UsedChallenge(Base):
-    """A challenge that answered a check: its id may never answer another (replay)."""
+    """A challenge that answered a check: its id may never answer another (replay).
+
+    The key is (challenge_id, expires_at): on PostgreSQL the table is partitioned by day of
+    `expires_at` (docs/partitions.md), and a partitioned table's unique keys must hold the
+    partition key. It refuses a replay as the id alone did, because a challenge's expiry is
+    inside its MAC: one id never comes with two expiries. A day's partition is dropped once
+    every challenge in it has expired by the database's clock."""
 
     __tablename__ = "used_challenges"
+    __table_args__ = ({"postgresql_partition_by": "RANGE (expires_at)"},)
 
     challenge_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
 
 
 class CrlHighWater(Base):
@@ -94,6 +101,12 @@ class AccessRecord(Base):
     Sealing (see `access_log.seal`) gives each record its place in the log's Merkle tree:
     `chain_pos` = its leaf index + 1, its leaf hash stored as node (0, chain_pos − 1) of
     `access_tree_nodes` (docs/access-log.md, "The server's log"); until then it is empty.
+
+    On PostgreSQL the table is partitioned by month of `recorded_at` (docs/partitions.md):
+    its primary key there is (id, recorded_at), the ids still coming from one sequence, and
+    each partition holds its own unique index of the positions (the database can enforce no
+    uniqueness across partitions that leaves the partition key out; the sealer, which alone
+    gives positions, and `verify-log` keep them unique). SQLite keeps the plain table.
     """
 
     __tablename__ = "access_records"
@@ -115,6 +128,8 @@ class AccessRecord(Base):
     # after. The unique index of the chain's positions leaves them out, so no plan can look
     # for them there (a bitmap scan of it visited every dead row: the sealer's search took
     # ~150 ms after 200,000 records with autovacuum off, and PostgreSQL's CPU a check doubled).
+    # The positions' unique index is SQLite's; on PostgreSQL each partition has its own
+    # (`<partition>_chain_pos_key`), made with the partition (`housekeeping.Partitions`).
     __table_args__ = (
         Index(
             "ix_access_records_unsealed",
@@ -126,9 +141,9 @@ class AccessRecord(Base):
             "uq_access_records_chain_pos",
             "chain_pos",
             unique=True,
-            postgresql_where=chain_pos.is_not(None),
             sqlite_where=chain_pos.is_not(None),
-        ),
+        ).ddl_if(dialect="sqlite"),
+        {"postgresql_partition_by": "RANGE (recorded_at)"},
     )
 
 

@@ -32,7 +32,10 @@ def spend_challenge(session: Session, challenge: Challenge) -> bool:
     """Mark the challenge used, in the caller's transaction; False if it already was, or if
     it has expired by the database's clock (the one every instance shares).
 
-    One INSERT … SELECT … ON CONFLICT DO NOTHING: the unique id makes concurrent replays lose.
+    One INSERT … SELECT … ON CONFLICT DO NOTHING: the unique key makes concurrent replays
+    lose. The key is (id, expiry), which on PostgreSQL's partitions is unique where the id
+    alone cannot be declared so; the expiry is inside the challenge's MAC, so a replay
+    always brings the same pair (docs/partitions.md).
     """
     insert = upsert_insert(session)
     expires_at = literal(challenge.expires_at, UsedChallenge.__table__.c.expires_at.type)
@@ -42,7 +45,7 @@ def spend_challenge(session: Session, challenge: Challenge) -> bool:
     statement = (
         insert(UsedChallenge)
         .from_select(["challenge_id", "expires_at"], alive)
-        .on_conflict_do_nothing(index_elements=["challenge_id"])
+        .on_conflict_do_nothing(index_elements=["challenge_id", "expires_at"])
         .returning(UsedChallenge.challenge_id)
     )
     return session.execute(statement).scalar_one_or_none() is not None
@@ -52,7 +55,7 @@ def consume_challenge(session: Session, challenge: Challenge) -> None:
     """Mark the challenge used, in the caller's transaction. Raises `CHALLENGE_REPLAYED`, or
     `CHALLENGE_EXPIRED` when the database's clock says it has expired."""
     if not spend_challenge(session, challenge):
-        if session.get(UsedChallenge, challenge.challenge_id) is None:
+        if session.get(UsedChallenge, (challenge.challenge_id, challenge.expires_at)) is None:
             raise QualificationError(Code.CHALLENGE_EXPIRED, "expired by the database's clock")
         raise QualificationError(Code.CHALLENGE_REPLAYED)
 

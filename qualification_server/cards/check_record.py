@@ -59,7 +59,7 @@ _POSTGRESQL = """
     ), used AS (
         INSERT INTO used_challenges (challenge_id, expires_at)
         SELECT %(challenge_id)s, %(expires_at)s FROM alive WHERE alive
-        ON CONFLICT (challenge_id) DO NOTHING
+        ON CONFLICT (challenge_id, expires_at) DO NOTHING
         RETURNING 1
     ), registered AS (
         SELECT 1 FROM registrations WHERE person_ref = %(person_ref)s
@@ -184,7 +184,7 @@ class CheckRecorder:
             used = connection.execute(
                 sqlite_insert(_USED)
                 .values(challenge_id=challenge_id, expires_at=expires_at)
-                .on_conflict_do_nothing(index_elements=["challenge_id"])
+                .on_conflict_do_nothing(index_elements=["challenge_id", "expires_at"])
                 .returning(_USED.c.challenge_id)
             ).first()
             if used is None:
