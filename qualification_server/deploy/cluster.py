@@ -200,7 +200,8 @@ class Cluster:
                 node.stop("fast")
             except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
                 errors.append(exc)
-        self._save()
+        if self.root.exists():
+            self._save()
         if errors:
             raise errors[0]
         if remove:
@@ -280,6 +281,17 @@ class Cluster:
 
     def instance_pid(self, index: int) -> int | None:
         return self._pids.get(f"instance-{index}")
+
+    def pids(self) -> dict[str, int]:
+        """The process id of each part that runs ("haproxy", "instance-0", …, and the
+        "primary"'s and the "standby"'s postmaster)."""
+        found = {name: pid for name, pid in self._pids.items() if self._alive(name)}
+        for name in ("primary", "standby"):
+            node: Node = getattr(self, name)
+            pid = node.pid()
+            if pid is not None:
+                found[name] = pid
+        return found
 
     def balancer_states(self) -> dict[str, str]:
         """HAProxy's view of the instances ("s1" → "UP", …; instance i is s{i+1})."""

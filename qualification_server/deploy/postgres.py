@@ -74,19 +74,22 @@ class Node:
     def exists(self) -> bool:
         return (self.data / "PG_VERSION").exists()
 
-    def running(self) -> bool:
-        pid_file = self.data / "postmaster.pid"
+    def pid(self) -> int | None:
+        """The postmaster's process id while it runs (from its postmaster.pid)."""
         try:
-            pid = int(pid_file.read_text().split("\n", 1)[0])
+            pid = int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
         except (OSError, ValueError):
-            return False
+            return None
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            return False
+            return None
         except PermissionError:  # the postgres user's, and we are not root
-            return True
-        return True
+            return pid
+        return pid
+
+    def running(self) -> bool:
+        return self.pid() is not None
 
     def start(self) -> None:
         self.run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start")
@@ -94,8 +97,14 @@ class Node:
     def stop(self, mode: str = "fast") -> None:
         """Stop the server: `fast` (sessions ended, a clean shutdown) or `immediate` (what
         a crash leaves; committed work survives it)."""
-        if self.running():
-            self.run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+        pid = self.pid()
+        if pid is None:
+            return
+        self.run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+        # pg_ctl returns once postmaster.pid is gone, a moment before the process is
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def conninfo(self, database: str = "postgres") -> str:
         return f"host=127.0.0.1 port={self.port} user={USER} dbname={database} connect_timeout=5"

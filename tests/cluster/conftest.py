@@ -11,7 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +67,15 @@ class Deployment:
         return counts
 
 
+def _exists(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 @pytest.fixture(scope="package")
 def deployment(
     issuer_template: Path,
@@ -79,8 +92,9 @@ def deployment(
     }
     # PostgreSQL runs as the postgres user, which cannot enter pytest's folders under /tmp.
     root = Path(tempfile.mkdtemp(prefix="onshi-cluster-", dir="/tmp"))
-    cluster = Cluster(root, instances=2, env=env)
+    cluster = None
     try:
+        cluster = Cluster(root, instances=2, env=env)
         cluster.start()
         ids = seed_registry(cluster.registry_primary_url, residents)
         engine = make_engine(cluster.server_database_url)
@@ -96,10 +110,26 @@ def deployment(
                 ))  # fmt: skip
         yield Deployment(cluster, issuer, token, ids, sessions)
         engine.dispose()
+        # Stopped the way an operator stops it, from another process: nothing may be left.
+        running = cluster.pids()
+        ports = [cluster.ports.balancer, *cluster.ports.instances]
+        ports += [cluster.ports.primary, cluster.ports.standby]
+        command = [sys.executable, "-m", "qualification_server.deploy", "down", "--dir", str(root)]
+        down = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert down.returncode == 0, down.stderr
+        cluster.stop()  # reaps this process's children, which the command has ended
+        assert not cluster.pids()
+        deadline = time.monotonic() + 10  # the last of them may be exiting still
+        while time.monotonic() < deadline and [p for p in running.values() if _exists(p)]:
+            time.sleep(0.05)
+        assert not {name: p for name, p in running.items() if _exists(p)}
+        assert not [port for port in ports if _listening(port)]
     finally:
         try:
-            cluster.stop()
+            if cluster is not None:
+                cluster.stop()
         finally:
             # the logs outlive the cluster, for whoever reads a failure
-            shutil.copytree(root / "logs", kept / "logs", dirs_exist_ok=True)
+            if (root / "logs").exists():
+                shutil.copytree(root / "logs", kept / "logs", dirs_exist_ok=True)
             shutil.rmtree(root, ignore_errors=True)

@@ -114,6 +114,8 @@ def test_an_instance_killed_under_load_is_routed_around(deployment: Deployment) 
     )
     assert taken_out_s is not None and taken_out_s < TAKEN_OUT_S
     assert window < KILL_WINDOW_S
-    assert len(failed) <= DESKS  # at most the checks the killed instance was working on
+    # the checks the killed instance was working on, and at most one more a desk (a request
+    # on a connection HAProxy kept to it, sent as it died)
+    assert len(failed) <= 2 * DESKS
     _assert_each_answer_recorded_once(deployment, outcomes)
     assert cluster.balancer_states()["s2"] == "UP"  # back, for whatever runs next
