@@ -205,11 +205,17 @@ def postgres_pids() -> list[int]:
     return [int(p) for p in found.split()]
 
 
-def run_wrk(script: Path, url: str, *args: str, connections: int = CONNECTIONS) -> dict[str, float]:
+def run_wrk(
+    script: Path,
+    url: str,
+    *args: str,
+    connections: int = CONNECTIONS,
+    duration_s: int = DURATION_S,
+) -> dict[str, float]:
     """One wrk run; also its own CPU a request (the load generator shares the cores)."""
     with tempfile.TemporaryFile("w+") as captured:
         wrk = subprocess.Popen(
-            ["wrk", "-t2", f"-c{connections}", f"-d{DURATION_S}s", "--timeout", "5s",
+            ["wrk", "-t2", f"-c{connections}", f"-d{duration_s}s", "--timeout", "5s",
              "-s", str(script), url, "--", *args],
             stdout=captured, text=True,
         )  # fmt: skip
