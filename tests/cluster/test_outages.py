@@ -5,8 +5,12 @@ record, and the errors fall within a bounded time after the loss."""
 
 from __future__ import annotations
 
+import threading
 import time
 
+from insurer_registry import db as registry_db
+from insurer_registry.insurers.service import add_insurer
+from onshi_kernel.numbers import InsurerNumber, complete_insurer_number
 from tests.cluster.conftest import REGISTERED, Deployment
 from tests.cluster.load import Load, Outcome
 
@@ -16,6 +20,7 @@ DESKS = 4
 FALLBACK_WINDOW_S = 5.0  # after the standby stops, the last failed check has been answered
 TAKEN_OUT_S = 4.0  # HAProxy marks a killed instance down
 KILL_WINDOW_S = 5.0
+NEW_INSURER = InsurerNumber(complete_insurer_number("3913001"))
 
 
 def _registry_connections(deployment: Deployment) -> dict[str, int]:
@@ -28,6 +33,20 @@ def _registry_connections(deployment: Deployment) -> dict[str, int]:
         node = getattr(deployment.cluster, name)
         found[name] = int(node.execute(query)[0][0]) if node.running() else 0
     return found
+
+
+def _insurer_joins(deployment: Deployment, number: InsurerNumber) -> threading.Thread:
+    """An insurer's write to the registry, in a thread of its own (it may wait)."""
+
+    def write() -> None:
+        engine = registry_db.make_engine(deployment.cluster.registry_primary_url)
+        with registry_db.transaction(registry_db.make_session_factory(engine)) as session:
+            add_insurer(session=session, number=number, name="千代田区後期高齢者医療")
+        engine.dispose()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    return writer
 
 
 def _load(deployment: Deployment) -> Load:
@@ -68,14 +87,24 @@ def test_registry_reads_fall_back_to_the_primary_when_the_standby_stops(
         assert _registry_connections(deployment)["standby"] > 0
         stopped_at = time.monotonic()
         cluster.stop_standby()
+        writer = _insurer_joins(deployment, NEW_INSURER)
         load.wait_for(40, timeout_s=90)
         assert _registry_connections(deployment)["primary"] > 0  # the reads moved there
+        assert writer.is_alive()  # an insurer's write waits for the standby, checks do not
         cluster.start_standby()
+        writer.join(timeout=30)
         load.wait_for(10, timeout_s=90)
     finally:
         outcomes = load.finish()
         if not cluster.standby.running():
             cluster.start_standby()
+    assert not writer.is_alive()  # done once the standby was back, and applied there:
+    found = cluster.standby.execute(
+        "SELECT count(*) FROM insurers WHERE number = %s",
+        (NEW_INSURER.digits,),
+        database="registry",
+    )
+    assert found == [(1,)]
     failed, window = _window(outcomes, stopped_at)
     print(
         f"standby stopped: {len(outcomes)} checks, {len(failed)} failed "
