@@ -111,6 +111,7 @@ QUALIFICATION_SERVER: dict[str, dict[Caller, Expect]] = {
     "GET /v1/log/checkpoint": ALL_OK,  # the access log's tree is public, as CT's: no person
     "GET /v1/log/consistency": ALL_OK,
     "GET /v1/log/inclusion": ALL_OK,
+    "POST /v1/log/records/proofs": CLINIC_ONLY,  # the clinic's own records: by its receipts
     "GET /healthz": ALL_OK,
     "GET /readyz": ALL_OK,
     "GET /metrics": ALL_OK,
@@ -348,6 +349,7 @@ class QualificationCalls:
             "/v1/reference-numbers/batch": lambda: {"entries": [numbered(query)]},
             "/v1/face-failures": lambda: failure_report(self.world, "yamada-taro"),
             "/v1/visual-passcodes": dict,
+            "/v1/log/records/proofs": lambda: {"ids": [1]},
             "/portal/v1/challenges": lambda: {"purpose": "portal"},
             "/portal/v1/registrations": lambda: {
                 "proof": self.card_proof(caller, "registration"),
