@@ -69,6 +69,8 @@ EXCUSES = {
     (413, "Q6002", None): "a body over the server's configured size",
     (422, "Q6001", "check digit"): "an insurer number whose check digit does not match",
     (422, "Q6001", "the tree's size"): "a size or leaf index beyond the access log's tree",
+    (422, "Q6001", "9223372036854775808"): "a record id at 2**63, which the generator takes "
+    "for below the document's exclusive maximum (a float cannot hold it exactly)",
 }
 
 
