@@ -22,6 +22,16 @@ them by other items, so held; others spelt another way that still matches). Prin
     registry.import.peak_rss_mb         the process's peak resident memory during the import
                                         without matching (before the register is built)
     registry.import.register_rss_mb     the peak with the register of every person in memory
+
+and, because a shared machine moves the wall-clock figures by 2× from one minute to the next,
+the CPU time each spent a row, in this process (client) and in its PostgreSQL backend
+(server, read from /proc when the database runs on this machine):
+
+    registry.import.client_cpu_us       the import (with matching), this process
+    registry.import.server_cpu_us       the import (with matching), its backend
+    registry.copy.client_cpu_us         the COPY, this process
+    registry.copy.server_cpu_us         the COPY, its backend
+    registry.import.cpu_ceiling_ratio   the COPY's CPU a row over the import's (both sides)
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -170,6 +180,37 @@ class MatchesEverything:
         return [_MATCHED] * len(claims)
 
 
+def own_cpu_s() -> float:
+    """This process's CPU time so far (user and system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def backend_cpu_s(pid: int) -> float:
+    """A PostgreSQL backend's CPU time so far, NaN when its /proc entry cannot be read (the
+    database on another machine, or another user's process)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuClock:
+    """CPU time of this process and of one backend between `start` and `stop`."""
+
+    def __init__(self, backend_pid: int) -> None:
+        self._pid = backend_pid
+        self.client = self.server = 0.0
+
+    def start(self) -> None:
+        self.client, self.server = -own_cpu_s(), -backend_cpu_s(self._pid)
+
+    def stop(self) -> None:
+        self.client += own_cpu_s()
+        self.server += backend_cpu_s(self._pid)
+
+
 def peak_rss_mb() -> float:
     """The peak resident memory of this process (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -217,9 +258,12 @@ def run(engine: object, rows: int) -> None:
         csv_path = Path(folder) / "members.csv"
         generate(csv_path, rows, numbers)
 
-        def timed_import(register: ResidentRegister) -> tuple[float, ImportReport]:
+        def timed_import(register: ResidentRegister) -> tuple[float, ImportReport, CpuClock]:
             started = time.perf_counter()
             with transaction(sessions) as session, csv_path.open("rb") as source:
+                pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                clock = CpuClock(pid)
+                clock.start()
                 report = import_csv(
                     session=session,
                     source=source,
@@ -227,16 +271,17 @@ def run(engine: object, rows: int) -> None:
                     actor=Actor.operator("bench"),
                     register=register,
                 )
+                clock.stop()  # before the commit, as the COPY's clock stops
             seconds = time.perf_counter() - started
             if report.inserted != rows:
                 raise SystemExit(f"expected {rows} rows imported, got {report}")
-            return seconds, report
+            return seconds, report, clock
 
-        unmatched_seconds, _ = timed_import(MatchesEverything())
+        unmatched_seconds, _, _ = timed_import(MatchesEverything())
         peak = peak_rss_mb()
         empty_registry(engine)
         register, differing = issuer_register(rows, numbers)
-        import_seconds, report = timed_import(register)
+        import_seconds, report, import_cpu = timed_import(register)
         register_peak = peak_rss_mb()
         if report.held != differing:
             raise SystemExit(f"expected {differing} rows held, got {report.held}")
@@ -255,7 +300,9 @@ def run(engine: object, rows: int) -> None:
                         out.write(chunk)
                 cursor.execute("TRUNCATE qualifications CASCADE")
             driver.commit()
+            copy_cpu = CpuClock(driver.info.backend_pid)
             started = time.perf_counter()
+            copy_cpu.start()
             with (
                 driver.cursor() as cursor,
                 dump.open("rb") as source,
@@ -263,6 +310,7 @@ def run(engine: object, rows: int) -> None:
             ):
                 while chunk := source.read(1 << 20):
                     copy.write(chunk)
+            copy_cpu.stop()
             driver.commit()
             copy_seconds = time.perf_counter() - started
         finally:
@@ -279,11 +327,18 @@ def run(engine: object, rows: int) -> None:
     print(f"registry.import.ceiling_ratio {import_rate / copy_rate:.3f} ratio")
     print(f"registry.import.peak_rss_mb {peak:.1f} MB")
     print(f"registry.import.register_rss_mb {register_peak:.1f} MB")
+    per_row = 1e6 / rows
+    print(f"registry.import.client_cpu_us {import_cpu.client * per_row:.1f} us")
+    print(f"registry.import.server_cpu_us {import_cpu.server * per_row:.1f} us")
+    print(f"registry.copy.client_cpu_us {copy_cpu.client * per_row:.1f} us")
+    print(f"registry.copy.server_cpu_us {copy_cpu.server * per_row:.1f} us")
+    cpu_ratio = (copy_cpu.client + copy_cpu.server) / (import_cpu.client + import_cpu.server)
+    print(f"registry.import.cpu_ceiling_ratio {cpu_ratio:.3f} ratio")
 
 
 def empty_registry(engine: object) -> None:
     """Empty what an import wrote, so the next import meets the same empty registry."""
-    from sqlalchemy import Engine, text
+    from sqlalchemy import Engine
 
     assert isinstance(engine, Engine)
     with engine.begin() as connection:

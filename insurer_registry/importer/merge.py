@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Date, Integer, String, bindparam, column, text
 
-from insurer_registry.importer.staging import REJECTS, STAGING, staging
+from insurer_registry.importer.staging import HELD, REJECTS, STAGING, staging
 from insurer_registry.linkage.state import LinkageEventKind, LinkageState
 from insurer_registry.members.domain import FLAT_FIELDS
 from insurer_registry.models import UtcDateTime
@@ -219,17 +219,50 @@ def insert_new(
     log.debug("import: persons inserted")
     columns = ", ".join(FLAT_FIELDS)
     staged = ", ".join(f"s.{name}" for name in FLAT_FIELDS)
-    result = connection.execute(
-        text(
-            f"INSERT INTO qualifications (insurer_id, person_id, {columns}, version, import_id, "
-            f"created_at, updated_at, linkage, linkage_outcomes, linkage_checked_at, "
-            f"my_number_last4) "
-            f"SELECT s.insurer_id, p.id, {staged}, 1, :import_id, :now, :now, "
-            f"s.linkage, s.linkage_outcomes, :now, s.my_number_last4 "
-            f"FROM {STAGING} s JOIN persons p ON p.person_ref = s.person_ref "
-            f"WHERE NOT EXISTS (SELECT 1 FROM qualifications q WHERE {_key('q', 's')})"
-        ).bindparams(stamp, import_id=import_id)
+    insert_qualifications = (
+        f"INSERT INTO qualifications (insurer_id, person_id, {columns}, version, import_id, "
+        f"created_at, updated_at, linkage, linkage_outcomes, linkage_checked_at, "
+        f"my_number_last4) "
+        f"SELECT s.insurer_id, p.id, {staged}, 1, :import_id, :now, :now, "
+        f"s.linkage, s.linkage_outcomes, :now, s.my_number_last4 "
+        f"FROM {STAGING} s JOIN persons p ON p.person_ref = s.person_ref "
+        f"WHERE NOT EXISTS (SELECT 1 FROM qualifications q WHERE {_key('q', 's')})"
     )
+    events = (
+        "INSERT INTO linkage_events (at, qualification_id, person_id, insurer_id, event, state, "
+        "outcomes, my_number_last4, actor, request_id, import_id) "
+        "SELECT :now, q.id, q.person_id, q.insurer_id, :event, q.linkage, q.linkage_outcomes, "
+        "q.my_number_last4, :actor, :request_id, :import_id "
+    )
+    event_parameters = (
+        stamp,
+        bindparam("request_id", request_id, type_=String),
+        bindparam("import_id", import_id, type_=Integer),
+        bindparam("event", LinkageEventKind.LINKED.value, type_=String),
+        bindparam("actor", actor, type_=String),
+    )
+    held = (
+        f"INSERT INTO {HELD} (qualification_id, insurer_id, symbol, number, branch, "
+        f"qualification_date, outcomes) SELECT q.id, q.insurer_id, q.symbol, q.number, "
+        f"q.branch, q.qualification_date, q.linkage_outcomes "
+    )
+    held_state = bindparam("held", LinkageState.HELD.value, type_=String)
+    if connection.dialect.name == "postgresql":
+        # One statement: the events and the held list are made from the rows the insert
+        # returns, so the new qualifications are never looked for again in the registry.
+        inserted = connection.execute(
+            text(
+                f"WITH q AS ({insert_qualifications} RETURNING id, person_id, insurer_id, "
+                f"symbol, number, branch, qualification_date, linkage, linkage_outcomes, "
+                f"my_number_last4), "
+                f"e AS ({events} FROM q), "
+                f"h AS ({held} FROM q WHERE q.linkage = :held) "
+                f"SELECT COUNT(*) FROM q"
+            ).bindparams(*event_parameters, held_state)
+        ).scalar_one()
+        log.debug("import: qualifications and their linkage events inserted")
+        return int(inserted)
+    result = connection.execute(text(insert_qualifications).bindparams(stamp, event_parameters[2]))
     inserted = int(getattr(result, "rowcount", 0))
     log.debug("import: qualifications inserted")
     if inserted:
@@ -237,44 +270,32 @@ def insert_new(
         # row keeps the import that first brought it.
         connection.execute(
             text(
-                f"INSERT INTO linkage_events (at, qualification_id, person_id, insurer_id, "
-                f"event, state, outcomes, my_number_last4, actor, request_id, import_id) "
-                f"SELECT :now, q.id, q.person_id, q.insurer_id, :event, q.linkage, "
-                f"q.linkage_outcomes, q.my_number_last4, :actor, :request_id, :import_id "
-                f"FROM {STAGING} s JOIN qualifications q ON {_key('q', 's')} "
+                f"{events} FROM {STAGING} s JOIN qualifications q ON {_key('q', 's')} "
                 f"WHERE q.import_id = :import_id ORDER BY q.id"
-            ).bindparams(
-                stamp,
-                bindparam("request_id", request_id, type_=String),
-                import_id=import_id,
-                event=LinkageEventKind.LINKED.value,
-                actor=actor,
-            )
+            ).bindparams(*event_parameters)
         )
         log.debug("import: linkage events inserted")
+        connection.execute(
+            text(
+                f"{held} FROM {STAGING} s JOIN qualifications q ON {_key('q', 's')} "
+                f"WHERE s.linkage = :held AND q.import_id = :import_id AND q.linkage = :held"
+            ).bindparams(event_parameters[2], held_state)
+        )
     return inserted
 
 
 def held_new(
-    connection: Connection, *, import_id: int, limit: int
+    connection: Connection, *, limit: int
 ) -> tuple[int, list[tuple[int, int, str | None]]]:
-    """How many of the qualifications this import inserted are held, and the first `limit`
-    by line: (line, qualification id, stored outcomes)."""
-    joined = (
-        f"FROM {STAGING} s JOIN qualifications q ON {_key('q', 's')} "
-        f"WHERE q.import_id = :import_id AND q.linkage = :held"
-    )
-    held = LinkageState.HELD.value
-    total = int(
-        connection.execute(
-            text(f"SELECT COUNT(*) {joined}").bindparams(import_id=import_id, held=held)
-        ).scalar_one()
-    )
+    """How many of the qualifications this import inserted are held (`insert_new` listed
+    them), and the first `limit` by line: (line, qualification id, stored outcomes)."""
+    total = int(connection.execute(text(f"SELECT COUNT(*) FROM {HELD}")).scalar_one())
     if not total:
         return 0, []
     rows = connection.execute(
-        text(f"SELECT s.line, q.id, q.linkage_outcomes {joined} ORDER BY s.line LIMIT {limit:d}")
-        .bindparams(import_id=import_id, held=held)
-        .columns(column("line", Integer), column("id", Integer), column("outcomes", String))
+        text(
+            f"SELECT s.line, h.qualification_id, h.outcomes FROM {HELD} h "
+            f"JOIN {STAGING} s ON {_key('s', 'h')} ORDER BY s.line LIMIT {limit:d}"
+        ).columns(column("line", Integer), column("id", Integer), column("outcomes", String))
     ).all()
     return total, [(line, id_, outcomes) for line, id_, outcomes in rows]

@@ -73,8 +73,26 @@ class RowParser:
         pseudonym_key: bytes,
         only_insurer_id: int | None = None,
     ) -> None:
-        self._columns = [(name, _kind(name)) for name in header.attributes]
-        self._width = len(header.attributes)
+        attributes = header.attributes
+        self._width = len(attributes)
+        # Each column's place, by kind, worked out once per file: the row loop then does no
+        # lookups by name. Dates and postcodes keep their file order, so a row's problems are
+        # listed in the order of its columns.
+        self._texts = tuple(
+            (at, name) for at, name in enumerate(attributes) if _kind(name) is _TEXT
+        )
+        self._read = tuple(
+            (
+                at,
+                name,
+                ELEMENT_NAMES[name],
+                parse_wire_date if _kind(name) is _DATE else parse_post_number,
+            )
+            for at, name in enumerate(attributes)
+            if _kind(name) in (_DATE, _POST_NUMBER)
+        )
+        self._insurer_at = _position(attributes, "insurer_number")
+        self._my_number_at = _position(attributes, "my_number")
         self._insurers = insurers
         self._key = pseudonym_key
         self._only = only_insurer_id
@@ -106,30 +124,20 @@ class RowParser:
         if len(values) != self._width:
             return Rejection(row.line, f"expected {self._width} columns, got {len(values)}")
         problems: list[FieldProblem] = []
-        fields: dict[str, Any] = {}
-        insurer_text = my_number = ""
-        for (attribute, kind), text in zip(self._columns, values, strict=True):
-            if kind is _TEXT:
-                if text:
-                    fields[attribute] = text
-            elif kind is _DATE:
-                if text:
-                    try:
-                        fields[attribute] = parse_wire_date(text)
-                    except ValueError as error:
-                        problems.append(FieldProblem(ELEMENT_NAMES[attribute], str(error)))
-            elif kind is _INSURER:
-                insurer_text = text
-            elif kind is _MY_NUMBER:
-                my_number = text
-            elif text:  # _POST_NUMBER
+        fields: dict[str, Any] = {name: values[at] for at, name in self._texts if values[at]}
+        for at, name, element, read in self._read:
+            text = values[at]
+            if text:
                 try:
-                    fields[attribute] = parse_post_number(text)
+                    fields[name] = read(text)
                 except ValueError as error:
-                    problems.append(FieldProblem(ELEMENT_NAMES[attribute], str(error)))
-        insurer_id = self._insurer_id(insurer_text)
+                    problems.append(FieldProblem(element, str(error)))
+        at = self._insurer_at
+        insurer_id = self._insurer_id(values[at] if at is not None else "")
         if isinstance(insurer_id, str):
             problems.append(FieldProblem(INSURER_NUMBER_ELEMENT, insurer_id))
+        at = self._my_number_at
+        my_number = values[at] if at is not None else ""
         try:
             person_ref = person_reference(my_number, self._key)
         except InvalidMyNumber as error:
@@ -146,9 +154,14 @@ class RowParser:
             return Rejection(row.line, describe(problems))
         # The values read are already in stored form (codes as their wire strings, dates as
         # dates) and `record` has just vouched for them.
-        staged = [fields.get(name) for name in FLAT_FIELDS]
+        staged = list(map(fields.get, FLAT_FIELDS))
         if record.symbol is None:
             staged[0] = NO_SYMBOL
         # The last 4 digits are all that is kept of the My Number in the clear: what the
         # person is shown of the number their insured number was linked by.
         return (row.line, insurer_id, person_ref, last_four(my_number), *staged)
+
+
+def _position(attributes: tuple[str, ...], name: str) -> int | None:
+    """Where a column is in the file, None if the file has no such column."""
+    return attributes.index(name) if name in attributes else None

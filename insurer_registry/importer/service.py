@@ -436,7 +436,7 @@ def _import_csv(
         request_id=actor.request_id,
     )
     log.debug("import: new rows inserted at %.2f s", _since(started))
-    held_new, held_new_lines = merge.held_new(connection, import_id=record.id, limit=KEEP_HELD)
+    held_new, held_new_lines = merge.held_new(connection, limit=KEEP_HELD)
     held = held_new + held_changed
     held_lines = tuple(
         sorted(

@@ -18,7 +18,11 @@ from insurer_registry.models import Qualification
 
 STAGING = "registry_import_staging"
 REJECTS = "registry_import_rejects"
+HELD = "registry_import_held"
 SQLITE_BATCH_ROWS = 2000
+# Memory for each sort and hash of the set checks and the merge, for this transaction only
+# (PostgreSQL's default of 4 MB sends a 100,000-row file's to disk).
+WORK_MEM = "64MB"
 
 _metadata = MetaData()
 staging = Table(
@@ -42,6 +46,20 @@ rejects = Table(
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
+# The new qualifications the match held, as the merge inserted them: the report's held lines
+# are found by joining these few with the staged rows, never by searching the registry.
+held = Table(
+    HELD,
+    _metadata,
+    Column("qualification_id", Integer, nullable=False),
+    *(
+        Column(name, Qualification.__table__.c[name].type)
+        for name in ("insurer_id", "symbol", "number", "branch", "qualification_date")
+    ),
+    Column("outcomes", String(120)),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
 STAGING_COLUMNS: tuple[str, ...] = (
     "line",
     "insurer_id",
@@ -52,19 +70,37 @@ STAGING_COLUMNS: tuple[str, ...] = (
     "linkage_outcomes",
 )
 
+# The columns the set checks and the merge join, group or filter on.
+PLANNED_COLUMNS = (
+    "line",
+    "insurer_id",
+    "person_ref",
+    "symbol",
+    "number",
+    "branch",
+    "qualification_date",
+    "disqualification_date",
+    "linkage",
+)
+
 
 def create_tables(connection: Connection) -> None:
     """Create the staging and rejects tables for this transaction (PostgreSQL drops them
-    at commit or rollback; elsewhere `drop_tables` does)."""
+    at commit or rollback; elsewhere `drop_tables` does). On PostgreSQL the transaction's
+    `work_mem` becomes `WORK_MEM`."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
     drop_tables(connection)
     staging.create(connection)
     rejects.create(connection)
+    held.create(connection)
 
 
 def drop_tables(connection: Connection) -> None:
     """Drop the tables where the database does not do it at the end of the transaction."""
     if connection.dialect.name == "postgresql":
         return
+    held.drop(connection, checkfirst=True)
     rejects.drop(connection, checkfirst=True)
     staging.drop(connection, checkfirst=True)
 
@@ -74,7 +110,9 @@ def index_tables(connection: Connection) -> None:
     on SQLite (which joins by nested loops) indexes. PostgreSQL joins it by hashing, where
     indexes would only cost time to build."""
     if connection.dialect.name == "postgresql":
-        connection.execute(text(f"ANALYZE {STAGING}"))
+        # Statistics only of the columns the checks and the merge join, group and filter on:
+        # names and addresses would cost most of the sampling and serve no plan.
+        connection.execute(text(f"ANALYZE {STAGING} ({', '.join(PLANNED_COLUMNS)})"))
         return
     connection.execute(
         text(
