@@ -135,10 +135,14 @@ class Checkpointer:
         *,
         interval_s: float = 10.0,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        witness_keys: Sequence[WitnessVerifier] = (),
     ) -> None:
+        """With `witness_keys`, only cosignatures that verify with one of them are stored
+        (a witness, or whatever answers at its URL, that sends another is reported)."""
         self._sessions = sessions
         self.identity = identity
         self._witnesses = tuple(witnesses)
+        self._witness_keys = tuple(witness_keys)
         self.interval_s = interval_s
         self._clock = clock
         self._sizes: dict[int, int] = {}
@@ -148,7 +152,11 @@ class Checkpointer:
         """The checkpointer the settings describe (key, origin, interval, witnesses)."""
         identity = LogIdentity(settings.log_origin, load_signer(settings))
         witnesses = [connect_witness(url) for url in settings.log_witness_urls]
-        return cls(sessions, identity, witnesses, interval_s=settings.log_checkpoint_interval_s)
+        keys = [WitnessVerifier.from_key(key) for key in settings.log_witness_keys]
+        return cls(
+            sessions, identity, witnesses, interval_s=settings.log_checkpoint_interval_s,
+            witness_keys=keys,
+        )  # fmt: skip
 
     def run_once(self) -> LogCheckpoint | None:
         """Sign a checkpoint if the tree grew, then submit the latest to the witnesses."""
@@ -232,8 +240,28 @@ class Checkpointer:
                             number, size, exc)  # fmt: skip
                 return None
             self._sizes[number] = size
-            return lines
+            return self._verified(number, note, lines)
         return None
+
+    def _verified(self, number: int, note: str, lines: list[str]) -> list[str] | None:
+        """The cosignature lines that verify with a configured witness key (all of them when
+        none is configured); None, reported, when none does."""
+        if not self._witness_keys:
+            return lines
+        kept = [line for line in lines if any(_cosigns(note, line, k) for k in self._witness_keys)]
+        if len(kept) < len(lines):
+            log.error("access log: witness %d sent %d cosignature(s) of size %s that no key "
+                      "of ONSHI_LOG_WITNESS_KEYS verifies: not stored", number,
+                      len(lines) - len(kept), note.split("\n", 2)[1])  # fmt: skip
+        return kept or None
+
+
+def _cosigns(note: str, line: str, key: WitnessVerifier) -> bool:
+    try:
+        verify_cosignature(add_cosignatures(note, [line]), key)
+    except NoteError:
+        return False
+    return True
 
 
 # --- The audit (`verify-log`) ---

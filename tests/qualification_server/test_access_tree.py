@@ -254,6 +254,33 @@ def test_a_witness_at_another_size_is_retried_once_from_its_size(
     assert witness.size == 6 and witness.calls == calls + 2
 
 
+def test_a_cosignature_by_no_configured_witness_key_is_not_stored(
+    world: World, log_key: Ed25519Signer, witness: FakeWitness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With ONSHI_LOG_WITNESS_KEYS, what answers at a witness's URL must cosign with one of
+    them: a cosignature by another key (a stand-in at that URL) is reported, not stored."""
+    add_records(world, 3)
+    seal_all(world)
+    stranger = WitnessSigner.generate("witness.test/one").verifier()  # the name, not the key
+    checking = Checkpointer(
+        world.deps.sessions, LogIdentity(ORIGIN, log_key), [witness], witness_keys=[stranger]
+    )
+    checking.run_once()
+    with world.deps.sessions() as session:
+        assert session.get(LogCheckpoint, 3).witnessed_note is None  # type: ignore[union-attr]
+    assert "that no key of ONSHI_LOG_WITNESS_KEYS verifies: not stored" in caplog.text
+    add_records(world, 2, start=3)
+    seal_all(world)
+    trusting = Checkpointer(
+        world.deps.sessions, LogIdentity(ORIGIN, log_key), [witness],
+        witness_keys=[stranger, witness.key.verifier()],
+    )  # fmt: skip
+    trusting.run_once()
+    with world.deps.sessions() as session:
+        note = session.get(LogCheckpoint, 5).witnessed_note  # type: ignore[union-attr]
+    assert note is not None and verify_cosignature(note, witness.key.verifier()) == NOW
+
+
 def test_a_witness_that_is_down_blocks_neither_sealing_nor_signing(
     world: World, checkpointer: Checkpointer, witness: FakeWitness
 ) -> None:
