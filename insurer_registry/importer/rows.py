@@ -132,12 +132,11 @@ class RowParser:
                     fields[name] = read(text)
                 except ValueError as error:
                     problems.append(FieldProblem(element, str(error)))
-        at = self._insurer_at
-        insurer_id = self._insurer_id(values[at] if at is not None else "")
+        insurer_at, my_number_at = self._insurer_at, self._my_number_at
+        insurer_id = self._insurer_id(values[insurer_at] if insurer_at is not None else "")
         if isinstance(insurer_id, str):
             problems.append(FieldProblem(INSURER_NUMBER_ELEMENT, insurer_id))
-        at = self._my_number_at
-        my_number = values[at] if at is not None else ""
+        my_number = values[my_number_at] if my_number_at is not None else ""
         try:
             person_ref = person_reference(my_number, self._key)
         except InvalidMyNumber as error:
