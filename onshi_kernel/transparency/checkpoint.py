@@ -30,6 +30,7 @@ from onshi_kernel.transparency.note import (
     Verifier,
     key_id,
     open_note,
+    parse_verifier_key,
     sign_note,
     split_note,
     valid_name,
@@ -140,23 +141,10 @@ class WitnessVerifier:
     def from_key(cls, vkey: str) -> WitnessVerifier:
         """The key of a verifier key string of type 0x04, or of type 0x01 (the same Ed25519
         key published as a note key, as transparency-dev/formats accepts)."""
-        name, _, rest = vkey.partition("+")
-        id_hex, _, material = rest.partition("+")
-        if len(id_hex) != 8:
-            raise NoteError("the key id is not 8 hex digits")
-        try:
-            stated = bytes.fromhex(id_hex)
-            raw = base64.b64decode(material, validate=True)
-        except ValueError:
-            raise NoteError("the key id or the key is not well encoded") from None
-        if len(raw) != 33 or raw[0] not in (ALG_COSIGNATURE_V1, ALG_ED25519):
-            raise NoteError("not an Ed25519 cosignature or note key")
-        if key_id(name, raw[0], raw[1:]) != stated:
-            raise NoteError("the key id does not match the key")
-        try:
-            return cls(name, Ed25519PublicKey.from_public_bytes(raw[1:]))
-        except ValueError:
-            raise NoteError("not an Ed25519 public key") from None
+        name, _, public_key = parse_verifier_key(
+            vkey, (ALG_COSIGNATURE_V1, ALG_ED25519), "an Ed25519 cosignature or note key"
+        )
+        return cls(name, public_key)
 
     def key_string(self) -> str:
         """The verifier key string of type 0x04, to publish."""

@@ -110,16 +110,43 @@ def _raw_public(key: Ed25519PublicKey) -> bytes:
 
 
 def _b64(text: str) -> bytes:
+    # Canonical standard base64 only: no '=' after a full group, no stray padding bits (what
+    # the page's checker and Go's decoder refuse, this refuses too).
     try:
-        return base64.b64decode(text, validate=True)
+        raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise NoteError("not base64") from None
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise NoteError("not canonical base64")
+    return raw
 
 
 def _id_hex(text: str) -> bytes:
     if len(text) != 8 or any(c not in "0123456789abcdefABCDEF" for c in text):
         raise NoteError("the key id is not 8 hex digits")
     return bytes.fromhex(text)
+
+
+def parse_verifier_key(
+    vkey: str, algs: Sequence[int], what: str
+) -> tuple[str, int, Ed25519PublicKey]:
+    """The name, signature type and Ed25519 key of a verifier key string
+    `<name>+<hex id>+<base64(type ‖ public key)>` whose type is one of `algs` and whose id is
+    the key's; `NoteError` naming what is wrong (`what` names the key expected)."""
+    name, _, rest = vkey.partition("+")
+    id_hex, _, material = rest.partition("+")
+    if not valid_name(name):
+        raise NoteError("the key name is empty or has a space or '+'")
+    stated = _id_hex(id_hex)
+    raw = _b64(material)
+    if len(raw) != 33 or raw[0] not in algs:
+        raise NoteError(f"not {what}")
+    if key_id(name, raw[0], raw[1:]) != stated:
+        raise NoteError("the key id does not match the key")
+    try:
+        return name, raw[0], Ed25519PublicKey.from_public_bytes(raw[1:])
+    except ValueError:
+        raise NoteError("not an Ed25519 public key") from None
 
 
 class Ed25519Verifier:
@@ -150,20 +177,8 @@ class Ed25519Verifier:
     @classmethod
     def from_key(cls, vkey: str) -> Ed25519Verifier:
         """The key of a verifier key string `<name>+<hex id>+<base64(0x01 ‖ public key)>`."""
-        name, _, rest = vkey.partition("+")
-        id_hex, _, material = rest.partition("+")
-        stated = _id_hex(id_hex)
-        raw = _b64(material)
-        if len(raw) != 33 or raw[0] != ALG_ED25519:
-            raise NoteError("not an Ed25519 verifier key")
-        try:
-            public_key = Ed25519PublicKey.from_public_bytes(raw[1:])
-        except ValueError:
-            raise NoteError("not an Ed25519 public key") from None
-        verifier = cls(name, public_key)
-        if verifier.key_id != stated:
-            raise NoteError("the key id does not match the key")
-        return verifier
+        name, _, public_key = parse_verifier_key(vkey, (ALG_ED25519,), "an Ed25519 verifier key")
+        return cls(name, public_key)
 
     def key_string(self) -> str:
         """The verifier key string, to publish."""
