@@ -367,3 +367,30 @@ def test_the_example_in_the_docs_verifies() -> None:
     assert checkpoint.size == 7
     assert checkpoint.root == root_of([leaf_hash(bytes([i])) for i in range(7)])
     assert verify_cosignature(note, witness) == dt.datetime(2026, 12, 2, 6, 0, tzinfo=dt.UTC)
+
+
+def test_keys_and_signatures_are_read_in_canonical_base64_only() -> None:
+    """'=' after a full group, or stray bits in the padding, is refused (as Go's decoder and
+    the page's checker refuse it), in keys and in signature lines alike."""
+    from onshi_kernel.transparency.checkpoint import WitnessSigner, WitnessVerifier
+    from onshi_kernel.transparency.note import (
+        Ed25519Signer,
+        Ed25519Verifier,
+        NoteError,
+        sign_note,
+        split_note,
+    )
+
+    signer = Ed25519Signer.generate("onshi.test/log")
+    witness_key = WitnessSigner.generate("witness.test/w").verifier().key_string()
+    for parse, key in ((Ed25519Verifier.from_key, signer.verifier().key_string()),
+                       (WitnessVerifier.from_key, witness_key)):  # fmt: skip
+        assert parse(key).key_string() == key
+        with pytest.raises(NoteError, match="base64"):
+            parse(key + "=")  # 33 bytes are 44 characters: a full group, then '='
+    note = sign_note("onshi.test/log\n1\n" + "A" * 43 + "=\n", [signer])
+    line = note.rsplit("\n", 2)[-2]  # 68 bytes: the last group carries 2 padding bits
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    stray = alphabet[alphabet.index(line[-2]) ^ 1]
+    with pytest.raises(NoteError, match="canonical base64"):
+        split_note(note.replace(line, line[:-2] + stray + "="))
