@@ -518,7 +518,9 @@ def soak(world: World, clinics: list[tuple[str, str]], work: Path, databases: li
         time.sleep(1)  # the last slice's requests in flight are answered and recorded
         with admin.connect() as conn:
             backlog = conn.scalar(
-                select(func.count()).select_from(AccessRecord).where(AccessRecord.hash.is_(None))
+                select(func.count())
+                .select_from(AccessRecord)
+                .where(AccessRecord.chain_pos.is_(None))
             )
     finally:
         server.terminate()  # the housekeeper seals what is left on its way out
@@ -576,7 +578,9 @@ def report(
         used = conn.scalar(select(func.count()).select_from(UsedChallenge)) or 0
         unsealed = (
             conn.scalar(
-                select(func.count()).select_from(AccessRecord).where(AccessRecord.hash.is_(None))
+                select(func.count())
+                .select_from(AccessRecord)
+                .where(AccessRecord.chain_pos.is_(None))
             )
             or 0
         )
