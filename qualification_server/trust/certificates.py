@@ -9,6 +9,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from qualification_server.errors import Code, QualificationError
+from qualification_server.trust.issuer_directory import name_string
 from qualification_server.trust.validation import (
     CertificateExpired,
     CertificateNotYetValid,
@@ -54,7 +55,7 @@ def person_of(deps: Dependencies, cert: ValidatedCertificate) -> str:
 def certificate_summary(cert: ValidatedCertificate | None, der: bytes | None) -> dict[str, Any]:
     if cert is not None:
         return {
-            "issuer": cert.issuer.rfc4514_string(),
+            "issuer": name_string(cert.issuer),
             "serial": str(cert.serial),
             "credential": cert.kind.value,
         }
