@@ -52,14 +52,7 @@ pytestmark = pytest.mark.db
 
 def checked(world: World, label: str = "yamada-taro") -> str:
     """One answered PIN check of `label`; its receipt header."""
-    challenge = world.challenge()
-    proof = world.proof(label, challenge)
-    body = {
-        "challenge": challenge,
-        "certificate": proof["certificate"],
-        "proof": {"method": "pin", "signature": proof["signature"]},
-    }
-    response = world.client.post("/v1/eligibility/card", json=body, headers=world.headers())
+    response = world.check_response(label)
     assert response.status_code == 200, response.text
     return response.headers[RECEIPT_HEADER]
 
@@ -98,14 +91,7 @@ def test_the_receipt_is_the_logs_own_signature_and_no_other(world: World) -> Non
 
 def test_the_fhir_answer_carries_the_receipt_too(world: World) -> None:
     world.register("yamada-taro")
-    challenge = world.challenge()
-    proof = world.proof("yamada-taro", challenge)
-    body = {
-        "challenge": challenge,
-        "certificate": proof["certificate"],
-        "proof": {"method": "pin", "signature": proof["signature"]},
-    }
-    response = world.client.post("/fhir/v1/eligibility/card", json=body, headers=world.headers())
+    response = world.check_response("yamada-taro", path="/fhir/v1/eligibility/card")
     assert response.status_code == 200, response.text
     receipt = open_receipt(
         decode_header(response.headers[RECEIPT_HEADER]), world.deps.log_identity.verifier

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -414,6 +415,16 @@ class World:
         assert response.status_code == 200, response.text
 
     def check(self, label: str, consents: dict[str, bool] | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
+        response = self.check_response(label, consents)
+        return response.status_code, response.json()
+
+    def check_response(
+        self,
+        label: str,
+        consents: dict[str, bool] | None = None,
+        path: str = "/v1/eligibility/card",
+    ) -> httpx.Response:
+        """A PIN check of `label`'s card at `path`, as answered (headers too)."""
         challenge = self.challenge()
         proof = self.proof(label, challenge)
         body = {
@@ -422,8 +433,7 @@ class World:
             "proof": {"method": "pin", "signature": proof["signature"]},
             "consents": consents or {},
         }
-        response = self.client.post("/v1/eligibility/card", json=body, headers=self.headers())
-        return response.status_code, response.json()
+        return self.client.post(path, json=body, headers=self.headers())
 
 
 def _record(resident: Resident, number: str, start: D, **extra: object) -> MemberRecord:
