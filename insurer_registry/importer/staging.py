@@ -85,7 +85,7 @@ PLANNED_COLUMNS = (
 
 
 def create_tables(connection: Connection) -> None:
-    """Create the staging and rejects tables for this transaction (PostgreSQL drops them
+    """Create the staging, rejects and held tables for this transaction (PostgreSQL drops them
     at commit or rollback; elsewhere `drop_tables` does). On PostgreSQL the transaction's
     `work_mem` becomes `WORK_MEM`."""
     if connection.dialect.name == "postgresql":
