@@ -13,7 +13,7 @@ signature against itself.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -76,18 +76,31 @@ def latest_witnessed_head(session: Session) -> tuple[str | None, int]:
     return (found.witnessed_note, found.size) if found is not None else (None, 0)
 
 
-def record_proof(session: Session, record: AccessRecord, size: int) -> dict[str, Any]:
+def record_proof(
+    session: Session, record: AccessRecord, size: int, paths: dict[int, list[bytes]] | None = None
+) -> dict[str, Any]:
     """What a record is checked by: its bytes as hashed (`leaf`, base64), its `leaf_index`
     and, when the witnessed tree of `size` holds it, its audit path there
-    (`inclusion_proof`, else None). An unsealed record has none of them yet: {}."""
+    (`inclusion_proof`, else None; from `paths` when given, see `audit_paths`). An unsealed
+    record has none of them yet: {}."""
     if record.chain_pos is None:
         return {}
     index = record.chain_pos - 1
     proof = None
     if index < size:
-        proof = [base64.b64encode(h).decode() for h in tree.inclusion(session, index, size)]
+        path = paths[index] if paths is not None else tree.inclusion(session, index, size)
+        proof = [base64.b64encode(h).decode() for h in path]
     leaf = base64.b64encode(access_log.canonical(record, record.chain_pos)).decode()
     return {"leaf": leaf, "leaf_index": index, "inclusion_proof": proof}
+
+
+def audit_paths(
+    session: Session, records: Iterable[AccessRecord], size: int
+) -> dict[int, list[bytes]]:
+    """The audit paths of those `records` the witnessed tree of `size` holds, by leaf
+    index, their nodes fetched together."""
+    indexes = [r.chain_pos - 1 for r in records if r.chain_pos is not None and r.chain_pos <= size]
+    return tree.inclusions(session, indexes, size)
 
 
 def record_proofs(
@@ -106,13 +119,14 @@ def record_proofs(
             )
         )
     }
+    paths = audit_paths(session, found.values(), size)
     answers = []
     for record_id in ids:
         record = found.get(record_id)
         if record is None:
             answers.append({"id": record_id, "state": "not found"})
             continue
-        proof = record_proof(session, record, size)
+        proof = record_proof(session, record, size, paths)
         if not proof:
             state = "unsealed"
         elif proof["inclusion_proof"] is None:

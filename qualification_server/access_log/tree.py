@@ -138,6 +138,14 @@ def inclusion(session: Session, index: int, size: int) -> list[bytes]:
     return StoredNodes(session).read(lambda read: merkle.inclusion_at(index, size, read))
 
 
+def inclusions(session: Session, indexes: Sequence[int], size: int) -> dict[int, list[bytes]]:
+    """The audit paths of several leaves in the tree of `size`, every node fetched together (a
+    person's history or a clinic's receipts: hundreds of records)."""
+    return StoredNodes(session).read(
+        lambda read: {index: merkle.inclusion_at(index, size, read) for index in indexes}
+    )
+
+
 def consistency(session: Session, old_size: int, new_size: int) -> list[bytes]:
     """The proof that the tree of `old_size` is a prefix of the tree of `new_size` (one
     query)."""

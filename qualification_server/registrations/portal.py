@@ -11,7 +11,11 @@ from sqlalchemy.orm import Session
 from insurer_registry.lookup.types import LinkageEntry
 from onshi_kernel.japan_time import japan_date
 from qualification_server.access_log import log as access_log
-from qualification_server.access_log.receipts import latest_witnessed_head, record_proof
+from qualification_server.access_log.receipts import (
+    audit_paths,
+    latest_witnessed_head,
+    record_proof,
+)
 from qualification_server.api.dependencies import Dependencies
 from qualification_server.cards.attempts import consume_challenge
 from qualification_server.cards.challenges import Purpose
@@ -45,6 +49,7 @@ def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
         records = access_log.records_about(session, person_ref)
         names = {code: name for code, name in session.execute(select(Clinic.code, Clinic.name))}
         witnessed, witnessed_size = latest_witnessed_head(session)
+        paths = audit_paths(session, records, witnessed_size)
         entries = []
         for record in records:
             request, answer = json.loads(record.request), json.loads(record.answer)
@@ -60,7 +65,7 @@ def access_history(deps: Dependencies, *, proof: CardProof) -> AccessHistory:
                     reference=request.get("reference"),
                     outcome=outcome,
                     **_in_words(request, answer),
-                    **record_proof(session, record, witnessed_size),
+                    **record_proof(session, record, witnessed_size, paths),
                 )
             )
         registration = _registration(deps, session, person_ref, names)
