@@ -424,7 +424,7 @@ def floor_cpu(world: World, server_url: str, registry_url: str, n: int = 1200) -
     person_by_serial = {}
     for _, der, _ in raw[: len(world.cards)]:
         cert = validate_certificate(der, anchors, now, grace=True)
-        person_by_serial[cert.serial] = deps.directory.person_of(cert.issuer, cert.serial)
+        person_by_serial[cert.serial] = deps.directory.person_of(cert.issuer_string, cert.serial)
     server = psycopg.connect(_libpq(server_url), autocommit=True)
     registry = psycopg.connect(_libpq(registry_url), autocommit=True)
     request_json, answer_json = server.execute(

@@ -9,7 +9,6 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from qualification_server.errors import Code, QualificationError
-from qualification_server.trust.issuer_directory import name_string
 from qualification_server.trust.validation import (
     CertificateExpired,
     CertificateNotYetValid,
@@ -46,7 +45,7 @@ def validate(
 
 
 def person_of(deps: Dependencies, cert: ValidatedCertificate) -> str:
-    person_ref = deps.directory.person_of(cert.issuer, cert.serial)
+    person_ref = deps.directory.person_of(cert.issuer_string, cert.serial)
     if person_ref is None:
         raise QualificationError(Code.PERSON_UNKNOWN, f"certificate {cert.serial}")
     return person_ref
@@ -55,7 +54,7 @@ def person_of(deps: Dependencies, cert: ValidatedCertificate) -> str:
 def certificate_summary(cert: ValidatedCertificate | None, der: bytes | None) -> dict[str, Any]:
     if cert is not None:
         return {
-            "issuer": name_string(cert.issuer),
+            "issuer": cert.issuer_string,
             "serial": str(cert.serial),
             "credential": cert.kind.value,
         }

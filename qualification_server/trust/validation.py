@@ -92,6 +92,12 @@ class TrustedCa:
     certificate: x509.Certificate
     crl: x509.CertificateRevocationList | None
     kind: CredentialKind = CredentialKind.PHYSICAL_CARD  # what its certificates are on
+    # its subject as an RFC 4514 string, formatted once: the issuer of each certificate it
+    # signed, by which the issuer directory and the access log name it (~10 µs a string)
+    subject_string: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "subject_string", self.certificate.subject.rfc4514_string())
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,7 @@ class ValidatedCertificate:
     der: bytes
     public_key: rsa.RSAPublicKey
     issuer: x509.Name  # read once: cryptography builds a new Name at every read
+    issuer_string: str  # the issuer as an RFC 4514 string (its trusted CA's subject_string)
     in_grace: bool = False  # expired, and taken in its grace (trust/grace.py)
     kind: CredentialKind = CredentialKind.PHYSICAL_CARD  # the issuing CA's kind
 
@@ -225,7 +232,10 @@ def validate_certificate(
     except DER_PARSE_ERRORS as exc:  # a part the verifier parses on its own
         raise MalformedCertificate(f"path validation cannot read it: {exc}") from None
     check_revocation(cert, ca, at)
-    return ValidatedCertificate(cert, der, public_key, issuer, in_grace=graced, kind=ca.kind)
+    # the CA was found by the issuer's DER, so its subject's string is the issuer's
+    return ValidatedCertificate(
+        cert, der, public_key, issuer, ca.subject_string, in_grace=graced, kind=ca.kind
+    )
 
 
 def check_revocation(cert: x509.Certificate, ca: TrustedCa, at: dt.datetime) -> None:
