@@ -33,7 +33,7 @@ import httpx
 from card_reader.core.jpki import JpkiSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image, save_image
-from card_reader.emulator.vpcd import VpcdCardSocket, vpcd_reader_name
+from card_reader.emulator.vpcd import VpcdCardSocket, vpcd_port, vpcd_reader_name
 from card_reader.issuance.issuer import Issuer
 from card_reader.issuance.residents import Resident, load_residents
 from card_reader.pcscd import Pcscd, PcscdError
@@ -327,7 +327,7 @@ def persisted_card(path: Path) -> EmulatedCard:
 @contextlib.contextmanager
 def card_in_reader(card: EmulatedCard) -> Iterator[tuple[str, Slot]]:
     try:
-        daemon = Pcscd()
+        daemon = Pcscd(listen_ports=(vpcd_port(0),))
         daemon.start()
     except PcscdError as exc:
         print(f"    no PC/SC stack ({exc}); the card stays in process")

@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from card_reader.emulator.vpcd import vpcd_port
 from card_reader.pcscd import Pcscd
 
 # Unset, ONSHI_ENV means production; the tests run on the development keys and the committed
@@ -60,11 +62,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def pcscd() -> Iterator[Pcscd]:
-    """A running pcscd with the vpcd driver: ours, or one that was already running.
+def _pcscd_session() -> Iterator[Pcscd]:
+    """One pcscd with the vpcd driver for the whole run: ours, or one already running.
 
     Never skips: `make test` installs pcscd and vsmartcard-vpcd, and a missing part is a
     failure to report, not a test to leave out.
     """
-    with Pcscd() as daemon:
+    with Pcscd(listen_ports=(vpcd_port(0), vpcd_port(1))) as daemon:
         yield daemon
+
+
+@pytest.fixture
+def pcscd(_pcscd_session: Pcscd, request: pytest.FixtureRequest) -> Iterator[Pcscd]:
+    """The session's pcscd, answering and with vpcd listening when the test starts.
+
+    A pcscd that died (or lost its driver) is started again, with a warning naming the test
+    it went down in and its log's end, so one crash fails one test, not every test after it.
+    """
+    daemon = _pcscd_session
+    if daemon.recover():  # it went down between tests, in one that did not use it
+        warnings.warn(f"pcscd was down before {request.node.nodeid}; restarted", stacklevel=1)
+    yield daemon
+    if not daemon.healthy():
+        code, tail = daemon.exit_code(), daemon.log_tail()
+        daemon.recover()
+        warnings.warn(
+            f"pcscd was down after {request.node.nodeid} (exit status {code}); restarted. "
+            f"Its log ended: {tail or '(empty)'}",
+            stacklevel=1,
+        )

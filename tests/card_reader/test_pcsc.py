@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from card_reader.core.jpki import AID_JPKI, JpkiFile, JpkiSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image, save_image
 from card_reader.emulator.vpcd import vpcd_reader_name
-from card_reader.pcscd import Pcscd
+from card_reader.pcscd import Pcscd, PcscdError, listening_ports
 from card_reader.transports.pcsc import PcscReaders
 from tests.support.cards import PIN, InsertedCard
 
@@ -106,3 +107,41 @@ def test_reader_access_recovers_after_pcscd_restart(
     assert JpkiSession(connection).auth_pin_tries_left() == 3
     connection.close()
     slot.remove()
+
+
+def test_a_pcscd_that_died_is_found_and_started_again_with_vpcd_listening(
+    pcscd: Pcscd, readers: PcscReaders, card: EmulatedCard
+) -> None:
+    assert pcscd.owned, "this test kills pcscd: stop the pcscd started outside the tests"
+    assert pcscd.healthy()
+    assert pcscd.recover() is False  # nothing to do while it answers
+    pcscd.kill()  # as a crash would leave it
+    assert not pcscd.healthy()
+    assert pcscd.recover() is True
+    assert pcscd.healthy()
+    assert listening_ports(pcscd.listen_ports) == set(pcscd.listen_ports)
+    slot = InsertedCard(card, readers)
+    slot.insert()  # right after the start: vpcd already listens, the card is not refused
+    connection = readers.connect(slot.reader)
+    assert JpkiSession(connection).auth_pin_tries_left() == 3
+    connection.close()
+    slot.remove()
+
+
+def test_listening_ports_reads_listeners_without_connecting() -> None:
+    with socket.socket() as listener, socket.socket() as bound_only:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        bound_only.bind(("127.0.0.1", 0))
+        ports = {listener.getsockname()[1], bound_only.getsockname()[1]}
+        assert listening_ports(ports) == {listener.getsockname()[1]}
+
+
+def test_a_driver_port_that_never_listens_is_named_in_the_error(pcscd: Pcscd) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))  # bound, never listening: no driver will be there
+        port = holder.getsockname()[1]
+        other = Pcscd(listen_ports=(port,))
+        with pytest.raises(PcscdError, match=rf"nothing listens on TCP {port}"):
+            other.start(timeout_s=0.3)  # the session's pcscd answers: only the port is awaited
+        assert not other.owned
