@@ -98,7 +98,7 @@ def register(
                         person_ref=person_ref,
                         registered_at=now,
                         registered_via=via,
-                        certificate_issuer=cert.issuer.rfc4514_string(),
+                        certificate_issuer=cert.issuer_string,
                         certificate_serial=str(cert.serial),
                     )
                 )

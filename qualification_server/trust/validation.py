@@ -136,7 +136,6 @@ class ValidatedCertificate:
     certificate: x509.Certificate
     der: bytes
     public_key: rsa.RSAPublicKey
-    issuer: x509.Name  # read once: cryptography builds a new Name at every read
     issuer_string: str  # the issuer as an RFC 4514 string (its trusted CA's subject_string)
     in_grace: bool = False  # expired, and taken in its grace (trust/grace.py)
     kind: CredentialKind = CredentialKind.PHYSICAL_CARD  # the issuing CA's kind
@@ -234,7 +233,7 @@ def validate_certificate(
     check_revocation(cert, ca, at)
     # the CA was found by the issuer's DER, so its subject's string is the issuer's
     return ValidatedCertificate(
-        cert, der, public_key, issuer, ca.subject_string, in_grace=graced, kind=ca.kind
+        cert, der, public_key, ca.subject_string, in_grace=graced, kind=ca.kind
     )
 
 
