@@ -82,10 +82,11 @@ def run(load_script: Path, tree: Path) -> dict[str, float]:
         [sys.executable, str(load_script)], env=env, cwd=load_script.parent, check=True,
         stdout=subprocess.PIPE, text=True,
     ).stdout  # fmt: skip
-    printed = {}
+    printed = {}  # only the figures compared: other lines may carry values of other shapes
+    wanted = set(FIGURES.values())
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) == 3:
+        if len(parts) == 3 and parts[0] in wanted:
             printed[parts[0]] = float(parts[1])
     missing = [name for name in FIGURES.values() if name not in printed]
     if missing:
