@@ -123,7 +123,11 @@ class Pcscd:
                     f"pcscd did not open {PCSCD_SOCKET} within {timeout_s:g} s: {tail}"
                 )
             time.sleep(0.02)
-        self._wait_for_ports(deadline)
+        try:
+            self._wait_for_ports(deadline)
+        except PcscdError:
+            self.stop()  # a pcscd without its driver would only stand in the next one's way
+            raise
 
     def _wait_for_ports(self, deadline: float) -> None:
         while (missing := set(self.listen_ports) - listening_ports(self.listen_ports)) and (
@@ -132,10 +136,19 @@ class Pcscd:
             time.sleep(0.01)
         if missing:
             ports = ", ".join(str(port) for port in sorted(missing))
-            raise PcscdError(
-                f"pcscd runs but nothing listens on TCP {ports} (is vsmartcard-vpcd installed "
-                f"and configured in /etc/reader.conf.d?): {self.log_tail()}"
-            )
+            tail = self.log_tail()
+            if not self.owned:
+                pids = ", ".join(str(pid) for pid in _pcscd_pids())
+                why = f"a pcscd not started here runs without them (pid {pids}): stop it"
+            elif "Address already in use" in tail:
+                why = (
+                    "another socket holds the port: vpcd's ports lie in the ephemeral range, "
+                    "so reserve them (as root: "
+                    "sysctl -w net.ipv4.ip_local_reserved_ports=35963-35964)"
+                )
+            else:
+                why = "is vsmartcard-vpcd installed and configured in /etc/reader.conf.d?"
+            raise PcscdError(f"pcscd runs but nothing listens on TCP {ports} ({why}): {tail}")
 
     def log_tail(self, limit: int = 2000) -> str:
         """The end of the log of the pcscd this object started ("" if none)."""

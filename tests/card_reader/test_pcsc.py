@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from card_reader.core.iso7816 import IsoChannel
 from card_reader.core.jpki import AID_JPKI, JpkiFile, JpkiSession
 from card_reader.emulator.card import EmulatedCard
 from card_reader.emulator.image import load_image, save_image
-from card_reader.emulator.vpcd import vpcd_reader_name
+from card_reader.emulator.vpcd import vpcd_port, vpcd_reader_name
 from card_reader.pcscd import Pcscd, PcscdError, listening_ports
 from card_reader.transports.pcsc import PcscReaders
 from tests.support.cards import PIN, InsertedCard
@@ -145,3 +146,43 @@ def test_a_driver_port_that_never_listens_is_named_in_the_error(pcscd: Pcscd) ->
         with pytest.raises(PcscdError, match=rf"nothing listens on TCP {port}"):
             other.start(timeout_s=0.3)  # the session's pcscd answers: only the port is awaited
         assert not other.owned
+
+
+def _reserved_ports() -> set[int]:
+    text = Path("/proc/sys/net/ipv4/ip_local_reserved_ports").read_text().strip()
+    ports: set[int] = set()
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        ports.update(range(int(low), int(high or low) + 1))
+    return ports
+
+
+def test_vpcds_ports_are_kept_out_of_the_ephemeral_range(pcscd: Pcscd) -> None:
+    """`make test` (scripts/install-system-packages.sh) reserves them when run as root."""
+    if os.geteuid() != 0 and os.environ.get("CI") != "true":
+        pytest.skip("only root can reserve ports; `make test` as root does")
+    assert set(pcscd.listen_ports) <= _reserved_ports()
+
+
+def test_a_connection_holding_vpcds_port_is_named_and_leaves_no_pcscd_behind(
+    pcscd: Pcscd,
+) -> None:
+    assert pcscd.owned, "this test restarts pcscd: stop the pcscd started outside the tests"
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        pcscd.kill()
+        client = socket.socket()  # an outgoing connection that was given vpcd's port as its own
+        client.bind(("127.0.0.1", vpcd_port(0)))
+        client.connect(server.getsockname())
+        accepted, _ = server.accept()
+        try:
+            with pytest.raises(PcscdError, match="another socket holds the port"):
+                pcscd.start(timeout_s=2)
+            assert not pcscd.owned  # stopped, not left running without its reader
+        finally:
+            accepted.close()  # the far end closes first: no TIME_WAIT left on vpcd's port
+            client.recv(1)
+            client.close()
+    pcscd.start()
+    assert pcscd.healthy()
