@@ -18,7 +18,6 @@ import select
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import httpx
 import pytest
 
 from card_reader.pcscd import Pcscd
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.pcsc
 
@@ -64,12 +64,6 @@ def manual_path(readme: str) -> list[list[str]]:
             if argv:
                 commands.append(argv)
     return commands
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

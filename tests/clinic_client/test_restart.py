@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from clinic_client.api import QualificationClient
 from clinic_client.connector import Connector, ConnectorBusy, run_connector
 from clinic_client.connector.spool import Spool
 from qualification_server.lookups import batches
+from tests.support.ports import free_port
 from tests.support.world import KOKUHO, World
 
 from .conftest import (
@@ -166,16 +166,10 @@ def test_an_answer_that_could_not_be_written_is_written_later_without_asking_aga
     assert lookups_recorded(world) == 1
 
 
-def unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_requests_wait_out_a_server_outage_and_are_answered_after_a_restart(
     tmp_path: Path, world: World, client: QualificationClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    down = QualificationClient(f"http://127.0.0.1:{unused_port()}", "token", timeout_s=1)
+    down = QualificationClient(f"http://127.0.0.1:{free_port()}", "token", timeout_s=1)
     spool = Spool.open(tmp_path)
     (spool.req / "OQSsiquc01req_o1.xml").write_bytes(yamada("o1"))
     (spool.req / "OQSsiquc01req_o2.xml").write_bytes(yamada("o2"))

@@ -16,7 +16,8 @@ from playwright.sync_api import Browser, Page
 
 from clinic_client.api import QualificationClient
 from clinic_client.web.app import create_clinic_app
-from tests.support.desk import ServerThread, free_port
+from tests.support.desk import ServerThread
+from tests.support.ports import free_port
 
 NAME_COLUMN = 6
 

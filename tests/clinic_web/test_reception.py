@@ -20,7 +20,8 @@ from clinic_client.connector import write_face_result
 from clinic_client.web.app import MAX_REQUEST_BYTES, CheckInBook, create_clinic_app
 from onshi_kernel.japan_time import JST, japan_now, japan_today
 from qualification_server.api.app import create_app
-from tests.support.desk import RECEPTION_KEY, Reception, ServerThread, check_in, free_port
+from tests.support.desk import RECEPTION_KEY, Reception, ServerThread, check_in
+from tests.support.ports import free_port
 from tests.support.world import World
 
 pytestmark = [pytest.mark.db]

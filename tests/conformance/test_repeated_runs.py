@@ -5,7 +5,6 @@ start (a refused credential, no server, no kit) it says why in one line and exit
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from onshi_kernel.mynumber import DEVELOPMENT_PSEUDONYM_KEY
 from qualification_server.api.app import create_app
 from tests.conformance.support import CLINIC, insurer_api, registry_cli, serve_kit
 from tests.support.desk import ServerThread
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.db
 CONFORMANCE = Path(sys.executable).parent / "conformance"
@@ -39,13 +39,6 @@ def conformance_command(
     env = {**os.environ, "ONSHI_ENV": "development", **env_vars}
     return subprocess.run([str(CONFORMANCE), command, *map(str, args)], env=env,
                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
-
-
-def free_port() -> int:
-    """A local port nothing listens on (bound, then let go)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_the_kit_passes_three_runs_in_a_row_against_one_server(

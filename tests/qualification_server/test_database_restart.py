@@ -14,7 +14,6 @@ import glob
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,16 +34,11 @@ from qualification_server.access_log import log as access_log
 from qualification_server.clinics.service import register_clinic
 from qualification_server.db import make_engine, make_session_factory, migrate, transaction
 from qualification_server.models import AccessRecord, Registration
+from tests.support.ports import free_port
 from tests.support.world import CLINIC, seed_registry, sign_with_card
 
 LOAD_THREADS = 4
 REGISTERED = ("yamada-taro", "suzuki-hanako", "ito-mai")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _postgres_bin() -> Path:
@@ -87,7 +81,7 @@ def cluster() -> Iterator[Cluster]:
     root = Path(tempfile.mkdtemp(prefix="onshi-pg-", dir="/tmp"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
-    cluster = Cluster(bin_dir, root, _free_port())
+    cluster = Cluster(bin_dir, root, free_port())
     cluster._run("initdb", "-D", str(root / "data"), "-U", "onshi", "--auth=trust", "-E", "UTF8")
     cluster.start()
     try:
@@ -203,7 +197,7 @@ def test_postgresql_restart_under_load(
                 registered_via="tests", certificate_issuer="-", certificate_serial="-",
             ))  # fmt: skip
 
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": cluster.url("server"),

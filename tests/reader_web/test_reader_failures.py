@@ -34,7 +34,8 @@ from clinic_client.reader_web.app import MAX_REQUEST_BYTES, create_reader_app
 from qualification_server.contract.lockouts import FACE_FAILURE_LIMIT
 from tests.qualification_server.test_lookups_and_portal import lose
 from tests.support.cards import PIN
-from tests.support.desk import READER, SCREENSHOTS, ServerThread, free_port
+from tests.support.desk import READER, SCREENSHOTS, ServerThread
+from tests.support.ports import free_port
 from tests.support.reader_page import (
     RECEPTION_KEY,
     ReaderPage,

@@ -10,7 +10,7 @@ from card_reader.pcscd import Pcscd
 from clinic_client.api import QualificationClient
 from clinic_client.reader import FrontDeskReader
 from clinic_client.reader_web.app import create_reader_app
-from tests.support.desk import free_port
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.pcsc
 

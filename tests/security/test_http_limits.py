@@ -45,6 +45,7 @@ from onshi_kernel.http_limits import (
 from qualification_server.api.app import build_dependencies
 from qualification_server.api.app import create_app as create_server_app
 from qualification_server.settings import Settings as ServerSettings
+from tests.support.ports import free_port
 
 HEADER_TIMEOUT_S = 1.0
 BODY_READ_TIMEOUT_S = 1.0
@@ -411,12 +412,6 @@ def test_a_body_sent_slowly_but_steadily_is_read_to_the_end(
 # The servers' own commands
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _peak_rss_kib(pids: list[int]) -> int:
     """The peak resident memory of these processes so far (VmHWM), in KiB."""
     total = 0
@@ -445,7 +440,7 @@ def test_each_server_command_refuses_a_32_MB_header_without_holding_it(
     name: str, tmp_path: Path
 ) -> None:
     command, path = COMMANDS[name]
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path}/{name}.db",

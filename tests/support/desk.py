@@ -37,12 +37,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 RECEPTION_KEY = "reception-key-of-the-tests"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ServerThread:
     """uvicorn in a thread, on a free local port (bound here and handed over: no other
     process can take it between choosing and serving)."""

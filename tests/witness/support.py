@@ -4,7 +4,6 @@ started as an operator starts it, for the witness's tests."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from onshi_kernel.transparency.merkle import (
     root_at,
 )
 from onshi_kernel.transparency.note import Ed25519Signer
+from tests.support.ports import free_port
 
 ORIGIN = "onshi.test/access-log"
 WITNESS_NAME = "witness.test/w1"
@@ -63,12 +63,6 @@ class Log:
         other.grow(shared)
         other.tag = tag
         return other
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def witness_command(*args: str) -> subprocess.CompletedProcess[str]:
