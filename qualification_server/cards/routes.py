@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from qualification_server.answers.fhir import FHIR_JSON, coverage_eligibility_response
+from qualification_server.api.clinic_route import ClinicJSONRoute
 from qualification_server.api.dependencies import ClinicDep, Dependencies, DepsDep
 from qualification_server.api.responses import ERRORS, SpecJSONResponse
 from qualification_server.cards import check as checks
@@ -62,7 +63,12 @@ def portal_challenge(deps: DepsDep, body: PortalChallengeRequest) -> ChallengeRe
     return _challenge(deps, purpose, None)
 
 
-@router.post(
+# The card checks: the hot path, handled without FastAPI's per-request dependency solving
+# (api/clinic_route.py); the API document is FastAPI's all the same.
+card_router = APIRouter(route_class=ClinicJSONRoute)
+
+
+@card_router.post(
     "/v1/eligibility/card", responses=ERRORS, tags=["clinic"], response_model=EligibilityAnswer
 )
 async def card(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> SpecJSONResponse:
@@ -71,9 +77,16 @@ async def card(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> SpecJSO
     return SpecJSONResponse(checked.answer, headers=checked.headers)
 
 
+router.include_router(card_router)  # here: the card check stays the first route to match
+
+
+class FHIRCardRoute(FHIRRoute, ClinicJSONRoute):
+    """The FHIR card check: FHIR's answers and refusals around the hot path's handler."""
+
+
 # The FHIR routes: answered as application/fhir+json, refusals as OperationOutcome with the
 # same status (fhir_route.FHIRRoute); included into `router` at the end of this module.
-fhir_router = APIRouter(route_class=FHIRRoute, default_response_class=FHIRJSONResponse)
+fhir_router = APIRouter(route_class=FHIRCardRoute, default_response_class=FHIRJSONResponse)
 FHIR_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": "a refusal, as an OperationOutcome", "content": {FHIR_JSON: {}}}
     for status in ERRORS
