@@ -5,8 +5,9 @@ FastAPI's handler solves the dependency graph, wraps the call in its exit stacks
 telemetry, and only then calls the endpoint: measured in process, that is about 30 % of a
 card check's CPU (BENCHMARKS.md). `ClinicJSONRoute` keeps everything FastAPI does at start-up
 (the route, its matching, the API document from the endpoint's signature) and handles the
-request itself, step for step as FastAPI would: the body read and decoded as JSON (a body
-that is not JSON is the same `json_invalid` error, at once), the clinic from its bearer token
+request itself, step for step as FastAPI would: the body read (a body over the limit the
+same 413, a client gone mid-body the same 400) and decoded as JSON (a body that is not JSON
+is the same `json_invalid` error, at once), the clinic from its bearer token
 (`get_clinic`: a refusal before any complaint about the body's fields), then the body
 validated against the endpoint's model, its errors located under `body` as FastAPI locates
 them. The app's exception handlers answer every refusal, as for any route.
@@ -23,10 +24,11 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any, get_type_hints
 
-from fastapi import HTTPException, Request, Response
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException  # FastAPI's is a subclass: catch them all
 
 from qualification_server.api.dependencies import get_clinic, get_deps
 
@@ -50,7 +52,12 @@ def _json_content_type(value: str | None) -> bool:
 async def _decoded_body(request: Request) -> Any:
     """The body as FastAPI hands it to validation: decoded JSON, the raw bytes when the
     content type is not JSON, `_MISSING` when empty."""
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except HTTPException:  # the body limit's 413, raised while the body streams in
+        raise
+    except Exception as exc:  # the client gone mid-body, say: FastAPI's own 400, as there
+        raise HTTPException(400, "There was an error parsing the body") from exc
     if not raw:
         return _MISSING
     if not _json_content_type(request.headers.get("content-type")):
