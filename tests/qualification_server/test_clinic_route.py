@@ -10,6 +10,7 @@ import base64
 import json
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -130,7 +131,9 @@ def _asgi_post(
         elif message["type"] == "http.response.body":
             body += message.get("body", b"")
 
-    anyio.run(app, scope, receive, send)
+    # in a thread of its own: the suite may already run an event loop in this one
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(anyio.run, app, scope, receive, send).result()
     return status, body
 
 
