@@ -91,9 +91,7 @@ class Pcscd:
 
     def healthy(self) -> bool:
         """Whether a pcscd answers on its socket and its drivers listen on `listen_ports`."""
-        return pcscd_running() and len(listening_ports(self.listen_ports)) == len(
-            set(self.listen_ports)
-        )
+        return pcscd_running() and listening_ports(self.listen_ports) == set(self.listen_ports)
 
     def start(self, timeout_s: float = 5.0) -> None:
         """Start pcscd in the foreground unless one already answers, and wait until its
