@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -169,14 +169,16 @@ class AsyncPostgres:
             del self._pools[loop]
             raise
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        """A connection in autocommit: from the running loop's pool, or of its own."""
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
+        """A connection in autocommit (`async with`): from the running loop's pool, or of
+        its own."""
         pool = self._pools.get(asyncio.get_running_loop())
         if pool is not None:
-            async with pool.connection() as connection:
-                yield connection
-            return
+            return _Borrowed(pool)
+        return self._own_connection()
+
+    @asynccontextmanager
+    async def _own_connection(self) -> AsyncIterator[AsyncConnection[Any]]:
         own = await AsyncConnection.connect(
             self._conninfo, autocommit=True, connect_timeout=max(1, int(self._timeout))
         )
@@ -188,6 +190,30 @@ class AsyncPostgres:
         pool = self._pools.pop(asyncio.get_running_loop(), None)
         if pool is not None:
             await pool.close()
+
+
+class _Borrowed:
+    """A connection borrowed from a pool for one `async with`, given back at its end.
+
+    What the pool's own `connection()` does, without its two generator-based context
+    managers: their frames cost as much CPU as the borrowing (16 µs a check's statement). The
+    connections are in autocommit, so there is no transaction to end; one given back broken
+    or mid-query (a cancelled statement) the pool discards and replaces (`putconn`)."""
+
+    __slots__ = ("_connection", "_pool")
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+        self._connection: AsyncConnection[Any] | None = None
+
+    async def __aenter__(self) -> AsyncConnection[Any]:
+        self._connection = await self._pool.getconn()
+        return self._connection
+
+    async def __aexit__(self, *_exc: object) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await self._pool.putconn(connection)
 
 
 def libpq_url(url: URL) -> str:
