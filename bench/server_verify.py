@@ -10,7 +10,9 @@ beforehand with the card's key (signing is the card's work, not the server's; ch
 live long enough for the run). Also measured: the CPU per verification of the server's
 processes and of PostgreSQL during the load runs, and, in process and without sockets, of
 the check alone (`inprocess_cpu_ms`) and of the whole ASGI application (`asgi_cpu_ms`).
-Prints `name value unit` lines.
+Prints `name value unit` lines. The server listens on 127.0.0.1:8391 (`BENCH_PORT`): a run
+refuses to start while something else listens there (two runs side by side would measure
+each other's server).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 import random
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -79,7 +82,7 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 FEW_CONNECTIONS = int(os.environ.get("BENCH_FEW_CONNECTIONS", "8"))
 # Only the in-process CPU figure (quick, steadier than the load run while developing)
 IN_PROCESS_ONLY = os.environ.get("BENCH_IN_PROCESS_ONLY") == "1"
-PORT = 8391
+PORT = int(os.environ.get("BENCH_PORT", "8391"))
 CLINIC = "1310000017"
 
 # Each thread formats its own half of the bodies into whole requests at start-up, so that
@@ -604,10 +607,26 @@ def asgi_cpu_ms(world: World, checks_to_run: int = 1200, in_flight: int = 8) -> 
     return asyncio.run(run())
 
 
+def _port_is_free(port: int) -> bool:
+    """True if nothing listens on 127.0.0.1:`port` (so the server started is the one asked)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit(
             "wrk is missing: `make bench` installs it (scripts/install-system-packages.sh)"
+        )
+    if not IN_PROCESS_ONLY and not _port_is_free(PORT):  # checked again by the start itself
+        raise SystemExit(
+            f"port {PORT} is taken (another benchmark's server?): stop it, or choose another"
+            " with BENCH_PORT"
         )
     work = Path(tempfile.mkdtemp(prefix="bench-server-"))
     server_url, registry_url = throwaway_database("server"), throwaway_database("registry")
@@ -641,6 +660,8 @@ def main() -> None:
                         break
                 except httpx.TransportError:
                     pass
+                if server.poll() is not None:  # whoever answers on the port, it is not ours
+                    raise SystemExit(f"the server exited at start (status {server.returncode})")
                 if time.monotonic() > deadline:
                     raise SystemExit("the server did not become ready")
                 time.sleep(0.2)
