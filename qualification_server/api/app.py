@@ -229,6 +229,7 @@ def create_app(
         docs_url=None,  # install_docs: Swagger UI and ReDoc from the package, not a CDN
         redoc_url=None,
     )
+    cards_routes.add_card_checks(app)  # first: the hot path's routes are tried first
     install_docs(app)
     app.state.deps = deps
     app.state.clinics = ClinicAuthenticator(deps.sessions)

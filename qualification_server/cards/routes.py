@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 
 from qualification_server.answers.fhir import FHIR_JSON, coverage_eligibility_response
 from qualification_server.api.clinic_route import ClinicJSONRoute
@@ -63,47 +63,59 @@ def portal_challenge(deps: DepsDep, body: PortalChallengeRequest) -> ChallengeRe
     return _challenge(deps, purpose, None)
 
 
-# The card checks: the hot path, handled without FastAPI's per-request dependency solving
-# (api/clinic_route.py); the API document is FastAPI's all the same.
-card_router = APIRouter(route_class=ClinicJSONRoute)
+# The card checks, the hot path: handled without FastAPI's per-request dependency solving
+# (api/clinic_route.py), and put on the app's own router ahead of every other route
+# (`add_card_checks`). The API document is FastAPI's all the same.
 
 
-@card_router.post(
-    "/v1/eligibility/card", responses=ERRORS, tags=["clinic"], response_model=EligibilityAnswer
-)
 async def card(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> SpecJSONResponse:
     """Eligibility of the card holder (PIN, face or visual proof of presence)."""
     checked = await checks.card_check(deps, clinic=who, request=body)
     return SpecJSONResponse(checked.answer, headers=checked.headers)
 
 
-router.include_router(card_router)  # here: the card check stays the first route to match
-
-
 class FHIRCardRoute(FHIRRoute, ClinicJSONRoute):
     """The FHIR card check: FHIR's answers and refusals around the hot path's handler."""
 
 
-# The FHIR routes: answered as application/fhir+json, refusals as OperationOutcome with the
-# same status (fhir_route.FHIRRoute); included into `router` at the end of this module.
-fhir_router = APIRouter(route_class=FHIRCardRoute, default_response_class=FHIRJSONResponse)
+# The FHIR card check: answered as application/fhir+json, refusals as OperationOutcome with
+# the same status (fhir_route.FHIRRoute).
 FHIR_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": "a refusal, as an OperationOutcome", "content": {FHIR_JSON: {}}}
     for status in ERRORS
 }
 
 
-@fhir_router.post(
-    "/fhir/v1/eligibility/card",
-    responses=FHIR_ERRORS,
-    tags=["clinic"],
-    response_class=FHIRJSONResponse,
-)
 async def card_fhir(deps: DepsDep, who: ClinicDep, body: CardCheckRequest) -> FHIRJSONResponse:
     """The same card check, answered as a FHIR R4B CoverageEligibilityResponse; a refusal
     as an OperationOutcome with the same status and code (docs/answer.md)."""
     checked = await checks.card_check(deps, clinic=who, request=body)
     return FHIRJSONResponse(coverage_eligibility_response(checked.answer), headers=checked.headers)
+
+
+def add_card_checks(app: FastAPI) -> None:
+    """The two card checks as routes of the app's own router, to be added before any other:
+    the first routes it tries. Matched through two included routers (FastAPI 0.165 matches
+    each level twice, once to choose and once to handle), a card check's path cost 50-58 µs
+    of CPU before its handler ran; as the app's first routes, 9."""
+    app.router.add_api_route(
+        "/v1/eligibility/card",
+        card,
+        methods=["POST"],
+        responses=ERRORS,
+        tags=["clinic"],
+        response_model=EligibilityAnswer,
+        route_class_override=ClinicJSONRoute,
+    )
+    app.router.add_api_route(
+        "/fhir/v1/eligibility/card",
+        card_fhir,
+        methods=["POST"],
+        responses=FHIR_ERRORS,
+        tags=["clinic"],
+        response_class=FHIRJSONResponse,
+        route_class_override=FHIRCardRoute,
+    )
 
 
 @router.post("/v1/face-failures", responses=ERRORS, tags=["clinic"])
@@ -124,6 +136,3 @@ def visual_passcode(deps: DepsDep, who: ClinicDep, body: VisualPasscodeRequest) 
     """目視確認用パスコード取得 (OQS-IF-049/050): a passcode for one visual check at this
     clinic, valid a few minutes (`ONSHI_VISUAL_PASSCODE_TTL_S`, 600 s unless set)."""
     return SpecJSONResponse(passcodes.issue_passcode(deps, clinic=who, request=body))
-
-
-router.include_router(fhir_router)
