@@ -8,7 +8,9 @@ the local one. No tables: the statements are the server's own functions."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -43,6 +45,21 @@ def _pool(postgres: AsyncPostgres) -> AsyncConnectionPool:
     return postgres._pools[asyncio.get_running_loop()]
 
 
+@contextlib.asynccontextmanager
+async def _opened(url: str, *, max_size: int) -> AsyncIterator[AsyncPostgres]:
+    """An `AsyncPostgres` with its pool open on this test's loop, closed after."""
+    postgres = AsyncPostgres(url, max_size=max_size, timeout_s=5)
+    await postgres.open()
+    try:
+        yield postgres
+    finally:
+        await postgres.aclose()
+
+
+def _admin(url: str) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(libpq_url(make_url(url)), autocommit=True)
+
+
 async def _backend(postgres: AsyncPostgres) -> int:
     async with postgres.connection() as connection:
         row = await (await connection.execute("SELECT pg_backend_pid()")).fetchone()
@@ -51,9 +68,7 @@ async def _backend(postgres: AsyncPostgres) -> int:
 
 
 async def test_borrowed_connections_go_back_to_the_pool(url: str) -> None:
-    postgres = AsyncPostgres(url, max_size=2)
-    await postgres.open()
-    try:
+    async with _opened(url, max_size=2) as postgres:
         # Twenty at once through a pool of two: each waits its turn, none is lost.
         pids = await asyncio.gather(*(_backend(postgres) for _ in range(20)))
         stats = _pool(postgres).get_stats()
@@ -62,14 +77,10 @@ async def test_borrowed_connections_go_back_to_the_pool(url: str) -> None:
         assert stats.get("requests_waiting", 0) == 0
         async with postgres.connection() as connection:
             assert connection.autocommit
-    finally:
-        await postgres.aclose()
 
 
 async def test_a_statement_stopped_midway_leaves_no_connection_mid_statement(url: str) -> None:
-    postgres = AsyncPostgres(url, max_size=1, timeout_s=5)
-    await postgres.open()
-    try:
+    async with _opened(url, max_size=1) as postgres:
 
         async def sleeps() -> None:
             async with postgres.connection() as connection:
@@ -81,31 +92,25 @@ async def test_a_statement_stopped_midway_leaves_no_connection_mid_statement(url
         # wait for it and time out (psycopg cancels the statement at the server; a
         # connection the cancel cannot bring back the pool closes and replaces).
         await asyncio.wait_for(_backend(postgres), timeout=5)
-        with psycopg.connect(libpq_url(make_url(url)), autocommit=True) as admin:
+        with _admin(url) as admin:
             running = admin.execute(
                 "SELECT count(*) FROM pg_stat_activity"
                 " WHERE state = 'active' AND query LIKE '%stopped midway'"
                 " AND pid <> pg_backend_pid()"
             ).fetchone()
         assert running == (0,)
-    finally:
-        await postgres.aclose()
 
 
 async def test_a_connection_the_server_closed_is_replaced_after_its_failure(url: str) -> None:
-    postgres = AsyncPostgres(url, max_size=1, timeout_s=5)
-    await postgres.open()
-    try:
+    async with _opened(url, max_size=1) as postgres:
         dropped = await _backend(postgres)
-        with psycopg.connect(libpq_url(make_url(url)), autocommit=True) as admin:
+        with _admin(url) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (dropped,))
         # The pool learns of it from the statement that fails (no check before each borrow
         # unless the URL fails over), and replaces the connection once it is given back.
         with pytest.raises(psycopg.OperationalError):
             await _backend(postgres)
         assert await asyncio.wait_for(_backend(postgres), timeout=5) != dropped
-    finally:
-        await postgres.aclose()
 
 
 async def test_without_a_pool_on_this_loop_a_connection_of_its_own_is_closed_after(
