@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import psycopg
 import pytest
@@ -41,6 +43,13 @@ def url() -> str:
     return url
 
 
+def _in_a_loop_of_its_own(scenario: Coroutine[Any, Any, None]) -> None:
+    """Run `scenario` on a new event loop in a thread of its own: the suite's order can leave
+    a loop running in the test's thread (a browser test's, say), where none may start."""
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, scenario).result()
+
+
 def _pool(postgres: AsyncPostgres) -> AsyncConnectionPool:
     return postgres._pools[asyncio.get_running_loop()]
 
@@ -67,7 +76,11 @@ async def _backend(postgres: AsyncPostgres) -> int:
     return int(row[0])
 
 
-async def test_borrowed_connections_go_back_to_the_pool(url: str) -> None:
+def test_borrowed_connections_go_back_to_the_pool(url: str) -> None:
+    _in_a_loop_of_its_own(_borrowed_connections_go_back_to_the_pool(url))
+
+
+async def _borrowed_connections_go_back_to_the_pool(url: str) -> None:
     async with _opened(url, max_size=2) as postgres:
         # Twenty at once through a pool of two: each waits its turn, none is lost.
         pids = await asyncio.gather(*(_backend(postgres) for _ in range(20)))
@@ -79,7 +92,11 @@ async def test_borrowed_connections_go_back_to_the_pool(url: str) -> None:
             assert connection.autocommit
 
 
-async def test_a_statement_stopped_midway_leaves_no_connection_mid_statement(url: str) -> None:
+def test_a_statement_stopped_midway_leaves_no_connection_mid_statement(url: str) -> None:
+    _in_a_loop_of_its_own(_a_statement_stopped_midway_leaves_no_connection_mid_statement(url))
+
+
+async def _a_statement_stopped_midway_leaves_no_connection_mid_statement(url: str) -> None:
     async with _opened(url, max_size=1) as postgres:
 
         async def sleeps() -> None:
@@ -101,7 +118,11 @@ async def test_a_statement_stopped_midway_leaves_no_connection_mid_statement(url
         assert running == (0,)
 
 
-async def test_a_connection_the_server_closed_is_replaced_after_its_failure(url: str) -> None:
+def test_a_connection_the_server_closed_is_replaced_after_its_failure(url: str) -> None:
+    _in_a_loop_of_its_own(_a_connection_the_server_closed_is_replaced_after_its_failure(url))
+
+
+async def _a_connection_the_server_closed_is_replaced_after_its_failure(url: str) -> None:
     async with _opened(url, max_size=1) as postgres:
         dropped = await _backend(postgres)
         with _admin(url) as admin:
@@ -113,9 +134,11 @@ async def test_a_connection_the_server_closed_is_replaced_after_its_failure(url:
         assert await asyncio.wait_for(_backend(postgres), timeout=5) != dropped
 
 
-async def test_without_a_pool_on_this_loop_a_connection_of_its_own_is_closed_after(
-    url: str,
-) -> None:
+def test_without_a_pool_on_this_loop_a_connection_of_its_own_is_closed_after(url: str) -> None:
+    _in_a_loop_of_its_own(_without_a_pool_on_this_loop_a_connection_of_its_own_is_closed_after(url))
+
+
+async def _without_a_pool_on_this_loop_a_connection_of_its_own_is_closed_after(url: str) -> None:
     postgres = AsyncPostgres(url)  # never opened: another loop's code, a script's
     async with postgres.connection() as connection:
         await connection.execute("SELECT 1")
