@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Coroutine
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -20,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import make_url
 
 from onshi_kernel.db import AsyncPostgres, libpq_url
+from tests.support.loops import in_a_loop_of_its_own
 
 _DEFAULT = "postgresql+psycopg://root@127.0.0.1:5432/test"
 
@@ -41,13 +40,6 @@ def url() -> str:
             raise
         pytest.skip(f"PostgreSQL at {make_url(url).render_as_string()} is not reachable: {exc}")
     return url
-
-
-def _in_a_loop_of_its_own(scenario: Coroutine[Any, Any, None]) -> None:
-    """Run `scenario` on a new event loop in a thread of its own: the suite's order can leave
-    a loop running in the test's thread (a browser test's, say), where none may start."""
-    with ThreadPoolExecutor(1) as thread:
-        thread.submit(asyncio.run, scenario).result()
 
 
 def _pool(postgres: AsyncPostgres) -> AsyncConnectionPool:
@@ -77,7 +69,7 @@ async def _backend(postgres: AsyncPostgres) -> int:
 
 
 def test_borrowed_connections_go_back_to_the_pool(url: str) -> None:
-    _in_a_loop_of_its_own(_borrowed_connections_go_back_to_the_pool(url))
+    in_a_loop_of_its_own(asyncio.run, _borrowed_connections_go_back_to_the_pool(url))
 
 
 async def _borrowed_connections_go_back_to_the_pool(url: str) -> None:
@@ -93,7 +85,9 @@ async def _borrowed_connections_go_back_to_the_pool(url: str) -> None:
 
 
 def test_a_statement_stopped_midway_leaves_no_connection_mid_statement(url: str) -> None:
-    _in_a_loop_of_its_own(_a_statement_stopped_midway_leaves_no_connection_mid_statement(url))
+    in_a_loop_of_its_own(
+        asyncio.run, _a_statement_stopped_midway_leaves_no_connection_mid_statement(url)
+    )
 
 
 async def _a_statement_stopped_midway_leaves_no_connection_mid_statement(url: str) -> None:
@@ -119,7 +113,9 @@ async def _a_statement_stopped_midway_leaves_no_connection_mid_statement(url: st
 
 
 def test_a_connection_the_server_closed_is_replaced_after_its_failure(url: str) -> None:
-    _in_a_loop_of_its_own(_a_connection_the_server_closed_is_replaced_after_its_failure(url))
+    in_a_loop_of_its_own(
+        asyncio.run, _a_connection_the_server_closed_is_replaced_after_its_failure(url)
+    )
 
 
 async def _a_connection_the_server_closed_is_replaced_after_its_failure(url: str) -> None:
@@ -135,7 +131,9 @@ async def _a_connection_the_server_closed_is_replaced_after_its_failure(url: str
 
 
 def test_without_a_pool_on_this_loop_a_connection_of_its_own_is_closed_after(url: str) -> None:
-    _in_a_loop_of_its_own(_without_a_pool_on_this_loop_a_connection_of_its_own_is_closed_after(url))
+    in_a_loop_of_its_own(
+        asyncio.run, _without_a_pool_on_this_loop_a_connection_of_its_own_is_closed_after(url)
+    )
 
 
 async def _without_a_pool_on_this_loop_a_connection_of_its_own_is_closed_after(url: str) -> None:

@@ -10,7 +10,6 @@ import base64
 import json
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -20,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from qualification_server.api.app import create_app
 from qualification_server.api.clinic_route import ClinicJSONRoute
+from tests.support.loops import in_a_loop_of_its_own
 from tests.support.world import World
 
 pytestmark = pytest.mark.db
@@ -131,9 +131,7 @@ def _asgi_post(
         elif message["type"] == "http.response.body":
             body += message.get("body", b"")
 
-    # in a thread of its own: the suite may already run an event loop in this one
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(anyio.run, app, scope, receive, send).result()
+    in_a_loop_of_its_own(anyio.run, app, scope, receive, send)
     return status, body
 
 
