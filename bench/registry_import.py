@@ -32,12 +32,17 @@ the CPU time each spent a row, in this process (client) and in its PostgreSQL ba
     registry.copy.client_cpu_us         the COPY, this process
     registry.copy.server_cpu_us         the COPY, its backend
     registry.import.cpu_ceiling_ratio   the COPY's CPU a row over the import's (both sides)
+    registry.import.overlap_bound_ratio the best `ceiling_ratio` the import's own CPU allows
+                                        here: its two halves (this process and its backend,
+                                        each one thread) fully overlapped, on this machine's
+                                        cores; an aim above it needs less CPU, not overlap
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import random
 import resource
@@ -334,6 +339,14 @@ def run(engine: object, rows: int) -> None:
     print(f"registry.copy.server_cpu_us {copy_cpu.server * per_row:.1f} us")
     cpu_ratio = (copy_cpu.client + copy_cpu.server) / (import_cpu.client + import_cpu.server)
     print(f"registry.import.cpu_ceiling_ratio {cpu_ratio:.3f} ratio")
+    # The import's wall time a row cannot be less than either half's CPU (one thread each)
+    # nor than both halves shared out over the cores.
+    # (NaN when the backend's CPU cannot be read: the database on another machine.)
+    cores = os.cpu_count() or 1
+    halves = (import_cpu.client, import_cpu.server)
+    best_import_s = max(*halves, sum(halves) / cores)
+    bound = float("nan") if math.isnan(import_cpu.server) else copy_seconds / best_import_s
+    print(f"registry.import.overlap_bound_ratio {bound:.3f} ratio")
 
 
 def empty_registry(engine: object) -> None:
