@@ -25,7 +25,9 @@ from card_reader.pcscd import Pcscd
 os.environ["ONSHI_ENV"] = "development"
 
 # The shared test support, as plugins: their fixtures are there for every test package, and no
-# package imports another's conftest.
+# package imports another's conftest. One plugin imports another (world imports cards), so the
+# whole package is marked for pytest's assertion rewriting before any of them is imported.
+pytest.register_assert_rewrite("tests.support")
 pytest_plugins = [
     "tests.support.world",
     "tests.support.registry",
