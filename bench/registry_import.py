@@ -339,13 +339,11 @@ def run(engine: object, rows: int) -> None:
     print(f"registry.copy.server_cpu_us {copy_cpu.server * per_row:.1f} us")
     cpu_ratio = (copy_cpu.client + copy_cpu.server) / (import_cpu.client + import_cpu.server)
     print(f"registry.import.cpu_ceiling_ratio {cpu_ratio:.3f} ratio")
-    # The import's wall time a row cannot be less than either half's CPU (one thread each)
-    # nor than both halves shared out over the cores.
-    # (NaN when the backend's CPU cannot be read: the database on another machine.)
-    cores = os.cpu_count() or 1
+    # The import's wall time cannot be less than either half's CPU (one thread each) nor than
+    # both halves shared out over the cores; NaN when the backend's CPU cannot be read.
     halves = (import_cpu.client, import_cpu.server)
-    best_import_s = max(*halves, sum(halves) / cores)
-    bound = float("nan") if math.isnan(import_cpu.server) else copy_seconds / best_import_s
+    best_import_s = max(*halves, sum(halves) / (os.cpu_count() or 1))
+    bound = copy_seconds / best_import_s if not math.isnan(import_cpu.server) else math.nan
     print(f"registry.import.overlap_bound_ratio {bound:.3f} ratio")
 
 
